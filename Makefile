@@ -1,0 +1,37 @@
+# Entry points: `make run` (engine + demo data) and `make test` (lint + suite on SQLite and PostgreSQL).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# PostgreSQL used for the second test run; pytest-django creates and drops test_<name> itself.
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
+
+.PHONY: setup run test test-sqlite test-postgres lint
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed: run with PYTHON=python3.12")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	$(PY) manage.py devserver
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test-sqlite: setup
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(PY) -m pytest
+
+# On CI (CI=true) an unreachable PostgreSQL fails the run instead of skipping it.
+test-postgres: setup
+	@if $(PY) -c "import psycopg, sys; psycopg.connect('$(PG_TEST_URL)'.replace('/digest', '/postgres'), connect_timeout=3).close()" 2>/dev/null; then \
+		echo "== PostgreSQL ($(PG_TEST_URL))"; DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest; \
+	elif [ -n "$$CI" ]; then echo "PostgreSQL is not reachable at $(PG_TEST_URL); CI needs it." >&2; exit 1; \
+	else echo "PostgreSQL not reachable at $(PG_TEST_URL): skipping the PostgreSQL run."; fi
+
+test: lint test-sqlite test-postgres

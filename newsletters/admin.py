@@ -1,0 +1,219 @@
+"""The editor's admin: newsletters, issues with attachments and preview, subscribers."""
+
+import csv
+import datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import models
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from newsletters.markup import markdown_to_html
+from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, Subscription
+from newsletters.services import issue_publish
+
+# Spreadsheet programs run cells starting with these as formulas (CSV injection).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def csv_export_action(columns: dict[str, str], *, filename: str):
+    """Build an admin action that downloads the selected rows as CSV.
+
+    `columns` maps each CSV header to an attribute path (`a__b` follows relations).
+    """
+
+    def export(modeladmin, request, queryset):
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        writer = csv.writer(response)
+        writer.writerow(columns)
+        for obj in queryset.iterator(chunk_size=2000):
+            row = []
+            for name in columns.values():
+                value = obj
+                for part in name.split("__"):
+                    value = getattr(value, part, None)
+                row.append(_csv_cell(value))
+            writer.writerow(row)
+        return response
+
+    export.short_description = "Export selected as CSV"
+    export.__name__ = f"export_{filename.split('.')[0]}_csv"
+    return export
+
+
+@admin.register(Newsletter)
+class NewsletterAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "active", "send_time", "weekly_day", "subscriber_count"]
+    list_filter = ["active"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_subscribers=models.Count("subscriptions", filter=models.Q(subscriptions__status="active")))
+        )
+
+    @admin.display(description="Active subscriptions", ordering="_subscribers")
+    def subscriber_count(self, obj):
+        return obj._subscribers
+
+
+class AttachmentInline(admin.TabularInline):
+    model = Attachment
+    extra = 1
+
+
+class ScheduleForm(forms.Form):
+    publish_at = forms.DateTimeField(
+        label="Publish at", help_text="In the site's time zone, e.g. 2026-12-01 09:00.", widget=forms.DateTimeInput()
+    )
+
+    def clean_publish_at(self):
+        value = self.cleaned_data["publish_at"]
+        if value <= timezone.now():
+            raise forms.ValidationError("Choose a time in the future, or use “Publish now”.")
+        return value
+
+
+@admin.register(Issue)
+class IssueAdmin(admin.ModelAdmin):
+    list_display = ["title", "newsletter", "state_label", "publish_at", "attachment_count", "preview_link"]
+    list_filter = ["newsletter", "status"]
+    search_fields = ["title", "body"]
+    date_hierarchy = "publish_at"
+    prepopulated_fields = {"slug": ["title"]}
+    inlines = [AttachmentInline]
+    actions = ["publish_now", "schedule"]
+    readonly_fields = ["author", "created_at", "updated_at"]
+    fields = ["newsletter", "title", "slug", "body", "status", "publish_at", "author", "created_at", "updated_at"]
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 28, "style": "font-family: monospace; width: 95%"})}
+    }
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("newsletter")
+            .annotate(_attachments=models.Count("attachments"))
+        )
+
+    @admin.display(description="State", ordering="status")
+    def state_label(self, obj):
+        return obj.state
+
+    @admin.display(description="Files", ordering="_attachments")
+    def attachment_count(self, obj):
+        return obj._attachments
+
+    @admin.display(description="Preview")
+    def preview_link(self, obj):
+        return format_html('<a href="{}">Preview</a>', reverse("admin:newsletters_issue_preview", args=[obj.pk]))
+
+    def save_model(self, request, obj, form, change):
+        if not change and obj.author_id is None:
+            obj.author = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        preview = path(
+            "<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="newsletters_issue_preview"
+        )
+        return [preview, *super().get_urls()]
+
+    def preview_view(self, request, pk):
+        issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=pk)
+        if not self.has_view_permission(request, issue):
+            raise admin.sites.PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "issue": issue,
+            "title": f"Preview: {issue.title}",
+            "body_html": markdown_to_html(issue.body),
+        }
+        return TemplateResponse(request, "admin/newsletters/issue_preview.html", context)
+
+    @admin.action(description="Publish now", permissions=["change"])
+    def publish_now(self, request, queryset):
+        now = timezone.now()
+        count = 0
+        for issue in queryset.exclude(status=IssueStatus.PUBLISHED, publish_at__lte=now):
+            issue_publish(issue=issue, now=now)
+            count += 1
+        self.message_user(request, f"Published {count} issue(s).", messages.SUCCESS)
+
+    @admin.action(description="Schedule for a date and time…", permissions=["change"])
+    def schedule(self, request, queryset):
+        form = ScheduleForm(request.POST if "publish_at" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            when: datetime.datetime = form.cleaned_data["publish_at"]
+            for issue in queryset:
+                issue_publish(issue=issue, now=timezone.now(), publish_at=when)
+            self.message_user(request, f"Scheduled {queryset.count()} issue(s) for {when:%Y-%m-%d %H:%M %Z}.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Schedule issues",
+            "form": form,
+            "issues": queryset,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/newsletters/issue_schedule.html", context)
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+    fields = ["newsletter", "frequency", "status", "cursor", "next_due_at"]
+    readonly_fields = ["cursor", "next_due_at"]
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(admin.ModelAdmin):
+    list_display = ["email", "name", "status", "timezone", "confirmed_at", "created_at"]
+    list_filter = ["status", "subscriptions__newsletter", "timezone"]
+    search_fields = ["email", "name"]
+    inlines = [SubscriptionInline]
+    actions = [
+        csv_export_action(
+            {name: name for name in ["email", "name", "timezone", "status", "confirmed_at"]}, filename="subscribers.csv"
+        )
+    ]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["subscriber", "newsletter", "frequency", "status", "cursor", "next_due_at"]
+    list_filter = ["newsletter", "frequency", "status"]
+    search_fields = ["subscriber__email", "subscriber__name"]
+    list_select_related = ["subscriber", "newsletter"]
+    raw_id_fields = ["subscriber"]
+    actions = [
+        # The columns import_subscribers reads, so an export can be imported elsewhere.
+        csv_export_action(
+            {
+                "email": "subscriber__email",
+                "name": "subscriber__name",
+                "timezone": "subscriber__timezone",
+                "newsletter": "newsletter__slug",
+                "frequency": "frequency",
+                "status": "status",
+            },
+            filename="subscriptions.csv",
+        )
+    ]

@@ -1,0 +1,30 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from newsletters.services import IMPORT_COLUMNS, NewslettersError, subscribers_import
+
+
+class Command(BaseCommand):
+    help = f"Import subscribers from CSV with columns {', '.join(IMPORT_COLUMNS)}; one row per subscription."
+
+    def add_arguments(self, parser):
+        parser.add_argument("csv", type=Path)
+        parser.add_argument(
+            "--confirmed",
+            action="store_true",
+            help="The addresses already opted in: activate them (no confirmation mail)",
+        )
+
+    def handle(self, *args, **options):
+        try:
+            with options["csv"].open(newline="", encoding="utf-8-sig") as stream:
+                report = subscribers_import(stream=stream, confirmed=options["confirmed"], now=timezone.now())
+        except (OSError, UnicodeDecodeError) as error:
+            raise CommandError(f"Cannot read {options['csv']}: {error}") from None
+        except NewslettersError as error:
+            raise CommandError(str(error)) from None
+        for line in report.errors:
+            self.stderr.write(self.style.WARNING(line))
+        self.stdout.write(report.summary())

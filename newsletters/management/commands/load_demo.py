@@ -1,0 +1,55 @@
+import datetime
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from newsletters.models import Issue
+from newsletters.services import NewslettersError, issue_source_parse, issue_upsert_from_file, subscribers_import
+
+DEMO = settings.BASE_DIR / "fixtures" / "demo"
+
+
+class Command(BaseCommand):
+    help = "Load the demo newsletters, issues and subscribers, and create an 'editor' login."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-editor", action="store_true", help="Do not create or reset the editor login")
+
+    def handle(self, *args, **options):
+        now = timezone.now()
+        call_command("loaddata", DEMO / "newsletters.json", verbosity=0)
+        paths = sorted((DEMO / "issues").glob("*.md"))
+        for position, path in enumerate(paths):
+            source = issue_source_parse(text=path.read_text(encoding="utf-8"), path=path)
+            exists = Issue.objects.filter(newsletter__slug=source.newsletter, slug=source.slug).exists()
+            # The last file stays a draft, the one before is scheduled for tomorrow, the rest
+            # are spread over the past days. An issue already loaded keeps its time.
+            days_ago = len(paths) - 3 - position
+            try:
+                issue, created = issue_upsert_from_file(
+                    path=path,
+                    now=now,
+                    publish_at=None if exists else now - datetime.timedelta(days=days_ago, hours=1),
+                    draft=position == len(paths) - 1,
+                )
+            except NewslettersError as error:
+                raise CommandError(str(error)) from None
+            self.stdout.write(
+                f"  {'created' if created else 'kept   '} {issue.state:9} {issue.newsletter.slug}/{issue.slug}"
+            )
+        with (DEMO / "subscribers.csv").open(newline="", encoding="utf-8") as stream:
+            report = subscribers_import(stream=stream, confirmed=True, now=now)
+        self.stdout.write(f"Subscribers: {report.summary()}")
+        if not options["no_editor"]:
+            password = secrets.token_urlsafe(12)
+            user, _ = get_user_model().objects.get_or_create(username="editor", defaults={"email": "editor@localhost"})
+            user.is_staff = user.is_superuser = True
+            user.set_password(password)
+            user.save()
+            self.stdout.write(
+                self.style.SUCCESS(f"Editor login: editor / {password}  (admin at {settings.SITE_URL}/admin/)")
+            )

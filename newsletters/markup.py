@@ -1,0 +1,191 @@
+"""Markdown → safe HTML, and safe HTML → readable plain text. The one place markup is trusted.
+
+Python-Markdown passes raw HTML through and keeps `[x](javascript:…)` as a live link, so
+its output is never trusted: elements whose content is code (script, style, …) are
+removed with their content (lxml), then bleach keeps only an explicit allowlist of
+tags, attributes and URL protocols.
+"""
+
+import re
+
+import bleach
+import markdown
+from lxml import etree
+from lxml import html as lxml_html
+
+MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "footnotes", "sane_lists", "attr_list"]
+MARKDOWN_CONFIG = {"tables": {"use_align_attribute": True}}
+
+ALLOWED_TAGS = frozenset(
+    {
+        "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em",
+        "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s",
+        "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": ["href", "title", "rel", "class", "id"],
+    "abbr": ["title"],
+    "img": ["src", "alt", "title", "width", "height"],
+    "code": ["class"],
+    "div": ["class"],
+    "li": ["id"],
+    "sup": ["id"],
+    "th": ["align", "colspan", "rowspan"],
+    "td": ["align", "colspan", "rowspan"],
+    "ol": ["start"],
+}
+ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
+# Besides the protocol check, a URL must be absolute with an allowed scheme, site-relative
+# or a fragment: "java  script:…" and other scheme look-alikes are dropped, not kept as paths.
+_URL_SHAPE = re.compile(r"^(?:https?://|mailto:|/|#)", re.IGNORECASE)
+
+
+def _attribute_allowed(tag: str, name: str, value: str) -> bool:
+    if name not in ALLOWED_ATTRIBUTES.get(tag, ()):
+        return False
+    if name in ("href", "src"):
+        return bool(_URL_SHAPE.match(value.strip()))
+    return True
+
+
+# Elements whose text is code or chrome, never prose: removed with everything inside.
+_DROP_WITH_CONTENT = (
+    "script", "style", "iframe", "object", "embed", "noscript", "template", "textarea",
+    "select", "title", "head", "frameset", "frame", "applet", "noembed", "noframes", "xmp",
+)  # fmt: skip
+LINK_REL = "noopener noreferrer"
+
+
+def markdown_to_html(source: str) -> str:
+    """Convert editor Markdown to HTML that is safe to show on a page or in an email."""
+    raw = markdown.markdown(source or "", extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
+    return sanitize_html(raw)
+
+
+def sanitize_html(raw: str) -> str:
+    """Remove code-bearing elements with their content, then keep only the allowlist."""
+    if not raw.strip():
+        return ""
+    wrapper = lxml_html.fragment_fromstring(raw, create_parent="div")
+    for element in list(wrapper.iter(*_DROP_WITH_CONTENT)):
+        element.drop_tree()
+    for link in wrapper.iter("a"):
+        link.set("rel", LINK_REL)
+    serialized = etree.tostring(wrapper, encoding=str, method="html")
+    inner = serialized[len("<div>") : -len("</div>")]
+    return bleach.clean(
+        inner,
+        tags=ALLOWED_TAGS,
+        attributes=_attribute_allowed,
+        protocols=ALLOWED_PROTOCOLS,
+        strip=True,
+        strip_comments=True,
+    )
+
+
+_BLOCKS = {"p", "div", "pre", "blockquote", "ul", "ol", "table", "dl", "hr", "h1", "h2", "h3", "h4", "h5", "h6"}
+_SPACES = re.compile(r"[ \t\r\n]+")
+
+
+def html_to_text(safe_html: str) -> str:
+    """Render sanitized HTML as plain text: underlined headings, bullets, links as `text <url>`."""
+    if not safe_html.strip():
+        return ""
+    wrapper = lxml_html.fragment_fromstring(safe_html, create_parent="div")
+    blocks = _TextRenderer().blocks(wrapper)
+    return "\n\n".join(block for block in blocks if block.strip()) + "\n"
+
+
+class _TextRenderer:
+    """Walk an lxml tree and produce plain-text blocks."""
+
+    def blocks(self, element) -> list[str]:
+        out: list[str] = []
+        inline: list[str] = []
+
+        def flush():
+            text = _SPACES.sub(" ", "".join(inline)).strip()
+            if text:
+                out.append(text)
+            inline.clear()
+
+        if element.text:
+            inline.append(element.text)
+        for child in element:
+            if not isinstance(child.tag, str):  # comments
+                pass
+            elif child.tag in _BLOCKS or child.tag in {"li", "tr", "dt", "dd"}:
+                flush()
+                out.extend(self.block(child))
+            else:
+                inline.append(self.inline(child))
+            if child.tail:
+                inline.append(child.tail)
+        flush()
+        return out
+
+    def block(self, element) -> list[str]:
+        tag = element.tag
+        if tag in {"h1", "h2"}:
+            title = self.inline_text(element)
+            return [f"{title}\n{('=' if tag == 'h1' else '-') * len(title)}"]
+        if tag in {"h3", "h4", "h5", "h6"}:
+            return [f"{'#' * int(tag[1])} {self.inline_text(element)}"]
+        if tag == "hr":
+            return ["-" * 20]
+        if tag == "pre":
+            code = element.text_content().rstrip("\n")
+            return ["\n".join("    " + line for line in code.split("\n"))]
+        if tag == "blockquote":
+            inner = "\n\n".join(self.blocks(element))
+            return ["\n".join("> " + line if line else ">" for line in inner.split("\n"))]
+        if tag in {"ul", "ol"}:
+            return [self.list_block(element)]
+        if tag == "table":
+            rows = [" | ".join(self.inline_text(cell) for cell in row.iter("th", "td")) for row in element.iter("tr")]
+            return ["\n".join(rows)]
+        return self.blocks(element)
+
+    def list_block(self, element) -> str:
+        lines = []
+        number = int(element.get("start") or 1)
+        for item in element.iterchildren("li"):
+            marker = f"{number}." if element.tag == "ol" else "-"
+            number += 1
+            body = "\n".join(self.blocks(item)) or ""
+            first, *rest = body.split("\n") if body else [""]
+            lines.append(f"{marker} {first}")
+            lines.extend(" " * (len(marker) + 1) + line if line else "" for line in rest)
+        return "\n".join(lines)
+
+    def inline_text(self, element) -> str:
+        parts = [element.text or ""]
+        for child in element:
+            if isinstance(child.tag, str):
+                parts.append(self.inline(child))
+            parts.append(child.tail or "")
+        return _SPACES.sub(" ", "".join(parts)).strip()
+
+    def inline(self, element) -> str:
+        tag = element.tag
+        if tag == "br":
+            return "\n"
+        if tag == "img":
+            alt = element.get("alt") or "image"
+            return f"[{alt}] <{element.get('src')}>" if element.get("src") else f"[{alt}]"
+        if tag == "a":
+            text = self.inline_text(element)
+            href = element.get("href") or ""
+            if element.get("class") in {"footnote-ref", "footnote-backref"}:
+                return f"[{text}]" if element.get("class") == "footnote-ref" else ""
+            if not href or href == text or href == f"mailto:{text}" or href.startswith("#"):
+                return text
+            return f"{text} <{href}>"
+        if tag == "code":
+            return f"`{self.inline_text(element)}`"
+        if tag in {"strong", "b"}:
+            return f"*{self.inline_text(element)}*"
+        if tag in {"em", "i"}:
+            return f"_{self.inline_text(element)}_"
+        return self.inline_text(element)

@@ -1,0 +1,205 @@
+"""What is sent and to whom. Models hold data and constraints; services do the writes."""
+
+import datetime
+from pathlib import PurePath
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+from newsletters.validators import validate_attachment_size, validate_single_line, validate_timezone
+
+
+def _no_newline(field: str, name: str) -> models.CheckConstraint:
+    """Refuse CR and LF in a field that ends up in a mail header, in the database itself."""
+    return models.CheckConstraint(
+        condition=~Q(**{f"{field}__contains": "\n"}) & ~Q(**{f"{field}__contains": "\r"}),
+        name=name,
+    )
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class Newsletter(models.Model):
+    name = models.CharField(max_length=200, validators=[validate_single_line])
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    from_email = models.CharField(
+        max_length=254,
+        blank=True,
+        validators=[validate_single_line],
+        help_text='Sender, e.g. "Weekly News <news@example.com>". Empty: DEFAULT_FROM_EMAIL.',
+    )
+    reply_to = models.EmailField(blank=True)
+    list_id = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="List-Id header value (RFC 2919), e.g. weekly.example.com. Empty: derived from slug and SITE_URL.",
+    )
+    send_time = models.TimeField(
+        default=datetime.time(8, 0),
+        help_text="Local time of day, in each subscriber's time zone, for daily and weekly digests.",
+    )
+    weekly_day = models.IntegerField(choices=Weekday, default=Weekday.MONDAY, help_text="Day of weekly digests.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [_no_newline("name", "newsletter_name_single_line")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("newsletters:archive", kwargs={"slug": self.slug})
+
+
+class IssueStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+
+
+class IssueQuerySet(models.QuerySet):
+    def visible(self, *, now: datetime.datetime) -> "IssueQuerySet":
+        """Issues readers may see at `now`: published, with a publish time that has passed."""
+        return self.filter(status=IssueStatus.PUBLISHED, publish_at__lte=now)
+
+
+class Issue(models.Model):
+    newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="issues")
+    title = models.CharField(max_length=250, validators=[validate_single_line])
+    slug = models.SlugField(max_length=250)
+    body = models.TextField(help_text="Markdown: headings, lists, tables, fenced code, footnotes, links, images.")
+    status = models.CharField(max_length=10, choices=IssueStatus, default=IssueStatus.DRAFT)
+    publish_at = models.DateTimeField(
+        null=True, blank=True, help_text="When readers get it. In the future: scheduled. Required to publish."
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = IssueQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-publish_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["newsletter", "slug"], name="issue_unique_slug_per_newsletter"),
+            models.CheckConstraint(
+                condition=Q(status=IssueStatus.DRAFT) | Q(publish_at__isnull=False),
+                name="issue_published_has_publish_at",
+            ),
+            _no_newline("title", "issue_title_single_line"),
+        ]
+        indexes = [models.Index(fields=["newsletter", "status", "publish_at"], name="issue_visible_idx")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("newsletters:issue", kwargs={"slug": self.newsletter.slug, "issue_slug": self.slug})
+
+    @property
+    def state(self) -> str:
+        """Draft, scheduled or published, as an editor thinks of it."""
+        if self.status == IssueStatus.DRAFT:
+            return "draft"
+        return "scheduled" if self.publish_at > timezone.now() else "published"
+
+
+class Attachment(models.Model):
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to="attachments/%Y/%m/", validators=[validate_attachment_size])
+    display_name = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="File name readers see. Empty: the file's name.",
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [_no_newline("display_name", "attachment_name_single_line")]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def filename(self) -> str:
+        return self.display_name or PurePath(self.file.name).name
+
+
+class SubscriberStatus(models.TextChoices):
+    PENDING = "pending", "Pending confirmation"
+    ACTIVE = "active", "Active"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    SUPPRESSED = "suppressed", "Suppressed (bounces)"
+
+
+class Subscriber(models.Model):
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=200, blank=True, validators=[validate_single_line])
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    status = models.CharField(max_length=20, choices=SubscriberStatus, default=SubscriberStatus.PENDING)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique"),
+            _no_newline("name", "subscriber_name_single_line"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Frequency(models.TextChoices):
+    IMMEDIATE = "immediate", "Immediately"
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+
+
+class SubscriptionStatus(models.TextChoices):
+    PENDING = "pending", "Pending confirmation"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+
+class Subscription(models.Model):
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="subscriptions")
+    newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="subscriptions")
+    frequency = models.CharField(max_length=10, choices=Frequency, default=Frequency.WEEKLY)
+    status = models.CharField(max_length=20, choices=SubscriptionStatus, default=SubscriptionStatus.PENDING)
+    cursor = models.DateTimeField(
+        null=True, blank=True, help_text="End of the window of the last digest; the next one starts here."
+    )
+    next_due_at = models.DateTimeField(null=True, blank=True, help_text="When the scheduler next considers this one.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "newsletter"], name="subscription_unique_pair"),
+        ]
+        indexes = [
+            models.Index(fields=["next_due_at"], condition=Q(status="active"), name="subscription_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} → {self.newsletter} ({self.frequency})"

@@ -1,0 +1,320 @@
+"""Writes on newsletters, issues and subscribers. Commands and admin actions call these."""
+
+import csv
+import datetime
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.text import slugify
+
+from newsletters.models import (
+    Attachment,
+    Frequency,
+    Issue,
+    IssueStatus,
+    Newsletter,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from newsletters.validators import validate_attachment_size, validate_single_line, validate_timezone
+
+
+class NewslettersError(Exception):
+    """Root of this app's errors: bad input that was refused before anything changed."""
+
+
+# ---------------------------------------------------------------------------- issues
+
+
+def issue_publish(*, issue: Issue, now: datetime.datetime, publish_at: datetime.datetime | None = None) -> Issue:
+    """Publish an issue now, or schedule it for `publish_at`."""
+    issue.status = IssueStatus.PUBLISHED
+    issue.publish_at = publish_at or now
+    issue.save(update_fields=["status", "publish_at", "updated_at"])
+    return issue
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?", re.S | re.M)
+_FIRST_HEADING = re.compile(r"\A\s*#[ \t]+(.+?)[ \t#]*\r?\n")
+
+
+@dataclass(frozen=True)
+class IssueSource:
+    """An issue as read from a Markdown file with optional YAML front matter."""
+
+    title: str
+    body: str
+    slug: str
+    newsletter: str | None
+    publish_at: datetime.datetime | None
+    attachments: list[Path]
+
+
+def issue_source_parse(*, text: str, path: Path) -> IssueSource:
+    """Split front matter from Markdown; take the title from it or from the first heading."""
+    meta: dict = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        try:
+            meta = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError as error:
+            raise NewslettersError(f"{path}: front matter is not valid YAML: {error}") from None
+        if not isinstance(meta, dict):
+            raise NewslettersError(f"{path}: front matter must be key: value lines.")
+        text = text[match.end() :]
+    unknown = set(meta) - {"title", "newsletter", "publish_at", "date", "attachments", "slug"}
+    if unknown:
+        raise NewslettersError(f"{path}: unknown front matter key(s): {', '.join(sorted(map(str, unknown)))}.")
+    title = str(meta.get("title") or "").strip()
+    if not title:
+        heading = _FIRST_HEADING.match(text)
+        if not heading:
+            raise NewslettersError(f"{path}: no title: add 'title:' to the front matter or start with a '# Heading'.")
+        title = heading.group(1).strip()
+        text = text[heading.end() :]
+    attachments = meta.get("attachments") or []
+    if isinstance(attachments, str):
+        attachments = [attachments]
+    publish_at = meta.get("publish_at", meta.get("date"))
+    return IssueSource(
+        title=title,
+        body=text.strip() + "\n",
+        slug=slugify(str(meta.get("slug") or path.stem)),
+        newsletter=str(meta["newsletter"]) if meta.get("newsletter") else None,
+        publish_at=datetime_parse(publish_at, what=f"{path}: publish_at") if publish_at else None,
+        attachments=[(path.parent / str(name)) for name in attachments],
+    )
+
+
+def datetime_parse(value, *, what: str) -> datetime.datetime:
+    """Parse an ISO 8601 date-time (or a YAML one); naive values are in TIME_ZONE."""
+    if isinstance(value, datetime.datetime):
+        parsed = value
+    elif isinstance(value, datetime.date):
+        parsed = datetime.datetime.combine(value, datetime.time())
+    else:
+        parsed = parse_datetime(str(value).strip())
+        if parsed is None:
+            raise NewslettersError(f"{what}: {value!r} is not an ISO 8601 date-time such as 2026-05-01T09:00+02:00.")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed
+
+
+def issue_upsert_from_file(
+    *,
+    path: Path,
+    now: datetime.datetime,
+    newsletter_slug: str | None = None,
+    publish_at: datetime.datetime | None = None,
+    attach: list[Path] | None = None,
+    draft: bool = False,
+) -> tuple[Issue, bool]:
+    """Create or update the issue a Markdown file describes; return it and whether it is new.
+
+    The issue is found again by (newsletter, slug), the slug coming from the front matter or
+    the file name, so running twice updates instead of duplicating. An already published
+    issue keeps its publish time unless one is given: moving it would put it in a new
+    digest window and send it again.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise NewslettersError(f"Cannot read {path}: {error}") from None
+    source = issue_source_parse(text=text, path=path)
+    try:
+        validate_single_line(source.title)
+    except ValidationError:
+        raise NewslettersError(f"{path}: the title must be one line.") from None
+    newsletter = _newsletter_pick(newsletter_slug or source.newsletter)
+    files = [*source.attachments, *(attach or [])]
+    for file_path in files:
+        if not file_path.is_file():
+            raise NewslettersError(f"Attachment {file_path} does not exist.")
+        _check(validate_attachment_size, _SizedName(file_path), what=str(file_path))
+
+    with transaction.atomic():
+        issue = Issue.objects.select_for_update().filter(newsletter=newsletter, slug=source.slug).first()
+        created = issue is None
+        if created:
+            issue = Issue(newsletter=newsletter, slug=source.slug)
+        issue.title = source.title
+        issue.body = source.body
+        when = publish_at or source.publish_at
+        if draft:
+            issue.status = IssueStatus.DRAFT
+            issue.publish_at = when or issue.publish_at
+        elif when or issue.status != IssueStatus.PUBLISHED:
+            issue.status = IssueStatus.PUBLISHED
+            issue.publish_at = when or now
+        issue.save()
+        issue.attachments.all().delete()
+        for file_path in files:
+            with file_path.open("rb") as handle:
+                Attachment.objects.create(
+                    issue=issue, file=File(handle, name=file_path.name), display_name=file_path.name
+                )
+    return issue, created
+
+
+@dataclass(frozen=True)
+class _SizedName:
+    path: Path
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _newsletter_pick(slug: str | None) -> Newsletter:
+    if slug:
+        try:
+            return Newsletter.objects.get(slug=slug)
+        except Newsletter.DoesNotExist:
+            known = ", ".join(Newsletter.objects.values_list("slug", flat=True)) or "none yet"
+            raise NewslettersError(f"No newsletter {slug!r}; known: {known}.") from None
+    newsletters = list(Newsletter.objects.all()[:2])
+    if len(newsletters) != 1:
+        raise NewslettersError("Several newsletters exist (or none): say which with --newsletter or 'newsletter:'.")
+    return newsletters[0]
+
+
+def _check(validator, value, *, what: str) -> None:
+    try:
+        validator(value)
+    except ValidationError as error:
+        raise NewslettersError(f"{what}: {' '.join(error.messages)}") from None
+
+
+# ----------------------------------------------------------------------- subscribers
+
+IMPORT_COLUMNS = ("email", "name", "timezone", "newsletter", "frequency")
+
+
+@dataclass
+class ImportReport:
+    """What an import did, row by row and in totals."""
+
+    counts: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        c = self.counts
+        return (
+            f"{c['rows']} rows: {c['subscribers_created']} subscribers created, "
+            f"{c['subscribers_updated']} updated; {c['subscriptions_created']} subscriptions created, "
+            f"{c['subscriptions_updated']} updated; {c['unchanged']} unchanged, "
+            f"{c['skipped_opted_out']} skipped (unsubscribed or suppressed), {c['invalid']} invalid."
+        )
+
+
+def subscribers_import(*, stream: io.TextIOBase, confirmed: bool, now: datetime.datetime) -> ImportReport:
+    """Create or update subscribers and subscriptions from CSV; skip and report invalid rows.
+
+    Never re-subscribes an address that unsubscribed or was suppressed, and never turns an
+    active subscriber back into a pending one: re-running an import changes nothing.
+    """
+    report = ImportReport()
+    reader = csv.DictReader(stream)
+    header = [name.strip().lower() for name in reader.fieldnames or []]
+    missing = [name for name in ("email", "newsletter") if name not in header]
+    if missing:
+        raise NewslettersError(
+            f"The CSV header lacks {', '.join(missing)}; expected columns {', '.join(IMPORT_COLUMNS)}."
+        )
+    reader.fieldnames = header
+    newsletters = {n.slug: n for n in Newsletter.objects.all()}
+    for row in reader:
+        report.counts["rows"] += 1
+        line = reader.line_num
+        try:
+            values = _import_row_validate(row, newsletters)
+        except NewslettersError as error:
+            report.counts["invalid"] += 1
+            report.errors.append(f"line {line}: {error}")
+            continue
+        with transaction.atomic():
+            _import_row_apply(values, confirmed=confirmed, now=now, counts=report.counts)
+    return report
+
+
+def _import_row_validate(row: dict, newsletters: dict[str, Newsletter]) -> dict:
+    if None in row:
+        raise NewslettersError("more fields than the header has columns")
+    email = (row.get("email") or "").strip()
+    if not email:
+        raise NewslettersError("email is empty")
+    if len(email) > 254:
+        raise NewslettersError("email is longer than 254 characters")
+    _check(validate_email, email, what=f"email {email!r}")
+    name = (row.get("name") or "").strip()
+    _check(validate_single_line, name, what="name")
+    if len(name) > 200:
+        raise NewslettersError("name is longer than 200 characters")
+    tz = (row.get("timezone") or "").strip() or "UTC"
+    _check(validate_timezone, tz, what="timezone")
+    slug = (row.get("newsletter") or "").strip()
+    if slug not in newsletters:
+        raise NewslettersError(f"unknown newsletter {slug!r}")
+    frequency = (row.get("frequency") or "").strip().lower() or Frequency.WEEKLY
+    if frequency not in Frequency.values:
+        raise NewslettersError(f"frequency {frequency!r} is not one of {', '.join(Frequency.values)}")
+    return {"email": email, "name": name, "timezone": tz, "newsletter": newsletters[slug], "frequency": frequency}
+
+
+def _import_row_apply(values: dict, *, confirmed: bool, now: datetime.datetime, counts: Counter) -> None:
+    subscriber = Subscriber.objects.select_for_update().filter(email__iexact=values["email"]).first()
+    if subscriber and subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.SUPPRESSED):
+        counts["skipped_opted_out"] += 1
+        return
+    subscriber = subscriber or Subscriber(email=values["email"], status=SubscriberStatus.PENDING)
+    before = (subscriber.pk, subscriber.name, subscriber.timezone, subscriber.status)
+    subscriber.name = values["name"]
+    subscriber.timezone = values["timezone"]
+    if confirmed and subscriber.status == SubscriberStatus.PENDING:
+        subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.confirmed_at = now
+    subscriber_outcome = _outcome(before, (subscriber.pk, subscriber.name, subscriber.timezone, subscriber.status))
+    if subscriber_outcome != "unchanged":
+        subscriber.save()
+
+    subscription = Subscription.objects.filter(subscriber=subscriber, newsletter=values["newsletter"]).first()
+    if subscription and subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        counts["skipped_opted_out"] += 1
+        return
+    subscription = subscription or Subscription(subscriber=subscriber, newsletter=values["newsletter"])
+    before = (subscription.pk, subscription.frequency, subscription.status)
+    subscription.frequency = values["frequency"]
+    if subscriber.status == SubscriberStatus.ACTIVE and subscription.status == SubscriptionStatus.PENDING:
+        subscription.status = SubscriptionStatus.ACTIVE
+    subscription_outcome = _outcome(before, (subscription.pk, subscription.frequency, subscription.status))
+    if subscription_outcome != "unchanged":
+        subscription.save()
+    if subscriber_outcome == subscription_outcome == "unchanged":
+        counts["unchanged"] += 1
+    else:
+        counts[f"subscribers_{subscriber_outcome}"] += 1
+        counts[f"subscriptions_{subscription_outcome}"] += 1
+
+
+def _outcome(before: tuple, after: tuple) -> str:
+    """Name what a save would do: the first item of each tuple is the primary key."""
+    if before[0] is None:
+        return "created"
+    return "unchanged" if before == after else "updated"

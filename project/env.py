@@ -1,0 +1,135 @@
+"""Read settings from environment variables; every error names the variable."""
+
+import os
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str) -> str:
+    """Return the variable's value, or the default when it is unset."""
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Parse a boolean variable (1/0, true/false, yes/no, on/off)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no or on/off.")
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """Split a comma-separated variable into a list of stripped, non-empty items."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_emails(name: str, default: list[str]) -> list[str]:
+    """Parse a comma-separated list of email addresses, rejecting malformed ones."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    addresses = env_list(name, default)
+    for address in addresses:
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ImproperlyConfigured(f"{name} contains {address!r}, which is not an email address.") from None
+    return addresses
+
+
+def env_database(name: str, default: str) -> dict:
+    """Turn a database URL (sqlite:///path, postgres://user@host/db) into a DATABASES entry."""
+    url = os.environ.get(name) or default
+    try:
+        config = dj_database_url.parse(url)
+    except (ValueError, KeyError) as error:
+        raise ImproperlyConfigured(f"{name}={url!r} is not a supported database URL: {error}") from None
+    engine = config.get("ENGINE", "")
+    if not engine.endswith(("sqlite3", "postgresql")):
+        raise ImproperlyConfigured(f"{name}={url!r}: only sqlite:// and postgres:// databases are supported.")
+    if engine.endswith("sqlite3"):
+        # Several processes share one SQLite file (web, scheduler, senders): wait for
+        # the write lock instead of failing at once, and take it at BEGIN.
+        config.setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+        name_ = str(config.get("NAME") or "")
+        if name_ and name_ != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(name_)), exist_ok=True)
+    return config
+
+
+_MAIL_BACKENDS = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "smtps": "django.core.mail.backends.smtp.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "locmem": "django.core.mail.backends.locmem.EmailBackend",
+    "dummy": "django.core.mail.backends.dummy.EmailBackend",
+}
+
+
+def mailer_from_url(name: str, url: str) -> dict:
+    """Turn a mail URL into one MAILERS entry.
+
+    smtp://user:password@host:port?tls=1&timeout=10 (STARTTLS with tls=1),
+    smtps://user:password@host:port (implicit TLS), console://, file:///path,
+    locmem://, dummy://. `name` is the environment variable, for errors.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _MAIL_BACKENDS:
+        known = ", ".join(f"{s}://" for s in _MAIL_BACKENDS)
+        raise ImproperlyConfigured(f"{name}={url!r}: unknown scheme {parts.scheme!r}; use one of {known}.")
+    backend = {"BACKEND": _MAIL_BACKENDS[scheme]}
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    if scheme == "file":
+        path = unquote(parts.path)
+        if not path:
+            raise ImproperlyConfigured(f"{name}={url!r}: a file:// mail URL needs a directory path.")
+        return backend | {"OPTIONS": {"file_path": path}}
+    if scheme not in ("smtp", "smtps"):
+        return backend
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"{name}={url!r}: an SMTP mail URL needs a host.")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={url!r}: the port is not a number.") from None
+    options: dict = {"host": parts.hostname}
+    if port:
+        options["port"] = port
+    if parts.username:
+        options["username"] = unquote(parts.username)
+        options["password"] = unquote(parts.password or "")
+    if scheme == "smtps":
+        options["use_ssl"] = True
+    unknown = set(query) - {"tls", "timeout"}
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{name}={url!r}: unknown parameter(s) {', '.join(sorted(unknown))}; use tls, timeout."
+        )
+    if "tls" in query:
+        if query["tls"].lower() not in _TRUE | _FALSE:
+            raise ImproperlyConfigured(f"{name}={url!r}: tls must be 1 or 0.")
+        if query["tls"].lower() in _TRUE:
+            if scheme == "smtps":
+                raise ImproperlyConfigured(f"{name}={url!r}: smtps:// is already TLS; drop tls=1.")
+            options["use_tls"] = True
+    if "timeout" in query:
+        try:
+            options["timeout"] = float(query["timeout"])
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={url!r}: timeout must be a number of seconds.") from None
+    return backend | {"OPTIONS": options}

@@ -1,0 +1,60 @@
+"""Test data factories."""
+
+import datetime
+
+import factory
+from django.utils import timezone as dj_timezone
+
+from newsletters.models import (
+    Frequency,
+    Issue,
+    IssueStatus,
+    Newsletter,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+
+
+class NewsletterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Newsletter
+
+    name = factory.Sequence(lambda n: f"Newsletter {n}")
+    slug = factory.Sequence(lambda n: f"newsletter-{n}")
+    from_email = "News <news@example.com>"
+    send_time = datetime.time(8, 0)
+
+
+class IssueFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Issue
+
+    newsletter = factory.SubFactory(NewsletterFactory)
+    title = factory.Sequence(lambda n: f"Issue {n}")
+    slug = factory.Sequence(lambda n: f"issue-{n}")
+    body = "Hello **readers**.\n\n- one\n- two\n"
+    status = IssueStatus.PUBLISHED
+    publish_at = factory.LazyFunction(lambda: dj_timezone.now() - datetime.timedelta(hours=1))
+
+
+class SubscriberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscriber
+
+    email = factory.Sequence(lambda n: f"reader{n}@example.com")
+    name = factory.Sequence(lambda n: f"Reader {n}")
+    timezone = "UTC"
+    status = SubscriberStatus.ACTIVE
+    confirmed_at = factory.LazyFunction(dj_timezone.now)
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscription
+
+    subscriber = factory.SubFactory(SubscriberFactory)
+    newsletter = factory.SubFactory(NewsletterFactory)
+    frequency = Frequency.DAILY
+    status = SubscriptionStatus.ACTIVE

