@@ -7,6 +7,7 @@ tags, attributes and URL protocols.
 """
 
 import re
+from urllib.parse import urljoin
 
 import bleach
 import markdown
@@ -88,17 +89,26 @@ _BLOCKS = {"p", "div", "pre", "blockquote", "ul", "ol", "table", "dl", "hr", "h1
 _SPACES = re.compile(r"[ \t\r\n]+")
 
 
-def html_to_text(safe_html: str) -> str:
-    """Render sanitized HTML as plain text: underlined headings, bullets, links as `text <url>`."""
+def html_to_text(safe_html: str, *, base_url: str = "") -> str:
+    """Render sanitized HTML as plain text: underlined headings, bullets, links as `text <url>`.
+
+    Site-relative links and images are made absolute with `base_url`.
+    """
     if not safe_html.strip():
         return ""
     wrapper = lxml_html.fragment_fromstring(safe_html, create_parent="div")
-    blocks = _TextRenderer().blocks(wrapper)
+    blocks = _TextRenderer(base_url).blocks(wrapper)
     return "\n\n".join(block for block in blocks if block.strip()) + "\n"
 
 
 class _TextRenderer:
     """Walk an lxml tree and produce plain-text blocks."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+
+    def url(self, value: str) -> str:
+        return urljoin(self.base_url, value) if self.base_url and value.startswith("/") else value
 
     def blocks(self, element) -> list[str]:
         out: list[str] = []
@@ -173,7 +183,7 @@ class _TextRenderer:
             return "\n"
         if tag == "img":
             alt = element.get("alt") or "image"
-            return f"[{alt}] <{element.get('src')}>" if element.get("src") else f"[{alt}]"
+            return f"[{alt}] <{self.url(element.get('src'))}>" if element.get("src") else f"[{alt}]"
         if tag == "a":
             text = self.inline_text(element)
             href = element.get("href") or ""
@@ -181,7 +191,7 @@ class _TextRenderer:
                 return f"[{text}]" if element.get("class") == "footnote-ref" else ""
             if not href or href == text or href == f"mailto:{text}" or href.startswith("#"):
                 return text
-            return f"{text} <{href}>"
+            return f"{text} <{self.url(href)}>"
         if tag == "code":
             return f"`{self.inline_text(element)}`"
         if tag in {"strong", "b"}:

@@ -1,6 +1,7 @@
 """What is sent and to whom. Models hold data and constraints; services do the writes."""
 
 import datetime
+import uuid
 from pathlib import PurePath
 
 from django.conf import settings
@@ -119,9 +120,14 @@ class Issue(models.Model):
         return "scheduled" if self.publish_at > timezone.now() else "published"
 
 
+def attachment_upload_to(instance: "Attachment", filename: str) -> str:
+    """Store each file in a directory of its own, so it keeps its name (mail uses the name)."""
+    return f"attachments/{uuid.uuid4().hex}/{filename}"
+
+
 class Attachment(models.Model):
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="attachments")
-    file = models.FileField(upload_to="attachments/%Y/%m/", validators=[validate_attachment_size])
+    file = models.FileField(upload_to=attachment_upload_to, max_length=255, validators=[validate_attachment_size])
     display_name = models.CharField(
         max_length=200,
         blank=True,
@@ -154,6 +160,10 @@ class Subscriber(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     status = models.CharField(max_length=20, choices=SubscriberStatus, default=SubscriberStatus.PENDING)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(
+        default=0,
+        help_text="Permanent delivery failures in a row; the subscriber is suppressed at DIGEST_SUPPRESS_AFTER.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

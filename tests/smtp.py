@@ -34,6 +34,14 @@ class RecordingHandler:
     received: list[Received] = field(default_factory=list)
     replies: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Hang up (once) after accepting this many messages, as a server restarting would.
+    drop_after: int | None = None
+    connections: int = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.replies.get(address)
@@ -44,6 +52,11 @@ class RecordingHandler:
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
+            if self.drop_after is not None and len(self.received) == self.drop_after:
+                # Hang up mid-transaction without an answer: the message is not accepted.
+                self.drop_after = None
+                server.transport.abort()
+                return "421 Gone"
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 Message accepted"
 

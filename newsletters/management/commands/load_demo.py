@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from newsletters.models import Issue
+from newsletters.models import Issue, Subscription
 from newsletters.services import NewslettersError, issue_source_parse, issue_upsert_from_file, subscribers_import
 
 DEMO = settings.BASE_DIR / "fixtures" / "demo"
@@ -44,6 +44,10 @@ class Command(BaseCommand):
         with (DEMO / "subscribers.csv").open(newline="", encoding="utf-8") as stream:
             report = subscribers_import(stream=stream, confirmed=True, now=now)
         self.stdout.write(f"Subscribers: {report.summary()}")
+        # The demo readers subscribed a week ago, so the first digest run has something to send.
+        Subscription.objects.filter(newsletter__slug__in=["django-weekly", "ops-bulletin"], cursor__isnull=True).update(
+            created_at=now - datetime.timedelta(days=8)
+        )
         if not options["no_editor"]:
             password = secrets.token_urlsafe(12)
             user, _ = get_user_model().objects.get_or_create(username="editor", defaults={"email": "editor@localhost"})

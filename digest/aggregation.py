@@ -1,0 +1,144 @@
+"""What goes in each digest: windows from the cursor to the period end, grouped, planned as Deliveries.
+
+A due subscription's window is (cursor, end]: `end` is the latest send-time occurrence
+that has settled (daily, weekly) or the newest visible issue's publish time (immediate),
+so however many runs were missed, one digest covers the whole gap. A new subscription's
+window reaches one period back. Subscriptions sharing (newsletter, window) form a group,
+rendered once. Empty windows create no Delivery: the cursor advances at once.
+"""
+
+import datetime
+from collections import Counter
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from digest.conf import digest_settings
+from digest.models import Delivery
+from digest.scheduling import (
+    PERIODS,
+    latest_visible,
+    occurrence_last,
+    settled,
+    subscription_next_due,
+    subscriptions_due,
+)
+from newsletters.models import Frequency, Issue, Subscription
+
+
+@dataclass(frozen=True)
+class Window:
+    """A group key: digests with the same newsletter and window have the same content."""
+
+    newsletter_id: int
+    start: datetime.datetime
+    end: datetime.datetime
+
+
+def window_end(
+    subscription: Subscription, *, now: datetime.datetime, latest: dict[int, datetime.datetime]
+) -> datetime.datetime | None:
+    """Return where this subscription's next window ends, or None if nothing can be closed yet."""
+    if subscription.frequency == Frequency.IMMEDIATE:
+        return latest.get(subscription.newsletter_id)
+    newsletter = subscription.newsletter
+    return occurrence_last(
+        frequency=subscription.frequency,
+        send_time=newsletter.send_time,
+        weekday=newsletter.weekly_day,
+        tz_name=subscription.subscriber.timezone,
+        at=settled(now),
+    )
+
+
+def window_for(subscription: Subscription, *, end: datetime.datetime) -> Window:
+    """Return the window (cursor, end]; a new subscription's starts one period back."""
+    start = subscription.cursor or end - PERIODS[subscription.frequency]
+    return Window(subscription.newsletter_id, start, end)
+
+
+def message_id_for(subscription_id: int, end: datetime.datetime) -> str:
+    """Return the Message-ID of the digest of this window: the same on every retry."""
+    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+    return f"<digest.{subscription_id}.{end:%Y%m%dT%H%M%S}Z@{domain}>"
+
+
+def issues_in(window: Window) -> list[int]:
+    """Return the ids of published issues in the window, oldest first."""
+    return list(
+        Issue.objects.filter(
+            newsletter_id=window.newsletter_id,
+            status="published",
+            publish_at__gt=window.start,
+            publish_at__lte=window.end,
+        )
+        .order_by("publish_at", "id")
+        .values_list("id", flat=True)
+    )
+
+
+def deliveries_plan(*, now: datetime.datetime, newsletter_ids: list[int] | None = None, progress=None) -> Counter:
+    """Turn every due subscription into a pending Delivery, or advance it past an empty window.
+
+    Works in chunks of DIGEST_PLAN_CHUNK, each in one transaction; on PostgreSQL the chunk's
+    rows are locked with SKIP LOCKED so concurrent runs plan disjoint sets. Returns counts:
+    due, planned, empty, groups.
+    """
+    counts: Counter = Counter()
+    latest = latest_visible(now=now, newsletter_ids=newsletter_ids)
+    contents: dict[Window, bool] = {}
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            chunk = subscriptions_due(now=now, newsletter_ids=newsletter_ids).filter(id__gt=last_id)
+            if connection.features.has_select_for_update_skip_locked:
+                chunk = chunk.select_for_update(skip_locked=True, of=("self",))
+            chunk = list(chunk[: digest_settings.PLAN_CHUNK])
+            if not chunk:
+                break
+            last_id = chunk[-1].id
+            _plan_chunk(chunk, now=now, latest=latest, contents=contents, counts=counts)
+        if progress:
+            progress(f"planned {counts['due']} due subscriptions: {counts['planned']} digests, {counts['empty']} empty")
+    counts["groups"] = sum(1 for has_issues in contents.values() if has_issues)
+    return counts
+
+
+def _plan_chunk(chunk, *, now, latest, contents: dict[Window, bool], counts: Counter) -> None:
+    deliveries, advanced = [], []
+    for subscription in chunk:
+        counts["due"] += 1
+        end = window_end(subscription, now=now, latest=latest)
+        if end is None or (subscription.cursor and end <= subscription.cursor):
+            # Nothing new can be closed yet (e.g. the reader moved to a later time zone):
+            # wait for the next occurrence, keep the cursor.
+            subscription.next_due_at = subscription_next_due(subscription, after=settled(now))
+            advanced.append(subscription)
+            counts["empty"] += 1
+            continue
+        window = window_for(subscription, end=end)
+        if window not in contents:
+            contents[window] = bool(issues_in(window))
+        if contents[window]:
+            deliveries.append(
+                Delivery(
+                    subscription=subscription,
+                    newsletter_id=window.newsletter_id,
+                    window_start=window.start,
+                    window_end=window.end,
+                    message_id=message_id_for(subscription.id, window.end),
+                    next_attempt_at=now,
+                )
+            )
+            counts["planned"] += 1
+        else:
+            subscription.cursor = window.end
+            subscription.next_due_at = subscription_next_due(subscription, after=window.end)
+            advanced.append(subscription)
+            counts["empty"] += 1
+    # ignore_conflicts: the unique constraints are the last guard against a second plan
+    # of the same window or a second open digest for one subscription.
+    Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    Subscription.objects.bulk_update(advanced, ["cursor", "next_due_at"])

@@ -1,0 +1,311 @@
+"""How a digest is handed to SMTP: claim a batch, build messages, send over one connection, record.
+
+Claims are safe across processes and machines: on PostgreSQL the candidate rows are
+locked with SKIP LOCKED; on SQLite the IMMEDIATE transaction holds the write lock; on
+both the UPDATE repeats the claimable condition, so only one claimant can win a row.
+A claim older than DIGEST_CLAIM_TIMEOUT belongs to a process that died and is taken over.
+
+Outcomes are recorded per batch, in one transaction with the subscription cursor:
+sent → the cursor moves to the window end; 4xx or a dropped connection → deferred with
+backoff; 5xx → failed (the cursor moves on, the failure stays on the delivery, and the
+subscriber is suppressed after DIGEST_SUPPRESS_AFTER in a row).
+"""
+
+import datetime
+import logging
+import smtplib
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from email.headerregistry import Address
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+
+from digest.aggregation import Window
+from digest.conf import digest_settings
+from digest.exceptions import DigestError
+from digest.models import Delivery, DeliveryStatus
+from digest.rendering import RenderedDigest
+from digest.scheduling import subscription_next_due
+from newsletters.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+from newsletters.tokens import preferences_url, unsubscribe_url
+from newsletters.validators import validate_single_line
+
+logger = logging.getLogger(__name__)
+
+
+def claimant_new() -> str:
+    """Return an identifier for this run's claims."""
+    return uuid.uuid4().hex
+
+
+def _claimable(now: datetime.datetime) -> Q:
+    expired = now - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT)
+    return (
+        Q(status=DeliveryStatus.PENDING)
+        | Q(status=DeliveryStatus.DEFERRED, next_attempt_at__lte=now)
+        | Q(status=DeliveryStatus.SENDING, claimed_at__lt=expired)
+    )
+
+
+def deliveries_waiting(*, now: datetime.datetime, newsletter_ids: list[int] | None = None) -> QuerySet[Delivery]:
+    """Deliveries a run at `now` may claim: pending, deferred and due, or with an expired claim."""
+    waiting = Delivery.objects.filter(_claimable(now))
+    if newsletter_ids is not None:
+        waiting = waiting.filter(newsletter_id__in=newsletter_ids)
+    return waiting
+
+
+def deliveries_claim(
+    *, now: datetime.datetime, claimant: str, limit: int, newsletter_ids: list[int] | None = None
+) -> list[Delivery]:
+    """Claim up to `limit` deliveries for this run and return them with what sending needs."""
+    with transaction.atomic():
+        candidates = deliveries_waiting(now=now, newsletter_ids=newsletter_ids)
+        candidates = candidates.order_by("id").select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        Delivery.objects.filter(_claimable(now), id__in=ids).update(
+            status=DeliveryStatus.SENDING, claimed_by=claimant, claimed_at=now, attempts=F("attempts") + 1
+        )
+    return list(
+        Delivery.objects.filter(id__in=ids, claimed_by=claimant, status=DeliveryStatus.SENDING)
+        .select_related("subscription__subscriber", "subscription__newsletter")
+        .order_by("newsletter_id", "window_start", "window_end", "id")
+    )
+
+
+def message_build(*, rendered: RenderedDigest, delivery: Delivery) -> EmailMultiAlternatives:
+    """Build one recipient's message from the group's rendering. Raises ValueError on bad names."""
+    subscription = delivery.subscription
+    subscriber = subscription.subscriber
+    newsletter = rendered.newsletter
+    for value in (subscriber.name, subscriber.email):
+        try:
+            validate_single_line(value)
+        except ValidationError:
+            raise ValueError(f"line break in {value!r}") from None
+    unsubscribe = unsubscribe_url(subscription.pk)
+    text, html = rendered.personalize(
+        name=subscriber.name, unsubscribe_url=unsubscribe, preferences_url=preferences_url(subscriber.pk)
+    )
+    list_unsubscribe = f"<{unsubscribe}>"
+    if digest_settings.UNSUBSCRIBE_MAILTO:
+        list_unsubscribe += f", <mailto:{digest_settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe-{subscription.pk}>"
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=text,
+        from_email=newsletter.from_email or settings.DEFAULT_FROM_EMAIL,
+        to=[str(Address(display_name=subscriber.name, addr_spec=subscriber.email))],
+        reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
+        headers={
+            "List-Unsubscribe": list_unsubscribe,
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": f"{newsletter.name} <{list_id(newsletter)}>",
+            "Message-ID": delivery.message_id,
+        },
+    )
+    message.attach_alternative(html, "text/html")
+    for file in rendered.attachments:
+        if file.path.name == file.filename:
+            message.attach_file(file.path, file.mimetype)
+        else:
+            message.attach(file.filename, file.path.read_bytes(), file.mimetype)
+    return message
+
+
+def list_id(newsletter) -> str:
+    """Return the newsletter's List-Id identifier (RFC 2919)."""
+    if newsletter.list_id:
+        return newsletter.list_id
+    return f"{newsletter.slug}.{urlsplit(settings.SITE_URL).hostname or 'localhost'}"
+
+
+@dataclass
+class Outcome:
+    delivery: Delivery
+    status: str
+    error: str = ""
+    permanent: bool = False
+
+
+def _classify(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> tuple[bool, str]:
+    """Return (permanent, description) for an error reply of the SMTP server."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(error.recipients.values()), (0, b""))
+    else:
+        code, text = error.smtp_code, error.smtp_error
+    return code >= 500, f"{code} {_decode(text)}"
+
+
+def _decode(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def batch_send(
+    *, deliveries: list[Delivery], rendered: dict[Window, RenderedDigest | DigestError | None]
+) -> list[Outcome]:
+    """Send a claimed batch over one connection of the digest mailer; return every outcome.
+
+    A dropped connection is reopened once and the batch continues; if it cannot be
+    reopened, the rest of the batch is deferred. Unsubscribes up to this moment count.
+    """
+    outcomes: list[Outcome] = []
+    still_wanted = _still_wanted([d.subscription_id for d in deliveries])
+    sendable: list[tuple[Delivery, EmailMultiAlternatives]] = []
+    for delivery in deliveries:
+        group = rendered[Window(delivery.newsletter_id, delivery.window_start, delivery.window_end)]
+        if delivery.subscription_id not in still_wanted:
+            outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "unsubscribed before sending"))
+        elif group is None:
+            outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "no published issue left in the window"))
+        elif isinstance(group, DigestError):
+            outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, str(group)))
+        else:
+            try:
+                sendable.append((delivery, message_build(rendered=group, delivery=delivery)))
+            except (ValueError, OSError) as error:
+                # Bad name or address (header injection, malformed), or a missing file.
+                outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
+    if not sendable:
+        return outcomes
+
+    connection = mailers[digest_settings.MAILER]
+    connected = _open(connection)
+    for position, (delivery, message) in enumerate(sendable):
+        if not connected:
+            outcomes.extend(
+                Outcome(d, DeliveryStatus.DEFERRED, "cannot connect to the mail server") for d, _ in sendable[position:]
+            )
+            break
+        outcome, connected = _send_one(connection, delivery, message)
+        outcomes.append(outcome)
+    try:
+        connection.close()
+    except (smtplib.SMTPException, OSError):
+        logger.warning("Closing the SMTP connection failed", exc_info=True)
+    return outcomes
+
+
+def _open(connection) -> bool:
+    try:
+        connection.open()
+        return True
+    except (smtplib.SMTPException, OSError) as error:
+        logger.warning("Cannot open the %s mailer: %s", digest_settings.MAILER, error)
+        return False
+
+
+def _send_one(connection, delivery: Delivery, message) -> tuple[Outcome, bool]:
+    """Send one message; reconnect once if the connection dropped. Return (outcome, connected)."""
+    for attempt in (1, 2):
+        try:
+            sent = connection.send_messages([message])
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
+            # The server answered: 5xx is permanent for this recipient, 4xx is worth a retry.
+            permanent, text = _classify(error)
+            status = DeliveryStatus.FAILED if permanent else DeliveryStatus.DEFERRED
+            return Outcome(delivery, status, text, permanent), True
+        except (smtplib.SMTPException, OSError) as error:
+            # The connection is gone (dropped, reset, timed out): reopen once, retry this message.
+            _close(connection)
+            if attempt == 1 and _open(connection):
+                continue
+            return Outcome(delivery, DeliveryStatus.DEFERRED, f"connection lost: {error}"), False
+        if sent == 1:
+            return Outcome(delivery, DeliveryStatus.SENT), True
+        return Outcome(delivery, DeliveryStatus.DEFERRED, "the mailer reported 0 messages sent"), True
+    raise AssertionError("unreachable")
+
+
+def _close(connection) -> None:
+    try:
+        connection.close()
+    except (smtplib.SMTPException, OSError):
+        connection.connection = None
+
+
+def _still_wanted(subscription_ids: list[int]) -> set[int]:
+    return set(
+        Subscription.objects.filter(
+            id__in=subscription_ids, status=SubscriptionStatus.ACTIVE, subscriber__status=SubscriberStatus.ACTIVE
+        ).values_list("id", flat=True)
+    )
+
+
+def backoff(attempts: int) -> datetime.timedelta:
+    """Return the wait before retry number `attempts` + 1: doubling, capped."""
+    seconds = digest_settings.RETRY_BACKOFF * 2 ** max(attempts - 1, 0)
+    return datetime.timedelta(seconds=min(seconds, digest_settings.RETRY_MAX))
+
+
+def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant: str) -> Counter:
+    """Record a batch's outcomes and move cursors, in one transaction. Returns counts by status.
+
+    Only rows this run still owns are recorded: if its claim expired and another run took
+    a delivery over, that run records it.
+    """
+    counts: Counter = Counter()
+    with transaction.atomic():
+        mine = Delivery.objects.filter(claimed_by=claimant, status=DeliveryStatus.SENDING)
+        owned = set(mine.filter(id__in=[o.delivery.id for o in outcomes]).values_list("id", flat=True))
+        outcomes = [o for o in outcomes if o.delivery.id in owned]
+        for outcome in outcomes:
+            if outcome.status == DeliveryStatus.DEFERRED and outcome.delivery.attempts >= digest_settings.MAX_ATTEMPTS:
+                outcome.status = DeliveryStatus.FAILED
+                outcome.error = f"gave up after {outcome.delivery.attempts} attempts: {outcome.error}"
+            counts[outcome.status] += 1
+
+        sent = [o for o in outcomes if o.status == DeliveryStatus.SENT]
+        if sent:
+            mine.filter(id__in=[o.delivery.id for o in sent]).update(
+                status=DeliveryStatus.SENT, sent_at=now, last_error=""
+            )
+        for outcome in outcomes:
+            if outcome.status == DeliveryStatus.DEFERRED:
+                retry_at = now + backoff(outcome.delivery.attempts)
+                mine.filter(id=outcome.delivery.id).update(
+                    status=outcome.status, last_error=outcome.error, next_attempt_at=retry_at
+                )
+            elif outcome.status != DeliveryStatus.SENT:
+                mine.filter(id=outcome.delivery.id).update(status=outcome.status, last_error=outcome.error)
+
+        # Every final outcome consumes the window: the cursor moves past it.
+        final = [o for o in outcomes if o.status != DeliveryStatus.DEFERRED]
+        _cursors_advance([o.delivery for o in final])
+        _failures_count(sent=sent, permanent=[o for o in final if o.permanent], counts=counts)
+    return counts
+
+
+def _cursors_advance(deliveries: list[Delivery]) -> None:
+    subscriptions = []
+    for delivery in deliveries:
+        subscription = delivery.subscription
+        if subscription.cursor is None or subscription.cursor < delivery.window_end:
+            subscription.cursor = delivery.window_end
+        subscription.next_due_at = subscription_next_due(subscription, after=subscription.cursor)
+        subscriptions.append(subscription)
+    if subscriptions:
+        Subscription.objects.bulk_update(subscriptions, ["cursor", "next_due_at"])
+
+
+def _failures_count(*, sent: list[Outcome], permanent: list[Outcome], counts: Counter) -> None:
+    """Reset the failure streak of those who received mail; suppress those failing too often."""
+    recovered = [
+        o.delivery.subscription.subscriber_id for o in sent if o.delivery.subscription.subscriber.consecutive_failures
+    ]
+    if recovered:
+        Subscriber.objects.filter(id__in=recovered).update(consecutive_failures=0)
+    if not permanent:
+        return
+    ids = [o.delivery.subscription.subscriber_id for o in permanent]
+    Subscriber.objects.filter(id__in=ids).update(consecutive_failures=F("consecutive_failures") + 1)
+    counts["suppressed"] += Subscriber.objects.filter(
+        id__in=ids, consecutive_failures__gte=digest_settings.SUPPRESS_AFTER, status=SubscriberStatus.ACTIVE
+    ).update(status=SubscriberStatus.SUPPRESSED)

@@ -1,0 +1,29 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from digest.exceptions import DigestError
+from digest.run import digest_run
+from newsletters.services import NewslettersError, datetime_parse
+
+
+class Command(BaseCommand):
+    help = "Send every digest that is due: one email per due subscription, gathering its new issues."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--now", help="Replay this moment (ISO 8601) instead of the current time")
+        parser.add_argument("--dry-run", action="store_true", help="Report what would be sent; send and change nothing")
+        parser.add_argument("--newsletter", metavar="SLUG", help="Only this newsletter")
+
+    def handle(self, *args, **options):
+        try:
+            now = datetime_parse(options["now"], what="--now") if options["now"] else timezone.now()
+            summary = digest_run(
+                now=now,
+                dry_run=options["dry_run"],
+                newsletter_slug=options["newsletter"],
+                progress=lambda message: self.stdout.write(f"  {message}"),
+            )
+        except (DigestError, NewslettersError) as error:
+            raise CommandError(str(error)) from None
+        style = self.style.ERROR if summary.failed else self.style.SUCCESS
+        self.stdout.write(style(str(summary)))

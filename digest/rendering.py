@@ -1,0 +1,147 @@
+"""How a digest looks: rendered once per group, personalised per recipient by substitution.
+
+Per group, once: issues' Markdown → safe HTML (newsletters.markup) → Django templates
+(emails/digest_subject.txt, digest.txt, digest.html) → premailer inlines the CSS. The
+templates carry placeholder markers where personal values go; `personalize()` swaps
+them in per recipient, which is string replacement, never a render.
+"""
+
+import datetime
+import html
+import logging
+import mimetypes
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from premailer import Premailer
+
+from digest.conf import digest_settings
+from digest.exceptions import RenderError
+from newsletters.markup import html_to_text, markdown_to_html
+from newsletters.models import Issue, Newsletter
+from newsletters.validators import validate_single_line
+
+# Markers survive HTML escaping and premailer untouched: the URLs are absolute, so
+# premailer's base_url joining leaves them alone (.invalid never resolves, RFC 2606).
+GREETING = "XDIGESTX_GREETING_X"
+UNSUBSCRIBE_URL = "https://xdigestx.invalid/unsubscribe"
+PREFERENCES_URL = "https://xdigestx.invalid/preferences"
+
+
+@dataclass(frozen=True)
+class FileToSend:
+    path: Path
+    filename: str
+    mimetype: str
+
+
+@dataclass
+class RenderedDigest:
+    """One group's digest, ready for per-recipient substitution."""
+
+    newsletter: Newsletter
+    subject: str
+    text: str
+    html: str
+    issue_ids: list[int]
+    attachments: list[FileToSend] = field(default_factory=list)
+
+    def personalize(self, *, name: str, unsubscribe_url: str, preferences_url: str) -> tuple[str, str]:
+        """Return (text, html) for one recipient."""
+        greeting = f"Hi {name}," if name else "Hello,"
+        text = (
+            self.text.replace(GREETING, greeting)
+            .replace(UNSUBSCRIBE_URL, unsubscribe_url)
+            .replace(PREFERENCES_URL, preferences_url)
+        )
+        body = (
+            self.html.replace(GREETING, html.escape(greeting))
+            .replace(UNSUBSCRIBE_URL, html.escape(unsubscribe_url))
+            .replace(PREFERENCES_URL, html.escape(preferences_url))
+        )
+        return text, body
+
+
+def inline_css(document: str) -> str:
+    """Inline the stylesheet into style attributes; keep @media rules in a <style> block."""
+    return Premailer(
+        document,
+        base_url=settings.SITE_URL + "/",
+        strip_important=False,
+        keep_style_tags=False,
+        disable_leftover_css=False,
+        allow_network=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+        preserve_internal_links=True,
+    ).transform()
+
+
+def digest_render(
+    *, newsletter: Newsletter, issues: list[Issue], window_start: datetime.datetime, window_end: datetime.datetime
+) -> RenderedDigest:
+    """Render one group's digest: subject, text and CSS-inlined HTML, with personal markers."""
+    if not issues:
+        raise RenderError("A digest needs at least one issue.", newsletter=newsletter.pk)
+    entries = []
+    for issue in issues:
+        body_html = markdown_to_html(issue.body)
+        entries.append(
+            {
+                "issue": issue,
+                "html": body_html,
+                "text": html_to_text(body_html, base_url=settings.SITE_URL),
+                "url": settings.SITE_URL + issue.get_absolute_url(),
+            }
+        )
+    files, linked = _attachments(issues)
+    context = {
+        "newsletter": newsletter,
+        "entries": entries,
+        "count": len(entries),
+        "window_start": window_start,
+        "window_end": window_end,
+        "site_url": settings.SITE_URL,
+        "archive_url": settings.SITE_URL + newsletter.get_absolute_url(),
+        "greeting": GREETING,
+        "unsubscribe_url": UNSUBSCRIBE_URL,
+        "preferences_url": PREFERENCES_URL,
+        "linked_files": linked,
+        "attached_files": files,
+    }
+    subject = " ".join(render_to_string("emails/digest_subject.txt", context).split())
+    try:
+        validate_single_line(subject)
+    except Exception:
+        raise RenderError("The subject contains a line break.", newsletter=newsletter.pk) from None
+    return RenderedDigest(
+        newsletter=newsletter,
+        subject=subject,
+        text=render_to_string("emails/digest.txt", context),
+        html=inline_css(render_to_string("emails/digest.html", context)),
+        issue_ids=[issue.pk for issue in issues],
+        attachments=files,
+    )
+
+
+def _attachments(issues: list[Issue]) -> tuple[list[FileToSend], list[dict]]:
+    """Attach the issues' files, or link all of them when together they exceed the size cap."""
+    items = [attachment for issue in issues for attachment in issue.attachments.all()]
+    total = sum(attachment.file.size for attachment in items)
+    if total <= digest_settings.ATTACHMENT_MAX_BYTES:
+        files = [
+            FileToSend(
+                path=Path(attachment.file.path),
+                filename=attachment.filename,
+                mimetype=mimetypes.guess_type(attachment.filename)[0] or "application/octet-stream",
+            )
+            for attachment in items
+        ]
+        return files, []
+    linked = [
+        {"name": attachment.filename, "url": settings.SITE_URL + attachment.file.url, "size": attachment.file.size}
+        for attachment in items
+    ]
+    return [], linked

@@ -1,0 +1,143 @@
+"""One digest run: schedule → plan (aggregation) → claim, render once per group, send, record.
+
+Every time-dependent decision uses the run's `now`, so `send_digests --now` replays a
+moment exactly.
+"""
+
+import datetime
+import logging
+from collections import Counter
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+from django.core.mail import mail_admins
+from django.db import transaction
+from django.db.models import Prefetch
+
+from digest.aggregation import Window, deliveries_plan
+from digest.conf import digest_settings
+from digest.delivery import batch_send, claimant_new, deliveries_claim, deliveries_waiting, outcomes_record
+from digest.exceptions import DigestError, RenderError
+from digest.models import Delivery
+from digest.rendering import RenderedDigest, digest_render
+from digest.scheduling import newsletters_selected, subscriptions_schedule
+from newsletters.models import Attachment, Issue, IssueStatus, Newsletter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """Counts of one run, as the command prints them."""
+
+    due: int = 0
+    planned: int = 0
+    empty: int = 0
+    groups_rendered: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    skipped: int = 0
+    suppressed: int = 0
+    dry_run: bool = False
+
+    def __str__(self) -> str:
+        if self.dry_run:
+            return (
+                f"dry run: {self.due} due, {self.planned} digests would be sent in {self.groups_rendered} groups, "
+                f"{self.empty} empty; nothing was changed"
+            )
+        return (
+            f"{self.due} due, {self.groups_rendered} groups rendered, {self.sent} sent, {self.empty} empty, "
+            f"{self.deferred} deferred, {self.failed} failed, {self.skipped} skipped, {self.suppressed} suppressed"
+        )
+
+
+def digest_run(
+    *,
+    now: datetime.datetime,
+    dry_run: bool = False,
+    newsletter_slug: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RunSummary:
+    """Send every digest due at `now`; with dry_run, report what would happen and change nothing."""
+    digest_settings.check_all()
+    newsletter_ids = newsletters_selected(newsletter_slug)
+    if newsletter_ids == []:
+        raise DigestError(f"No newsletter with slug {newsletter_slug!r}.")
+    say = progress or (lambda message: None)
+
+    # A dry run plans for real inside a transaction it then rolls back: the preview is
+    # exactly what a run would do, and nothing is changed.
+    with transaction.atomic() if dry_run else nullcontext():
+        subscriptions_schedule(now=now, newsletter_ids=newsletter_ids)
+        plan = deliveries_plan(now=now, newsletter_ids=newsletter_ids, progress=say)
+        if dry_run:
+            transaction.set_rollback(True)
+    summary = RunSummary(due=plan["due"], planned=plan["planned"], empty=plan["empty"], dry_run=dry_run)
+    if dry_run:
+        summary.groups_rendered = plan["groups"]
+        return summary
+
+    total = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).count()
+    claimant = claimant_new()
+    renders: dict[Window, RenderedDigest | DigestError | None] = {}
+    counts: Counter = Counter()
+    while batch := deliveries_claim(
+        now=now, claimant=claimant, limit=digest_settings.BATCH_SIZE, newsletter_ids=newsletter_ids
+    ):
+        for delivery in batch:
+            window = Window(delivery.newsletter_id, delivery.window_start, delivery.window_end)
+            if window not in renders:
+                renders[window] = group_render(window)
+        outcomes = batch_send(deliveries=batch, rendered=renders)
+        counts += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)
+        done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped"))
+        say(
+            f"delivered {done}/{max(total, done)}: {counts['sent']} sent, {counts['deferred']} deferred, {counts['failed']} failed"
+        )
+
+    summary.groups_rendered = sum(1 for value in renders.values() if isinstance(value, RenderedDigest))
+    for key in ("sent", "deferred", "failed", "skipped", "suppressed"):
+        setattr(summary, key, counts[key])
+    if summary.failed:
+        report_failures(summary=summary, now=now, claimant=claimant, renders=renders)
+    return summary
+
+
+def group_render(window: Window) -> RenderedDigest | DigestError | None:
+    """Render one group's digest; None if its issues were unpublished meanwhile."""
+    issues = list(
+        Issue.objects.filter(
+            newsletter_id=window.newsletter_id,
+            status=IssueStatus.PUBLISHED,
+            publish_at__gt=window.start,
+            publish_at__lte=window.end,
+        )
+        .order_by("publish_at", "id")
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
+    )
+    if not issues:
+        return None
+    newsletter = Newsletter.objects.get(pk=window.newsletter_id)
+    try:
+        return digest_render(newsletter=newsletter, issues=issues, window_start=window.start, window_end=window.end)
+    except RenderError as error:
+        logger.error("Cannot render the digest of %s for %s: %s", newsletter.slug, window, error)
+        return error
+
+
+def report_failures(*, summary: RunSummary, now: datetime.datetime, claimant: str, renders: dict) -> None:
+    """Mail ADMINS once about this run's failures."""
+    errors = [str(value) for value in renders.values() if isinstance(value, DigestError)]
+    recent = (
+        Delivery.objects.filter(claimed_by=claimant, status="failed")
+        .values_list("subscription__subscriber__email", "last_error")
+        .order_by("id")[:20]
+    )
+    lines = [f"Digest run at {now:%Y-%m-%d %H:%M:%S %Z}: {summary}", ""]
+    lines += [f"Render error: {error}" for error in errors]
+    lines += [f"{email}: {error}" for email, error in recent]
+    logger.error("Digest run had %d failed deliveries", summary.failed)
+    mail_admins(f"Digest run: {summary.failed} failed deliveries", "\n".join(lines))
