@@ -5,6 +5,7 @@ each access so tests (and `override_settings`) see changes.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -43,6 +44,9 @@ _SETTINGS = {
     "DIGEST_UNSUBSCRIBE_MAILTO": _Setting("", str),
     # Cron schedule of the digest job (django-crontab and run_scheduler).
     "DIGEST_CRON_SCHEDULE": _Setting("*/5 * * * *", str),
+    # Where runs journal the messages the server accepted ("": VAR_DIR/journal). Share it
+    # between machines to let any of them recover a dead sender's batch without resending.
+    "DIGEST_JOURNAL_DIR": _Setting("", str),
 }
 
 
@@ -62,6 +66,11 @@ class DigestSettings:
         if spec.minimum is not None and value < spec.minimum:
             raise ImproperlyConfigured(f"{key} must be at least {spec.minimum}, not {value!r}.")
         return value
+
+    @property
+    def journal_dir(self) -> Path:
+        """Return DIGEST_JOURNAL_DIR, defaulting to VAR_DIR/journal."""
+        return Path(self.JOURNAL_DIR or Path(settings.VAR_DIR) / "journal")
 
     def check_all(self) -> None:
         """Read every setting once, so a wrong one fails at start-up rather than mid-run."""

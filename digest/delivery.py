@@ -29,6 +29,7 @@ from django.db.models import F, Q, QuerySet
 from digest.aggregation import Window
 from digest.conf import digest_settings
 from digest.exceptions import DigestError
+from digest.journal import Journal, journal_discard, journal_read
 from digest.models import Delivery, DeliveryStatus
 from digest.rendering import RenderedDigest
 from digest.scheduling import subscription_next_due
@@ -149,7 +150,7 @@ def _decode(value) -> str:
 
 
 def batch_send(
-    *, deliveries: list[Delivery], rendered: dict[Window, RenderedDigest | DigestError | None]
+    *, deliveries: list[Delivery], rendered: dict[Window, RenderedDigest | DigestError | None], journal: Journal
 ) -> list[Outcome]:
     """Send a claimed batch over one connection of the digest mailer; return every outcome.
 
@@ -185,6 +186,8 @@ def batch_send(
             )
             break
         outcome, connected = _send_one(connection, delivery, message)
+        if outcome.status == DeliveryStatus.SENT:
+            journal.record(delivery.id)
         outcomes.append(outcome)
     try:
         connection.close()
@@ -281,6 +284,28 @@ def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant
         _cursors_advance([o.delivery for o in final])
         _failures_count(sent=sent, permanent=[o for o in final if o.permanent], counts=counts)
     return counts
+
+
+def deliveries_recover(*, now: datetime.datetime) -> int:
+    """Record as sent what dead runs' journals say the server accepted; return how many.
+
+    Runs before claiming, so expired claims are taken over only for the messages whose
+    fate is unknown.
+    """
+    expired = Delivery.objects.filter(
+        status=DeliveryStatus.SENDING, claimed_at__lt=now - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT)
+    )
+    recovered = 0
+    for claimant in set(expired.values_list("claimed_by", flat=True)):
+        accepted = journal_read(digest_settings.journal_dir, claimant)
+        if accepted:
+            deliveries = expired.filter(claimed_by=claimant, id__in=accepted).select_related(
+                "subscription__subscriber", "subscription__newsletter"
+            )
+            outcomes = [Outcome(delivery, DeliveryStatus.SENT) for delivery in deliveries]
+            recovered += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)[DeliveryStatus.SENT]
+        journal_discard(digest_settings.journal_dir, claimant)
+    return recovered
 
 
 def _cursors_advance(deliveries: list[Delivery]) -> None:

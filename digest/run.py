@@ -17,8 +17,16 @@ from django.db.models import Prefetch
 
 from digest.aggregation import Window, deliveries_plan
 from digest.conf import digest_settings
-from digest.delivery import batch_send, claimant_new, deliveries_claim, deliveries_waiting, outcomes_record
+from digest.delivery import (
+    batch_send,
+    claimant_new,
+    deliveries_claim,
+    deliveries_recover,
+    deliveries_waiting,
+    outcomes_record,
+)
 from digest.exceptions import DigestError, RenderError
+from digest.journal import Journal
 from digest.models import Delivery
 from digest.rendering import RenderedDigest, digest_render
 from digest.scheduling import newsletters_selected, subscriptions_schedule
@@ -80,10 +88,14 @@ def digest_run(
         summary.groups_rendered = plan["groups"]
         return summary
 
+    counts: Counter = Counter()
+    counts["sent"] = deliveries_recover(now=now)
+    if counts["sent"]:
+        say(f"recovered {counts['sent']} messages a dead run had sent (from its journal)")
     total = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).count()
     claimant = claimant_new()
+    journal = Journal(digest_settings.journal_dir, claimant)
     renders: dict[Window, RenderedDigest | DigestError | None] = {}
-    counts: Counter = Counter()
     while batch := deliveries_claim(
         now=now, claimant=claimant, limit=digest_settings.BATCH_SIZE, newsletter_ids=newsletter_ids
     ):
@@ -91,13 +103,15 @@ def digest_run(
             window = Window(delivery.newsletter_id, delivery.window_start, delivery.window_end)
             if window not in renders:
                 renders[window] = group_render(window)
-        outcomes = batch_send(deliveries=batch, rendered=renders)
+        outcomes = batch_send(deliveries=batch, rendered=renders, journal=journal)
         counts += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)
         done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped"))
         say(
             f"delivered {done}/{max(total, done)}: {counts['sent']} sent, {counts['deferred']} deferred, {counts['failed']} failed"
         )
 
+    # Only after every outcome is in the database; if this run dies, the journal stays.
+    journal.close()
     summary.groups_rendered = sum(1 for value in renders.values() if isinstance(value, RenderedDigest))
     for key in ("sent", "deferred", "failed", "skipped", "suppressed"):
         setattr(summary, key, counts[key])

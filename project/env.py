@@ -28,6 +28,19 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no or on/off.")
 
 
+def env_int(name: str, default: int | None = None) -> int:
+    """Parse an integer variable."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise ImproperlyConfigured(f"{name} must be set.")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     """Split a comma-separated variable into a list of stripped, non-empty items."""
     raw = os.environ.get(name)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
-from project.env import env_bool, env_database, env_emails, env_list, env_str, mailer_from_url
+from project.env import env_bool, env_database, env_emails, env_int, env_list, env_str, mailer_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -40,7 +40,7 @@ SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 ADMINS = env_emails("ADMINS", [])
 
 # Local capture server started by `manage.py devserver` (see README, "Local mail").
-LOCAL_SMTP_PORT = int(env_str("LOCAL_SMTP_PORT", "8025"))
+LOCAL_SMTP_PORT = env_int("LOCAL_SMTP_PORT", 8025)
 LOCAL_MAIL_DIR = VAR_DIR / "mail"
 
 _EMAIL_URL = env_str("EMAIL_URL", f"smtp://127.0.0.1:{LOCAL_SMTP_PORT}")
@@ -53,6 +53,9 @@ MAILERS = {
 }
 
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # On disk, so tests that start real sender processes share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
@@ -101,7 +104,15 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 
 # Largest single attachment an editor may upload, in bytes.
-NEWSLETTERS_MAX_ATTACHMENT_BYTES = int(env_str("NEWSLETTERS_MAX_ATTACHMENT_BYTES", str(10 * 1024 * 1024)))
+NEWSLETTERS_MAX_ATTACHMENT_BYTES = env_int("NEWSLETTERS_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
+
+# Digest engine (digest/conf.py documents each; all have defaults there).
+for _name in ("DIGEST_BATCH_SIZE", "DIGEST_CLAIM_TIMEOUT", "DIGEST_ATTACHMENT_MAX_BYTES", "DIGEST_MAX_ATTEMPTS"):
+    if env_str(_name, ""):
+        globals()[_name] = env_int(_name)
+for _name in ("DIGEST_UNSUBSCRIBE_MAILTO", "DIGEST_CRON_SCHEDULE", "DIGEST_JOURNAL_DIR"):
+    if env_str(_name, ""):
+        globals()[_name] = env_str(_name, "")
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", SITE_URL.startswith("https://"))

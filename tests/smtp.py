@@ -1,5 +1,6 @@
 """A real SMTP server for tests: aiosmtpd on a free loopback port."""
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -61,11 +62,26 @@ class RecordingHandler:
         return "250 Message accepted"
 
 
+@dataclass
+class BlockingHandler(RecordingHandler):
+    """Hold message number `block_at` until released, as a slow server would."""
+
+    block_at: int = 0
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    async def handle_DATA(self, server, session, envelope):
+        if len(self.received) + 1 == self.block_at:
+            self.reached.set()
+            await asyncio.to_thread(self.release.wait, 60)
+        return await super().handle_DATA(server, session, envelope)
+
+
 class SMTPServer:
     """Start and stop a recording aiosmtpd server; its mailer config plugs into MAILERS."""
 
-    def __init__(self):
-        self.handler = RecordingHandler()
+    def __init__(self, handler: RecordingHandler | None = None):
+        self.handler = handler or RecordingHandler()
         self.port = free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
@@ -79,6 +95,10 @@ class SMTPServer:
     @property
     def received(self) -> list[Received]:
         return self.handler.received
+
+    def url(self) -> str:
+        """The EMAIL_URL of this server, for sender processes."""
+        return f"smtp://127.0.0.1:{self.port}?timeout=30"
 
     def mailer(self) -> dict:
         return {

@@ -1,0 +1,95 @@
+"""Real sender processes: two at once never send twice; a killed one resends only its message in flight.
+
+These commit their data (transaction=True) so that `manage.py send_digests` processes,
+started as an operator's cron would, see it in the test database.
+"""
+
+import collections
+import datetime
+import os
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+
+from digest.conf import digest_settings
+from digest.models import Delivery, DeliveryStatus
+from digest.run import digest_run
+from tests.digest.conftest import World, at
+from tests.smtp import BlockingHandler, SMTPServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RUN_AT = at(2026, 6, 2, 8, 5)
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def sender(smtp: SMTPServer, settings, *, batch: int) -> subprocess.Popen:
+    env = os.environ | {
+        "DATABASE_URL": database_url(),
+        "EMAIL_URL": smtp.url(),
+        "DIGEST_BATCH_SIZE": str(batch),
+        "DIGEST_JOURNAL_DIR": settings.DIGEST_JOURNAL_DIR,
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "send_digests", "--now", RUN_AT.isoformat()],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def readers(world: World, count: int) -> list[str]:
+    emails = [f"reader{n:03}@example.com" for n in range(count)]
+    for email in emails:
+        world.subscribe(email, frequency="daily", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    return emails
+
+
+def test_two_senders_at_once_never_send_the_same_digest(settings):
+    with SMTPServer() as smtp:
+        settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
+        emails = readers(World(smtp), 120)
+        first, second = sender(smtp, settings, batch=7), sender(smtp, settings, batch=7)
+        outputs = [process.communicate(timeout=120) for process in (first, second)]
+        assert [first.returncode, second.returncode] == [0, 0], outputs
+        per_reader = collections.Counter(r.recipients[0] for r in smtp.received)
+    assert per_reader == dict.fromkeys(emails, 1)
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 120
+    # Both processes did part of the work (each reports its own count).
+    sent = [int(out.strip().splitlines()[-1].split(" sent")[0].split()[-1]) for out, _ in outputs]
+    assert sum(sent) == 120
+
+
+def test_killed_sender_resends_only_the_message_in_flight(settings, tmp_path):
+    handler = BlockingHandler(block_at=8)
+    with SMTPServer(handler) as smtp:
+        settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
+        emails = readers(World(smtp), 12)
+        process = sender(smtp, settings, batch=5)
+        assert handler.reached.wait(60), process.communicate(timeout=5)
+        process.kill()  # SIGKILL mid-batch: 5 recorded, 2 accepted but unrecorded, 1 in flight
+        process.wait(timeout=30)
+        handler.release.set()
+        assert Delivery.objects.filter(status=DeliveryStatus.SENDING).count() == 5
+        assert len(smtp.received) == 7
+
+        later = RUN_AT + datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT + 60)
+        summary = digest_run(now=later)
+
+    # The server dropped the message in flight with the connection, so the later run sent
+    # it once; the two it had accepted were recovered from the journal, not resent.
+    per_reader = collections.Counter(r.recipients[0] for r in smtp.received)
+    assert per_reader == dict.fromkeys(emails, 1)
+    assert summary.sent == 7  # 2 recovered from the dead run's journal, 5 sent now
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 12
+    assert not list((tmp_path / "journal").glob("*.sent"))
