@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class DigestConfig(AppConfig):
     name = "digest"
     verbose_name = "Digest delivery"
+
+    def ready(self):
+        from digest import checks  # noqa: F401  (registers the system checks)

@@ -114,6 +114,22 @@ for _name in ("DIGEST_UNSUBSCRIBE_MAILTO", "DIGEST_CRON_SCHEDULE", "DIGEST_JOURN
     if env_str(_name, ""):
         globals()[_name] = env_str(_name, "")
 
+# django-crontab: `manage.py crontab add` installs these; see README "Scheduling".
+(VAR_DIR / "log").mkdir(parents=True, exist_ok=True)
+CRONJOBS = [
+    (
+        globals().get("DIGEST_CRON_SCHEDULE", "*/5 * * * *"),
+        "digest.cron.send_digests_job",
+        f">> {VAR_DIR / 'log' / 'digest-cron.log'} 2>&1",
+    )
+]
+CRONTAB_LOCK_JOBS = True
+CRONTAB_DJANGO_MANAGE_PATH = str(BASE_DIR / "manage.py")
+CRONTAB_COMMENT = "django-cronjobs for digest-engine"
+# Cron starts jobs with an almost empty environment: load the settings' variables from a file.
+if env_str("DIGEST_ENV_FILE", ""):
+    CRONTAB_COMMAND_PREFIX = f"set -a; . {env_str('DIGEST_ENV_FILE', '')}; set +a;"
+
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", SITE_URL.startswith("https://"))
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -121,9 +137,12 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"timed": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "timed"}},
     "loggers": {
         "digest": {"handlers": ["console"], "level": env_str("DIGEST_LOG_LEVEL", "INFO")},
         "newsletters": {"handlers": ["console"], "level": "INFO"},
+        # Where django-crontab reports a failing job; without this it would vanish.
+        "django_crontab": {"handlers": ["console"], "level": "INFO"},
     },
 }

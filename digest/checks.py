@@ -1,0 +1,68 @@
+"""System checks: digest settings, the schedule, and whether cron will really run the job."""
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from digest.conf import digest_settings
+from digest.cron import CronSchedule, crontab_executable, crontab_installed_hashes, job_hash
+
+
+@checks.register("digest")
+def check_settings(app_configs, **kwargs):
+    """Every DIGEST_* setting is valid and the schedule parses."""
+    errors = []
+    try:
+        digest_settings.check_all()
+    except ImproperlyConfigured as error:
+        errors.append(checks.Error(str(error), id="digest.E001"))
+    for job in getattr(settings, "CRONJOBS", []):
+        try:
+            CronSchedule.parse(job[0])
+        except ValueError as error:
+            errors.append(
+                checks.Error(f"CRONJOBS schedule {error}", hint="Fix DIGEST_CRON_SCHEDULE.", id="digest.E002")
+            )
+    return errors
+
+
+@checks.register("digest")
+def check_crontab(app_configs, **kwargs):
+    """Outside DEBUG, warn when cron cannot run the digest job as configured.
+
+    django-crontab exits 0 even when the crontab program is missing, and a crontab
+    written for older CRONJOBS runs jobs that no longer exist; both fail silently.
+    """
+    if settings.DEBUG or not getattr(settings, "CRONJOBS", None):
+        return []
+    executable = crontab_executable()
+    if executable is None:
+        return [
+            checks.Warning(
+                f"The crontab program ({getattr(settings, 'CRONTAB_EXECUTABLE', '/usr/bin/crontab')}) is missing, "
+                "so `manage.py crontab add` installs nothing and no digest is ever sent.",
+                hint="Install cron (Debian: apt-get install cron), or run `manage.py run_scheduler` under a "
+                "process supervisor instead.",
+                id="digest.W001",
+            )
+        ]
+    installed = crontab_installed_hashes(executable)
+    expected = {job_hash(job) for job in settings.CRONJOBS}
+    if not installed:
+        return [
+            checks.Warning(
+                "The digest job is not in the crontab.",
+                hint="Run `manage.py crontab add` (or use `manage.py run_scheduler`).",
+                id="digest.W002",
+            )
+        ]
+    if installed != expected:
+        return [
+            checks.Warning(
+                "The crontab entries are stale: they were installed for different CRONJOBS settings.",
+                # At the default verbosity django-crontab crashes trying to name the stale jobs.
+                hint="Run `manage.py crontab add --verbosity 0`, which replaces them.",
+                id="digest.W003",
+            )
+        ]
+    return []
