@@ -2,6 +2,7 @@
 
 import csv
 import datetime
+import hashlib
 import io
 import re
 from collections import Counter
@@ -9,10 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
@@ -28,6 +33,7 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
+from newsletters.tokens import TokenInvalid, confirm_url, token_read
 from newsletters.validators import validate_attachment_size, validate_single_line, validate_timezone
 
 
@@ -318,3 +324,157 @@ def _outcome(before: tuple, after: tuple) -> str:
     if before[0] is None:
         return "created"
     return "unchanged" if before == after else "updated"
+
+
+# -------------------------------------------------------------------- reader flows
+
+
+class ConfirmationReplayed(NewslettersError):
+    """A confirmation link that was already used."""
+
+
+class RateLimited(NewslettersError):
+    """Too many confirmation requests from one client."""
+
+
+def _rate_hit(key: str, *, limit: int, period: int) -> bool:
+    """Count one event under `key`; return True while within `limit` per `period` seconds."""
+    cache.add(key, 0, timeout=period)
+    try:
+        return cache.incr(key) <= limit
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=period)
+        return True
+
+
+def subscription_request(
+    *, email: str, name: str, tz: str, choices: dict[int, str], client: str, now: datetime.datetime
+) -> bool:
+    """Mail a confirmation link for a subscription request; return whether a mail was sent.
+
+    Nothing is stored until the link is followed: the request travels inside the signed
+    token, so the form cannot change an existing reader's settings, and the answer is the
+    same whether or not the address is known. Raises RateLimited when one client asks too
+    often; silently sends nothing when one address was asked for too often.
+    """
+    if not _rate_hit(
+        f"subscribe:client:{client}",
+        limit=settings.NEWSLETTERS_RATE_PER_CLIENT,
+        period=settings.NEWSLETTERS_RATE_PERIOD,
+    ):
+        raise RateLimited("Too many subscription requests from this client; try again later.")
+    address_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    if not _rate_hit(
+        f"subscribe:address:{address_key}",
+        limit=settings.NEWSLETTERS_RATE_PER_ADDRESS,
+        period=settings.NEWSLETTERS_RATE_PERIOD,
+    ):
+        return False
+    payload = {
+        "e": email,
+        "n": name,
+        "tz": tz,
+        "c": {str(k): v for k, v in choices.items()},
+        "iat": int(now.timestamp()),
+    }
+    newsletters = list(Newsletter.objects.filter(pk__in=choices).order_by("name"))
+    context = {
+        "name": name,
+        "newsletters": [(n, Frequency(choices[n.pk]).label) for n in newsletters],
+        "confirm_url": confirm_url(payload),
+        "max_age_days": settings.NEWSLETTERS_CONFIRM_MAX_AGE_DAYS,
+        "site_url": settings.SITE_URL,
+    }
+    subject = " ".join(render_to_string("emails/confirm_subject.txt", context).split())
+    message = EmailMultiAlternatives(subject=subject, body=render_to_string("emails/confirm.txt", context), to=[email])
+    message.attach_alternative(render_to_string("emails/confirm.html", context), "text/html")
+    return message.send() == 1
+
+
+def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
+    """Apply a confirmed subscription request: activate the reader and the chosen subscriptions.
+
+    Raises TokenInvalid, TokenExpired, or ConfirmationReplayed for a link already used.
+    """
+    payload = token_read(
+        token, purpose="confirm", kind=dict, max_age=datetime.timedelta(days=settings.NEWSLETTERS_CONFIRM_MAX_AGE_DAYS)
+    )
+    try:
+        email, name, tz, choices, issued = payload["e"], payload["n"], payload["tz"], payload["c"], payload["iat"]
+        choices = {int(pk): Frequency(frequency) for pk, frequency in choices.items()}
+    except (KeyError, ValueError, TypeError, AttributeError):
+        raise TokenInvalid("confirm") from None
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().filter(email__iexact=email).first()
+        if subscriber and subscriber.confirmed_at and subscriber.confirmed_at.timestamp() >= issued:
+            raise ConfirmationReplayed("This confirmation link was already used.")
+        subscriber = subscriber or Subscriber(email=email)
+        subscriber.name, subscriber.timezone = name, tz
+        subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.confirmed_at = now
+        subscriber.consecutive_failures = 0
+        subscriber.save()
+        for newsletter in Newsletter.objects.filter(pk__in=choices, active=True):
+            subscription, created = Subscription.objects.get_or_create(
+                subscriber=subscriber, newsletter=newsletter, defaults={"frequency": choices[newsletter.pk]}
+            )
+            if not created and subscription.status in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.PAUSED):
+                subscription.cursor = now  # coming back: start from now, not from when they left
+            subscription.frequency = choices[newsletter.pk]
+            subscription.status = SubscriptionStatus.ACTIVE
+            subscription.next_due_at = None  # the next run schedules it from its cursor
+            subscription.save()
+    return subscriber
+
+
+def subscription_unsubscribe(*, subscription: Subscription) -> None:
+    """Stop a subscription at once; no message not yet handed to SMTP will be sent. Idempotent."""
+    Subscription.objects.filter(pk=subscription.pk).exclude(status=SubscriptionStatus.UNSUBSCRIBED).update(
+        status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, updated_at=timezone.now()
+    )
+
+
+def subscription_set_frequency(*, subscription: Subscription, frequency: str) -> None:
+    """Change how often a subscription sends; the cursor stays, so no issue repeats or drops."""
+    Subscription.objects.filter(pk=subscription.pk).update(
+        frequency=Frequency(frequency), next_due_at=None, updated_at=timezone.now()
+    )
+
+
+@dataclass(frozen=True)
+class PreferenceChange:
+    subscription_id: int
+    frequency: str
+    status: str
+
+
+def preferences_update(
+    *, subscriber: Subscriber, name: str, tz: str, changes: list[PreferenceChange], now: datetime.datetime
+) -> None:
+    """Apply a reader's preferences: name, time zone, and each subscription's frequency and status."""
+    with transaction.atomic():
+        moved = tz != subscriber.timezone
+        subscriber.name, subscriber.timezone = name, tz
+        subscriber.save(update_fields=["name", "timezone"])
+        subscriptions = {s.pk: s for s in subscriber.subscriptions.select_for_update()}
+        for change in changes:
+            subscription = subscriptions[change.subscription_id]
+            reschedule = moved or subscription.frequency != change.frequency
+            if subscription.status != change.status:
+                if change.status == SubscriptionStatus.ACTIVE:
+                    subscription.cursor = now  # resuming after a pause or unsubscribe: from now on
+                reschedule = True
+            subscription.frequency = change.frequency
+            subscription.status = change.status
+            if reschedule:
+                subscription.next_due_at = None
+            subscription.save()
+
+
+def subscriber_unsubscribe_all(*, subscriber: Subscriber) -> None:
+    """Unsubscribe a reader from everything."""
+    with transaction.atomic():
+        subscriber.subscriptions.exclude(status=SubscriptionStatus.UNSUBSCRIBED).update(
+            status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None
+        )
+        Subscriber.objects.filter(pk=subscriber.pk).update(status=SubscriberStatus.UNSUBSCRIBED)

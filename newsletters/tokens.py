@@ -1,6 +1,7 @@
 """Signed, purpose-bound tokens for links in emails (django.core.signing).
 
-The salt names the purpose, so a token made for one purpose never reads as another.
+The salt names the purpose, so a token made for one purpose never reads as another, and
+each payload is checked for the shape its purpose expects.
 """
 
 from django.conf import settings
@@ -17,31 +18,36 @@ class TokenExpired(TokenInvalid):
     """A genuine token older than its purpose allows."""
 
 
-def token_make(*, purpose: str, pk: int) -> str:
-    """Sign `pk` for one purpose."""
+def token_make(*, purpose: str, value) -> str:
+    """Sign a JSON-serialisable value for one purpose."""
     assert purpose in PURPOSES
-    return signing.dumps(pk, salt=f"newsletters.{purpose}")
+    return signing.dumps(value, salt=f"newsletters.{purpose}", compress=True)
 
 
-def token_read(token: str, *, purpose: str, max_age: float | None = None) -> int:
-    """Return the id a token was made for; raise TokenInvalid or TokenExpired."""
+def token_read(token: str, *, purpose: str, kind: type, max_age: float | None = None):
+    """Return the value a token was made for; raise TokenInvalid or TokenExpired."""
     assert purpose in PURPOSES
     try:
         value = signing.loads(token, salt=f"newsletters.{purpose}", max_age=max_age)
     except signing.SignatureExpired:
         raise TokenExpired(purpose) from None
-    except signing.BadSignature:
+    except (signing.BadSignature, ValueError, UnicodeDecodeError):
         raise TokenInvalid(purpose) from None
-    if not isinstance(value, int):
+    if not isinstance(value, kind) or isinstance(value, bool):
         raise TokenInvalid(purpose)
     return value
 
 
 def unsubscribe_url(subscription_id: int) -> str:
     """Absolute one-click unsubscribe URL of a subscription (List-Unsubscribe target)."""
-    return f"{settings.SITE_URL}/u/{token_make(purpose='unsubscribe', pk=subscription_id)}/"
+    return f"{settings.SITE_URL}/u/{token_make(purpose='unsubscribe', value=subscription_id)}/"
 
 
 def preferences_url(subscriber_id: int) -> str:
     """Absolute URL of a subscriber's preferences page."""
-    return f"{settings.SITE_URL}/p/{token_make(purpose='preferences', pk=subscriber_id)}/"
+    return f"{settings.SITE_URL}/p/{token_make(purpose='preferences', value=subscriber_id)}/"
+
+
+def confirm_url(request: dict) -> str:
+    """Absolute URL that confirms a subscription request (the request travels in the token)."""
+    return f"{settings.SITE_URL}/confirm/{token_make(purpose='confirm', value=request)}/"

@@ -1,15 +1,45 @@
-"""Public reader pages: the newsletter list, each newsletter's archive, each issue."""
+"""Reader pages: newsletters and archives, subscribe and confirm, preferences, unsubscribe, feeds.
 
-from django.shortcuts import get_object_or_404, render
+Links in emails carry signed tokens (newsletters.tokens); a bad one gets 400, an expired
+or already used one 410, and no page says whether an address is subscribed.
+"""
+
+import datetime
+
+from django.conf import settings
+from django.contrib.syndication.views import Feed
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.feedgenerator import Atom1Feed
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
+from digest.scheduling import occurrence_next
+from newsletters.forms import PreferencesForm, SubscribeForm
 from newsletters.markup import markdown_to_html
+from newsletters.models import Frequency, Subscriber, Subscription, SubscriptionStatus
 from newsletters.selectors import issues_visible, newsletters_public
+from newsletters.services import (
+    ConfirmationReplayed,
+    PreferenceChange,
+    RateLimited,
+    preferences_update,
+    subscriber_unsubscribe_all,
+    subscription_confirm,
+    subscription_request,
+    subscription_set_frequency,
+    subscription_unsubscribe,
+)
+from newsletters.tokens import TokenExpired, TokenInvalid, preferences_url, token_read
 
 
 def home(request):
-    """List the newsletters a reader can follow."""
-    return render(request, "newsletters/home.html", {"newsletters": newsletters_public()})
+    """List the newsletters a reader can follow, with the subscribe form."""
+    newsletters = list(newsletters_public())
+    return render(
+        request, "newsletters/home.html", {"newsletters": newsletters, "form": SubscribeForm(newsletters=newsletters)}
+    )
 
 
 def archive(request, slug):
@@ -25,3 +55,190 @@ def issue_detail(request, slug, issue_slug):
     issue = get_object_or_404(issues_visible(newsletter=newsletter, now=timezone.now()), slug=issue_slug)
     context = {"newsletter": newsletter, "issue": issue, "body_html": markdown_to_html(issue.body)}
     return render(request, "newsletters/issue.html", context)
+
+
+class NewsletterFeed(Feed):
+    """Atom feed of a newsletter's published issues."""
+
+    feed_type = Atom1Feed
+
+    def get_object(self, request, slug):
+        return get_object_or_404(newsletters_public(), slug=slug)
+
+    def title(self, newsletter):
+        return newsletter.name
+
+    def subtitle(self, newsletter):
+        return newsletter.description
+
+    def link(self, newsletter):
+        return newsletter.get_absolute_url()
+
+    def items(self, newsletter):
+        return issues_visible(newsletter=newsletter, now=timezone.now())[:30]
+
+    def item_title(self, issue):
+        return issue.title
+
+    def item_description(self, issue):
+        return markdown_to_html(issue.body)
+
+    def item_pubdate(self, issue):
+        return issue.publish_at
+
+    def item_updateddate(self, issue):
+        return issue.updated_at
+
+
+def _link_error(request, error: Exception):
+    if isinstance(error, TokenExpired):
+        context = {"expired": True, "days": settings.NEWSLETTERS_CONFIRM_MAX_AGE_DAYS}
+        return render(request, "newsletters/link_error.html", context, status=410)
+    if isinstance(error, ConfirmationReplayed):
+        return render(request, "newsletters/link_error.html", {"replayed": True}, status=410)
+    return render(request, "newsletters/link_error.html", {}, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+def subscribe(request):
+    """Ask for a subscription; the same answer whether or not the address is known."""
+    newsletters = list(newsletters_public())
+    form = SubscribeForm(request.POST or None, newsletters=newsletters)
+    if request.method == "POST":
+        if not form.is_valid():
+            return render(request, "newsletters/subscribe.html", {"form": form}, status=400)
+        try:
+            subscription_request(
+                email=form.cleaned_data["email"],
+                name=form.cleaned_data["name"],
+                tz=form.cleaned_data["timezone"],
+                choices=form.choices(),
+                client=request.META.get("REMOTE_ADDR", ""),
+                now=timezone.now(),
+            )
+        except RateLimited:
+            return render(request, "newsletters/rate_limited.html", status=429)
+        return redirect("newsletters:subscribe_sent")
+    return render(request, "newsletters/subscribe.html", {"form": form})
+
+
+def subscribe_sent(request):
+    """Tell the reader to look for the confirmation mail."""
+    return render(request, "newsletters/subscribe_sent.html")
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request, token):
+    """GET shows the request with a button (link scanners only GET); POST activates it."""
+    max_age = datetime.timedelta(days=settings.NEWSLETTERS_CONFIRM_MAX_AGE_DAYS)
+    try:
+        payload = token_read(token, purpose="confirm", kind=dict, max_age=max_age)
+    except TokenInvalid as error:
+        return _link_error(request, error)
+    if request.method == "GET":
+        return render(request, "newsletters/confirm.html", {"email": payload.get("e", "")})
+    try:
+        subscriber = subscription_confirm(token=token, now=timezone.now())
+    except (TokenInvalid, ConfirmationReplayed) as error:
+        return _link_error(request, error)
+    return redirect(preferences_url(subscriber.pk) + "?welcome=1")
+
+
+def _schedule_rows(subscriber: Subscriber) -> list[dict]:
+    """What each active subscription sends and when, in the reader's time zone."""
+    now = timezone.now()
+    rows = []
+    for s in subscriber.subscriptions.select_related("newsletter").filter(status=SubscriptionStatus.ACTIVE):
+        if s.frequency == Frequency.IMMEDIATE:
+            when = None
+        else:
+            when = occurrence_next(
+                frequency=s.frequency,
+                send_time=s.newsletter.send_time,
+                weekday=s.newsletter.weekly_day,
+                tz_name=subscriber.timezone,
+                after=now,
+            )
+        rows.append({"subscription": s, "next": when})
+    return rows
+
+
+@require_http_methods(["GET", "POST"])
+def preferences(request, token):
+    """Change frequencies, pause, unsubscribe, time zone and name; no account needed."""
+    try:
+        subscriber = get_object_or_404(Subscriber, pk=token_read(token, purpose="preferences", kind=int))
+    except TokenInvalid as error:
+        return _link_error(request, error)
+    form = PreferencesForm(request.POST or None, subscriber=subscriber)
+    saved = False
+    if request.method == "POST":
+        if "unsubscribe_all" in request.POST:
+            subscriber_unsubscribe_all(subscriber=subscriber)
+            return render(request, "newsletters/unsubscribed.html", {"everything": True})
+        if not form.is_valid():
+            return render(request, "newsletters/preferences.html", {"form": form, "subscriber": subscriber}, status=400)
+        changes = [
+            PreferenceChange(s.pk, form.cleaned_data[f"freq_{s.pk}"], form.cleaned_data[f"status_{s.pk}"])
+            for s in form.subscriptions
+        ]
+        preferences_update(
+            subscriber=subscriber,
+            name=form.cleaned_data["name"],
+            tz=form.cleaned_data["timezone"],
+            changes=changes,
+            now=timezone.now(),
+        )
+        subscriber.refresh_from_db()
+        form = PreferencesForm(subscriber=subscriber)
+        saved = True
+    context = {
+        "form": form,
+        "subscriber": subscriber,
+        "saved": saved,
+        "welcome": "welcome" in request.GET,
+        "schedule": _schedule_rows(subscriber),
+    }
+    return render(request, "newsletters/preferences.html", context)
+
+
+def _subscription_for(token) -> Subscription:
+    return get_object_or_404(
+        Subscription.objects.select_related("newsletter", "subscriber"),
+        pk=token_read(token, purpose="unsubscribe", kind=int),
+    )
+
+
+@csrf_exempt  # RFC 8058: mail clients POST without cookies or CSRF tokens; the signed URL is the credential.
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token):
+    """GET asks for confirmation (scanners follow links); POST unsubscribes at once (RFC 8058)."""
+    try:
+        subscription = _subscription_for(token)
+    except TokenInvalid as error:
+        return _link_error(request, error)
+    if request.method == "GET":
+        context = {
+            "subscription": subscription,
+            "token": token,
+            "can_go_weekly": subscription.frequency != Frequency.WEEKLY,
+        }
+        return render(request, "newsletters/unsubscribe.html", context)
+    if request.POST.get("List-Unsubscribe") != "One-Click":
+        return HttpResponseBadRequest("Expected the body List-Unsubscribe=One-Click.\n", content_type="text/plain")
+    subscription_unsubscribe(subscription=subscription)
+    if request.POST.get("from") == "page":
+        return render(request, "newsletters/unsubscribed.html", {"subscription": subscription})
+    return HttpResponse(f"Unsubscribed from {subscription.newsletter.name}.\n", content_type="text/plain")
+
+
+@require_POST
+def unsubscribe_to_weekly(request, token):
+    """Offered on the unsubscribe page: keep the newsletter, but weekly."""
+    try:
+        subscription = _subscription_for(token)
+    except TokenInvalid as error:
+        return _link_error(request, error)
+    if subscription.status == SubscriptionStatus.ACTIVE:
+        subscription_set_frequency(subscription=subscription, frequency=Frequency.WEEKLY)
+    return render(request, "newsletters/unsubscribed.html", {"subscription": subscription, "weekly": True})

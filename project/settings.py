@@ -8,7 +8,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
-from project.env import env_bool, env_database, env_emails, env_int, env_list, env_str, mailer_from_url
+from project.env import (
+    env_bool,
+    env_cache,
+    env_database,
+    env_emails,
+    env_int,
+    env_list,
+    env_str,
+    mailer_from_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -102,6 +111,16 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+
+# Reader flows: confirmation links expire; the subscribe form is rate limited per address
+# and per client (IP address) within NEWSLETTERS_RATE_PERIOD seconds.
+NEWSLETTERS_CONFIRM_MAX_AGE_DAYS = env_int("NEWSLETTERS_CONFIRM_MAX_AGE_DAYS", 7)
+NEWSLETTERS_RATE_PER_ADDRESS = env_int("NEWSLETTERS_RATE_PER_ADDRESS", 3)
+NEWSLETTERS_RATE_PER_CLIENT = env_int("NEWSLETTERS_RATE_PER_CLIENT", 20)
+NEWSLETTERS_RATE_PERIOD = env_int("NEWSLETTERS_RATE_PERIOD", 3600)
+
+# Rate limits live in the cache: share it (Redis) when several web processes run.
+CACHES = {"default": env_cache("CACHE_URL", "locmem://")}
 
 # Largest single attachment an editor may upload, in bytes.
 NEWSLETTERS_MAX_ATTACHMENT_BYTES = env_int("NEWSLETTERS_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)

@@ -1,0 +1,78 @@
+"""Reader forms: subscribe and preferences. Fields carry the same validators as the models."""
+
+from django import forms
+
+from newsletters.models import Frequency, Newsletter, Subscriber, SubscriptionStatus
+from newsletters.validators import timezone_names, validate_single_line
+
+
+def _timezone_choices():
+    return [(name, name.replace("_", " ")) for name in sorted(timezone_names())]
+
+
+class SubscribeForm(forms.Form):
+    """Email, name, time zone, and for each newsletter whether to follow it and how often."""
+
+    email = forms.EmailField(max_length=254, label="Email address")
+    name = forms.CharField(max_length=200, required=False, validators=[validate_single_line], label="Name (optional)")
+    timezone = forms.ChoiceField(choices=_timezone_choices, initial="UTC", label="Time zone")
+
+    def __init__(self, *args, newsletters: list[Newsletter], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.newsletters = newsletters
+        for newsletter in newsletters:
+            self.fields[f"nl_{newsletter.pk}"] = forms.BooleanField(required=False, label=newsletter.name)
+            self.fields[f"freq_{newsletter.pk}"] = forms.ChoiceField(
+                choices=Frequency.choices, initial=Frequency.WEEKLY, label=f"How often for {newsletter.name}"
+            )
+
+    def rows(self):
+        """(newsletter, follow field, frequency field) for the template."""
+        return [(n, self[f"nl_{n.pk}"], self[f"freq_{n.pk}"]) for n in self.newsletters]
+
+    def clean(self):
+        cleaned = super().clean()
+        known = {f"nl_{n.pk}" for n in self.newsletters}
+        if any(key.startswith("nl_") and key not in known for key in self.data):
+            raise forms.ValidationError("One of the chosen newsletters does not exist.", code="unknown_newsletter")
+        if not self.choices():
+            raise forms.ValidationError("Choose at least one newsletter.", code="none_chosen")
+        return cleaned
+
+    def choices(self) -> dict[int, str]:
+        return {
+            n.pk: self.cleaned_data[f"freq_{n.pk}"]
+            for n in self.newsletters
+            if self.cleaned_data.get(f"nl_{n.pk}") and f"freq_{n.pk}" in self.cleaned_data
+        }
+
+
+STATUS_CHOICES = [
+    (SubscriptionStatus.ACTIVE, "Active"),
+    (SubscriptionStatus.PAUSED, "Paused"),
+    (SubscriptionStatus.UNSUBSCRIBED, "Unsubscribed"),
+]
+
+
+class PreferencesForm(forms.Form):
+    """A reader's name, time zone, and each subscription's frequency and status."""
+
+    name = forms.CharField(max_length=200, required=False, validators=[validate_single_line])
+    timezone = forms.ChoiceField(choices=_timezone_choices, label="Time zone")
+
+    def __init__(self, *args, subscriber: Subscriber, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.subscriptions = list(subscriber.subscriptions.select_related("newsletter").order_by("newsletter__name"))
+        self.fields["name"].initial = subscriber.name
+        self.fields["timezone"].initial = subscriber.timezone
+        for s in self.subscriptions:
+            self.fields[f"freq_{s.pk}"] = forms.ChoiceField(
+                choices=Frequency.choices, initial=s.frequency, label=f"How often for {s.newsletter.name}"
+            )
+            current = s.status if s.status != SubscriptionStatus.PENDING else SubscriptionStatus.ACTIVE
+            self.fields[f"status_{s.pk}"] = forms.ChoiceField(
+                choices=STATUS_CHOICES, initial=current, label=f"Status of {s.newsletter.name}"
+            )
+
+    def rows(self):
+        return [(s, self[f"freq_{s.pk}"], self[f"status_{s.pk}"]) for s in self.subscriptions]
