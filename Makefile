@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PostgreSQL used for the second test run; pytest-django creates and drops test_<name> itself.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
 
-.PHONY: setup run test test-sqlite test-postgres lint
+.PHONY: setup run test test-sqlite test-postgres lint browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed: run with PYTHON=python3.12")'
@@ -19,6 +19,10 @@ run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) manage.py devserver
+
+# The browser test drives Debian's Chromium (browser downloads are not possible here).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 lint: setup
 	$(PY) -m ruff check .
