@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from digest.run import digest_run
@@ -43,6 +44,9 @@ def browser_page(monkeypatch):
         page = context.new_page()
         yield page
         browser.close()
+        # ORM calls made while Playwright's loop runs get connections of their own; close
+        # them here, or PostgreSQL refuses to drop the test database.
+        connections.close_all()
 
 
 def shot(page, name: str) -> None:
