@@ -27,6 +27,21 @@ def check_settings(app_configs, **kwargs):
 
 
 @checks.register("digest")
+def check_site_url(app_configs, **kwargs):
+    """Outside DEBUG, one-click unsubscribe URLs must be HTTPS (RFC 8058)."""
+    if settings.DEBUG or settings.SITE_URL.startswith("https://"):
+        return []
+    return [
+        checks.Warning(
+            f"SITE_URL={settings.SITE_URL!r} is not HTTPS; mail providers ignore one-click unsubscribe links "
+            "that are not (RFC 8058).",
+            hint="Serve the site over HTTPS and set SITE_URL=https://….",
+            id="digest.W004",
+        )
+    ]
+
+
+@checks.register("digest")
 def check_crontab(app_configs, **kwargs):
     """Outside DEBUG, warn when cron cannot run the digest job as configured.
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from premailer import Premailer
 
@@ -111,11 +112,11 @@ def digest_render(
         "linked_files": linked,
         "attached_files": files,
     }
-    subject = " ".join(render_to_string("emails/digest_subject.txt", context).split())
+    subject = render_to_string("emails/digest_subject.txt", context).strip()
     try:
         validate_single_line(subject)
-    except Exception:
-        raise RenderError("The subject contains a line break.", newsletter=newsletter.pk) from None
+    except ValidationError:
+        raise RenderError(f"The subject {subject!r} contains a line break.", newsletter=newsletter.pk) from None
     return RenderedDigest(
         newsletter=newsletter,
         subject=subject,

@@ -88,8 +88,28 @@ class ScheduleForm(forms.Form):
         return value
 
 
+class IssueForm(forms.ModelForm):
+    class Meta:
+        model = Issue
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("status") == IssueStatus.PUBLISHED:
+            now = timezone.now()
+            when = cleaned.get("publish_at")
+            publishing = "status" in self.changed_data or "publish_at" in self.changed_data or not self.instance.pk
+            # A publish time in the past would place the issue in digest windows that may
+            # already be closed, and those readers would never get it: publishing means now.
+            if when is None or (publishing and when < now):
+                cleaned["publish_at"] = now
+                self.instance.publish_at = now
+        return cleaned
+
+
 @admin.register(Issue)
 class IssueAdmin(admin.ModelAdmin):
+    form = IssueForm
     list_display = ["title", "newsletter", "state_label", "publish_at", "attachment_count", "preview_link"]
     list_filter = ["newsletter", "status"]
     search_fields = ["title", "body"]
@@ -98,6 +118,14 @@ class IssueAdmin(admin.ModelAdmin):
     inlines = [AttachmentInline]
     actions = ["publish_now", "schedule"]
     readonly_fields = ["author", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Once readers may have received an issue, moving its publish time could send it
+        # again (later) or never (earlier).
+        if obj is not None and obj.status == IssueStatus.PUBLISHED and obj.publish_at <= timezone.now():
+            return [*self.readonly_fields, "publish_at"]
+        return self.readonly_fields
+
     fields = ["newsletter", "title", "slug", "body", "status", "publish_at", "author", "created_at", "updated_at"]
     formfield_overrides = {
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 28, "style": "font-family: monospace; width: 95%"})}

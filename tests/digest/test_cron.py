@@ -142,3 +142,13 @@ def test_check_follows_crontab_add_and_stale_entries(settings, fake_crontab, cap
     call_command("crontab", "add", verbosity=0)
     assert check_crontab(None) == []
     assert "*/10 * * * *" in fake_crontab.read_text() and "*/5 * * * *" not in fake_crontab.read_text()
+
+
+def test_check_wants_https_site_url_in_production(settings):
+    from digest.checks import check_site_url
+
+    settings.DEBUG = False
+    settings.SITE_URL = "http://news.example.com"
+    assert [w.id for w in check_site_url(None)] == ["digest.W004"]
+    settings.SITE_URL = "https://news.example.com"
+    assert check_site_url(None) == []

@@ -348,3 +348,14 @@ def test_mail_goes_through_the_configured_digest_mailer(world, settings):
     assert world.run(at(2026, 6, 2, 8, 5)).sent == 1
     assert [m.to for m in mail.outbox] == [["Ada <ada@example.com>"]]
     assert world.smtp.received == []
+
+
+def test_a_subject_with_a_line_break_is_refused_before_sending(world):
+    world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    issue = world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    # U+2028 passes the database's CR/LF check but is a line break to mail software.
+    type(issue).objects.filter(pk=issue.pk).update(title="Issue a\u2028Bcc: victim@example.com")
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.failed, summary.groups_rendered) == (0, 1, 0)
+    assert world.smtp.received == []
+    assert "line break" in Delivery.objects.get().last_error

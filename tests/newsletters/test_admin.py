@@ -153,3 +153,42 @@ def test_subscriber_csv_export(client, editor):
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0] == ["email", "name", "timezone", "status", "confirmed_at"]
     assert rows[1][:4] == ["bob@example.com", "Bob", "UTC", "active"]
+
+
+def _issue_form(newsletter, **overrides):
+    return {
+        "newsletter": newsletter.pk,
+        "title": "Hello",
+        "slug": "hello",
+        "body": "Text",
+        "status": "published",
+        "publish_at_0": "",
+        "publish_at_1": "",
+        "attachments-TOTAL_FORMS": "0",
+        "attachments-INITIAL_FORMS": "0",
+    } | overrides
+
+
+def test_publishing_with_a_past_or_empty_time_means_now(client, editor):
+    newsletter = NewsletterFactory()
+    before = timezone.now()
+    response = client.post(reverse("admin:newsletters_issue_add"), _issue_form(newsletter))
+    assert response.status_code == 302
+    assert Issue.objects.get().publish_at >= before
+    past = timezone.localtime() - datetime.timedelta(days=2)
+    client.post(
+        reverse("admin:newsletters_issue_add"),
+        _issue_form(
+            newsletter, slug="two", publish_at_0=past.strftime("%Y-%m-%d"), publish_at_1=past.strftime("%H:%M")
+        ),
+    )
+    assert Issue.objects.get(slug="two").publish_at >= before
+
+
+def test_publish_time_of_a_sent_issue_is_read_only(client, editor):
+    issue = IssueFactory()
+    page = client.get(reverse("admin:newsletters_issue_change", args=[issue.pk])).content.decode()
+    assert 'name="publish_at_0"' not in page
+    scheduled = IssueFactory(publish_at=timezone.now() + datetime.timedelta(days=1))
+    page = client.get(reverse("admin:newsletters_issue_change", args=[scheduled.pk])).content.decode()
+    assert 'name="publish_at_0"' in page

@@ -31,3 +31,17 @@ def test_demo_loads_and_reloads_without_duplicates():
     call_command("load_demo", "--no-editor", stdout=io.StringIO())
     assert Issue.objects.count() == 6
     assert Subscription.objects.count() == Subscription.objects.values("subscriber", "newsletter").distinct().count()
+
+
+def test_demo_data_produces_real_digests(smtp_server):
+    from django.utils import timezone
+
+    from digest.run import digest_run
+
+    call_command("load_demo", "--no-editor", stdout=io.StringIO())
+    summary = digest_run(now=timezone.now())
+    assert summary.sent > 0 and summary.failed == 0
+    assert len(smtp_server.received) == summary.sent
+    message = smtp_server.received[0].message
+    assert message.get_body(preferencelist=("html",)) is not None
+    assert message["List-Unsubscribe"].startswith("<http://localhost:8000/u/")
