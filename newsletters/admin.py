@@ -91,7 +91,7 @@ class ScheduleForm(forms.Form):
 class IssueForm(forms.ModelForm):
     class Meta:
         model = Issue
-        fields = "__all__"
+        fields = ["newsletter", "title", "slug", "body", "status", "publish_at"]
 
     def clean(self):
         cleaned = super().clean()
