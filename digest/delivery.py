@@ -16,6 +16,7 @@ import logging
 import smtplib
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.headerregistry import Address
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from django.db.models import F, Q, QuerySet
 from digest.aggregation import Window
 from digest.conf import digest_settings
 from digest.exceptions import DigestError
+from digest.fastmail import GroupMessage, batch_date, fast_path_for
 from digest.journal import Journal, journal_discard, journal_read
 from digest.models import Delivery, DeliveryStatus
 from digest.rendering import RenderedDigest
@@ -83,32 +85,22 @@ def deliveries_claim(
 
 
 def message_build(*, rendered: RenderedDigest, delivery: Delivery) -> EmailMultiAlternatives:
-    """Build one recipient's message from the group's rendering. Raises ValueError on bad names."""
-    subscription = delivery.subscription
-    subscriber = subscription.subscriber
-    newsletter = rendered.newsletter
-    for value in (subscriber.name, subscriber.email):
-        try:
-            validate_single_line(value)
-        except ValidationError:
-            raise ValueError(f"line break in {value!r}") from None
-    unsubscribe = unsubscribe_url(subscription.pk)
+    """Build one recipient's message with Django's email API (for mailers other than SMTP)."""
+    personal = _personal(delivery)
     text, html = rendered.personalize(
-        name=subscriber.name, unsubscribe_url=unsubscribe, preferences_url=preferences_url(subscriber.pk)
+        name=personal.name, unsubscribe_url=personal.unsubscribe_url, preferences_url=personal.preferences_url
     )
-    list_unsubscribe = f"<{unsubscribe}>"
-    if digest_settings.UNSUBSCRIBE_MAILTO:
-        list_unsubscribe += f", <mailto:{digest_settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe-{subscription.pk}>"
+    newsletter = rendered.newsletter
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=text,
         from_email=newsletter.from_email or settings.DEFAULT_FROM_EMAIL,
-        to=[str(Address(display_name=subscriber.name, addr_spec=subscriber.email))],
+        to=[str(Address(display_name=personal.name, addr_spec=personal.email))],
         reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
         headers={
-            "List-Unsubscribe": list_unsubscribe,
+            "List-Unsubscribe": personal.list_unsubscribe,
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": f"{newsletter.name} <{list_id(newsletter)}>",
+            "List-Id": list_id_header(newsletter),
             "Message-ID": delivery.message_id,
         },
     )
@@ -119,6 +111,38 @@ def message_build(*, rendered: RenderedDigest, delivery: Delivery) -> EmailMulti
         else:
             message.attach(file.filename, file.path.read_bytes(), file.mimetype)
     return message
+
+
+@dataclass(frozen=True)
+class Personal:
+    """One recipient's values: what differs between two copies of a group's digest."""
+
+    name: str
+    email: str
+    unsubscribe_url: str
+    preferences_url: str
+    list_unsubscribe: str
+
+
+def _personal(delivery: Delivery) -> Personal:
+    """Collect a recipient's values. Raises ValueError for a name or address with a line break."""
+    subscription = delivery.subscription
+    subscriber = subscription.subscriber
+    for value in (subscriber.name, subscriber.email):
+        try:
+            validate_single_line(value)
+        except ValidationError:
+            raise ValueError(f"line break in {value!r}") from None
+    unsubscribe = unsubscribe_url(subscription.pk)
+    list_unsubscribe = f"<{unsubscribe}>"
+    if digest_settings.UNSUBSCRIBE_MAILTO:
+        list_unsubscribe += f", <mailto:{digest_settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe-{subscription.pk}>"
+    return Personal(subscriber.name, subscriber.email, unsubscribe, preferences_url(subscriber.pk), list_unsubscribe)
+
+
+def list_id_header(newsletter) -> str:
+    """Return the List-Id header value (RFC 2919): "Name <id>"."""
+    return f"{newsletter.name} <{list_id(newsletter)}>"
 
 
 def list_id(newsletter) -> str:
@@ -154,15 +178,24 @@ def batch_send(
 ) -> list[Outcome]:
     """Send a claimed batch over one connection of the digest mailer; return every outcome.
 
+    With Django's SMTP backend each message comes from the group's prebuilt MIME message
+    (digest.fastmail); with other backends (console, file, locmem) from EmailMultiAlternatives.
     A dropped connection is reopened once and the batch continues; if it cannot be
-    reopened, the rest of the batch is deferred. Unsubscribes up to this moment count.
+    reopened, the rest of the batch is deferred. Readers who unsubscribed before the batch
+    was claimed are skipped.
     """
     outcomes: list[Outcome] = []
-    still_wanted = _still_wanted([d.subscription_id for d in deliveries])
-    sendable: list[tuple[Delivery, EmailMultiAlternatives]] = []
+    connection = mailers[digest_settings.MAILER]
+    fast = fast_path_for(connection)
+    date = batch_date()
+    sendable: list[tuple[Delivery, Callable[[], bool]]] = []
     for delivery in deliveries:
         group = rendered[Window(delivery.newsletter_id, delivery.window_start, delivery.window_end)]
-        if delivery.subscription_id not in still_wanted:
+        subscription = delivery.subscription
+        if (
+            subscription.status != SubscriptionStatus.ACTIVE
+            or subscription.subscriber.status != SubscriberStatus.ACTIVE
+        ):
             outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "unsubscribed before sending"))
         elif group is None:
             outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "no published issue left in the window"))
@@ -170,30 +203,65 @@ def batch_send(
             outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, str(group)))
         else:
             try:
-                sendable.append((delivery, message_build(rendered=group, delivery=delivery)))
+                send = (
+                    _fast_sender(connection, group, delivery, date)
+                    if fast
+                    else _django_sender(connection, group, delivery)
+                )
             except (ValueError, OSError) as error:
                 # Bad name or address (header injection, malformed), or a missing file.
                 outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
+                continue
+            sendable.append((delivery, send))
     if not sendable:
         return outcomes
 
-    connection = mailers[digest_settings.MAILER]
     connected = _open(connection)
-    for position, (delivery, message) in enumerate(sendable):
+    for position, (delivery, send) in enumerate(sendable):
         if not connected:
             outcomes.extend(
                 Outcome(d, DeliveryStatus.DEFERRED, "cannot connect to the mail server") for d, _ in sendable[position:]
             )
             break
-        outcome, connected = _send_one(connection, delivery, message)
+        outcome, connected = _send_one(connection, delivery, send)
         if outcome.status == DeliveryStatus.SENT:
             journal.record(delivery.id)
         outcomes.append(outcome)
-    try:
-        connection.close()
-    except (smtplib.SMTPException, OSError):
-        logger.warning("Closing the SMTP connection failed", exc_info=True)
+    _close(connection)
     return outcomes
+
+
+def _django_sender(connection, rendered: RenderedDigest, delivery: Delivery) -> Callable[[], bool]:
+    message = message_build(rendered=rendered, delivery=delivery)
+    return lambda: connection.send_messages([message]) == 1
+
+
+def _fast_sender(connection, rendered: RenderedDigest, delivery: Delivery, date: str) -> Callable[[], bool]:
+    newsletter = rendered.newsletter
+    from_email = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
+    if rendered.prebuilt is None:
+        rendered.prebuilt = GroupMessage(
+            rendered, from_email=from_email, reply_to=newsletter.reply_to, list_id=list_id_header(newsletter)
+        )
+    personal = _personal(delivery)
+    address = connection.prep_address(personal.email)
+    data = rendered.prebuilt.message_bytes(
+        name=personal.name,
+        address=address,
+        message_id=delivery.message_id,
+        list_unsubscribe=personal.list_unsubscribe,
+        unsubscribe_url=personal.unsubscribe_url,
+        preferences_url=personal.preferences_url,
+        date=date,
+    )
+    envelope_from = connection.prep_address(from_email)
+
+    def send() -> bool:
+        # The mailer's own smtplib connection: its TLS, login and timeout apply.
+        connection.connection.sendmail(envelope_from, [address], data)
+        return True
+
+    return send
 
 
 def _open(connection) -> bool:
@@ -205,11 +273,11 @@ def _open(connection) -> bool:
         return False
 
 
-def _send_one(connection, delivery: Delivery, message) -> tuple[Outcome, bool]:
+def _send_one(connection, delivery: Delivery, send: Callable[[], bool]) -> tuple[Outcome, bool]:
     """Send one message; reconnect once if the connection dropped. Return (outcome, connected)."""
     for attempt in (1, 2):
         try:
-            sent = connection.send_messages([message])
+            sent = send()
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
             # The server answered: 5xx is permanent for this recipient, 4xx is worth a retry.
             permanent, text = _classify(error)
@@ -221,7 +289,7 @@ def _send_one(connection, delivery: Delivery, message) -> tuple[Outcome, bool]:
             if attempt == 1 and _open(connection):
                 continue
             return Outcome(delivery, DeliveryStatus.DEFERRED, f"connection lost: {error}"), False
-        if sent == 1:
+        if sent:
             return Outcome(delivery, DeliveryStatus.SENT), True
         return Outcome(delivery, DeliveryStatus.DEFERRED, "the mailer reported 0 messages sent"), True
     raise AssertionError("unreachable")
@@ -232,14 +300,6 @@ def _close(connection) -> None:
         connection.close()
     except (smtplib.SMTPException, OSError):
         connection.connection = None
-
-
-def _still_wanted(subscription_ids: list[int]) -> set[int]:
-    return set(
-        Subscription.objects.filter(
-            id__in=subscription_ids, status=SubscriptionStatus.ACTIVE, subscriber__status=SubscriberStatus.ACTIVE
-        ).values_list("id", flat=True)
-    )
 
 
 def backoff(attempts: int) -> datetime.timedelta:

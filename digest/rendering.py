@@ -48,6 +48,8 @@ class RenderedDigest:
     html: str
     issue_ids: list[int]
     attachments: list[FileToSend] = field(default_factory=list)
+    # The fast path's prebuilt MIME message (digest.fastmail.GroupMessage), made on first use.
+    prebuilt: object = field(default=None, repr=False)
 
     def personalize(self, *, name: str, unsubscribe_url: str, preferences_url: str) -> tuple[str, str]:
         """Return (text, html) for one recipient."""
