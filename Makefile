@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PostgreSQL used for the second test run; pytest-django creates and drops test_<name> itself.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
 
-.PHONY: setup run test test-sqlite test-postgres lint browser
+.PHONY: setup run test test-sqlite test-postgres lint browser bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed: run with PYTHON=python3.12")'
@@ -39,3 +39,7 @@ test-postgres: setup
 	else echo "PostgreSQL not reachable at $(PG_TEST_URL): skipping the PostgreSQL run."; fi
 
 test: lint test-sqlite test-postgres
+
+# The benchmark (README, "Benchmark"): e.g. make bench BENCH_ARGS="--subscribers 100000 --sink smtp-sink"
+bench: setup
+	$(PY) bench/run.py $(BENCH_ARGS)

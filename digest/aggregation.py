@@ -138,6 +138,8 @@ def _plan_chunk(chunk, *, now, latest, contents: dict[Window, bool], counts: Cou
             subscription.next_due_at = subscription_next_due(subscription, after=window.end)
             advanced.append(subscription)
             counts["empty"] += 1
+    # Ids follow groups, so a claimed batch (taken in id order) spans few groups.
+    deliveries.sort(key=lambda d: (d.window_end, d.window_start))
     # ignore_conflicts: the unique constraints are the last guard against a second plan
     # of the same window or a second open digest for one subscription.
     Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)

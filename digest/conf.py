@@ -23,7 +23,7 @@ _SETTINGS = {
     # MAILERS alias digests are sent through.
     "DIGEST_MAILER": _Setting("digest", str),
     # Deliveries claimed and sent over one SMTP connection; outcomes are recorded per batch.
-    "DIGEST_BATCH_SIZE": _Setting(100, int, 1),
+    "DIGEST_BATCH_SIZE": _Setting(200, int, 1),
     # Due subscriptions planned per transaction.
     "DIGEST_PLAN_CHUNK": _Setting(1000, int, 1),
     # Seconds after which a claim whose process died may be taken over by another run.

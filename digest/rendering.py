@@ -53,7 +53,7 @@ class RenderedDigest:
 
     def personalize(self, *, name: str, unsubscribe_url: str, preferences_url: str) -> tuple[str, str]:
         """Return (text, html) for one recipient."""
-        greeting = f"Hi {name}," if name else "Hello,"
+        greeting = greeting_for(name)
         text = (
             self.text.replace(GREETING, greeting)
             .replace(UNSUBSCRIBE_URL, unsubscribe_url)
@@ -65,6 +65,11 @@ class RenderedDigest:
             .replace(PREFERENCES_URL, html.escape(preferences_url))
         )
         return text, body
+
+
+def greeting_for(name: str) -> str:
+    """The first line of a digest."""
+    return f"Hi {name}," if name else "Hello,"
 
 
 def inline_css(document: str) -> str:

@@ -30,7 +30,7 @@ from digest.journal import Journal
 from digest.models import Delivery
 from digest.rendering import RenderedDigest, digest_render
 from digest.scheduling import newsletters_selected, subscriptions_schedule
-from newsletters.models import Attachment, Issue, IssueStatus, Newsletter
+from newsletters.models import Attachment, Issue, IssueStatus
 
 logger = logging.getLogger(__name__)
 
@@ -130,11 +130,12 @@ def group_render(window: Window) -> RenderedDigest | DigestError | None:
             publish_at__lte=window.end,
         )
         .order_by("publish_at", "id")
+        .select_related("newsletter")
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
     )
     if not issues:
         return None
-    newsletter = Newsletter.objects.get(pk=window.newsletter_id)
+    newsletter = issues[0].newsletter
     try:
         return digest_render(newsletter=newsletter, issues=issues, window_start=window.start, window_end=window.end)
     except RenderError as error:

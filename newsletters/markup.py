@@ -7,6 +7,7 @@ tags, attributes and URL protocols.
 """
 
 import re
+from functools import lru_cache
 from urllib.parse import urljoin
 
 import bleach
@@ -58,8 +59,12 @@ _DROP_WITH_CONTENT = (
 LINK_REL = "noopener noreferrer"
 
 
+@lru_cache(maxsize=256)
 def markdown_to_html(source: str) -> str:
-    """Convert editor Markdown to HTML that is safe to show on a page or in an email."""
+    """Convert editor Markdown to HTML that is safe to show on a page or in an email.
+
+    Cached by source text: a digest run renders the same issue into many groups.
+    """
     raw = markdown.markdown(source or "", extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
     return sanitize_html(raw)
 
@@ -89,6 +94,7 @@ _BLOCKS = {"p", "div", "pre", "blockquote", "ul", "ol", "table", "dl", "hr", "h1
 _SPACES = re.compile(r"[ \t\r\n]+")
 
 
+@lru_cache(maxsize=256)
 def html_to_text(safe_html: str, *, base_url: str = "") -> str:
     """Render sanitized HTML as plain text: underlined headings, bullets, links as `text <url>`.
 

@@ -19,9 +19,9 @@ class TokenExpired(TokenInvalid):
 
 
 def token_make(*, purpose: str, value) -> str:
-    """Sign a JSON-serialisable value for one purpose."""
+    """Sign a JSON-serialisable value for one purpose (ids stay short; larger values are compressed)."""
     assert purpose in PURPOSES
-    return signing.dumps(value, salt=f"newsletters.{purpose}", compress=True)
+    return signing.dumps(value, salt=f"newsletters.{purpose}", compress=not isinstance(value, int))
 
 
 def token_read(token: str, *, purpose: str, kind: type, max_age: float | None = None):

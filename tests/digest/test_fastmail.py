@@ -90,7 +90,11 @@ def test_fast_path_matches_django_for_every_recipient(settings, with_files):
         window_end=at(2026, 6, 2),
     )
     prebuilt = GroupMessage(
-        rendered, from_email=newsletter.from_email, reply_to=newsletter.reply_to, list_id=list_id_header(newsletter)
+        rendered,
+        from_email=newsletter.from_email,
+        envelope_from="news@example.com",
+        reply_to=newsletter.reply_to,
+        list_id=list_id_header(newsletter),
     )
     for name in NAMES:
         subscription = SubscriptionFactory(subscriber=SubscriberFactory(name=name), newsletter=newsletter)

@@ -1,0 +1,86 @@
+"""One measured process of the benchmark: the engine (send_digests end to end) or the ceiling.
+
+  python bench/engine.py engine NOW          digest_run(now=NOW), counting SQL and premailer
+  python bench/engine.py ceiling FILE N PORT send FILE's bytes N times over one smtplib connection
+
+Prints one JSON line with the figures. Settings come from the environment (DATABASE_URL,
+EMAIL_URL, ...), as for manage.py.
+"""
+
+import json
+import os
+import resource
+import smtplib
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ceiling(path: str, count: int, port: int) -> dict:
+    data = Path(path).read_bytes()
+    connection = smtplib.SMTP("127.0.0.1", port, timeout=60)
+    started = time.perf_counter()
+    for _ in range(count):
+        connection.sendmail("bench@example.com", ["reader@example.com"], data)
+    connection.quit()
+    seconds = time.perf_counter() - started
+    return {"sent": count, "seconds": seconds, "bytes": len(data), "peak_rss_mb": peak_rss_mb()}
+
+
+def engine(now_text: str) -> dict:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.utils.dateparse import parse_datetime
+    from premailer import Premailer
+
+    from digest.run import digest_run
+
+    queries = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    calls = 0
+    transform = Premailer.transform
+
+    def counted(self, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return transform(self, *args, **kwargs)
+
+    Premailer.transform = counted
+    started = time.perf_counter()
+    with connection.execute_wrapper(count):
+        summary = digest_run(now=parse_datetime(now_text))
+    seconds = time.perf_counter() - started
+    return {
+        "sent": summary.sent,
+        "failed": summary.failed,
+        "deferred": summary.deferred,
+        "groups": summary.groups_rendered,
+        "premailer_calls": calls,
+        "queries": queries,
+        "seconds": seconds,
+        "started": time.time() - seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "ceiling":
+        result = ceiling(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        result = engine(sys.argv[2])
+    print(json.dumps(result), flush=True)

@@ -1,0 +1,374 @@
+"""Benchmark: the digest engine against the one-connection SMTP ceiling, on the same sink, in one run.
+
+    .venv/bin/python bench/run.py [--subscribers 10000] [--database-url postgres://…/digest_bench]
+                                  [--sink aiosmtpd|smtp-sink|all] [--processes K] [--attachment-kb 0]
+
+Seeds a fresh database (SQLite in a temporary directory unless --database-url), starts
+an SMTP sink in its own process, and for each sink measures
+  ceiling: stdlib smtplib sending N prebuilt messages of digest size over one connection;
+  engine:  send_digests end to end (claim, render per group, send, record), one process
+           or --processes K at once (PostgreSQL);
+then prints messages per second, the engine/ceiling ratio, premailer calls against
+groups, SQL queries per 100 recipients and peak RSS, and checks that the sink counted
+exactly N messages and the ledger shows N sent. Processes are pinned to CPUs with taskset
+where it exists: engine and ceiling on CPU 0, the sink on CPU 1.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PYTHON = sys.executable
+NOW = datetime.datetime(2026, 6, 8, 9, 0, tzinfo=datetime.UTC)  # a Monday
+ZONES = ["UTC", "Europe/London", "Europe/Paris", "Europe/Helsinki", "Asia/Kolkata", "Africa/Lagos"]
+FREQUENCIES = ["immediate", "daily", "weekly"]
+SMTP_SINK = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None)
+TASKSET = shutil.which("taskset") if (os.cpu_count() or 1) > 1 else None
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def pinned(cpu: int, command: list[str]) -> list[str]:
+    return [TASKSET, "-c", str(cpu), *command] if TASKSET else command
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the sink exited: {process.communicate()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)  # a readiness probe of a server we just started
+    raise SystemExit(f"the sink did not listen on {port}")
+
+
+class Sink:
+    """An SMTP sink process: aiosmtpd (counts Message-IDs too) or postfix's smtp-sink."""
+
+    def __init__(self, kind: str, workdir: Path):
+        self.kind, self.workdir, self.port = kind, workdir, free_port()
+
+    def __enter__(self):
+        self.stats = self.workdir / f"sink-{self.port}.json"
+        if self.kind == "aiosmtpd":
+            command = [PYTHON, str(ROOT / "bench" / "sink.py"), str(self.port), str(self.stats)]
+        else:
+            command = [SMTP_SINK, "-c", "-u", "nobody", f"127.0.0.1:{self.port}", "256"]
+        self.process = subprocess.Popen(pinned(1, command), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for_port(self.port, self.process)
+        return self
+
+    def __exit__(self, *exc):
+        self.process.send_signal(signal.SIGTERM)
+        out, _ = self.process.communicate(timeout=60)
+        if self.kind == "aiosmtpd":
+            self.result = json.loads(self.stats.read_text())
+        else:
+            counts = [
+                int(part.split("=")[1]) for part in out.decode().replace("\r", " ").split() if part.startswith("mesg=")
+            ]
+            self.result = {"messages": counts[-1] if counts else 0, "unique_message_ids": None}
+
+
+def database_prepare(url: str | None, workdir: Path) -> str:
+    """Return the URL of a fresh, empty database."""
+    if not url:
+        return f"sqlite:///{workdir / 'bench.sqlite3'}"
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "digest_bench"
+    import psycopg
+
+    admin = urlunsplit((parts.scheme.replace("postgres", "postgresql"), parts.netloc, "/postgres", "", ""))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+
+
+def issue_markdown(number: int) -> str:
+    rows = "\n".join(
+        f"| {name} | {number * 10 + i} | {'yes' if i % 2 else 'no'} |" for i, name in enumerate("abcdefgh")
+    )
+    links = "\n".join(
+        f"- [Reference {i}](https://docs.example.com/section/{number}/{i}?ref=digest) explained" for i in range(12)
+    )
+    prose = (
+        "Django's mail stack moved to named mailers this year, and the change touches every project that "
+        "sends email. This issue walks through what changed, what to migrate first, and the sharp edges. "
+    ) * 8
+    code = "\n".join(f"    mailer = mailers['bulk-{i}']  # send through alias {i}" for i in range(10))
+    return (
+        f"# Part {number}: mailers in practice\n\n{prose}\n\n## Table\n\n| Name | Value | Flag |\n|---|---|---|\n{rows}\n\n"
+        f"## Code\n\n```python\n{code.replace('    ', '')}\n```\n\n## Links\n\n{links}\n\n> Reply with questions.\n"
+    )
+
+
+def seed(count: int, attachment_kb: int) -> None:
+    """One newsletter, three ~5 KB issues, `count` readers over six zones and three frequencies."""
+    from django.core.files.base import ContentFile
+    from django.utils import timezone as _  # noqa: F401  (settings are loaded)
+
+    from digest.scheduling import subscriptions_schedule
+    from newsletters.models import Attachment, Issue, Newsletter, Subscriber, Subscription
+
+    newsletter = Newsletter.objects.create(
+        name="Bench Weekly", slug="bench", from_email="Bench Weekly <bench@example.com>", send_time=datetime.time(8, 0)
+    )
+    for number in range(3):
+        issue = Issue.objects.create(
+            newsletter=newsletter,
+            title=f"Mailers in practice, part {number + 1}",
+            slug=f"part-{number + 1}",
+            body=issue_markdown(number + 1),
+            status="published",
+            publish_at=NOW - datetime.timedelta(hours=8, minutes=-30 * number),
+        )
+        if attachment_kb and number == 0:
+            Attachment.objects.create(
+                issue=issue, file=ContentFile(os.urandom(attachment_kb * 1024), name="report.pdf")
+            )
+    chunk = 5000
+    for start in range(0, count, chunk):
+        size = min(chunk, count - start)
+        subscribers = Subscriber.objects.bulk_create(
+            [
+                Subscriber(
+                    email=f"reader{n:07}@example.com",
+                    name=f"Reader Nº{n}" if n % 5 == 0 else f"Reader {n}",
+                    timezone=ZONES[n % len(ZONES)],
+                    status="active",
+                    confirmed_at=NOW,
+                )
+                for n in range(start, start + size)
+            ]
+        )
+        Subscription.objects.bulk_create(
+            [
+                Subscription(
+                    subscriber=subscriber,
+                    newsletter=newsletter,
+                    frequency=FREQUENCIES[(start + i) // len(ZONES) % len(FREQUENCIES)],
+                    status="active",
+                )
+                for i, subscriber in enumerate(subscribers)
+            ]
+        )
+    Subscription.objects.update(created_at=NOW - datetime.timedelta(days=8))
+    subscriptions_schedule(now=NOW)
+
+
+def ledger_reset() -> None:
+    """Forget every digest sent, so the next measurement starts from the same due set."""
+    from digest.models import Delivery
+    from digest.scheduling import subscriptions_schedule
+    from newsletters.models import Subscription
+
+    Delivery.objects.all().delete()
+    Subscription.objects.update(cursor=None, next_due_at=None)
+    subscriptions_schedule(now=NOW)
+
+
+def sample_message(workdir: Path) -> Path:
+    """Write one real digest's bytes (as the engine would send them) for the ceiling."""
+    from digest.aggregation import Window, window_end, window_for
+    from digest.delivery import Personal, list_id_header
+    from digest.fastmail import GroupMessage, batch_date
+    from digest.run import group_render
+    from digest.scheduling import latest_visible
+    from newsletters.models import Subscription
+
+    subscription = Subscription.objects.select_related("subscriber", "newsletter").filter(frequency="daily").first()
+    end = window_end(subscription, now=NOW, latest=latest_visible(now=NOW, newsletter_ids=None))
+    window: Window = window_for(subscription, end=end)
+    rendered = group_render(window)
+    newsletter = rendered.newsletter
+    prebuilt = GroupMessage(
+        rendered,
+        from_email=newsletter.from_email,
+        envelope_from="bench@example.com",
+        reply_to="",
+        list_id=list_id_header(newsletter),
+    )
+    personal = Personal(
+        "Reader",
+        "reader@example.com",
+        "https://example.com/u/x/",
+        "https://example.com/p/x/",
+        "<https://example.com/u/x/>",
+    )
+    data = prebuilt.message_bytes(
+        name=personal.name,
+        address=personal.email,
+        message_id="<bench@example.com>",
+        list_unsubscribe=personal.list_unsubscribe,
+        unsubscribe_url=personal.unsubscribe_url,
+        preferences_url=personal.preferences_url,
+        date=batch_date(),
+    )
+    path = workdir / "sample.eml"
+    path.write_bytes(data)
+    return path
+
+
+def run_json(command: list[str], env: dict) -> dict:
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure(kind: str, *, count: int, processes: int, workdir: Path, env: dict, sample: Path) -> dict:
+    from digest.models import Delivery
+
+    with Sink(kind, workdir) as sink:
+        ceiling = run_json(
+            pinned(0, [PYTHON, str(ROOT / "bench" / "engine.py"), "ceiling", str(sample), str(count), str(sink.port)]),
+            env,
+        )
+    ceiling["sink_count"] = sink.result["messages"]
+
+    ledger_reset()
+    engine_env = env | {"EMAIL_URL": f"smtp://127.0.0.1:{sink.port}?timeout=60"}
+    with Sink(kind, workdir) as sink:
+        engine_env["EMAIL_URL"] = f"smtp://127.0.0.1:{sink.port}?timeout=60"
+        command = [PYTHON, str(ROOT / "bench" / "engine.py"), "engine", NOW.isoformat()]
+        if processes == 1:
+            runs = [run_json(pinned(0, command), engine_env)]
+        else:
+            started = [
+                subprocess.Popen(command, env=engine_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(processes)
+            ]
+            runs = []
+            for process in started:
+                out, err = process.communicate(timeout=3600)
+                if process.returncode != 0:
+                    raise SystemExit(f"an engine process failed:\n{err[-3000:]}")
+                runs.append(json.loads(out.strip().splitlines()[-1]))
+    total_seconds = max(r["started"] + r["seconds"] for r in runs) - min(r["started"] for r in runs)
+    sent_in_ledger = Delivery.objects.filter(status="sent").count()
+    unique = sink.result["unique_message_ids"]
+    return {
+        "sink": kind,
+        "ceiling_rate": count / ceiling["seconds"],
+        "ceiling_ok": ceiling["sink_count"] == count,
+        "message_bytes": ceiling["bytes"],
+        "engine_rate": count / total_seconds,
+        "engine_seconds": total_seconds,
+        "sent": sum(r["sent"] for r in runs),
+        "groups": sum(r["groups"] for r in runs),
+        "premailer_calls": sum(r["premailer_calls"] for r in runs),
+        "queries_per_100": 100 * sum(r["queries"] for r in runs) / count,
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "sink_count": sink.result["messages"],
+        "ledger_sent": sent_in_ledger,
+        "duplicates": None if unique is None else sink.result["messages"] - unique,
+        "processes": processes,
+    }
+
+
+def report(results: list[dict], *, count: int, database: str) -> bool:
+    say("")
+    say(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"database {database}, {count} subscribers, pinned: {'yes (taskset)' if TASKSET else 'no'}"
+    )
+    header = f"{'sink':10} {'ceiling/s':>10} {'engine/s':>9} {'ratio':>6} {'groups':>6} {'premailer':>9} {'SQL/100':>8} {'RSS MB':>7} {'procs':>5} {'dups':>5}  checks"
+    say(header)
+    say("-" * len(header))
+    ok = True
+    for r in results:
+        checks = []
+        checks.append("sink=N" if r["sink_count"] == count else f"SINK {r['sink_count']}≠{count}")
+        checks.append("ledger=N" if r["ledger_sent"] == count else f"LEDGER {r['ledger_sent']}≠{count}")
+        if not r["ceiling_ok"]:
+            checks.append("CEILING COUNT WRONG")
+        passed = (
+            r["sink_count"] == count and r["ledger_sent"] == count and r["ceiling_ok"] and r["duplicates"] in (0, None)
+        )
+        ok &= passed
+        say(
+            f"{r['sink']:10} {r['ceiling_rate']:>10.0f} {r['engine_rate']:>9.0f} {r['engine_rate'] / r['ceiling_rate']:>6.2f} "
+            f"{r['groups']:>6} {r['premailer_calls']:>9} {r['queries_per_100']:>8.2f} {r['peak_rss_mb']:>7.1f} "
+            f"{r['processes']:>5} {'-' if r['duplicates'] is None else r['duplicates']:>5}  {', '.join(checks)}"
+        )
+    say(f"message size {results[0]['message_bytes']} bytes; targets: ratio ≥ 0.5, premailer = groups, SQL/100 ≤ 5")
+    say("result: " + ("all checks passed" if ok else "CHECKS FAILED"))
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--database-url", help="PostgreSQL URL of a database to (re)create; default: SQLite")
+    parser.add_argument("--sink", choices=["aiosmtpd", "smtp-sink", "all"], default="all")
+    parser.add_argument("--processes", type=int, default=1, help="send processes at once (use PostgreSQL)")
+    parser.add_argument("--attachment-kb", type=int, default=0, help="attach a file of this size to one issue")
+    args = parser.parse_args()
+    sinks = ["aiosmtpd", "smtp-sink"] if args.sink == "all" else [args.sink]
+    if "smtp-sink" in sinks and not SMTP_SINK:
+        say("postfix's smtp-sink is not installed (Debian: apt-get install postfix); using aiosmtpd only")
+        sinks.remove("smtp-sink")
+    if args.processes > 1 and "aiosmtpd" not in sinks:
+        sinks.insert(0, "aiosmtpd")  # it counts Message-IDs, so duplicates can be found
+
+    workdir = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    url = database_prepare(args.database_url, workdir)
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "VAR_DIR": str(workdir),
+        "DEBUG": "0",
+        "SECRET_KEY": "benchmark-only-" + "x" * 40,
+        "ALLOWED_HOSTS": "localhost",
+        "SITE_URL": "https://news.example.com",
+        "DIGEST_JOURNAL_DIR": str(workdir / "journal"),
+        "PYTHONPATH": str(ROOT),
+    }
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    import django
+
+    django.setup()
+    say(f"Migrating {url.split('@')[-1]} …")
+    subprocess.run([PYTHON, str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True)
+    started = time.perf_counter()
+    seed(args.subscribers, args.attachment_kb)
+    say(f"Seeded {args.subscribers} subscribers in {time.perf_counter() - started:.1f}s")
+    sample = sample_message(workdir)
+    results = []
+    for kind in sinks:
+        say(f"Measuring with {kind} …")
+        results.append(
+            measure(kind, count=args.subscribers, processes=args.processes, workdir=workdir, env=env, sample=sample)
+        )
+    ok = report(results, count=args.subscribers, database="PostgreSQL" if args.database_url else "SQLite")
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
