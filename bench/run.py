@@ -57,7 +57,7 @@ def wait_for_port(port: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"the sink exited: {process.communicate()}")
+            raise SystemExit(f"the sink exited with status {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
