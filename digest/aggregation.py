@@ -21,6 +21,7 @@ from digest.scheduling import (
     PERIODS,
     latest_visible,
     occurrence_last,
+    schedule_of,
     settled,
     subscription_next_due,
     subscriptions_due,
@@ -43,14 +44,7 @@ def window_end(
     """Return where this subscription's next window ends, or None if nothing can be closed yet."""
     if subscription.frequency == Frequency.IMMEDIATE:
         return latest.get(subscription.newsletter_id)
-    newsletter = subscription.newsletter
-    return occurrence_last(
-        frequency=subscription.frequency,
-        send_time=newsletter.send_time,
-        weekday=newsletter.weekly_day,
-        tz_name=subscription.subscriber.timezone,
-        at=settled(now),
-    )
+    return occurrence_last(at=settled(now), **schedule_of(subscription))
 
 
 def window_for(subscription: Subscription, *, end: datetime.datetime) -> Window:

@@ -82,18 +82,21 @@ def occurrence_last(
     raise AssertionError("an occurrence exists within ten days")
 
 
+def schedule_of(subscription: Subscription) -> dict:
+    """The occurrence_next/occurrence_last arguments of a daily or weekly subscription."""
+    return {
+        "frequency": subscription.frequency,
+        "send_time": subscription.newsletter.send_time,
+        "weekday": subscription.newsletter.weekly_day,
+        "tz_name": subscription.subscriber.timezone,
+    }
+
+
 def subscription_next_due(subscription: Subscription, *, after: datetime.datetime) -> datetime.datetime | None:
     """Return when a subscription is next due after `after`; None for immediate ones (idle)."""
     if subscription.frequency == Frequency.IMMEDIATE:
         return None
-    newsletter = subscription.newsletter
-    return occurrence_next(
-        frequency=subscription.frequency,
-        send_time=newsletter.send_time,
-        weekday=newsletter.weekly_day,
-        tz_name=subscription.subscriber.timezone,
-        after=after,
-    )
+    return occurrence_next(after=after, **schedule_of(subscription))
 
 
 def _live(newsletter_ids: list[int] | None) -> Q:
