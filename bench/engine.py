@@ -4,9 +4,11 @@
   python bench/engine.py ceiling FILE N PORT send FILE's bytes N times over one smtplib connection
 
 Prints one JSON line with the figures. Settings come from the environment (DATABASE_URL,
-EMAIL_URL, ...), as for manage.py.
+EMAIL_URL, ...), as for manage.py; with BENCH_PROFILE=FILE the engine runs under cProfile
+and writes its statistics to FILE.
 """
 
+import cProfile
 import json
 import os
 import resource
@@ -60,10 +62,18 @@ def engine(now_text: str) -> dict:
         return transform(self, *args, **kwargs)
 
     Premailer.transform = counted
+    profile_path = os.environ.get("BENCH_PROFILE")
+    profiler = cProfile.Profile() if profile_path else None
     started = time.perf_counter()
     with connection.execute_wrapper(count):
+        if profiler:
+            profiler.enable()
         summary = digest_run(now=parse_datetime(now_text))
+        if profiler:
+            profiler.disable()
     seconds = time.perf_counter() - started
+    if profiler:
+        profiler.dump_stats(profile_path)
     return {
         "sent": summary.sent,
         "failed": summary.failed,

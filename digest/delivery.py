@@ -32,7 +32,7 @@ from django.db.models import F, Q, QuerySet
 from digest.aggregation import Window
 from digest.conf import digest_settings
 from digest.exceptions import DigestError
-from digest.fastmail import GroupMessage, batch_date, fast_path_for
+from digest.fastmail import GroupMessage, batch_date, fast_path_for, smtp_send
 from digest.journal import Journal, journal_discard, journal_read
 from digest.models import Delivery, DeliveryStatus
 from digest.rendering import RenderedDigest
@@ -272,7 +272,7 @@ def _fast_sender(connection, rendered: RenderedDigest, delivery: Delivery, date:
 
     def send() -> bool:
         # The mailer's own smtplib connection: its TLS, login and timeout apply.
-        connection.connection.sendmail(envelope_from, [address], data)
+        smtp_send(connection.connection, envelope_from, address, data)
         return True
 
     return send

@@ -19,6 +19,7 @@ import datetime
 import email.policy
 import html
 import re
+import smtplib
 import uuid
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -199,6 +200,74 @@ def _address_header(name: str, address: str) -> bytes:
     words.append(chunk)
     encoded_words = ["=?utf-8?b?" + base64.b64encode(word).decode("ascii") + "?=" for word in words]
     return ("\r\n ".join(encoded_words) + f" <{address}>").encode("ascii")
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """Return a message as DATA carries it: dot-stuffed (RFC 5321, 4.5.2) and terminated.
+
+    The same bytes as smtplib's data() writes, which stuffs with a per-line regular
+    expression (a third of its time for a 35 KB digest); bytes.replace does it in C.
+    """
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\n.", b"\n..")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def smtp_send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
+    """Send one message to one recipient over an open smtplib connection.
+
+    smtplib.sendmail's transaction, replies and exceptions (SMTPSenderRefused,
+    SMTPRecipientsRefused, SMTPDataError; SMTPServerDisconnected or OSError when the
+    connection is gone), with two differences: when the server offers PIPELINING
+    (RFC 2920), MAIL, RCPT and DATA go out in one write and their replies are read
+    together, saving two round trips per message; and dot-stuffing is dot_stuffed().
+    """
+    smtp.ehlo_or_helo_if_needed()
+    esmtp = smtp.does_esmtp
+    size = f" SIZE={len(data)}" if esmtp and smtp.has_extn("size") else ""
+    mail = f"MAIL FROM:{smtplib.quoteaddr(sender)}{size}"
+    rcpt = f"RCPT TO:{smtplib.quoteaddr(recipient)}"
+    if esmtp and smtp.has_extn("pipelining"):
+        smtp.send(f"{mail}\r\n{rcpt}\r\nDATA\r\n")
+        (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = (smtp.getreply() for _ in range(3))
+        if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
+            smtp.send(b".\r\n")  # the server opened DATA for a failed transaction: close it empty
+            smtp.getreply()
+    else:
+        mail_code, mail_reply = smtp.docmd(mail)
+        rcpt_code = data_code = 0
+        if mail_code == 250:
+            rcpt_code, rcpt_reply = smtp.docmd(rcpt)
+            if rcpt_code in (250, 251):
+                data_code, data_reply = smtp.docmd("DATA")
+    if mail_code != 250:
+        _transaction_end(smtp, mail_code)
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    if rcpt_code not in (250, 251):
+        _transaction_end(smtp, rcpt_code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+    if data_code != 354:
+        _transaction_end(smtp, data_code)
+        raise smtplib.SMTPDataError(data_code, data_reply)
+    smtp.send(dot_stuffed(data))
+    code, reply = smtp.getreply()
+    if code != 250:
+        _transaction_end(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _transaction_end(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal, as sendmail does: close on 421 (the server is leaving), else RSET."""
+    if code == 421:
+        smtp.close()
+        return
+    try:
+        smtp.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass
 
 
 def batch_date() -> str:

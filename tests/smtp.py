@@ -38,11 +38,23 @@ class RecordingHandler:
     # Hang up (once) after accepting this many messages, as a server restarting would.
     drop_after: int | None = None
     connections: int = 0
+    # Offer PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order either way.
+    pipelining: bool = False
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        reply = self.replies.get(address)
+        if reply:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.replies.get(address)

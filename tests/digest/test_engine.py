@@ -180,7 +180,9 @@ def test_unsubscribe_after_planning_is_honoured(world):
     assert Delivery.objects.get(subscription=subscription).status == DeliveryStatus.SKIPPED
 
 
-def test_transient_failure_is_retried_with_backoff(world, settings):
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_transient_failure_is_retried_with_backoff(world, settings, pipelining):
+    world.smtp.handler.pipelining = pipelining
     settings.DIGEST_RETRY_BACKOFF = 600
     world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
     world.subscribe("bob@example.com", frequency="daily", since=at(2026, 6, 1))
@@ -214,7 +216,9 @@ def test_transient_failures_give_up_after_max_attempts(world, settings):
     assert "gave up after 2 attempts" in Delivery.objects.get().last_error
 
 
-def test_permanent_failure_is_recorded_and_does_not_block_others(world, settings):
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_permanent_failure_is_recorded_and_does_not_block_others(world, settings, pipelining):
+    world.smtp.handler.pipelining = pipelining
     settings.ADMINS = ["ops@example.com"]
     settings.DIGEST_SUPPRESS_AFTER = 2
     world.subscribe("gone@example.com", frequency="daily", since=at(2026, 6, 1))
@@ -278,7 +282,9 @@ def test_dst_change_keeps_one_digest_per_local_morning(world):
     ]
 
 
-def test_dropped_connection_is_recovered_and_the_batch_continues(world, settings):
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_dropped_connection_is_recovered_and_the_batch_continues(world, settings, pipelining):
+    world.smtp.handler.pipelining = pipelining
     settings.DIGEST_BATCH_SIZE = 10
     for n in range(6):
         world.subscribe(f"r{n}@example.com", frequency="daily", since=at(2026, 6, 1))

@@ -4,6 +4,7 @@ import email
 import email.header
 import email.policy
 import email.utils
+import smtplib
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -13,13 +14,13 @@ from django.core.mail import mailers
 
 from digest.aggregation import message_id_for
 from digest.delivery import _personal, list_id_header, message_build
-from digest.fastmail import GroupMessage, batch_date
+from digest.fastmail import GroupMessage, batch_date, smtp_send
 from digest.models import Delivery
 from digest.rendering import digest_render
 from newsletters.models import Attachment
 from tests.digest.conftest import at
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
-from tests.smtp import RecordingHandler, free_port
+from tests.smtp import RecordingHandler, SMTPServer, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +158,50 @@ def test_fast_path_logs_in_with_the_mailers_credentials(world, settings):
     assert seen and seen[0][1:] == (b"bulk", b"s3cret")
     assert [r.recipients for r in handler.received] == [["ada@example.com"]]
     assert world.smtp.received == []  # the default test server got nothing
+
+
+TRICKY = [
+    b".starts with a dot\r\nplain\r\n.dot\r\n..two dots\r\n.\r\nlast line without an end",
+    b"Subject: x\r\n\r\n" + b"line\r\n.\r\n" * 500,
+    b"no dots at all\r\n",
+]
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_smtp_send_delivers_what_smtplib_sendmail_delivers(pipelining):
+    with SMTPServer(RecordingHandler(pipelining=pipelining)) as server:
+        smtp = smtplib.SMTP("127.0.0.1", server.port, timeout=10)
+        smtp.ehlo()
+        assert bool(smtp.has_extn("pipelining")) is pipelining
+        for data in TRICKY:
+            smtp_send(smtp, "news@example.com", "ada@example.com", data)
+            smtp.sendmail("news@example.com", ["ada@example.com"], data)
+        smtp.quit()
+    received = server.received
+    assert len(received) == 2 * len(TRICKY)
+    for ours, reference in zip(received[::2], received[1::2], strict=True):
+        assert (ours.sender, ours.recipients, ours.data) == (reference.sender, reference.recipients, reference.data)
+    assert received[0].data.startswith(b".starts with a dot\r\nplain\r\n.dot\r\n..two dots\r\n.\r\n")
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_smtp_send_raises_what_sendmail_raises_and_the_connection_goes_on(pipelining):
+    replies = {
+        "bounce@example.com": "550 5.7.1 Sender refused",
+        "full@example.com": "452 4.2.2 Mailbox full",
+        "gone@example.com": "550 5.1.1 No such user",
+    }
+    with SMTPServer(RecordingHandler(pipelining=pipelining, replies=replies)) as server:
+        smtp = smtplib.SMTP("127.0.0.1", server.port, timeout=10)
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            smtp_send(smtp, "bounce@example.com", "ada@example.com", b"x\r\n")
+        assert refused.value.smtp_code == 550
+        for address, code in (("full@example.com", 452), ("gone@example.com", 550)):
+            with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+                smtp_send(smtp, "news@example.com", address, b"x\r\n")
+            assert refused.value.recipients[address][0] == code
+        # After each refusal the transaction was reset: the same connection still delivers.
+        smtp_send(smtp, "news@example.com", "ada@example.com", b"Subject: ok\r\n\r\nbody\r\n")
+        smtp.quit()
+    assert [(r.sender, r.recipients) for r in server.received] == [("news@example.com", ["ada@example.com"])]
+    assert server.handler.connections == 1
