@@ -78,7 +78,7 @@ def engine(now_text: str) -> dict:
         "sent": summary.sent,
         "failed": summary.failed,
         "deferred": summary.deferred,
-        "groups": summary.groups_rendered,
+        "groups": summary.groups_rendered + summary.groups_reused,
         "premailer_calls": calls,
         "queries": queries,
         "seconds": seconds,

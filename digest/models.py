@@ -61,3 +61,35 @@ class Delivery(models.Model):
         return (
             f"{self.subscription_id} {self.window_start:%Y-%m-%d %H:%M}→{self.window_end:%Y-%m-%d %H:%M} {self.status}"
         )
+
+
+class Rendering(models.Model):
+    """One group's rendered digest, shared by every run and process that sends that group.
+
+    The first run to need a group renders it while holding this row's lock; the others
+    wait for it and reuse the result, so premailer runs once per group however many
+    processes send, and every reader of a group gets the same text. A rendering is reused
+    only while its signature (issues, files, newsletter) matches and it is younger than
+    DIGEST_CLAIM_TIMEOUT; runs delete those older than a day.
+    """
+
+    newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="renderings")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    signature = models.CharField(max_length=64, blank=True)
+    rendered_at = models.DateTimeField()
+    subject = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    issue_ids = models.JSONField(default=list)
+    attachments = models.JSONField(default=list, help_text="[path, filename, MIME type] of each attached file.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["newsletter", "window_start", "window_end"], name="rendering_unique_window"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.newsletter_id} {self.window_start:%Y-%m-%d %H:%M}→{self.window_end:%Y-%m-%d %H:%M}"

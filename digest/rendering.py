@@ -48,6 +48,8 @@ class RenderedDigest:
     html: str
     issue_ids: list[int]
     attachments: list[FileToSend] = field(default_factory=list)
+    # True when another run rendered it (digest.models.Rendering) and this one reused it.
+    reused: bool = False
     # The fast path's prebuilt MIME message (digest.fastmail.GroupMessage), made on first use.
     prebuilt: object = field(default=None, repr=False)
 

@@ -5,12 +5,15 @@ moment exactly.
 """
 
 import datetime
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import transaction
 from django.db.models import Prefetch
@@ -27,8 +30,8 @@ from digest.delivery import (
 )
 from digest.exceptions import DigestError, RenderError
 from digest.journal import Journal
-from digest.models import Delivery
-from digest.rendering import RenderedDigest, digest_render
+from digest.models import Delivery, Rendering
+from digest.rendering import FileToSend, RenderedDigest, digest_render
 from digest.scheduling import newsletters_selected, subscriptions_schedule
 from newsletters.models import Attachment, Issue, IssueStatus
 
@@ -43,6 +46,7 @@ class RunSummary:
     planned: int = 0
     empty: int = 0
     groups_rendered: int = 0
+    groups_reused: int = 0
     sent: int = 0
     deferred: int = 0
     failed: int = 0
@@ -59,6 +63,7 @@ class RunSummary:
         return (
             f"{self.due} due, {self.groups_rendered} groups rendered, {self.sent} sent, {self.empty} empty, "
             f"{self.deferred} deferred, {self.failed} failed, {self.skipped} skipped, {self.suppressed} suppressed"
+            + (f"; {self.groups_reused} groups as another run rendered them" if self.groups_reused else "")
         )
 
 
@@ -102,7 +107,7 @@ def digest_run(
         for delivery in batch:
             window = Window(delivery.newsletter_id, delivery.window_start, delivery.window_end)
             if window not in renders:
-                renders[window] = group_render(window)
+                renders[window] = group_render(window, now=now)
         outcomes = batch_send(deliveries=batch, rendered=renders, journal=journal)
         counts += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)
         done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped"))
@@ -112,7 +117,10 @@ def digest_run(
 
     # Only after every outcome is in the database; if this run dies, the journal stays.
     journal.close()
-    summary.groups_rendered = sum(1 for value in renders.values() if isinstance(value, RenderedDigest))
+    Rendering.objects.filter(rendered_at__lt=now - datetime.timedelta(days=1)).delete()
+    digests = [value for value in renders.values() if isinstance(value, RenderedDigest)]
+    summary.groups_rendered = sum(1 for digest in digests if not digest.reused)
+    summary.groups_reused = sum(1 for digest in digests if digest.reused)
     for key in ("sent", "deferred", "failed", "skipped", "suppressed"):
         setattr(summary, key, counts[key])
     if summary.failed:
@@ -120,8 +128,13 @@ def digest_run(
     return summary
 
 
-def group_render(window: Window) -> RenderedDigest | DigestError | None:
-    """Render one group's digest; None if its issues were unpublished meanwhile."""
+def group_render(window: Window, *, now: datetime.datetime) -> RenderedDigest | DigestError | None:
+    """Return one group's digest, rendered once for every run and process that sends it.
+
+    None if its issues were unpublished meanwhile. The Rendering row is the lock: the
+    first run inserts and renders it inside one transaction; a concurrent run's INSERT
+    (PostgreSQL) or BEGIN IMMEDIATE (SQLite) waits for that commit, then reuses it.
+    """
     issues = list(
         Issue.objects.filter(
             newsletter_id=window.newsletter_id,
@@ -136,11 +149,50 @@ def group_render(window: Window) -> RenderedDigest | DigestError | None:
     if not issues:
         return None
     newsletter = issues[0].newsletter
+    signature = _signature(newsletter, issues)
+    key = {"newsletter": newsletter, "window_start": window.start, "window_end": window.end}
     try:
-        return digest_render(newsletter=newsletter, issues=issues, window_start=window.start, window_end=window.end)
+        with transaction.atomic():
+            Rendering.objects.bulk_create([Rendering(**key, rendered_at=now)], ignore_conflicts=True)
+            stored = Rendering.objects.select_for_update().get(**key)
+            fresh = now - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT) <= stored.rendered_at <= now
+            if stored.signature == signature and fresh:
+                return _from_stored(stored, newsletter)
+            rendered = digest_render(
+                newsletter=newsletter, issues=issues, window_start=window.start, window_end=window.end
+            )
+            stored.signature, stored.rendered_at = signature, now
+            stored.subject, stored.text, stored.html = rendered.subject, rendered.text, rendered.html
+            stored.issue_ids = rendered.issue_ids
+            stored.attachments = [[str(f.path), f.filename, f.mimetype] for f in rendered.attachments]
+            stored.save()
+            return rendered
     except RenderError as error:
         logger.error("Cannot render the digest of %s for %s: %s", newsletter.slug, window, error)
         return error
+
+
+def _signature(newsletter, issues: list[Issue]) -> str:
+    """What a rendering depends on: the newsletter, each issue and its files, the site URL."""
+    parts = [settings.SITE_URL, digest_settings.ATTACHMENT_MAX_BYTES]
+    parts += [(field.attname, getattr(newsletter, field.attname)) for field in newsletter._meta.concrete_fields]
+    for issue in issues:
+        parts.append(
+            (issue.pk, issue.updated_at, [(a.pk, a.file.name, a.display_name) for a in issue.attachments.all()])
+        )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _from_stored(stored: Rendering, newsletter) -> RenderedDigest:
+    return RenderedDigest(
+        newsletter=newsletter,
+        subject=stored.subject,
+        text=stored.text,
+        html=stored.html,
+        issue_ids=list(stored.issue_ids),
+        attachments=[FileToSend(Path(path), filename, mimetype) for path, filename, mimetype in stored.attachments],
+        reused=True,
+    )
 
 
 def report_failures(*, summary: RunSummary, now: datetime.datetime, claimant: str, renders: dict) -> None:

@@ -1,6 +1,7 @@
 """The digest engine end to end, against a real SMTP server (aiosmtpd on loopback)."""
 
 import datetime
+import re
 from unittest import mock
 
 import pytest
@@ -82,6 +83,44 @@ def test_premailer_runs_once_per_group_not_per_subscriber(world):
     assert summary.sent == 10
     assert summary.groups_rendered == 2
     assert spy.call_count == 2
+
+
+def test_a_retry_reuses_its_groups_rendering_until_an_issue_changes(world, settings):
+    settings.DIGEST_RETRY_BACKOFF = 60
+    world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.subscribe("bob@example.com", frequency="daily", since=at(2026, 6, 1))
+    issue = world.publish("Issue a", at(2026, 6, 1, 12, 0), body="First wording.")
+    world.smtp.handler.replies["ada@example.com"] = "451 4.7.1 Try again later"
+    with mock.patch.object(Premailer, "transform", autospec=True, side_effect=Premailer.transform) as spy:
+        assert world.run(at(2026, 6, 2, 8, 5)).sent == 1
+        del world.smtp.handler.replies["ada@example.com"]
+        retry = world.run(at(2026, 6, 2, 8, 7))
+        assert (retry.sent, retry.groups_rendered, retry.groups_reused) == (1, 0, 1)
+        assert spy.call_count == 1  # the retry sent the rendering the first run made
+        assert "1 groups as another run rendered them" in str(retry)
+    [ada], [bob] = world.inbox("ada@example.com"), world.inbox("bob@example.com")
+
+    def impersonal(message) -> str:  # the digest without the reader's name and links
+        return re.sub(r"/[up]/[^/]+/", "/…/", body(message, "html")).replace("Bob", "Ada")
+
+    assert "First wording." in body(ada, "plain")
+    assert impersonal(ada) == impersonal(bob)
+
+    # An edit changes the rendering's signature: the next retry renders again.
+    world.smtp.handler.replies["cy@example.com"] = "451 4.7.1 Try again later"
+    world.subscribe("cy@example.com", frequency="daily", since=at(2026, 6, 1))
+    Delivery.objects.all().delete()
+    from newsletters.models import Subscription
+
+    Subscription.objects.update(cursor=None, next_due_at=None)
+    world.run(at(2026, 6, 2, 8, 9))
+    del world.smtp.handler.replies["cy@example.com"]
+    issue.body = "Corrected wording."
+    issue.save()
+    with mock.patch.object(Premailer, "transform", autospec=True, side_effect=Premailer.transform) as spy:
+        retry = world.run(at(2026, 6, 2, 8, 11))
+    assert (retry.sent, retry.groups_rendered, spy.call_count) == (1, 1, 1)
+    assert "Corrected wording." in body(world.inbox("cy@example.com")[0], "plain")
 
 
 def test_reruns_send_nothing_twice_and_skip_nothing(world):

@@ -68,6 +68,9 @@ def test_two_senders_at_once_never_send_the_same_digest(settings):
     # Both processes did part of the work (each reports its own count).
     sent = [int(out.strip().splitlines()[-1].split(" sent")[0].split()[-1]) for out, _ in outputs]
     assert sum(sent) == 120
+    # The one group was rendered once: the other process waited for it and reused it.
+    rendered = [int(out.strip().splitlines()[-1].split(" groups rendered")[0].split()[-1]) for out, _ in outputs]
+    assert sum(rendered) == 1, outputs
 
 
 def test_killed_sender_resends_only_the_message_in_flight(settings, tmp_path):
