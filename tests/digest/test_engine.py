@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from premailer import Premailer
 
-from digest.models import Delivery, DeliveryStatus
+from digest.models import Delivery, DeliveryStatus, Rendering
 from newsletters.models import Attachment, SubscriberStatus, SubscriptionStatus
 from tests.digest.conftest import at, body
 
@@ -121,6 +121,10 @@ def test_a_retry_reuses_its_groups_rendering_until_an_issue_changes(world, setti
         retry = world.run(at(2026, 6, 2, 8, 11))
     assert (retry.sent, retry.groups_rendered, spy.call_count) == (1, 1, 1)
     assert "Corrected wording." in body(world.inbox("cy@example.com")[0], "plain")
+    # Renderings older than a day are cleared by later runs.
+    assert Rendering.objects.count() == 1
+    world.run(at(2026, 6, 3, 9, 0))
+    assert Rendering.objects.count() == 0
 
 
 def test_reruns_send_nothing_twice_and_skip_nothing(world):
