@@ -2,16 +2,19 @@
 
     .venv/bin/python bench/run.py [--subscribers 10000] [--database-url postgres://…/digest_bench]
                                   [--sink aiosmtpd|smtp-sink|all] [--processes K] [--attachment-kb 0]
+                                  [--profile]
 
 Seeds a fresh database (SQLite in a temporary directory unless --database-url), starts
 an SMTP sink in its own process, and for each sink measures
   ceiling: stdlib smtplib sending N prebuilt messages of digest size over one connection;
-  engine:  send_digests end to end (claim, render per group, send, record), one process
-           or --processes K at once (PostgreSQL);
+  engine:  send_digests end to end (plan, claim, render per group, send, record) with one
+           process, and with --processes K at once (PostgreSQL) against that baseline;
 then prints messages per second, the engine/ceiling ratio, premailer calls against
-groups, SQL queries per 100 recipients and peak RSS, and checks that the sink counted
-exactly N messages and the ledger shows N sent. Processes are pinned to CPUs with taskset
-where it exists: engine and ceiling on CPU 0, the sink on CPU 1.
+groups, SQL queries per 100 recipients, peak RSS and duplicates, and checks that the sink
+counted exactly N messages and the ledger shows N sent. Processes are pinned to CPUs with
+taskset where it exists: the ceiling and a single engine on CPU 0, the sink on CPU 1 (K
+engines are left to the scheduler). --profile adds one unmeasured engine run under
+cProfile and prints its hot path.
 """
 
 import argparse

@@ -67,15 +67,22 @@ def deliveries_waiting(*, now: datetime.datetime, newsletter_ids: list[int] | No
 
 
 def deliveries_claim(
-    *, now: datetime.datetime, claimant: str, limit: int, newsletter_ids: list[int] | None = None
+    *,
+    now: datetime.datetime,
+    claimant: str,
+    limit: int,
+    newsletter_ids: list[int] | None = None,
+    after_id: int = 0,
 ) -> list[Delivery]:
-    """Claim up to `limit` deliveries for this run and return them with what sending needs.
+    """Claim up to `limit` deliveries with ids above `after_id` and return them with what sending needs.
 
     One UPDATE whose subquery picks the rows (PostgreSQL: FOR UPDATE SKIP LOCKED) and
     repeats the claimable condition, so two runs can never claim the same row; then one
-    SELECT of what was claimed.
+    SELECT of what was claimed. A run passes the last id it claimed, so each claim reads
+    from there instead of past every row already sent (which made a claim's cost grow
+    with the list), then sweeps once more from the start.
     """
-    candidates = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).order_by("id")
+    candidates = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).filter(id__gt=after_id).order_by("id")
     skip_locked = connection.features.has_select_for_update_skip_locked
     if skip_locked:
         candidates = candidates.select_for_update(skip_locked=True)

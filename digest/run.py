@@ -63,7 +63,7 @@ class RunSummary:
         return (
             f"{self.due} due, {self.groups_rendered} groups rendered, {self.sent} sent, {self.empty} empty, "
             f"{self.deferred} deferred, {self.failed} failed, {self.skipped} skipped, {self.suppressed} suppressed"
-            + (f"; {self.groups_reused} groups as another run rendered them" if self.groups_reused else "")
+            + (f"; {self.groups_reused} groups reused from another run" if self.groups_reused else "")
         )
 
 
@@ -101,9 +101,21 @@ def digest_run(
     claimant = claimant_new()
     journal = Journal(digest_settings.journal_dir, claimant)
     renders: dict[Window, RenderedDigest | DigestError | None] = {}
-    while batch := deliveries_claim(
-        now=now, claimant=claimant, limit=digest_settings.BATCH_SIZE, newsletter_ids=newsletter_ids
-    ):
+    last_id = 0
+    while True:
+        batch = deliveries_claim(
+            now=now,
+            claimant=claimant,
+            limit=digest_settings.BATCH_SIZE,
+            newsletter_ids=newsletter_ids,
+            after_id=last_id,
+        )
+        if not batch and last_id:
+            last_id = 0  # one more pass from the start: rows skipped while locked, or freed since
+            continue
+        if not batch:
+            break
+        last_id = max(delivery.id for delivery in batch)
         for delivery in batch:
             window = Window(delivery.newsletter_id, delivery.window_start, delivery.window_end)
             if window not in renders:
