@@ -418,7 +418,9 @@ def test_claims_read_on_from_the_last_claimed_id_and_a_run_still_sends_everythin
         world.subscribe(f"r{n}@example.com", frequency="daily", since=at(2026, 6, 1))
     world.publish("Issue a", at(2026, 6, 1, 12, 0))
     from digest.aggregation import deliveries_plan
+    from digest.scheduling import subscriptions_schedule
 
+    subscriptions_schedule(now=at(2026, 6, 2, 8, 5))
     deliveries_plan(now=at(2026, 6, 2, 8, 5))
     ids = sorted(Delivery.objects.values_list("id", flat=True))
     claimed = deliveries_claim(now=at(2026, 6, 2, 8, 5), claimant="x", limit=10, after_id=ids[2])
