@@ -1,16 +1,28 @@
 """Field validators shared by models, forms and commands."""
 
+import re
 from functools import cache
 from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+# Every C0 and C1 control (NUL, tab, CR, LF, the U+001C-U+001E separators that
+# str.splitlines() treats as line ends, DEL, NEL) and the Unicode line/paragraph separators.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
 
 def validate_single_line(value: str) -> None:
-    """Reject CR, LF and other line breaks, which would let a value inject mail headers."""
-    if value and any(ch in value for ch in "\r\n\x0b\x0c\x85\u2028\u2029"):
-        raise ValidationError("Line breaks are not allowed here.", code="newline")
+    """Reject line breaks and other control characters, which could inject or break mail headers."""
+    if value and (match := _CONTROLS.search(value)):
+        char = match.group()
+        if char in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029":
+            raise ValidationError("Line breaks are not allowed here.", code="newline")
+        raise ValidationError(
+            "Control characters (such as U+%(code)04X) are not allowed here.",
+            code="control",
+            params={"code": ord(char)},
+        )
 
 
 @cache
