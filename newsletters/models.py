@@ -5,13 +5,19 @@ import uuid
 from pathlib import PurePath
 
 from django.conf import settings
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from newsletters.validators import validate_attachment_size, validate_single_line, validate_timezone
+from newsletters.validators import validate_attachment_size, validate_mailbox, validate_single_line, validate_timezone
+
+
+def _not_empty(field: str, name: str) -> models.CheckConstraint:
+    """Refuse an empty value in the database itself (an empty slug has no URL)."""
+    return models.CheckConstraint(condition=~Q(**{field: ""}), name=name)
 
 
 def _no_newline(field: str, name: str) -> models.CheckConstraint:
@@ -34,13 +40,13 @@ class Weekday(models.IntegerChoices):
 
 class Newsletter(models.Model):
     name = models.CharField(max_length=200, validators=[validate_single_line])
-    slug = models.SlugField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True, allow_unicode=True)
     description = models.TextField(blank=True)
     from_email = models.CharField(
         max_length=254,
         blank=True,
-        validators=[validate_single_line],
-        help_text='Sender, e.g. "Weekly News <news@example.com>". Empty: DEFAULT_FROM_EMAIL.',
+        validators=[validate_mailbox],
+        help_text='One sender address, e.g. "Weekly News <news@example.com>". Empty: DEFAULT_FROM_EMAIL.',
     )
     reply_to = models.EmailField(blank=True)
     list_id = models.CharField(
@@ -59,7 +65,10 @@ class Newsletter(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [_no_newline("name", "newsletter_name_single_line")]
+        constraints = [
+            _no_newline("name", "newsletter_name_single_line"),
+            _not_empty("slug", "newsletter_slug_not_empty"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -82,8 +91,11 @@ class IssueQuerySet(models.QuerySet):
 class Issue(models.Model):
     newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="issues")
     title = models.CharField(max_length=250, validators=[validate_single_line])
-    slug = models.SlugField(max_length=250)
-    body = models.TextField(help_text="Markdown: headings, lists, tables, fenced code, footnotes, links, images.")
+    slug = models.SlugField(max_length=250, allow_unicode=True)
+    body = models.TextField(
+        help_text="Markdown: headings, lists, tables, fenced code, footnotes, links, images.",
+        validators=[ProhibitNullCharactersValidator()],
+    )
     status = models.CharField(max_length=10, choices=IssueStatus, default=IssueStatus.DRAFT)
     publish_at = models.DateTimeField(
         null=True, blank=True, help_text="When readers get it. In the future: scheduled. Required to publish."
@@ -103,6 +115,7 @@ class Issue(models.Model):
                 name="issue_published_has_publish_at",
             ),
             _no_newline("title", "issue_title_single_line"),
+            _not_empty("slug", "issue_slug_not_empty"),
         ]
         indexes = [models.Index(fields=["newsletter", "status", "publish_at"], name="issue_visible_idx")]
 

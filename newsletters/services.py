@@ -4,7 +4,9 @@ import csv
 import datetime
 import hashlib
 import io
+import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,15 +95,50 @@ def issue_source_parse(*, text: str, path: Path) -> IssueSource:
     attachments = meta.get("attachments") or []
     if isinstance(attachments, str):
         attachments = [attachments]
+    if not isinstance(attachments, list) or not all(isinstance(name, str) and name for name in attachments):
+        raise NewslettersError(f"{path}: 'attachments:' must be a file name or a list of file names.")
     publish_at = meta.get("publish_at", meta.get("date"))
+    slug_source = str(meta.get("slug") or path.stem)
+    slug = slugify(slug_source, allow_unicode=True)
+    if not slug:
+        raise NewslettersError(
+            f"{path}: cannot make a slug (the issue's URL name) from {slug_source!r}; add 'slug:' to the front matter."
+        )
     return IssueSource(
         title=title,
         body=text.strip() + "\n",
-        slug=slugify(str(meta.get("slug") or path.stem)),
+        slug=slug,
         newsletter=str(meta["newsletter"]) if meta.get("newsletter") else None,
         publish_at=datetime_parse(publish_at, what=f"{path}: publish_at") if publish_at else None,
-        attachments=[(path.parent / str(name)) for name in attachments],
+        attachments=[attachment_beside(path, name) for name in attachments],
     )
+
+
+def attachment_beside(markdown_path: Path, name: str) -> Path:
+    """Resolve a front-matter attachment; it must be a file inside the Markdown file's own directory.
+
+    Front matter travels with the file (an editor may send one to the operator), so it
+    names files next to it, never elsewhere: absolute paths, `..` escapes and symlinks
+    leading out (to /etc/passwd, /proc/self/environ, the settings) are refused.
+    """
+    what = f"{markdown_path}: attachment {name!r}"
+    if "\x00" in name:
+        raise NewslettersError(f"{what}: the name contains a NUL byte.")
+    if Path(name).is_absolute():
+        raise NewslettersError(f"{what}: give a path relative to the Markdown file, not an absolute one.")
+    home = markdown_path.parent.resolve()
+    try:
+        resolved = (home / name).resolve(strict=True)
+    except FileNotFoundError:
+        raise NewslettersError(f"{what} does not exist.") from None
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+        raise NewslettersError(f"{what}: cannot be read: {error}") from None
+    if not resolved.is_relative_to(home):
+        raise NewslettersError(
+            f"{what} resolves to {resolved}, outside {home}; attachments must be files in the Markdown file's "
+            "directory (pass other files with --attach)."
+        )
+    return resolved
 
 
 def datetime_parse(value, *, what: str) -> datetime.datetime:
@@ -135,62 +172,112 @@ def issue_upsert_from_file(
     issue keeps its publish time unless one is given: moving it would put it in a new
     digest window and send it again.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise NewslettersError(f"Cannot read {path}: {error}") from None
+    text = _markdown_read(path)
     source = issue_source_parse(text=text, path=path)
-    try:
-        validate_single_line(source.title)
-    except ValidationError:
-        raise NewslettersError(f"{path}: the title must be one line.") from None
     newsletter = _newsletter_pick(newsletter_slug or source.newsletter)
-    files = [*source.attachments, *(attach or [])]
-    for file_path in files:
-        if not file_path.is_file():
-            raise NewslettersError(f"Attachment {file_path} does not exist.")
-        _check(validate_attachment_size, _SizedName(file_path), what=str(file_path))
-
-    with transaction.atomic():
-        issue = Issue.objects.select_for_update().filter(newsletter=newsletter, slug=source.slug).first()
-        created = issue is None
-        if created:
-            issue = Issue(newsletter=newsletter, slug=source.slug)
-        issue.title = source.title
-        issue.body = source.body
-        when = publish_at or source.publish_at
-        if draft:
-            issue.status = IssueStatus.DRAFT
-            issue.publish_at = when or issue.publish_at
-        elif when or issue.status != IssueStatus.PUBLISHED:
-            issue.status = IssueStatus.PUBLISHED
-            issue.publish_at = when or now
-        issue.save()
-        issue.attachments.all().delete()
-        for file_path in files:
-            with file_path.open("rb") as handle:
+    # Every file is opened and checked before anything is written; the open handles are
+    # what gets copied, so a file swapped after its check is never the one attached.
+    files = [_attachment_open(file_path) for file_path in [*source.attachments, *(attach or [])]]
+    try:
+        with transaction.atomic():
+            issue = Issue.objects.select_for_update().filter(newsletter=newsletter, slug=source.slug).first()
+            created = issue is None
+            if created:
+                issue = Issue(newsletter=newsletter, slug=source.slug)
+            issue.title = source.title
+            issue.body = source.body
+            when = publish_at or source.publish_at
+            if draft:
+                issue.status = IssueStatus.DRAFT
+                issue.publish_at = when or issue.publish_at
+            elif when or issue.status != IssueStatus.PUBLISHED:
+                issue.status = IssueStatus.PUBLISHED
+                issue.publish_at = when or now
+            try:
+                issue.full_clean(exclude=["author"], validate_unique=False, validate_constraints=False)
+            except ValidationError as error:
+                raise NewslettersError(f"{path}: {_messages(error)}") from None
+            issue.save()
+            issue.attachments.all().delete()
+            for file_path, handle in files:
                 Attachment.objects.create(
                     issue=issue, file=File(handle, name=file_path.name), display_name=file_path.name
                 )
+    finally:
+        for _, handle in files:
+            handle.close()
     return issue, created
 
 
+# An issue is read whole into memory and mailed inside every digest; Gmail clips a
+# message at about 100 KB, so a Markdown file far above this is a mistake.
+MAX_MARKDOWN_BYTES = 1024 * 1024
+
+
+def _markdown_read(path: Path) -> str:
+    with _regular_file_open(path, what=f"Cannot read {path}:") as handle:
+        data = handle.read(MAX_MARKDOWN_BYTES + 1)
+    if len(data) > MAX_MARKDOWN_BYTES:
+        raise NewslettersError(f"{path} is larger than {MAX_MARKDOWN_BYTES // 1024} KB; an issue must be smaller.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise NewslettersError(
+            f"{path}: line {line} is not UTF-8 (byte {data[error.start]:#04x}); save it as UTF-8."
+        ) from None
+    if "\x00" in text:
+        raise NewslettersError(
+            f"{path}: line {text[: text.index(chr(0))].count(chr(10)) + 1} contains a NUL byte; is it a text file?"
+        )
+    return text
+
+
+def _regular_file_open(path: Path, *, what: str):
+    """Open a file for reading; refuse anything but a regular file (devices, FIFOs, directories)."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise NewslettersError(f"{what} does not exist.") from None
+    except OSError as error:
+        raise NewslettersError(f"{what} cannot be read: {error.strerror or error}.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NewslettersError(f"{what} is not a regular file (a device, pipe or directory).")
+    return os.fdopen(fd, "rb")
+
+
+def _attachment_open(file_path: Path):
+    """Open one file to attach and check its size; return (path, open handle)."""
+    handle = _regular_file_open(file_path, what=f"Attachment {file_path}")
+    try:
+        _check(validate_attachment_size, _Sized(file_path.name, os.fstat(handle.fileno()).st_size), what=str(file_path))
+    except NewslettersError:
+        handle.close()
+        raise
+    return file_path, handle
+
+
+def _messages(error: ValidationError) -> str:
+    if hasattr(error, "message_dict"):
+        return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+    return " ".join(error.messages)
+
+
 @dataclass(frozen=True)
-class _SizedName:
-    path: Path
+class _Sized:
+    """What validate_attachment_size reads of an uploaded file."""
 
-    @property
-    def size(self) -> int:
-        return self.path.stat().st_size
-
-    @property
-    def name(self) -> str:
-        return self.path.name
+    name: str
+    size: int
 
 
 def _newsletter_pick(slug: str | None) -> Newsletter:
     if slug:
         try:
+            if "\x00" in slug:  # PostgreSQL refuses NUL in a query parameter
+                raise Newsletter.DoesNotExist
             return Newsletter.objects.get(slug=slug)
         except Newsletter.DoesNotExist:
             known = ", ".join(Newsletter.objects.values_list("slug", flat=True)) or "none yet"

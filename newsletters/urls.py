@@ -1,6 +1,21 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from newsletters import views
+
+
+class UnicodeSlugConverter:
+    """Slugs as SlugField(allow_unicode=True) stores them: letters of any script, digits, _ and -."""
+
+    regex = r"[-\w]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(UnicodeSlugConverter, "uslug")
 
 app_name = "newsletters"
 urlpatterns = [
@@ -11,7 +26,7 @@ urlpatterns = [
     path("p/<str:token>/", views.preferences, name="preferences"),
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("u/<str:token>/weekly/", views.unsubscribe_to_weekly, name="unsubscribe_weekly"),
-    path("n/<slug:slug>/", views.archive, name="archive"),
-    path("n/<slug:slug>/feed/", views.NewsletterFeed(), name="feed"),
-    path("n/<slug:slug>/<slug:issue_slug>/", views.issue_detail, name="issue"),
+    path("n/<uslug:slug>/", views.archive, name="archive"),
+    path("n/<uslug:slug>/feed/", views.NewsletterFeed(), name="feed"),
+    path("n/<uslug:slug>/<uslug:issue_slug>/", views.issue_detail, name="issue"),
 ]

@@ -1,11 +1,14 @@
 """Field validators shared by models, forms and commands."""
 
+import email.policy
 import re
+from email.errors import HeaderParseError
 from functools import cache
 from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 # Every C0 and C1 control (NUL, tab, CR, LF, the U+001C-U+001E separators that
 # str.splitlines() treats as line ends, DEL, NEL) and the Unicode line/paragraph separators.
@@ -46,3 +49,26 @@ def validate_attachment_size(file) -> None:
             code="too_large",
             params={"name": file.name, "size": file.size, "limit": limit},
         )
+
+
+def validate_mailbox(value: str) -> None:
+    """Accept one address, optionally with a display name: `news@example.com` or `News <news@example.com>`."""
+    if not value:
+        return
+    validate_single_line(value)
+    try:
+        header = email.policy.default.header_factory("From", value)
+    except (HeaderParseError, IndexError, ValueError):
+        header = None  # the email package raises more than HeaderParseError on some garbage
+    if header is None or header.defects or len(header.groups) != 1 or header.groups[0].display_name is not None:
+        raise ValidationError(
+            "%(value)s is not one email address; use news@example.com or “Name <news@example.com>”.",
+            code="mailbox",
+            params={"value": value},
+        )
+    try:
+        validate_email(header.addresses[0].addr_spec)
+    except ValidationError:
+        raise ValidationError(
+            "%(value)s is not a valid email address.", code="mailbox", params={"value": header.addresses[0].addr_spec}
+        ) from None

@@ -87,7 +87,7 @@ def test_draft_and_publish_at_options(tmp_path, newsletter):
         ("---\ntitle: x\nnewsletter: nope\n---\nx\n", [], "No newsletter 'nope'"),
         ("---\ntitle: x\nattachments: [missing.pdf]\n---\nx\n", [], "does not exist"),
         ("# x\n", ["--publish-at", "next tuesday"], "not an ISO 8601"),
-        ('---\ntitle: "a\\nBcc: x@example.com"\n---\nx\n', [], "one line"),
+        ('---\ntitle: "a\\nBcc: x@example.com"\n---\nx\n', [], "Line breaks are not allowed"),
     ],
 )
 def test_bad_input_is_refused_and_changes_nothing(tmp_path, newsletter, text, args, message):
