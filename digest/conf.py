@@ -78,6 +78,14 @@ class DigestSettings:
 
         for key in _SETTINGS:
             getattr(self, key.removeprefix("DIGEST_"))
+        from django.core.exceptions import ValidationError
+
+        from newsletters.validators import validate_mailbox
+
+        try:
+            validate_mailbox(settings.DEFAULT_FROM_EMAIL)
+        except ValidationError as error:
+            raise ImproperlyConfigured(f"DEFAULT_FROM_EMAIL: {' '.join(error.messages)}") from None
         if self.MAILER not in mailers:
             raise ImproperlyConfigured(
                 f"DIGEST_MAILER={self.MAILER!r} is not an alias in MAILERS ({', '.join(mailers)})."

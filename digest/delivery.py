@@ -9,6 +9,11 @@ Outcomes are recorded per batch, in one transaction with the subscription cursor
 sent → the cursor moves to the window end; 4xx or a dropped connection → deferred with
 backoff; 5xx → failed (the cursor moves on, the failure stays on the delivery, and the
 subscriber is suppressed after DIGEST_SUPPRESS_AFTER in a row).
+
+A fault of the group rather than of the reader (its digest cannot be rendered, the
+newsletter's From is not an address, the relay refuses our sender) *holds* the group:
+its deliveries are deferred without counting an attempt, nobody's cursor or failure
+count moves, and the run tells ADMINS. They go out once the fault is fixed.
 """
 
 import datetime
@@ -26,12 +31,13 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 
 from digest.aggregation import Window
 from digest.conf import digest_settings
-from digest.exceptions import DigestError
+from digest.exceptions import DigestError, RenderError
 from digest.fastmail import GroupMessage, batch_date, fast_path_for, smtp_send
 from digest.journal import Journal, journal_discard, journal_read
 from digest.models import Delivery, DeliveryStatus
@@ -39,7 +45,7 @@ from digest.rendering import RenderedDigest
 from digest.scheduling import subscription_next_due
 from newsletters.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 from newsletters.tokens import preferences_url, unsubscribe_url
-from newsletters.validators import validate_single_line
+from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validate_single_line
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +107,11 @@ def deliveries_claim(
     )
 
 
-def message_build(*, rendered: RenderedDigest, delivery: Delivery) -> EmailMultiAlternatives:
+def message_build(
+    *, rendered: RenderedDigest, delivery: Delivery, personal: "Personal | None" = None
+) -> EmailMultiAlternatives:
     """Build one recipient's message with Django's email API (for mailers other than SMTP)."""
-    personal = _personal(delivery)
+    personal = personal or _personal(delivery)
     text, html = rendered.personalize(
         name=personal.name, unsubscribe_url=personal.unsubscribe_url, preferences_url=personal.preferences_url
     )
@@ -142,19 +150,23 @@ class Personal:
 
 
 def _personal(delivery: Delivery) -> Personal:
-    """Collect a recipient's values. Raises ValueError for a name or address with a line break."""
+    """Collect a recipient's values. Raises ValueError for an address with a control character.
+
+    A name stored before control characters were refused is cleaned, not held against
+    the reader: it is only a greeting and a display name.
+    """
     subscription = delivery.subscription
     subscriber = subscription.subscriber
-    for value in (subscriber.name, subscriber.email):
-        try:
-            validate_single_line(value)
-        except ValidationError:
-            raise ValueError(f"line break in {value!r}") from None
+    try:
+        validate_single_line(subscriber.email)
+    except ValidationError:
+        raise ValueError(f"control character in the address {subscriber.email!r}") from None
+    name = CONTROL_CHARACTERS.sub(" ", subscriber.name)
     unsubscribe = unsubscribe_url(subscription.pk)
     list_unsubscribe = f"<{unsubscribe}>"
     if digest_settings.UNSUBSCRIBE_MAILTO:
         list_unsubscribe += f", <mailto:{digest_settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe-{subscription.pk}>"
-    return Personal(subscriber.name, subscriber.email, unsubscribe, preferences_url(subscriber.pk), list_unsubscribe)
+    return Personal(name, subscriber.email, unsubscribe, preferences_url(subscriber.pk), list_unsubscribe)
 
 
 def list_id_header(newsletter) -> str:
@@ -174,7 +186,10 @@ class Outcome:
     delivery: Delivery
     status: str
     error: str = ""
+    # A 5xx for this recipient: counts towards suppressing the subscriber.
     permanent: bool = False
+    # Deferred for a fault of the group (newsletter settings, rendering, our sender): not the reader's.
+    held: bool = False
 
 
 def _classify(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> tuple[bool, str]:
@@ -207,7 +222,9 @@ def batch_send(
     date = batch_date()
     sendable: list[tuple[Delivery, Callable[[], bool]]] = []
     for delivery in deliveries:
-        group = rendered[Window(delivery.newsletter_id, delivery.window_start, delivery.window_end)]
+        group = _group_ready(
+            rendered, Window(delivery.newsletter_id, delivery.window_start, delivery.window_end), connection, fast
+        )
         subscription = delivery.subscription
         if (
             subscription.status != SubscriptionStatus.ACTIVE
@@ -217,17 +234,22 @@ def batch_send(
         elif group is None:
             outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "no published issue left in the window"))
         elif isinstance(group, DigestError):
-            outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, str(group)))
+            outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, str(group), held=True))
         else:
             try:
+                personal = _personal(delivery)
                 send = (
-                    _fast_sender(connection, group, delivery, date)
+                    _fast_sender(connection, group, delivery, personal, date)
                     if fast
-                    else _django_sender(connection, group, delivery)
+                    else _django_sender(connection, group, delivery, personal)
                 )
-            except (ValueError, OSError) as error:
-                # Bad name or address (header injection, malformed), or a missing file.
+            except ValueError as error:
+                # The reader's own address is malformed: permanent for this reader only.
                 outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
+                continue
+            except OSError as error:
+                # An attached file went missing after rendering: the group's fault, not the reader's.
+                outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, f"not sent: {error}", held=True))
                 continue
             sendable.append((delivery, send))
     if not sendable:
@@ -248,23 +270,52 @@ def batch_send(
     return outcomes
 
 
-def _django_sender(connection, rendered: RenderedDigest, delivery: Delivery) -> Callable[[], bool]:
-    message = message_build(rendered=rendered, delivery=delivery)
+def _group_ready(
+    rendered: dict[Window, RenderedDigest | DigestError | None], window: Window, connection, fast: bool
+) -> RenderedDigest | DigestError | None:
+    """Check a group's sender headers once (and build its fast-path message); a fault replaces the group.
+
+    The newsletter may have been saved with a bad From before it was validated, or
+    DEFAULT_FROM_EMAIL may be wrong: that is the group's fault, so the group is held.
+    """
+    group = rendered[window]
+    if group is None or isinstance(group, DigestError) or group.checked:
+        return group
+    newsletter = group.newsletter
+    from_email = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
+    where = "the newsletter's From" if newsletter.from_email else "DEFAULT_FROM_EMAIL"
+    try:
+        validate_mailbox(from_email)
+        if newsletter.reply_to:
+            validate_email(newsletter.reply_to)
+        if fast:
+            group.prebuilt = GroupMessage(
+                group,
+                from_email=from_email,
+                envelope_from=_envelope_address(connection, from_email),
+                reply_to=newsletter.reply_to,
+                list_id=list_id_header(newsletter),
+            )
+    except ValidationError as error:
+        rendered[window] = RenderError(f"{where} or Reply-To: {' '.join(error.messages)}", newsletter=newsletter.slug)
+        return rendered[window]
+    except (ValueError, OSError) as error:  # a header the email package refuses, a missing attachment
+        rendered[window] = RenderError(f"cannot build the message: {error}", newsletter=newsletter.slug)
+        return rendered[window]
+    group.checked = True
+    return group
+
+
+def _django_sender(
+    connection, rendered: RenderedDigest, delivery: Delivery, personal: "Personal"
+) -> Callable[[], bool]:
+    message = message_build(rendered=rendered, delivery=delivery, personal=personal)
     return lambda: connection.send_messages([message]) == 1
 
 
-def _fast_sender(connection, rendered: RenderedDigest, delivery: Delivery, date: str) -> Callable[[], bool]:
-    if rendered.prebuilt is None:
-        newsletter = rendered.newsletter
-        from_email = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
-        rendered.prebuilt = GroupMessage(
-            rendered,
-            from_email=from_email,
-            envelope_from=_envelope_address(connection, from_email),
-            reply_to=newsletter.reply_to,
-            list_id=list_id_header(newsletter),
-        )
-    personal = _personal(delivery)
+def _fast_sender(
+    connection, rendered: RenderedDigest, delivery: Delivery, personal: "Personal", date: str
+) -> Callable[[], bool]:
     address = _envelope_address(connection, personal.email)
     data = rendered.prebuilt.message_bytes(
         name=personal.name,
@@ -309,6 +360,10 @@ def _send_one(connection, delivery: Delivery, send: Callable[[], bool]) -> tuple
     for attempt in (1, 2):
         try:
             sent = send()
+        except smtplib.SMTPSenderRefused as error:
+            # MAIL FROM refused: our sender, not this reader; every message of the group would fail.
+            text = f"the mail server refused the sender {error.sender}: {error.smtp_code} {_decode(error.smtp_error)}"
+            return Outcome(delivery, DeliveryStatus.DEFERRED, text, held=True), True
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
             # The server answered: 5xx is permanent for this recipient, 4xx is worth a retry.
             permanent, text = _classify(error)
@@ -339,6 +394,13 @@ def backoff(attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=min(seconds, digest_settings.RETRY_MAX))
 
 
+def hold_wait(delivery: Delivery, *, now: datetime.datetime) -> datetime.timedelta:
+    """Return how long a held delivery waits: as long as it has waited so far, within the retry bounds."""
+    waited = now - delivery.created_at
+    low = datetime.timedelta(seconds=digest_settings.RETRY_BACKOFF)
+    return min(max(waited, low), datetime.timedelta(seconds=digest_settings.RETRY_MAX))
+
+
 def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant: str) -> Counter:
     """Record a batch's outcomes and move cursors, in one transaction. Returns counts by status.
 
@@ -347,6 +409,8 @@ def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant
     """
     counts: Counter = Counter()
     for outcome in outcomes:
+        if outcome.held:
+            continue  # never given up on: it waits for the fault to be fixed
         if outcome.status == DeliveryStatus.DEFERRED and outcome.delivery.attempts >= digest_settings.MAX_ATTEMPTS:
             outcome.status = DeliveryStatus.FAILED
             outcome.error = f"gave up after {outcome.delivery.attempts} attempts: {outcome.error}"
@@ -369,12 +433,16 @@ def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant
             if outcome.status == DeliveryStatus.SENT:
                 continue
             fields = {"status": outcome.status, "last_error": outcome.error}
-            if outcome.status == DeliveryStatus.DEFERRED:
+            if outcome.held:
+                # The claim counted an attempt; a held delivery's wait grows with how long it has been held.
+                fields["attempts"] = F("attempts") - 1
+                fields["next_attempt_at"] = now + hold_wait(outcome.delivery, now=now)
+            elif outcome.status == DeliveryStatus.DEFERRED:
                 fields["next_attempt_at"] = now + backoff(outcome.delivery.attempts)
             if mine.filter(id=outcome.delivery.id).update(**fields):
                 others.append(outcome)
         for outcome in [*sent, *others]:
-            counts[outcome.status] += 1
+            counts["held" if outcome.held else outcome.status] += 1
         # Every final outcome consumes the window: the cursor moves past it.
         final = [o for o in [*sent, *others] if o.status != DeliveryStatus.DEFERRED]
         _cursors_advance([o.delivery for o in final])

@@ -52,6 +52,8 @@ class RenderedDigest:
     reused: bool = False
     # The fast path's prebuilt MIME message (digest.fastmail.GroupMessage), made on first use.
     prebuilt: object = field(default=None, repr=False)
+    # Its sender headers were checked (digest.delivery) in this run.
+    checked: bool = field(default=False, repr=False)
 
     def personalize(self, *, name: str, unsubscribe_url: str, preferences_url: str) -> tuple[str, str]:
         """Return (text, html) for one recipient."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.mail import mail_admins
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Prefetch
 
 from digest.aggregation import Window, deliveries_plan
@@ -49,6 +49,7 @@ class RunSummary:
     groups_reused: int = 0
     sent: int = 0
     deferred: int = 0
+    held: int = 0
     failed: int = 0
     skipped: int = 0
     suppressed: int = 0
@@ -63,6 +64,7 @@ class RunSummary:
         return (
             f"{self.due} due, {self.groups_rendered} groups rendered, {self.sent} sent, {self.empty} empty, "
             f"{self.deferred} deferred, {self.failed} failed, {self.skipped} skipped, {self.suppressed} suppressed"
+            + (f", {self.held} held (a fault of the newsletter or its rendering; ADMINS told)" if self.held else "")
             + (f"; {self.groups_reused} groups reused from another run" if self.groups_reused else "")
         )
 
@@ -101,6 +103,7 @@ def digest_run(
     claimant = claimant_new()
     journal = Journal(digest_settings.journal_dir, claimant)
     renders: dict[Window, RenderedDigest | DigestError | None] = {}
+    held_errors: set[str] = set()
     last_id = 0
     while True:
         batch = deliveries_claim(
@@ -121,8 +124,9 @@ def digest_run(
             if window not in renders:
                 renders[window] = group_render(window, now=now)
         outcomes = batch_send(deliveries=batch, rendered=renders, journal=journal)
+        held_errors.update(outcome.error for outcome in outcomes if outcome.held)
         counts += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)
-        done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped"))
+        done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped", "held"))
         say(
             f"delivered {done}/{max(total, done)}: {counts['sent']} sent, {counts['deferred']} deferred, {counts['failed']} failed"
         )
@@ -133,10 +137,10 @@ def digest_run(
     digests = [value for value in renders.values() if isinstance(value, RenderedDigest)]
     summary.groups_rendered = sum(1 for digest in digests if not digest.reused)
     summary.groups_reused = sum(1 for digest in digests if digest.reused)
-    for key in ("sent", "deferred", "failed", "skipped", "suppressed"):
+    for key in ("sent", "deferred", "failed", "skipped", "suppressed", "held"):
         setattr(summary, key, counts[key])
-    if summary.failed:
-        report_failures(summary=summary, now=now, claimant=claimant, renders=renders)
+    if summary.failed or summary.held:
+        report_failures(summary=summary, now=now, claimant=claimant, held_errors=sorted(held_errors))
     return summary
 
 
@@ -164,24 +168,35 @@ def group_render(window: Window, *, now: datetime.datetime) -> RenderedDigest | 
     signature = _signature(newsletter, issues)
     key = {"newsletter": newsletter, "window_start": window.start, "window_end": window.end}
     try:
-        with transaction.atomic():
-            Rendering.objects.bulk_create([Rendering(**key, rendered_at=now)], ignore_conflicts=True)
-            stored = Rendering.objects.select_for_update().get(**key)
-            fresh = now - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT) <= stored.rendered_at <= now
-            if stored.signature == signature and fresh:
-                return _from_stored(stored, newsletter)
-            rendered = digest_render(
-                newsletter=newsletter, issues=issues, window_start=window.start, window_end=window.end
-            )
-            stored.signature, stored.rendered_at = signature, now
-            stored.subject, stored.text, stored.html = rendered.subject, rendered.text, rendered.html
-            stored.issue_ids = rendered.issue_ids
-            stored.attachments = [[str(f.path), f.filename, f.mimetype] for f in rendered.attachments]
-            stored.save()
-            return rendered
+        return _render_stored(newsletter, issues, window, key=key, signature=signature, now=now)
     except RenderError as error:
         logger.error("Cannot render the digest of %s for %s: %s", newsletter.slug, window, error)
         return error
+    except DatabaseError:
+        raise  # the database is gone for every group, not just this one
+    except Exception as error:
+        # One group's digest must never stop the run for every other group: whatever its
+        # content made the template, Markdown or premailer raise, the group is held and
+        # ADMINS are told, with the traceback in the log.
+        logger.exception("Cannot render the digest of %s for %s", newsletter.slug, window)
+        return RenderError(f"cannot render: {type(error).__name__}: {error}", newsletter=newsletter.slug)
+
+
+def _render_stored(newsletter, issues, window: Window, *, key: dict, signature: str, now: datetime.datetime):
+    """Render a group inside the Rendering row's lock, or reuse what another run stored."""
+    with transaction.atomic():
+        Rendering.objects.bulk_create([Rendering(**key, rendered_at=now)], ignore_conflicts=True)
+        stored = Rendering.objects.select_for_update().get(**key)
+        fresh = now - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT) <= stored.rendered_at <= now
+        if stored.signature == signature and fresh:
+            return _from_stored(stored, newsletter)
+        rendered = digest_render(newsletter=newsletter, issues=issues, window_start=window.start, window_end=window.end)
+        stored.signature, stored.rendered_at = signature, now
+        stored.subject, stored.text, stored.html = rendered.subject, rendered.text, rendered.html
+        stored.issue_ids = rendered.issue_ids
+        stored.attachments = [[str(f.path), f.filename, f.mimetype] for f in rendered.attachments]
+        stored.save()
+        return rendered
 
 
 def _signature(newsletter, issues: list[Issue]) -> str:
@@ -207,16 +222,24 @@ def _from_stored(stored: Rendering, newsletter) -> RenderedDigest:
     )
 
 
-def report_failures(*, summary: RunSummary, now: datetime.datetime, claimant: str, renders: dict) -> None:
-    """Mail ADMINS once about this run's failures."""
-    errors = [str(value) for value in renders.values() if isinstance(value, DigestError)]
+def report_failures(*, summary: RunSummary, now: datetime.datetime, claimant: str, held_errors: list[str]) -> None:
+    """Mail ADMINS once about this run's failed and held deliveries."""
     recent = (
         Delivery.objects.filter(claimed_by=claimant, status="failed")
         .values_list("subscription__subscriber__email", "last_error")
         .order_by("id")[:20]
     )
     lines = [f"Digest run at {now:%Y-%m-%d %H:%M:%S %Z}: {summary}", ""]
-    lines += [f"Render error: {error}" for error in errors]
+    if held_errors:
+        lines += [
+            f"{summary.held} digests are held, not sent, until this is fixed (no reader is blamed; they are",
+            "retried with a growing wait, and go out once the newsletter or issue is corrected):",
+        ]
+        lines += [f"  {error}" for error in held_errors] + [""]
     lines += [f"{email}: {error}" for email, error in recent]
-    logger.error("Digest run had %d failed deliveries", summary.failed)
-    mail_admins(f"Digest run: {summary.failed} failed deliveries", "\n".join(lines))
+    logger.error("Digest run had %d failed and %d held deliveries", summary.failed, summary.held)
+    parts = [
+        f"{summary.failed} failed deliveries" if summary.failed else "",
+        f"{summary.held} held" if summary.held else "",
+    ]
+    mail_admins(f"Digest run: {', '.join(filter(None, parts))}", "\n".join(lines))

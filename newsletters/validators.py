@@ -12,12 +12,12 @@ from django.core.validators import validate_email
 
 # Every C0 and C1 control (NUL, tab, CR, LF, the U+001C-U+001E separators that
 # str.splitlines() treats as line ends, DEL, NEL) and the Unicode line/paragraph separators.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def validate_single_line(value: str) -> None:
     """Reject line breaks and other control characters, which could inject or break mail headers."""
-    if value and (match := _CONTROLS.search(value)):
+    if value and (match := CONTROL_CHARACTERS.search(value)):
         char = match.group()
         if char in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029":
             raise ValidationError("Line breaks are not allowed here.", code="newline")

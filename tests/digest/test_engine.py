@@ -348,17 +348,34 @@ def test_unreachable_server_defers_everything(world, settings):
     assert Delivery.objects.get().status == DeliveryStatus.DEFERRED
 
 
-def test_header_injection_in_a_name_is_refused_before_sending(world):
+def test_header_injection_in_a_stored_name_is_cleaned_before_sending(world):
     subscription = world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
     world.subscribe("bob@example.com", frequency="daily", since=at(2026, 6, 1))
     world.publish("Issue a", at(2026, 6, 1, 12, 0))
     from newsletters.models import Subscriber
 
-    # Bypass the form and DB checks (as a raw import might): the engine still refuses.
-    Subscriber.objects.filter(pk=subscription.subscriber_id).update(name="Ada\u2028Bcc: victim@example.com")
+    # Bypass the form and DB checks (as a raw import might): the name is only a greeting,
+    # so the reader still gets the digest, with the control characters gone.
+    Subscriber.objects.filter(pk=subscription.subscriber_id).update(name="Ada\u2028Bcc:\x1dvictim@example.com")
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.failed) == (2, 0)
+    assert all("victim@example.com" not in r.recipients for r in world.smtp.received)
+    (message,) = world.inbox("ada@example.com")
+    assert message["Bcc"] is None
+    assert message["To"].addresses[0].display_name == "Ada Bcc: victim@example.com"
+    assert "\u2028" not in body(message, "plain") and "\x1d" not in body(message, "plain")
+
+
+def test_a_malformed_stored_address_fails_only_that_reader(world):
+    subscription = world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.subscribe("bob@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    from newsletters.models import Subscriber
+
+    Subscriber.objects.filter(pk=subscription.subscriber_id).update(email="ada@example.com\rBcc: victim@example.com")
     summary = world.run(at(2026, 6, 2, 8, 5))
     assert (summary.sent, summary.failed) == (1, 1)
-    assert all("victim" not in r.recipients for r in world.smtp.received)
+    assert all("victim@example.com" not in r.recipients for r in world.smtp.received)
     assert "not sent" in Delivery.objects.get(subscription=subscription).last_error
 
 
@@ -399,15 +416,21 @@ def test_mail_goes_through_the_configured_digest_mailer(world, settings):
     assert world.smtp.received == []
 
 
-def test_a_subject_with_a_line_break_is_refused_before_sending(world):
-    world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+def test_a_subject_with_a_line_break_holds_the_group_without_blaming_readers(world, settings):
+    settings.ADMINS = ["ops@example.com"]
+    subscription = world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
     issue = world.publish("Issue a", at(2026, 6, 1, 12, 0))
     # U+2028 passes the database's CR/LF check but is a line break to mail software.
     type(issue).objects.filter(pk=issue.pk).update(title="Issue a\u2028Bcc: victim@example.com")
     summary = world.run(at(2026, 6, 2, 8, 5))
-    assert (summary.sent, summary.failed, summary.groups_rendered) == (0, 1, 0)
-    assert world.smtp.received == []
-    assert "line break" in Delivery.objects.get().last_error
+    assert (summary.sent, summary.failed, summary.held, summary.groups_rendered) == (0, 0, 1, 0)
+    assert world.inbox("ada@example.com") == []
+    delivery = Delivery.objects.get()
+    assert delivery.status == "deferred" and "line break" in delivery.last_error
+    subscription.refresh_from_db()
+    assert subscription.cursor is None and subscription.subscriber.consecutive_failures == 0
+    (report,) = world.inbox("ops@example.com")
+    assert "held" in report["Subject"] and "line break" in report.get_content()
 
 
 def test_claims_read_on_from_the_last_claimed_id_and_a_run_still_sends_everything(world, settings):

@@ -62,3 +62,27 @@ def test_issue_state_for_editors():
     assert IssueFactory(status=IssueStatus.DRAFT, publish_at=None).state == "draft"
     assert IssueFactory(publish_at=timezone.now() + datetime.timedelta(days=1)).state == "scheduled"
     assert IssueFactory().state == "published"
+
+
+@pytest.mark.parametrize(
+    "value", ["just some text", "a@example.com, b@example.com", "Name <bad>", "x@", "group: a@example.com;"]
+)
+def test_from_must_be_one_address(value):
+    from django.core.exceptions import ValidationError
+
+    newsletter = NewsletterFactory.build(from_email=value)
+    with pytest.raises(ValidationError) as caught:
+        newsletter.full_clean()
+    assert "from_email" in caught.value.message_dict
+
+
+@pytest.mark.parametrize("value", ["", "news@example.com", "Weekly News <news@example.com>", '"A, B" <x@example.com>'])
+def test_from_accepts_one_address_with_or_without_a_name(value):
+    NewsletterFactory.build(from_email=value).full_clean()
+
+
+def test_reply_to_must_be_one_address():
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        NewsletterFactory.build(reply_to="a@example.com, b@example.com").full_clean()

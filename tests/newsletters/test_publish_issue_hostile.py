@@ -143,7 +143,7 @@ def test_a_title_too_long_for_the_database_is_refused(tmp_path, newsletter):
         (b"# Ti\x1ctle\n\nBody\n", "title"),
         (b"---\ntitle: [unclosed\n---\nBody\n", "not valid YAML"),
         (b"---\n- a list\n---\nBody\n", "key: value"),
-        (b"---\nnewsletter: \"we\\0ekly\"\n---\n# T\n", "No newsletter"),
+        (b'---\nnewsletter: "we\\0ekly"\n---\n# T\n', "No newsletter"),
     ],
 )
 def test_broken_files_get_a_clear_error(tmp_path, newsletter, content, expected):

@@ -1,0 +1,98 @@
+"""A fault of the group (newsletter settings, rendering, our sender) holds it; no reader is blamed."""
+
+import datetime
+
+import pytest
+
+from digest.models import Delivery, DeliveryStatus
+from newsletters.models import Attachment, Newsletter, Subscriber
+from tests.digest.conftest import at
+from tests.factories import NewsletterFactory
+
+
+@pytest.fixture
+def admins(settings):
+    settings.ADMINS = ["ops@example.com"]
+
+
+def reader_untouched(subscription) -> None:
+    subscription.refresh_from_db()
+    assert subscription.cursor is None
+    assert subscription.subscriber.consecutive_failures == 0
+    assert subscription.subscriber.status == "active"
+
+
+@pytest.mark.parametrize("from_email", ["just some text", "a@example.com, b@example.com", "Name <bad>"])
+def test_a_bad_from_holds_the_group_and_counts_against_nobody(world, admins, settings, from_email):
+    settings.DIGEST_SUPPRESS_AFTER = 1
+    subscription = world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    # Saved before From was validated (the model refuses it now): the engine must still cope.
+    Newsletter.objects.filter(pk=world.newsletter.pk).update(from_email=from_email)
+    for day in (2, 3, 4):  # three runs would have suppressed the whole list
+        summary = world.run(at(2026, 6, day, 8, 5))
+        assert (summary.sent, summary.failed, summary.suppressed) == (0, 0, 0)
+    assert summary.held == 1
+    reader_untouched(subscription)
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.DEFERRED and "From" in delivery.last_error
+    assert delivery.attempts == 0  # held runs are not attempts: it is never given up on
+    reports = world.inbox("ops@example.com")
+    assert reports and "held" in reports[0]["Subject"] and from_email in reports[0].get_content()
+
+    # Fixed: the next retry sends the whole window, and the cursor moves on.
+    Newsletter.objects.filter(pk=world.newsletter.pk).update(from_email="News <news@example.com>")
+    summary = world.run(at(2026, 6, 5, 8, 5))
+    assert summary.sent == 1
+    assert world.titles("ada@example.com") == ["Issue a"]
+    subscription.refresh_from_db()
+    assert subscription.cursor is not None
+
+
+def test_the_relay_refusing_our_sender_holds_the_group(world, admins):
+    subscription = world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.subscribe("bob@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.smtp.handler.replies["news@example.com"] = "550 5.7.1 Sender not allowed"
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.failed, summary.held) == (0, 0, 2)
+    reader_untouched(subscription)
+    assert "refused the sender" in Delivery.objects.first().last_error
+    del world.smtp.handler.replies["news@example.com"]
+    assert world.run(at(2026, 6, 3, 8, 5)).sent == 2
+
+
+def test_a_group_that_cannot_render_is_held_and_the_rest_of_the_run_goes_on(world, admins, settings):
+    other = NewsletterFactory(slug="other", from_email="Other <other@example.com>")
+    broken = world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.subscribe("bob@example.com", since=at(2026, 6, 1), newsletter=other)
+    issue = world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.publish("Issue b", at(2026, 6, 1, 12, 0), newsletter=other)
+    # The attachment's file vanished from media (a lost volume): rendering raises OSError.
+    Attachment.objects.create(issue=issue, file="attachments/gone/report.pdf")
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.held, summary.failed) == (1, 1, 0)
+    assert world.titles("bob@example.com") == ["Issue b"]
+    assert world.inbox("ada@example.com") == []
+    reader_untouched(broken)
+    assert Delivery.objects.get(subscription=broken).status == DeliveryStatus.DEFERRED
+    assert not Delivery.objects.filter(status=DeliveryStatus.SENDING).exists()
+    assert "cannot render" in world.inbox("ops@example.com")[0].get_content()
+
+
+def test_a_held_delivery_waits_longer_the_longer_it_is_held(world, settings):
+    settings.DIGEST_RETRY_BACKOFF = 60
+    settings.DIGEST_RETRY_MAX = 6 * 3600
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    Newsletter.objects.filter(pk=world.newsletter.pk).update(from_email="not an address")
+    world.run(at(2026, 6, 2, 8, 5))
+    delivery = Delivery.objects.get()
+    first_wait = delivery.next_attempt_at - at(2026, 6, 2, 8, 5)
+    Delivery.objects.filter(pk=delivery.pk).update(created_at=at(2026, 6, 1, 8, 5))  # held for a day
+    second_run = delivery.next_attempt_at + datetime.timedelta(seconds=1)
+    world.run(second_run)
+    delivery.refresh_from_db()
+    assert first_wait == datetime.timedelta(minutes=1)
+    assert delivery.next_attempt_at - second_run == datetime.timedelta(hours=6)  # a day held, capped at RETRY_MAX
+    assert Subscriber.objects.get().consecutive_failures == 0
