@@ -3,8 +3,9 @@
 A due subscription's window is (cursor, end]: `end` is the latest send-time occurrence
 that has settled (daily, weekly) or the newest visible issue's publish time (immediate),
 so however many runs were missed, one digest covers the whole gap. A new subscription's
-window reaches one period back. Subscriptions sharing (newsletter, window) form a group,
-rendered once. Empty windows create no Delivery: the cursor advances at once.
+window reaches back to when it began, and at least one period. Subscriptions sharing
+(newsletter, window) form a group, rendered once. Empty windows create no Delivery: the
+cursor advances at once.
 """
 
 import datetime
@@ -48,8 +49,15 @@ def window_end(
 
 
 def window_for(subscription: Subscription, *, end: datetime.datetime) -> Window:
-    """Return the window (cursor, end]; a new subscription's starts one period back."""
-    start = subscription.cursor or end - PERIODS[subscription.frequency]
+    """Return the window (cursor, end]; a new subscription's reaches back to when it began, and one period at least.
+
+    Reaching back only one period would lose the issues published between the reader
+    confirming and their first send when runs were missed (a server down for a week).
+    """
+    if subscription.cursor is not None:
+        start = subscription.cursor
+    else:
+        start = min(subscription.created_at, end - PERIODS[subscription.frequency])
     return Window(subscription.newsletter_id, start, end)
 
 

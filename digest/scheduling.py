@@ -8,8 +8,9 @@ range query on `next_due_at`.
 """
 
 import datetime
+import logging
 from functools import lru_cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 
@@ -24,6 +25,8 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
+
+logger = logging.getLogger(__name__)
 
 PERIODS = {
     Frequency.IMMEDIATE: datetime.timedelta(days=1),
@@ -43,7 +46,12 @@ def settled(now: datetime.datetime) -> datetime.datetime:
 
 @lru_cache(maxsize=4096)
 def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+    """Return the zone; one this host does not know (tzdata differs between hosts) is UTC, logged once."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.warning("Time zone %r is unknown on this host: its readers are scheduled in UTC.", name)
+        return ZoneInfo("UTC")
 
 
 def _occurrence_on(day: datetime.date, send_time: datetime.time, tz: ZoneInfo) -> datetime.datetime:
@@ -179,4 +187,6 @@ def newsletters_selected(slug: str | None) -> list[int] | None:
     """Resolve `--newsletter SLUG` to ids (None: all newsletters)."""
     if slug is None:
         return None
+    if "\x00" in slug:  # PostgreSQL refuses NUL in a query parameter; no slug has one
+        return []
     return list(Newsletter.objects.filter(slug=slug).values_list("id", flat=True))
