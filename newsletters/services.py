@@ -148,9 +148,14 @@ def datetime_parse(value, *, what: str) -> datetime.datetime:
     elif isinstance(value, datetime.date):
         parsed = datetime.datetime.combine(value, datetime.time())
     else:
-        parsed = parse_datetime(str(value).strip())
+        text = str(value).strip()
+        shown = repr(text if len(text) <= 60 else text[:57] + "...")
+        try:
+            parsed = parse_datetime(text)
+        except ValueError as error:  # well-formed but impossible: month 13, offset +25:00
+            raise NewslettersError(f"{what}: {shown} is not a valid date-time: {error}.") from None
         if parsed is None:
-            raise NewslettersError(f"{what}: {value!r} is not an ISO 8601 date-time such as 2026-05-01T09:00+02:00.")
+            raise NewslettersError(f"{what}: {shown} is not an ISO 8601 date-time such as 2026-05-01T09:00+02:00.")
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed)
     return parsed

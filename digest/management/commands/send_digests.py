@@ -16,7 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            now = datetime_parse(options["now"], what="--now") if options["now"] else timezone.now()
+            now = datetime_parse(options["now"], what="--now") if options["now"] is not None else timezone.now()
             summary = digest_run(
                 now=now,
                 dry_run=options["dry_run"],

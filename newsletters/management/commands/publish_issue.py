@@ -21,7 +21,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         now = timezone.now()
         try:
-            publish_at = datetime_parse(options["publish_at"], what="--publish-at") if options["publish_at"] else None
+            publish_at = (
+                datetime_parse(options["publish_at"], what="--publish-at") if options["publish_at"] is not None else None
+            )
             issue, created = issue_upsert_from_file(
                 path=options["file"],
                 now=now,
