@@ -201,6 +201,11 @@ def _classify(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseExcepti
     return code >= 500, f"{code} {_decode(text)}"
 
 
+def _too_big(error: smtplib.SMTPDataError) -> bool:
+    """Whether the server refused the message for its size (552, or enhanced status 5.3.4)."""
+    return error.smtp_code == 552 or _decode(error.smtp_error).startswith("5.3.4")
+
+
 def _decode(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -367,6 +372,9 @@ def _send_one(connection, delivery: Delivery, send: Callable[[], bool]) -> tuple
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
             # The server answered: 5xx is permanent for this recipient, 4xx is worth a retry.
             permanent, text = _classify(error)
+            if isinstance(error, smtplib.SMTPDataError) and _too_big(error):
+                # Too big for the relay: the digest's fault, the same for every reader of the group.
+                return Outcome(delivery, DeliveryStatus.DEFERRED, f"message refused: {text}", held=True), True
             status = DeliveryStatus.FAILED if permanent else DeliveryStatus.DEFERRED
             return Outcome(delivery, status, text, permanent), True
         except (smtplib.SMTPException, OSError) as error:

@@ -7,6 +7,7 @@ moment exactly.
 import datetime
 import hashlib
 import logging
+import smtplib
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -242,4 +243,8 @@ def report_failures(*, summary: RunSummary, now: datetime.datetime, claimant: st
         f"{summary.failed} failed deliveries" if summary.failed else "",
         f"{summary.held} held" if summary.held else "",
     ]
-    mail_admins(f"Digest run: {', '.join(filter(None, parts))}", "\n".join(lines))
+    try:
+        mail_admins(f"Digest run: {', '.join(filter(None, parts))}", "\n".join(lines))
+    except (smtplib.SMTPException, OSError) as error:
+        # Every outcome is already recorded; a report that cannot go out must not fail the run.
+        logger.error("Cannot mail the run's report to ADMINS: %s", error)

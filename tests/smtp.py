@@ -40,6 +40,8 @@ class RecordingHandler:
     connections: int = 0
     # Offer PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order either way.
     pipelining: bool = False
+    # Answer every DATA with this reply instead of accepting the message.
+    data_reply: str | None = None
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1
@@ -64,6 +66,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_reply:
+            return self.data_reply
         with self.lock:
             if self.drop_after is not None and len(self.received) == self.drop_after:
                 # Hang up mid-transaction without an answer: the message is not accepted.

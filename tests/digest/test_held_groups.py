@@ -96,3 +96,24 @@ def test_a_held_delivery_waits_longer_the_longer_it_is_held(world, settings):
     assert first_wait == datetime.timedelta(minutes=1)
     assert delivery.next_attempt_at - second_run == datetime.timedelta(hours=6)  # a day held, capped at RETRY_MAX
     assert Subscriber.objects.get().consecutive_failures == 0
+
+
+def test_a_message_too_big_for_the_relay_holds_the_group(world, admins, caplog):
+    subscription = world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.smtp.handler.data_reply = "552 5.3.4 Message size exceeds fixed maximum message size"
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.failed, summary.held) == (0, 1)
+    reader_untouched(subscription)
+    assert "552" in Delivery.objects.get().last_error
+    # The report to ADMINS was refused the same way: logged, and the run still ends normally.
+    assert "Cannot mail the run's report" in caplog.text
+
+
+def test_other_5xx_replies_to_data_still_fail_that_reader(world):
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.smtp.handler.data_reply = "550 5.1.1 Mailbox unavailable"
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.failed, summary.held) == (1, 0)
+    assert Subscriber.objects.get().consecutive_failures == 1

@@ -22,7 +22,9 @@ class Command(BaseCommand):
         now = timezone.now()
         try:
             publish_at = (
-                datetime_parse(options["publish_at"], what="--publish-at") if options["publish_at"] is not None else None
+                datetime_parse(options["publish_at"], what="--publish-at")
+                if options["publish_at"] is not None
+                else None
             )
             issue, created = issue_upsert_from_file(
                 path=options["file"],
