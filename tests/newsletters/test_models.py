@@ -86,3 +86,15 @@ def test_reply_to_must_be_one_address():
 
     with pytest.raises(ValidationError):
         NewsletterFactory.build(reply_to="a@example.com, b@example.com").full_clean()
+
+
+def test_an_empty_slug_is_refused_by_the_database():
+    _refused(lambda: IssueFactory(slug=""))
+    _refused(lambda: NewsletterFactory(slug=""))
+
+
+def test_unicode_slugs_are_valid():
+    newsletter = NewsletterFactory.build(slug="новости")
+    newsletter.full_clean()
+    newsletter.save()
+    Issue(newsletter=newsletter, title="t", slug="日本語-1", body="x").full_clean()
