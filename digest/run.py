@@ -21,16 +21,10 @@ from django.db.models import Prefetch
 
 from digest.aggregation import Window, deliveries_plan
 from digest.conf import digest_settings
-from digest.delivery import (
-    batch_send,
-    claimant_new,
-    deliveries_claim,
-    deliveries_recover,
-    deliveries_waiting,
-    outcomes_record,
-)
+from digest.delivery import batch_send
 from digest.exceptions import DigestError, RenderError
 from digest.journal import Journal
+from digest.ledger import claimant_new, deliveries_claim, deliveries_recover, deliveries_waiting, outcomes_record
 from digest.models import Delivery, Rendering
 from digest.rendering import FileToSend, RenderedDigest, digest_render
 from digest.scheduling import newsletters_selected, subscriptions_schedule

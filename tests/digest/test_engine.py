@@ -434,7 +434,7 @@ def test_a_subject_with_a_line_break_holds_the_group_without_blaming_readers(wor
 
 
 def test_claims_read_on_from_the_last_claimed_id_and_a_run_still_sends_everything(world, settings):
-    from digest.delivery import deliveries_claim
+    from digest.ledger import deliveries_claim
 
     settings.DIGEST_BATCH_SIZE = 2
     for n in range(5):
