@@ -215,10 +215,11 @@ def statistics_refresh() -> None:
 
 def sample_message(workdir: Path) -> Path:
     """Write one real digest's bytes (as the engine would send them) for the ceiling."""
-    from digest.aggregation import Window, window_end, window_for
+    from digest.aggregation import window_end, window_for
     from digest.delivery import Personal, list_id_header
     from digest.fastmail import GroupMessage, batch_date
-    from digest.run import group_render
+    from digest.models import Window
+    from digest.rendering import group_render
     from digest.scheduling import latest_visible
     from newsletters.models import Subscription
 

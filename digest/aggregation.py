@@ -10,14 +10,13 @@ cursor advances at once.
 
 import datetime
 from collections import Counter
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from digest.conf import digest_settings
-from digest.models import Delivery
+from digest.models import Delivery, Window
 from digest.scheduling import (
     PERIODS,
     latest_visible,
@@ -27,16 +26,8 @@ from digest.scheduling import (
     subscription_next_due,
     subscriptions_due,
 )
-from newsletters.models import Frequency, Issue, Subscription
-
-
-@dataclass(frozen=True)
-class Window:
-    """A group key: digests with the same newsletter and window have the same content."""
-
-    newsletter_id: int
-    start: datetime.datetime
-    end: datetime.datetime
+from newsletters.models import Frequency, Subscription
+from newsletters.selectors import issues_published_between
 
 
 def window_end(
@@ -70,14 +61,9 @@ def message_id_for(subscription_id: int, end: datetime.datetime) -> str:
 def issues_in(window: Window) -> list[int]:
     """Return the ids of published issues in the window, oldest first."""
     return list(
-        Issue.objects.filter(
-            newsletter_id=window.newsletter_id,
-            status="published",
-            publish_at__gt=window.start,
-            publish_at__lte=window.end,
+        issues_published_between(newsletter_id=window.newsletter_id, start=window.start, end=window.end).values_list(
+            "id", flat=True
         )
-        .order_by("publish_at", "id")
-        .values_list("id", flat=True)
     )
 
 

@@ -22,13 +22,12 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.validators import validate_email
 
-from digest.aggregation import Window
 from digest.conf import digest_settings
 from digest.exceptions import DigestError, RenderError
 from digest.fastmail import GroupMessage, batch_date, fast_path_for, smtp_send
 from digest.journal import Journal
 from digest.ledger import Outcome
-from digest.models import Delivery, DeliveryStatus
+from digest.models import Delivery, DeliveryStatus, Window
 from digest.rendering import RenderedDigest
 from newsletters.models import SubscriberStatus, SubscriptionStatus
 from newsletters.tokens import preferences_url, unsubscribe_url
@@ -146,9 +145,7 @@ def batch_send(
     date = batch_date()
     sendable: list[tuple[Delivery, Callable[[], bool]]] = []
     for delivery in deliveries:
-        group = _group_ready(
-            rendered, Window(delivery.newsletter_id, delivery.window_start, delivery.window_end), connection, fast
-        )
+        group = _group_ready(rendered, delivery.window, connection, fast)
         subscription = delivery.subscription
         if (
             subscription.status != SubscriptionStatus.ACTIVE

@@ -1,5 +1,8 @@
 """The Delivery ledger: one row per (subscription, window end), the record of every outcome."""
 
+import datetime
+from dataclasses import dataclass
+
 from django.db import models
 from django.db.models import Q
 
@@ -62,6 +65,11 @@ class Delivery(models.Model):
             f"{self.subscription_id} {self.window_start:%Y-%m-%d %H:%M}→{self.window_end:%Y-%m-%d %H:%M} {self.status}"
         )
 
+    @property
+    def window(self) -> "Window":
+        """The group this delivery belongs to."""
+        return Window(self.newsletter_id, self.window_start, self.window_end)
+
 
 class Rendering(models.Model):
     """One group's rendered digest, shared by every run and process that sends that group.
@@ -93,3 +101,12 @@ class Rendering(models.Model):
 
     def __str__(self) -> str:
         return f"{self.newsletter_id} {self.window_start:%Y-%m-%d %H:%M}→{self.window_end:%Y-%m-%d %H:%M}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A group key: digests with the same newsletter and window have the same content."""
+
+    newsletter_id: int
+    start: datetime.datetime
+    end: datetime.datetime

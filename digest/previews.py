@@ -9,7 +9,8 @@ from django.db.models import Prefetch
 from digest.conf import digest_settings
 from digest.rendering import RenderedDigest, digest_render
 from digest.scheduling import occurrence_last, occurrence_next
-from newsletters.models import Attachment, Frequency, Issue, IssueStatus, Newsletter
+from newsletters.models import Attachment, Frequency, Issue, Newsletter
+from newsletters.selectors import issues_published_between
 
 SAMPLE_UNSUBSCRIBE = "#unsubscribe-link-is-personal"
 SAMPLE_PREFERENCES = "#preferences-link-is-personal"
@@ -39,13 +40,7 @@ def preview_next(
     }
     start = occurrence_last(at=now, **kwargs)
     end = occurrence_next(after=now, **kwargs)
-    issues = list(
-        _with_files(
-            Issue.objects.filter(
-                newsletter=newsletter, status=IssueStatus.PUBLISHED, publish_at__gt=start, publish_at__lte=end
-            ).order_by("publish_at", "id")
-        )
-    )
+    issues = list(_with_files(issues_published_between(newsletter_id=newsletter.pk, start=start, end=end)))
     if not issues:
         return None, end
     return digest_render(newsletter=newsletter, issues=issues, window_start=start, window_end=end), end

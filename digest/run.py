@@ -1,34 +1,33 @@
-"""One digest run: schedule → plan (aggregation) → claim, render once per group, send, record.
+"""One digest run in three steps: plan, send all, finish.
+
+Plan schedules due subscriptions and aggregates them into the ledger; send all claims
+batches, renders each group once and sends and records them; finish fills in the
+summary and tells ADMINS about failed or held deliveries.
 
 Every time-dependent decision uses the run's `now`, so `send_digests --now` replays a
 moment exactly.
 """
 
 import datetime
-import hashlib
 import logging
 import smtplib
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.core.mail import mail_admins
-from django.db import DatabaseError, transaction
-from django.db.models import Prefetch
+from django.db import transaction
 
-from digest.aggregation import Window, deliveries_plan
+from digest.aggregation import deliveries_plan
 from digest.conf import digest_settings
 from digest.delivery import batch_send
 from digest.exceptions import DigestError, RenderError
 from digest.journal import Journal
 from digest.ledger import claimant_new, deliveries_claim, deliveries_recover, deliveries_waiting, outcomes_record
-from digest.models import Delivery, Rendering
-from digest.rendering import FileToSend, RenderedDigest, digest_render
+from digest.models import Delivery, Rendering, Window
+from digest.rendering import RenderedDigest, group_render
 from digest.scheduling import newsletters_selected, subscriptions_schedule
-from newsletters.models import Attachment, Issue, IssueStatus
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +76,20 @@ def digest_run(
     if newsletter_ids == []:
         raise DigestError(f"No newsletter with slug {newsletter_slug!r}.")
     say = progress or (lambda message: None)
+    summary = _plan(now=now, newsletter_ids=newsletter_ids, dry_run=dry_run, say=say)
+    if dry_run:
+        return summary
+    sending = _send_all(now=now, newsletter_ids=newsletter_ids, say=say)
+    _finish(sending, summary=summary, now=now)
+    return summary
 
-    # A dry run plans for real inside a transaction it then rolls back: the preview is
-    # exactly what a run would do, and nothing is changed.
+
+def _plan(*, now: datetime.datetime, newsletter_ids: list[int] | None, dry_run: bool, say) -> RunSummary:
+    """Schedule and plan every due subscription into the ledger.
+
+    A dry run plans for real inside a transaction it then rolls back: the preview is
+    exactly what a run would do, and nothing is changed.
+    """
     with transaction.atomic() if dry_run else nullcontext():
         subscriptions_schedule(now=now, newsletter_ids=newsletter_ids)
         plan = deliveries_plan(now=now, newsletter_ids=newsletter_ids, progress=say)
@@ -88,17 +98,29 @@ def digest_run(
     summary = RunSummary(due=plan["due"], planned=plan["planned"], empty=plan["empty"], dry_run=dry_run)
     if dry_run:
         summary.groups_rendered = plan["groups"]
-        return summary
+    return summary
 
-    counts: Counter = Counter()
+
+@dataclass
+class _Sending:
+    """What sending every batch left for the summary and the report."""
+
+    claimant: str
+    journal: Journal
+    counts: Counter = field(default_factory=Counter)
+    renders: dict[Window, RenderedDigest | RenderError | None] = field(default_factory=dict)
+    held_errors: set[str] = field(default_factory=set)
+
+
+def _send_all(*, now: datetime.datetime, newsletter_ids: list[int] | None, say) -> _Sending:
+    """Recover dead runs' sends, then claim, render and send batches until none is left."""
+    claimant = claimant_new()
+    sending = _Sending(claimant=claimant, journal=Journal(digest_settings.journal_dir, claimant))
+    counts = sending.counts
     counts["sent"] = deliveries_recover(now=now)
     if counts["sent"]:
         say(f"recovered {counts['sent']} messages a dead run had sent (from its journal)")
     total = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).count()
-    claimant = claimant_new()
-    journal = Journal(digest_settings.journal_dir, claimant)
-    renders: dict[Window, RenderedDigest | DigestError | None] = {}
-    held_errors: set[str] = set()
     last_id = 0
     while True:
         batch = deliveries_claim(
@@ -112,109 +134,34 @@ def digest_run(
             last_id = 0  # one more pass from the start: rows skipped while locked, or freed since
             continue
         if not batch:
-            break
+            return sending
         last_id = max(delivery.id for delivery in batch)
-        for delivery in batch:
-            window = Window(delivery.newsletter_id, delivery.window_start, delivery.window_end)
-            if window not in renders:
-                renders[window] = group_render(window, now=now)
-        outcomes = batch_send(deliveries=batch, rendered=renders, journal=journal)
-        held_errors.update(outcome.error for outcome in outcomes if outcome.held)
+        for window in {delivery.window for delivery in batch} - sending.renders.keys():
+            try:
+                sending.renders[window] = group_render(window, now=now)
+            except RenderError as error:
+                sending.renders[window] = error
+        outcomes = batch_send(deliveries=batch, rendered=sending.renders, journal=sending.journal)
+        sending.held_errors.update(outcome.error for outcome in outcomes if outcome.held)
         counts += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)
         done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped", "held"))
         say(
             f"delivered {done}/{max(total, done)}: {counts['sent']} sent, {counts['deferred']} deferred, {counts['failed']} failed"
         )
 
+
+def _finish(sending: _Sending, *, summary: RunSummary, now: datetime.datetime) -> None:
+    """Close the journal, prune old renderings, fill in the summary and report failures."""
     # Only after every outcome is in the database; if this run dies, the journal stays.
-    journal.close()
+    sending.journal.close()
     Rendering.objects.filter(rendered_at__lt=now - datetime.timedelta(days=1)).delete()
-    digests = [value for value in renders.values() if isinstance(value, RenderedDigest)]
+    digests = [value for value in sending.renders.values() if isinstance(value, RenderedDigest)]
     summary.groups_rendered = sum(1 for digest in digests if not digest.reused)
     summary.groups_reused = sum(1 for digest in digests if digest.reused)
     for key in ("sent", "deferred", "failed", "skipped", "suppressed", "held"):
-        setattr(summary, key, counts[key])
+        setattr(summary, key, sending.counts[key])
     if summary.failed or summary.held:
-        report_failures(summary=summary, now=now, claimant=claimant, held_errors=sorted(held_errors))
-    return summary
-
-
-def group_render(window: Window, *, now: datetime.datetime) -> RenderedDigest | DigestError | None:
-    """Return one group's digest, rendered once for every run and process that sends it.
-
-    None if its issues were unpublished meanwhile. The Rendering row is the lock: the
-    first run inserts and renders it inside one transaction; a concurrent run's INSERT
-    (PostgreSQL) or BEGIN IMMEDIATE (SQLite) waits for that commit, then reuses it.
-    """
-    issues = list(
-        Issue.objects.filter(
-            newsletter_id=window.newsletter_id,
-            status=IssueStatus.PUBLISHED,
-            publish_at__gt=window.start,
-            publish_at__lte=window.end,
-        )
-        .order_by("publish_at", "id")
-        .select_related("newsletter")
-        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
-    )
-    if not issues:
-        return None
-    newsletter = issues[0].newsletter
-    signature = _signature(newsletter, issues)
-    key = {"newsletter": newsletter, "window_start": window.start, "window_end": window.end}
-    try:
-        return _render_stored(newsletter, issues, window, key=key, signature=signature, now=now)
-    except RenderError as error:
-        logger.error("Cannot render the digest of %s for %s: %s", newsletter.slug, window, error)
-        return error
-    except DatabaseError:
-        raise  # the database is gone for every group, not just this one
-    except Exception as error:
-        # One group's digest must never stop the run for every other group: whatever its
-        # content made the template, Markdown or premailer raise, the group is held and
-        # ADMINS are told, with the traceback in the log.
-        logger.exception("Cannot render the digest of %s for %s", newsletter.slug, window)
-        return RenderError(f"cannot render: {type(error).__name__}: {error}", newsletter=newsletter.slug)
-
-
-def _render_stored(newsletter, issues, window: Window, *, key: dict, signature: str, now: datetime.datetime):
-    """Render a group inside the Rendering row's lock, or reuse what another run stored."""
-    with transaction.atomic():
-        Rendering.objects.bulk_create([Rendering(**key, rendered_at=now)], ignore_conflicts=True)
-        stored = Rendering.objects.select_for_update().get(**key)
-        fresh = now - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT) <= stored.rendered_at <= now
-        if stored.signature == signature and fresh:
-            return _from_stored(stored, newsletter)
-        rendered = digest_render(newsletter=newsletter, issues=issues, window_start=window.start, window_end=window.end)
-        stored.signature, stored.rendered_at = signature, now
-        stored.subject, stored.text, stored.html = rendered.subject, rendered.text, rendered.html
-        stored.issue_ids = rendered.issue_ids
-        stored.attachments = [[str(f.path), f.filename, f.mimetype] for f in rendered.attachments]
-        stored.save()
-        return rendered
-
-
-def _signature(newsletter, issues: list[Issue]) -> str:
-    """What a rendering depends on: the newsletter, each issue and its files, the site URL."""
-    parts = [settings.SITE_URL, digest_settings.ATTACHMENT_MAX_BYTES]
-    parts += [(field.attname, getattr(newsletter, field.attname)) for field in newsletter._meta.concrete_fields]
-    for issue in issues:
-        parts.append(
-            (issue.pk, issue.updated_at, [(a.pk, a.file.name, a.display_name) for a in issue.attachments.all()])
-        )
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
-
-
-def _from_stored(stored: Rendering, newsletter) -> RenderedDigest:
-    return RenderedDigest(
-        newsletter=newsletter,
-        subject=stored.subject,
-        text=stored.text,
-        html=stored.html,
-        issue_ids=list(stored.issue_ids),
-        attachments=[FileToSend(Path(path), filename, mimetype) for path, filename, mimetype in stored.attachments],
-        reused=True,
-    )
+        report_failures(summary=summary, now=now, claimant=sending.claimant, held_errors=sorted(sending.held_errors))
 
 
 def report_failures(*, summary: RunSummary, now: datetime.datetime, claimant: str, held_errors: list[str]) -> None:

@@ -4,7 +4,7 @@ import datetime
 
 from django.db.models import QuerySet
 
-from newsletters.models import Issue, Newsletter
+from newsletters.models import Issue, IssueStatus, Newsletter
 
 
 def newsletters_public() -> QuerySet[Newsletter]:
@@ -15,3 +15,12 @@ def newsletters_public() -> QuerySet[Newsletter]:
 def issues_visible(*, newsletter: Newsletter, now: datetime.datetime) -> QuerySet[Issue]:
     """A newsletter's issues that readers may see at `now`, newest first."""
     return Issue.objects.visible(now=now).filter(newsletter=newsletter).order_by("-publish_at", "-id")
+
+
+def issues_published_between(
+    *, newsletter_id: int, start: datetime.datetime, end: datetime.datetime
+) -> QuerySet[Issue]:
+    """Published issues with a publish time in (start, end], oldest first: what one digest window carries."""
+    return Issue.objects.filter(
+        newsletter_id=newsletter_id, status=IssueStatus.PUBLISHED, publish_at__gt=start, publish_at__lte=end
+    ).order_by("publish_at", "id")
