@@ -17,16 +17,9 @@ from django.db import connection, transaction
 
 from digest.conf import digest_settings
 from digest.models import Delivery, Window
-from digest.scheduling import (
-    PERIODS,
-    latest_visible,
-    occurrence_last,
-    schedule_of,
-    settled,
-    subscription_next_due,
-    subscriptions_due,
-)
+from digest.scheduling import latest_visible, settled, subscriptions_due
 from newsletters.models import Frequency, Subscription
+from newsletters.schedules import PERIODS, occurrence_last, schedule_of, subscription_next_due
 from newsletters.selectors import issues_published_between
 
 

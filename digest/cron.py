@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import mail_admins
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger("digest.cron")
 
@@ -150,3 +152,18 @@ def crontab_installed_hashes(executable: str) -> set[str]:
         if line.rstrip().endswith(f"# {comment}") and "crontab run " in line:
             hashes.add(line.split("crontab run ", 1)[1].split()[0])
     return hashes
+
+
+def scheduler_jobs():
+    """Return (schedule, callable) for each CRONJOBS entry, as django-crontab would run it."""
+    jobs = []
+    for entry in settings.CRONJOBS:
+        try:
+            schedule = CronSchedule.parse(entry[0])
+            function = import_string(entry[1])
+        except (ValueError, ImportError) as error:
+            raise ImproperlyConfigured(f"CRONJOBS entry {entry!r}: {error}") from None
+        args = entry[2] if len(entry) > 2 and not isinstance(entry[2], str) else []
+        kwargs = entry[3] if len(entry) > 3 else {}
+        jobs.append((schedule, lambda function=function, args=args, kwargs=kwargs: function(*args, **kwargs)))
+    return jobs

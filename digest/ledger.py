@@ -28,8 +28,8 @@ from django.db.models import F, Q, QuerySet
 from digest.conf import digest_settings
 from digest.journal import journal_discard, journal_read
 from digest.models import Delivery, DeliveryStatus
-from digest.scheduling import subscription_next_due
 from newsletters.models import Subscriber, SubscriberStatus, Subscription
+from newsletters.schedules import subscription_next_due
 
 
 def claimant_new() -> str:

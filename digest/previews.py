@@ -8,8 +8,8 @@ from django.db.models import Prefetch
 
 from digest.conf import digest_settings
 from digest.rendering import RenderedDigest, digest_render
-from digest.scheduling import occurrence_last, occurrence_next
 from newsletters.models import Attachment, Frequency, Issue, Newsletter
+from newsletters.schedules import occurrence_last, occurrence_next
 from newsletters.selectors import issues_published_between
 
 SAMPLE_UNSUBSCRIBE = "#unsubscribe-link-is-personal"

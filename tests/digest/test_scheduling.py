@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from digest.scheduling import occurrence_last, occurrence_next
+from newsletters.schedules import occurrence_last, occurrence_next
 
 UTC = datetime.UTC
 

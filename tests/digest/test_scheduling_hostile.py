@@ -3,8 +3,8 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from digest.scheduling import _zone
 from newsletters.models import Subscriber
+from newsletters.schedules import _zone
 from newsletters.tokens import preferences_url
 from tests.digest.conftest import at
 

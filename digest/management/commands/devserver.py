@@ -7,8 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from digest.cron import scheduler_loop
-from digest.management.commands.run_scheduler import scheduler_jobs
+from digest.cron import scheduler_jobs, scheduler_loop
 from newsletters.devmail import capture_server_start
 
 
