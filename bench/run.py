@@ -216,10 +216,10 @@ def statistics_refresh() -> None:
 def sample_message(workdir: Path) -> Path:
     """Write one real digest's bytes (as the engine would send them) for the ceiling."""
     from digest.aggregation import window_end, window_for
-    from digest.delivery import Personal, list_id_header
+    from digest.delivery import list_id_header
     from digest.fastmail import GroupMessage, batch_date
     from digest.models import Window
-    from digest.rendering import group_render
+    from digest.rendering import Personal, group_render
     from digest.scheduling import latest_visible
     from newsletters.models import Subscription
 
@@ -242,15 +242,7 @@ def sample_message(workdir: Path) -> Path:
         "https://example.com/p/x/",
         "<https://example.com/u/x/>",
     )
-    data = prebuilt.message_bytes(
-        name=personal.name,
-        address=personal.email,
-        message_id="<bench@example.com>",
-        list_unsubscribe=personal.list_unsubscribe,
-        unsubscribe_url=personal.unsubscribe_url,
-        preferences_url=personal.preferences_url,
-        date=batch_date(),
-    )
+    data = prebuilt.message_bytes(personal, address=personal.email, message_id="<bench@example.com>", date=batch_date())
     path = workdir / "sample.eml"
     path.write_bytes(data)
     return path

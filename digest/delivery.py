@@ -13,7 +13,6 @@ import logging
 import re
 import smtplib
 from collections.abc import Callable
-from dataclasses import dataclass
 from email.headerregistry import Address
 from urllib.parse import urlsplit
 
@@ -28,7 +27,7 @@ from digest.fastmail import GroupMessage, batch_date, fast_path_for, smtp_send
 from digest.journal import Journal
 from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus, Window
-from digest.rendering import RenderedDigest
+from digest.rendering import Personal, RenderedDigest
 from newsletters.models import SubscriberStatus, SubscriptionStatus
 from newsletters.tokens import preferences_url, unsubscribe_url
 from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validate_single_line
@@ -37,13 +36,11 @@ logger = logging.getLogger(__name__)
 
 
 def message_build(
-    *, rendered: RenderedDigest, delivery: Delivery, personal: "Personal | None" = None
+    *, rendered: RenderedDigest, delivery: Delivery, personal: Personal | None = None
 ) -> EmailMultiAlternatives:
     """Build one recipient's message with Django's email API (for mailers other than SMTP)."""
     personal = personal or _personal(delivery)
-    text, html = rendered.personalize(
-        name=personal.name, unsubscribe_url=personal.unsubscribe_url, preferences_url=personal.preferences_url
-    )
+    text, html = rendered.personalize(personal)
     newsletter = rendered.newsletter
     message = EmailMultiAlternatives(
         subject=rendered.subject,
@@ -65,17 +62,6 @@ def message_build(
         else:
             message.attach(file.filename, file.path.read_bytes(), file.mimetype)
     return message
-
-
-@dataclass(frozen=True)
-class Personal:
-    """One recipient's values: what differs between two copies of a group's digest."""
-
-    name: str
-    email: str
-    unsubscribe_url: str
-    preferences_url: str
-    list_unsubscribe: str
 
 
 def _personal(delivery: Delivery) -> Personal:
@@ -227,26 +213,16 @@ def _group_ready(
     return group
 
 
-def _django_sender(
-    connection, rendered: RenderedDigest, delivery: Delivery, personal: "Personal"
-) -> Callable[[], bool]:
+def _django_sender(connection, rendered: RenderedDigest, delivery: Delivery, personal: Personal) -> Callable[[], bool]:
     message = message_build(rendered=rendered, delivery=delivery, personal=personal)
     return lambda: connection.send_messages([message]) == 1
 
 
 def _fast_sender(
-    connection, rendered: RenderedDigest, delivery: Delivery, personal: "Personal", date: str
+    connection, rendered: RenderedDigest, delivery: Delivery, personal: Personal, date: str
 ) -> Callable[[], bool]:
     address = _envelope_address(connection, personal.email)
-    data = rendered.prebuilt.message_bytes(
-        name=personal.name,
-        address=address,
-        message_id=delivery.message_id,
-        list_unsubscribe=personal.list_unsubscribe,
-        unsubscribe_url=personal.unsubscribe_url,
-        preferences_url=personal.preferences_url,
-        date=date,
-    )
+    data = rendered.prebuilt.message_bytes(personal, address=address, message_id=delivery.message_id, date=date)
     envelope_from = rendered.prebuilt.envelope_from
 
     def send() -> bool:

@@ -26,7 +26,7 @@ from email.utils import format_datetime, formataddr
 
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
-from digest.rendering import GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, RenderedDigest, greeting_for
+from digest.rendering import PERSONAL_FIELDS, Personal, RenderedDigest, personal_values
 
 _POLICY = email.policy.SMTP
 
@@ -80,31 +80,21 @@ class GroupMessage:
             message.attach(_attachment_part(file))
         return message
 
-    def message_bytes(
-        self,
-        *,
-        name: str,
-        address: str,
-        message_id: str,
-        list_unsubscribe: str,
-        unsubscribe_url: str,
-        preferences_url: str,
-        date: str,
-    ) -> bytes:
-        """Assemble one recipient's message."""
-        personal = {GREETING: greeting_for(name), UNSUBSCRIBE_URL: unsubscribe_url, PREFERENCES_URL: preferences_url}
-        values = {
-            "TO": _address_header(name, address),
+    def message_bytes(self, personal: Personal, *, address: str, message_id: str, date: str) -> bytes:
+        """Assemble one recipient's message; `address` is the envelope form of personal.email."""
+        values = personal_values(personal)
+        holes = {
+            "TO": _address_header(personal.name, address),
             "DATE": date.encode("ascii"),
             "MSGID": message_id.encode("ascii"),
-            "UNSUB": list_unsubscribe.encode("ascii"),
-            "TEXT": _body_join(self.text, personal, escape=False),
-            "HTML": _body_join(self.html, personal, escape=True),
+            "UNSUB": personal.list_unsubscribe.encode("ascii"),
+            "TEXT": _body_join(self.text, values, escape=False),
+            "HTML": _body_join(self.html, values, escape=True),
         }
-        return b"".join(piece if isinstance(piece, bytes) else values[piece] for piece in self.segments)
+        return b"".join(piece if isinstance(piece, bytes) else holes[piece] for piece in self.segments)
 
 
-_PERSONAL = re.compile("(" + "|".join(re.escape(m) for m in (GREETING, UNSUBSCRIBE_URL, PREFERENCES_URL)) + ")")
+_PERSONAL = re.compile("(" + "|".join(re.escape(marker) for marker in PERSONAL_FIELDS) + ")")
 
 
 def _qp(text: str) -> bytes:
@@ -120,10 +110,7 @@ def _body_pieces(body: str) -> list:
     """Split a rendered body at the personal markers: encoded static bytes and marker names."""
     if not body.endswith("\n"):
         body += "\n"  # as the email package's set_content() does
-    return [
-        piece if piece in (GREETING, UNSUBSCRIBE_URL, PREFERENCES_URL) else _qp(piece)
-        for piece in _PERSONAL.split(body)
-    ]
+    return [piece if piece in PERSONAL_FIELDS else _qp(piece) for piece in _PERSONAL.split(body)]
 
 
 def _body_join(pieces: list, personal: dict[str, str], *, escape: bool) -> bytes:

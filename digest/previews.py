@@ -7,7 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db.models import Prefetch
 
 from digest.conf import digest_settings
-from digest.rendering import RenderedDigest, digest_render
+from digest.rendering import Personal, RenderedDigest, digest_render
 from newsletters.models import Attachment, Frequency, Issue, Newsletter
 from newsletters.schedules import occurrence_last, occurrence_next
 from newsletters.selectors import issues_published_between
@@ -48,7 +48,9 @@ def preview_next(
 
 def preview_personalize(rendered: RenderedDigest, *, name: str) -> tuple[str, str]:
     """Return (text, html) as a reader named `name` would see them, with inert personal links."""
-    return rendered.personalize(name=name, unsubscribe_url=SAMPLE_UNSUBSCRIBE, preferences_url=SAMPLE_PREFERENCES)
+    return rendered.personalize(
+        Personal(name=name, email="", unsubscribe_url=SAMPLE_UNSUBSCRIBE, preferences_url=SAMPLE_PREFERENCES)
+    )
 
 
 def preview_send_test(*, rendered: RenderedDigest, to: str, name: str) -> int:

@@ -12,6 +12,8 @@ import hashlib
 import html
 import logging
 import mimetypes
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,38 @@ PREFERENCES_URL = "https://xdigestx.invalid/preferences"
 
 
 @dataclass(frozen=True)
+class Personal:
+    """One recipient's values: everything that differs between two copies of a group's digest."""
+
+    name: str
+    email: str
+    unsubscribe_url: str
+    preferences_url: str
+    list_unsubscribe: str = ""
+
+
+def greeting_for(name: str) -> str:
+    """The first line of a digest."""
+    return f"Hi {name}," if name else "Hello,"
+
+
+# The one table of personal values in a digest's bodies: marker → its value for a reader.
+# A new placeholder is a row here and a context entry in digest_render; both senders
+# (personalize() and digest.fastmail) read this table.
+PERSONAL_FIELDS: dict[str, Callable[[Personal], str]] = {
+    GREETING: lambda personal: greeting_for(personal.name),
+    UNSUBSCRIBE_URL: lambda personal: personal.unsubscribe_url,
+    PREFERENCES_URL: lambda personal: personal.preferences_url,
+}
+_MARKERS = re.compile("|".join(re.escape(marker) for marker in PERSONAL_FIELDS))
+
+
+def personal_values(personal: Personal) -> dict[str, str]:
+    """Map each marker to this reader's value."""
+    return {marker: value(personal) for marker, value in PERSONAL_FIELDS.items()}
+
+
+@dataclass(frozen=True)
 class FileToSend:
     path: Path
     filename: str
@@ -63,25 +97,12 @@ class RenderedDigest:
     # Its sender headers were checked (digest.delivery) in this run.
     checked: bool = field(default=False, repr=False)
 
-    def personalize(self, *, name: str, unsubscribe_url: str, preferences_url: str) -> tuple[str, str]:
+    def personalize(self, personal: Personal) -> tuple[str, str]:
         """Return (text, html) for one recipient."""
-        greeting = greeting_for(name)
-        text = (
-            self.text.replace(GREETING, greeting)
-            .replace(UNSUBSCRIBE_URL, unsubscribe_url)
-            .replace(PREFERENCES_URL, preferences_url)
-        )
-        body = (
-            self.html.replace(GREETING, html.escape(greeting))
-            .replace(UNSUBSCRIBE_URL, html.escape(unsubscribe_url))
-            .replace(PREFERENCES_URL, html.escape(preferences_url))
-        )
+        values = personal_values(personal)
+        text = _MARKERS.sub(lambda match: values[match.group()], self.text)
+        body = _MARKERS.sub(lambda match: html.escape(values[match.group()]), self.html)
         return text, body
-
-
-def greeting_for(name: str) -> str:
-    """The first line of a digest."""
-    return f"Hi {name}," if name else "Hello,"
 
 
 def inline_css(document: str) -> str:

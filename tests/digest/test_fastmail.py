@@ -108,13 +108,7 @@ def test_fast_path_matches_django_for_every_recipient(settings, with_files):
         )
         personal = _personal(delivery)
         fast = prebuilt.message_bytes(
-            name=personal.name,
-            address=personal.email,
-            message_id=delivery.message_id,
-            list_unsubscribe=personal.list_unsubscribe,
-            unsubscribe_url=personal.unsubscribe_url,
-            preferences_url=personal.preferences_url,
-            date=batch_date(),
+            personal, address=personal.email, message_id=delivery.message_id, date=batch_date()
         )
         django = message_build(rendered=rendered, delivery=delivery).message(policy=email.policy.SMTP).as_bytes()
         ours, theirs = summary(parse(fast)), summary(parse(django))
