@@ -22,7 +22,7 @@ from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.validators import validate_email
 
 from digest.conf import digest_settings
-from digest.exceptions import DigestError, RenderError
+from digest.exceptions import RecipientError, RenderError
 from digest.fastmail import GroupMessage, batch_date, fast_path_for, smtp_send
 from digest.journal import Journal
 from digest.ledger import Outcome
@@ -65,7 +65,7 @@ def message_build(
 
 
 def _personal(delivery: Delivery) -> Personal:
-    """Collect a recipient's values. Raises ValueError for an address with a control character.
+    """Collect a recipient's values. Raises RecipientError for an address that cannot be used.
 
     A name stored before control characters were refused is cleaned, not held against
     the reader: it is only a greeting and a display name.
@@ -74,8 +74,9 @@ def _personal(delivery: Delivery) -> Personal:
     subscriber = subscription.subscriber
     try:
         validate_single_line(subscriber.email)
+        validate_email(subscriber.email)
     except ValidationError:
-        raise ValueError(f"control character in the address {subscriber.email!r}") from None
+        raise RecipientError(f"the address {subscriber.email!r} is malformed", delivery=delivery.pk) from None
     name = CONTROL_CHARACTERS.sub(" ", subscriber.name)
     unsubscribe = unsubscribe_url(subscription.pk)
     list_unsubscribe = f"<{unsubscribe}>"
@@ -115,15 +116,20 @@ def _decode(value) -> str:
 
 
 def batch_send(
-    *, deliveries: list[Delivery], rendered: dict[Window, RenderedDigest | DigestError | None], journal: Journal
+    *,
+    deliveries: list[Delivery],
+    rendered: dict[Window, RenderedDigest | RenderError | None],
+    prepared: dict[Window, GroupMessage | None],
+    journal: Journal,
 ) -> list[Outcome]:
     """Send a claimed batch over one connection of the digest mailer; return every outcome.
 
-    With Django's SMTP backend each message comes from the group's prebuilt MIME message
-    (digest.fastmail); with other backends (console, file, locmem) from EmailMultiAlternatives.
-    A dropped connection is reopened once and the batch continues; if it cannot be
-    reopened, the rest of the batch is deferred. Readers who unsubscribed before the batch
-    was claimed are skipped.
+    With exactly Django's SMTP backend each message comes from the group's prebuilt MIME
+    message (digest.fastmail, cached in `prepared` for the run); with any other backend,
+    a subclass included, from EmailMultiAlternatives through its own send_messages(). A
+    dropped connection is reopened once and the batch continues; if it cannot be
+    reopened, the rest of the batch is deferred. Readers who unsubscribed before the
+    batch was claimed are skipped.
     """
     outcomes: list[Outcome] = []
     connection = mailers[digest_settings.MAILER]
@@ -131,7 +137,7 @@ def batch_send(
     date = batch_date()
     sendable: list[tuple[Delivery, Callable[[], bool]]] = []
     for delivery in deliveries:
-        group = _group_ready(rendered, delivery.window, connection, fast)
+        group = _group_ready(rendered, prepared, delivery.window, connection, fast)
         subscription = delivery.subscription
         if (
             subscription.status != SubscriptionStatus.ACTIVE
@@ -140,18 +146,17 @@ def batch_send(
             outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "unsubscribed before sending"))
         elif group is None:
             outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "no published issue left in the window"))
-        elif isinstance(group, DigestError):
+        elif isinstance(group, RenderError):
             outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, str(group), held=True))
         else:
             try:
                 personal = _personal(delivery)
                 send = (
-                    _fast_sender(connection, group, delivery, personal, date)
+                    _fast_sender(connection, prepared[delivery.window], delivery, personal, date)
                     if fast
                     else _django_sender(connection, group, delivery, personal)
                 )
-            except ValueError as error:
-                # The reader's own address is malformed: permanent for this reader only.
+            except RecipientError as error:
                 outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
                 continue
             except OSError as error:
@@ -163,30 +168,37 @@ def batch_send(
         return outcomes
 
     connected = _open(connection)
-    for position, (delivery, send) in enumerate(sendable):
-        if not connected:
-            outcomes.extend(
-                Outcome(d, DeliveryStatus.DEFERRED, "cannot connect to the mail server") for d, _ in sendable[position:]
-            )
-            break
-        outcome, connected = _send_one(connection, delivery, send)
-        if outcome.status == DeliveryStatus.SENT:
-            journal.record(delivery.id)
-        outcomes.append(outcome)
-    _close(connection)
+    try:
+        for position, (delivery, send) in enumerate(sendable):
+            if not connected:
+                outcomes.extend(
+                    Outcome(d, DeliveryStatus.DEFERRED, "cannot connect to the mail server")
+                    for d, _ in sendable[position:]
+                )
+                break
+            outcome, connected = _send_one(connection, delivery, send)
+            if outcome.status == DeliveryStatus.SENT:
+                journal.record(delivery.id)
+            outcomes.append(outcome)
+    finally:
+        _close(connection)
     return outcomes
 
 
 def _group_ready(
-    rendered: dict[Window, RenderedDigest | DigestError | None], window: Window, connection, fast: bool
-) -> RenderedDigest | DigestError | None:
-    """Check a group's sender headers once (and build its fast-path message); a fault replaces the group.
+    rendered: dict[Window, RenderedDigest | RenderError | None],
+    prepared: dict[Window, GroupMessage | None],
+    window: Window,
+    connection,
+    fast: bool,
+) -> RenderedDigest | RenderError | None:
+    """Check a group's sender headers once a run (and build its fast-path message); a fault replaces the group.
 
     The newsletter may have been saved with a bad From before it was validated, or
     DEFAULT_FROM_EMAIL may be wrong: that is the group's fault, so the group is held.
     """
     group = rendered[window]
-    if group is None or isinstance(group, DigestError) or group.checked:
+    if group is None or isinstance(group, RenderError) or window in prepared:
         return group
     newsletter = group.newsletter
     from_email = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
@@ -195,22 +207,22 @@ def _group_ready(
         validate_mailbox(from_email)
         if newsletter.reply_to:
             validate_email(newsletter.reply_to)
-        if fast:
-            group.prebuilt = GroupMessage(
+        prepared[window] = (
+            GroupMessage(
                 group,
                 from_email=from_email,
                 envelope_from=_envelope_address(connection, from_email),
                 reply_to=newsletter.reply_to,
                 list_id=list_id_header(newsletter),
             )
+            if fast
+            else None
+        )
     except ValidationError as error:
         rendered[window] = RenderError(f"{where} or Reply-To: {' '.join(error.messages)}", newsletter=newsletter.slug)
-        return rendered[window]
     except (ValueError, OSError) as error:  # a header the email package refuses, a missing attachment
         rendered[window] = RenderError(f"cannot build the message: {error}", newsletter=newsletter.slug)
-        return rendered[window]
-    group.checked = True
-    return group
+    return rendered[window]
 
 
 def _django_sender(connection, rendered: RenderedDigest, delivery: Delivery, personal: Personal) -> Callable[[], bool]:
@@ -219,11 +231,11 @@ def _django_sender(connection, rendered: RenderedDigest, delivery: Delivery, per
 
 
 def _fast_sender(
-    connection, rendered: RenderedDigest, delivery: Delivery, personal: Personal, date: str
+    connection, prebuilt: GroupMessage, delivery: Delivery, personal: Personal, date: str
 ) -> Callable[[], bool]:
     address = _envelope_address(connection, personal.email)
-    data = rendered.prebuilt.message_bytes(personal, address=address, message_id=delivery.message_id, date=date)
-    envelope_from = rendered.prebuilt.envelope_from
+    data = prebuilt.message_bytes(personal, address=address, message_id=delivery.message_id, date=date)
+    envelope_from = prebuilt.envelope_from
 
     def send() -> bool:
         # The mailer's own smtplib connection: its TLS, login and timeout apply.

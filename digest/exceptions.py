@@ -19,3 +19,7 @@ class RenderError(DigestError):
 
 class DeliveryError(DigestError):
     """A digest could not be handed to the mail server."""
+
+
+class RecipientError(DeliveryError):
+    """The reader's own address cannot be used: a permanent failure for that reader only."""

@@ -263,5 +263,9 @@ def batch_date() -> str:
 
 
 def fast_path_for(connection) -> bool:
-    """The fast path needs Django's SMTP backend: it writes bytes to its smtplib connection."""
-    return isinstance(connection, SMTPBackend)
+    """Use the fast path only with exactly Django's SMTP backend.
+
+    It writes bytes to the backend's smtplib connection, bypassing send_messages(); a
+    subclass (one that signs with DKIM, say) must keep its own send_messages().
+    """
+    return type(connection) is SMTPBackend

@@ -92,10 +92,6 @@ class RenderedDigest:
     attachments: list[FileToSend] = field(default_factory=list)
     # True when another run rendered it (digest.models.Rendering) and this one reused it.
     reused: bool = False
-    # The fast path's prebuilt MIME message (digest.fastmail.GroupMessage), made on first use.
-    prebuilt: object = field(default=None, repr=False)
-    # Its sender headers were checked (digest.delivery) in this run.
-    checked: bool = field(default=False, repr=False)
 
     def personalize(self, personal: Personal) -> tuple[str, str]:
         """Return (text, html) for one recipient."""

@@ -109,6 +109,8 @@ class _Sending:
     journal: Journal
     counts: Counter = field(default_factory=Counter)
     renders: dict[Window, RenderedDigest | RenderError | None] = field(default_factory=dict)
+    # Each group's sender check and fast-path message, made once per run (digest.delivery).
+    prepared: dict = field(default_factory=dict)
     held_errors: set[str] = field(default_factory=set)
 
 
@@ -141,7 +143,9 @@ def _send_all(*, now: datetime.datetime, newsletter_ids: list[int] | None, say) 
                 sending.renders[window] = group_render(window, now=now)
             except RenderError as error:
                 sending.renders[window] = error
-        outcomes = batch_send(deliveries=batch, rendered=sending.renders, journal=sending.journal)
+        outcomes = batch_send(
+            deliveries=batch, rendered=sending.renders, prepared=sending.prepared, journal=sending.journal
+        )
         sending.held_errors.update(outcome.error for outcome in outcomes if outcome.held)
         counts += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)
         done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped", "held"))

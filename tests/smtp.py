@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
 
 def free_port() -> int:
@@ -121,3 +122,12 @@ class SMTPServer:
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "OPTIONS": {"host": "127.0.0.1", "port": self.port, "timeout": 10},
         }
+
+
+class SigningEmailBackend(SMTPBackend):
+    """A subclass of Django's SMTP backend that changes every message in send_messages (as a DKIM signer would)."""
+
+    def send_messages(self, email_messages):
+        for message in email_messages:
+            message.extra_headers["X-Signed-By"] = "tests"
+        return super().send_messages(email_messages)
