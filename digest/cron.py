@@ -11,11 +11,13 @@ import datetime
 import hashlib
 import json
 import logging
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from croniter import CroniterBadDateError, CroniterError, croniter
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import mail_admins
@@ -42,69 +44,42 @@ def send_digests_job() -> None:
 
 # ----------------------------------------------------------------------- schedules
 
-_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
-_NAMES = ["minute", "hour", "day of month", "month", "day of week"]
+_RANGE = re.compile(r"(\d+)-(\d+)")
 
 
 @dataclass(frozen=True)
 class CronSchedule:
-    """A five-field cron expression (numbers, *, ranges, lists and steps)."""
+    """A cron schedule as the system crontab takes it: five fields, or @hourly, @daily, @weekly….
+
+    croniter does the parsing and matching (names, steps, the day-of-month/day-of-week OR
+    rule); this only keeps to what cron itself accepts, since django-crontab writes the
+    same expression into the crontab: no seconds or year column, no reversed range.
+    """
 
     expression: str
-    fields: tuple[frozenset[int], ...]
-    any_day: bool
-    any_weekday: bool
 
     @classmethod
     def parse(cls, expression: str) -> "CronSchedule":
-        parts = expression.split()
-        if len(parts) != 5:
+        expression = expression.strip()
+        if not expression.startswith("@") and len(expression.split()) != 5:
             raise ValueError(f"{expression!r}: a cron schedule has five fields (minute hour day month weekday)")
-        fields = tuple(
-            _field_parse(part, low, high, name) for part, (low, high), name in zip(parts, _RANGES, _NAMES, strict=True)
-        )
-        weekdays = frozenset(day % 7 for day in fields[4])  # 7 and 0 are both Sunday
-        return cls(expression, (*fields[:4], weekdays), parts[2] == "*", parts[4] == "*")
+        if any(int(low) > int(high) for low, high in _RANGE.findall(expression)):
+            raise ValueError(f"{expression!r}: a range runs from low to high, as in 1-5")
+        try:
+            croniter(expression).get_next(datetime.datetime)
+        except CroniterBadDateError:
+            raise ValueError(f"{expression!r} never matches") from None
+        except CroniterError as error:
+            raise ValueError(f"{expression!r}: {error}") from None
+        return cls(expression)
 
     def matches(self, moment: datetime.datetime) -> bool:
-        minute, hour, day, month, weekday = self.fields
-        cron_weekday = (moment.weekday() + 1) % 7
-        if self.any_day or self.any_weekday:
-            day_ok = moment.day in day and cron_weekday in weekday
-        else:  # cron's rule: when both are restricted, either may match
-            day_ok = moment.day in day or cron_weekday in weekday
-        return moment.minute in minute and moment.hour in hour and moment.month in month and day_ok
+        """Whether the job runs in the minute of `moment`."""
+        return croniter.match(self.expression, moment.replace(second=0, microsecond=0))
 
     def next_after(self, moment: datetime.datetime) -> datetime.datetime:
         """Return the first matching minute strictly after `moment`."""
-        candidate = moment.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
-        for _ in range(366 * 24 * 60):
-            if self.matches(candidate):
-                return candidate
-            candidate += datetime.timedelta(minutes=1)
-        raise ValueError(f"{self.expression!r} never matches")
-
-
-def _field_parse(text: str, low: int, high: int, name: str) -> frozenset[int]:
-    values: set[int] = set()
-    for item in text.split(","):
-        base, _, step_text = item.partition("/")
-        try:
-            step = int(step_text) if step_text else 1
-            if base == "*":
-                start, end = low, high
-            elif "-" in base:
-                start, end = (int(x) for x in base.split("-", 1))
-            else:
-                start = end = int(base)
-                if step_text:
-                    end = high
-        except ValueError:
-            raise ValueError(f"{text!r} is not a valid {name} field") from None
-        if step < 1 or not (low <= start <= end <= high):
-            raise ValueError(f"{text!r}: {name} must be within {low}-{high}")
-        values.update(range(start, end + 1, step))
-    return frozenset(values)
+        return croniter(self.expression, moment).get_next(datetime.datetime)
 
 
 def scheduler_loop(

@@ -22,13 +22,19 @@ from tests.digest.conftest import at
         ("30 6 1,15 * *", at(2026, 6, 2), at(2026, 6, 15, 6, 30)),
         ("0 0 * * 7", at(2026, 6, 1), at(2026, 6, 7, 0, 0)),  # 7 is Sunday too
         ("15-17/2 * * * *", at(2026, 6, 1, 10, 15), at(2026, 6, 1, 10, 17)),
+        ("0 8 1 * mon", at(2026, 6, 1, 9, 0), at(2026, 6, 8, 8, 0)),  # both restricted: either matches
+        ("@daily", at(2026, 6, 1, 10, 3), at(2026, 6, 2, 0, 0)),
+        ("0 9 * jun-aug sat", at(2026, 6, 1), at(2026, 6, 6, 9, 0)),  # names
     ],
 )
 def test_cron_schedule_next_run(expression, after, expected):
     assert CronSchedule.parse(expression).next_after(after) == expected
 
 
-@pytest.mark.parametrize("expression", ["* * * *", "61 * * * *", "*/0 * * * *", "a * * * *", "5-1 * * * *"])
+@pytest.mark.parametrize(
+    "expression",
+    ["* * * *", "61 * * * *", "*/0 * * * *", "a * * * *", "5-1 * * * *", "* * * * * 30", "0 0 31 2 *", "@sometimes"],
+)
 def test_bad_cron_schedules_are_refused(expression):
     with pytest.raises(ValueError):
         CronSchedule.parse(expression)
