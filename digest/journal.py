@@ -46,8 +46,9 @@ def journal_read(directory: Path, claimant: str) -> set[int]:
         text = journal_path(directory, claimant).read_text(encoding="ascii")
     except (FileNotFoundError, ValueError):
         return set()
-    # The last line may be cut short if the process died while writing it.
-    return {int(line) for line in text.split("\n") if line.isdigit()}
+    # Only lines ended by a newline count: one cut short by a crash ("12" written as "1")
+    # could name another delivery.
+    return {int(line) for line in text.split("\n")[:-1] if line.isdigit()}
 
 
 def journal_discard(directory: Path, claimant: str) -> None:

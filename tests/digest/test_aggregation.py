@@ -7,6 +7,10 @@ import pytest
 from digest.models import Delivery
 from tests.digest.conftest import at
 
+pytestmark = pytest.mark.django_db
+
+DAY = datetime.timedelta(days=1)
+
 
 @pytest.mark.parametrize(
     ("frequency", "first_run"), [("daily", at(2026, 6, 9, 8, 5)), ("weekly", at(2026, 6, 22, 8, 5))]
@@ -37,3 +41,81 @@ def test_an_immediate_reader_after_missed_runs_gets_everything_since_subscribing
         world.publish(f"Issue {day}", at(2026, 6, day, 12, 0))
     world.run(at(2026, 6, 6, 9, 0))
     assert world.titles("ada@example.com") == ["Issue 1", "Issue 3", "Issue 5"]
+
+
+def test_reruns_send_nothing_twice_and_skip_nothing(world):
+    world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.subscribe("bob@example.com", frequency="immediate", since=at(2026, 6, 1))
+    world.subscribe("cy@example.com", frequency="weekly", since=at(2026, 6, 1))
+    clock = at(2026, 6, 1, 0, 0)
+    for day in range(15):
+        for hour in (6, 13):
+            world.publish(f"Issue d{day}h{hour}", clock + day * DAY + datetime.timedelta(hours=hour))
+    # Runs every 6 hours for 16 days, each run twice (a re-run right after).
+    moment = clock
+    while moment < clock + 16 * DAY:
+        world.run(moment)
+        world.run(moment)
+        moment += datetime.timedelta(hours=6)
+    expected = [f"Issue d{day}h{hour}" for day in range(15) for hour in (6, 13)]
+    for email in ("ada@example.com", "bob@example.com"):
+        assert world.titles(email) == expected, email
+    # Weekly, Mondays 08:00: 1, 8 and 15 June 2026; only the issue of 15 June 13:00 is still to come.
+    assert world.titles("cy@example.com") == expected[:-1]
+    assert len(world.inbox("cy@example.com")) == 3
+
+
+def test_missed_runs_are_caught_up_in_one_digest(world):
+    world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.run(at(2026, 6, 2, 8, 5))
+    # The server is off for two days; three issues appear meanwhile.
+    world.publish("Issue b", at(2026, 6, 2, 12, 0))
+    world.publish("Issue c", at(2026, 6, 3, 12, 0))
+    world.publish("Issue d", at(2026, 6, 4, 7, 0))
+    summary = world.run(at(2026, 6, 4, 10, 0))
+    assert summary.sent == 1
+    assert len(world.inbox("ada@example.com")) == 2
+    assert world.titles("ada@example.com") == ["Issue a", "Issue b", "Issue c", "Issue d"]
+
+
+def test_empty_window_sends_nothing_and_advances(world):
+    subscription = world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.due, summary.empty, summary.sent) == (1, 1, 0)
+    subscription.refresh_from_db()
+    assert subscription.cursor == at(2026, 6, 2, 8, 0)
+    assert subscription.next_due_at == at(2026, 6, 3, 8, 0)
+    assert not Delivery.objects.exists()
+    assert world.smtp.received == []
+
+
+def test_only_published_issues_whose_time_has_passed_count(world):
+    world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.publish("Issue draft", at(2026, 6, 1, 12, 0), status="draft")
+    world.publish("Issue future", at(2026, 6, 2, 9, 0))
+    world.publish("Issue now", at(2026, 6, 1, 13, 0))
+    world.run(at(2026, 6, 2, 8, 5))
+    assert world.titles("ada@example.com") == ["Issue now"]
+    world.run(at(2026, 6, 3, 8, 5))
+    assert world.titles("ada@example.com") == ["Issue now", "Issue future"]
+
+
+def test_frequency_changes_never_repeat_or_drop_issues(world):
+    subscription = world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    expected = []
+    moment = at(2026, 6, 1)
+    for day in range(28):
+        title = f"Issue {day}"
+        world.publish(title, moment + day * DAY + datetime.timedelta(hours=10))
+        expected.append(title)
+    frequencies = {3: "weekly", 12: "immediate", 17: "daily", 20: "weekly", 25: "immediate"}
+    for hour in range(0, 30 * 24, 6):
+        now = moment + datetime.timedelta(hours=hour)
+        if hour % 24 == 0 and hour // 24 in frequencies:
+            subscription.refresh_from_db()
+            subscription.frequency = frequencies[hour // 24]
+            subscription.next_due_at = None
+            subscription.save()
+        world.run(now)
+    assert world.titles("ada@example.com") == expected

@@ -1,3 +1,6 @@
+import dataclasses
+import json
+
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -13,6 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--now", help="Replay this moment (ISO 8601) instead of the current time")
         parser.add_argument("--dry-run", action="store_true", help="Report what would be sent; send and change nothing")
         parser.add_argument("--newsletter", metavar="SLUG", help="Only this newsletter")
+        parser.add_argument(
+            "--json", action="store_true", help="Print the summary as one JSON object (progress goes to stderr)"
+        )
 
     def handle(self, *args, **options):
         try:
@@ -21,9 +27,12 @@ class Command(BaseCommand):
                 now=now,
                 dry_run=options["dry_run"],
                 newsletter_slug=options["newsletter"],
-                progress=lambda message: self.stdout.write(f"  {message}"),
+                progress=lambda message: (self.stderr if options["json"] else self.stdout).write(f"  {message}"),
             )
         except (DigestError, NewslettersError) as error:
             raise CommandError(str(error)) from None
+        if options["json"]:
+            self.stdout.write(json.dumps(dataclasses.asdict(summary)))
+            return
         style = self.style.ERROR if summary.failed else self.style.SUCCESS
         self.stdout.write(style(str(summary)))

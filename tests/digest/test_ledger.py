@@ -1,13 +1,89 @@
-"""A fault of the group (newsletter settings, rendering, our sender) holds it; no reader is blamed."""
+"""The ledger: claims, outcomes, give-ups, failure streaks, held groups."""
 
 import datetime
 
 import pytest
 
 from digest.models import Delivery, DeliveryStatus
-from newsletters.models import Attachment, Newsletter, Subscriber
+from newsletters.models import Attachment, Newsletter, Subscriber, SubscriberStatus, SubscriptionStatus
 from tests.digest.conftest import at
 from tests.factories import NewsletterFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = datetime.timedelta(days=1)
+
+
+def test_transient_failures_give_up_after_max_attempts(world, settings):
+    settings.DIGEST_MAX_ATTEMPTS = 2
+    settings.DIGEST_RETRY_BACKOFF = 60
+    world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.smtp.handler.replies["ada@example.com"] = "452 Mailbox full"
+    world.run(at(2026, 6, 2, 8, 5))
+    summary = world.run(at(2026, 6, 2, 9, 0))
+    assert summary.failed == 1
+    assert "gave up after 2 attempts" in Delivery.objects.get().last_error
+
+
+def test_success_resets_the_failure_streak(world, settings):
+    settings.DIGEST_SUPPRESS_AFTER = 2
+    world.subscribe("flaky@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.smtp.handler.replies["flaky@example.com"] = "550 Rejected"
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.run(at(2026, 6, 2, 8, 5))
+    del world.smtp.handler.replies["flaky@example.com"]
+    world.publish("Issue b", at(2026, 6, 2, 12, 0))
+    world.run(at(2026, 6, 3, 8, 5))
+    world.smtp.handler.replies["flaky@example.com"] = "550 Rejected"
+    world.publish("Issue c", at(2026, 6, 3, 12, 0))
+    world.run(at(2026, 6, 4, 8, 5))
+    from newsletters.models import Subscriber
+
+    assert Subscriber.objects.get().status == SubscriberStatus.ACTIVE
+
+
+def test_unsubscribe_after_planning_is_honoured(world):
+    subscription = world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.subscribe("bob@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    from digest.aggregation import deliveries_plan
+    from digest.scheduling import subscriptions_schedule
+
+    now = at(2026, 6, 2, 8, 5)
+    subscriptions_schedule(now=now)
+    assert deliveries_plan(now=now)["planned"] == 2
+    subscription.status = SubscriptionStatus.UNSUBSCRIBED
+    subscription.save()
+    summary = world.run(now)
+    assert (summary.sent, summary.skipped) == (1, 1)
+    assert world.inbox("ada@example.com") == []
+    assert Delivery.objects.get(subscription=subscription).status == DeliveryStatus.SKIPPED
+
+
+def test_claims_read_on_from_the_last_claimed_id_and_a_run_still_sends_everything(world, settings):
+    from digest.ledger import deliveries_claim
+
+    settings.DIGEST_BATCH_SIZE = 2
+    for n in range(5):
+        world.subscribe(f"r{n}@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    from digest.aggregation import deliveries_plan
+    from digest.scheduling import subscriptions_schedule
+
+    subscriptions_schedule(now=at(2026, 6, 2, 8, 5))
+    deliveries_plan(now=at(2026, 6, 2, 8, 5))
+    ids = sorted(Delivery.objects.values_list("id", flat=True))
+    claimed = deliveries_claim(now=at(2026, 6, 2, 8, 5), claimant="x", limit=10, after_id=ids[2])
+    assert sorted(d.id for d in claimed) == ids[3:]
+    # Released again, a run claims them in batches of two, each from where the last ended.
+    Delivery.objects.filter(id__in=ids[3:]).update(status=DeliveryStatus.PENDING, claimed_by="")
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert summary.sent == 5
+    assert sorted(r.recipients[0] for r in world.smtp.received) == [f"r{n}@example.com" for n in range(5)]
+
+
+# A fault of the group (newsletter settings, rendering, our sender) holds it; no reader is blamed.
 
 
 @pytest.fixture

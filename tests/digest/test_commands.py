@@ -1,0 +1,53 @@
+"""`send_digests` given bad options: a clear CommandError, nothing changed."""
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from digest.models import Delivery
+from tests.digest.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-13-45T00:00", "not a valid date-time: month must be in 1..12"),
+        ("2026-01-01T00:00+25:00", "not a valid date-time"),
+        ("", "not an ISO 8601 date-time"),
+        ("x" * 5000, "'xxxxxxxxxx"),
+        ("next tuesday", "not an ISO 8601 date-time"),
+    ],
+)
+def test_a_bad_now_is_refused(value, expected):
+    with pytest.raises(CommandError) as caught:
+        call_command("send_digests", f"--now={value}")
+    assert expected in str(caught.value)
+    assert len(str(caught.value)) < 200  # a huge value is cut, not echoed whole
+    assert not Delivery.objects.exists()
+
+
+def test_json_summary_for_scripts(world):
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.subscribe("gone@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.smtp.handler.replies["gone@example.com"] = "550 5.1.1 No such user"
+    out, err = io.StringIO(), io.StringIO()
+    call_command("send_digests", "--now=2026-06-02T08:05Z", "--json", stdout=out, stderr=err)
+    summary = json.loads(out.getvalue())
+    assert {key: summary[key] for key in ("due", "sent", "failed", "held", "dry_run")} == {
+        "due": 2,
+        "sent": 1,
+        "failed": 1,
+        "held": 0,
+        "dry_run": False,
+    }
+    assert "delivered 2/2" in err.getvalue()  # progress still shows, on stderr
+
+
+def test_send_digests_refuses_a_nul_in_the_newsletter_slug(world):
+    with pytest.raises(CommandError, match="No newsletter"):
+        call_command("send_digests", "--newsletter", "week\x00ly")

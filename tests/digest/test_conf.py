@@ -1,0 +1,33 @@
+"""digest.conf: every DIGEST_* setting read in one place; a wrong one names itself."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from digest.conf import digest_settings
+
+
+def test_defaults_apply_when_unset():
+    assert digest_settings.BATCH_SIZE == 200
+    assert digest_settings.MAILER == "digest"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DIGEST_BATCH_SIZE", "200", "DIGEST_BATCH_SIZE must be an integer"),
+        ("DIGEST_BATCH_SIZE", True, "DIGEST_BATCH_SIZE must be an integer"),
+        ("DIGEST_BATCH_SIZE", 0, "DIGEST_BATCH_SIZE must be at least 1"),
+        ("DIGEST_MAILER", 5, "DIGEST_MAILER must be a string"),
+        ("DIGEST_MAILER", "nowhere", "DIGEST_MAILER='nowhere' is not an alias in MAILERS"),
+        ("DEFAULT_FROM_EMAIL", "two@example.com, addresses@example.com", "DEFAULT_FROM_EMAIL"),
+    ],
+)
+def test_a_wrong_setting_is_named(settings, name, value, message):
+    setattr(settings, name, value)
+    with pytest.raises(ImproperlyConfigured, match=message):
+        digest_settings.check_all()
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError):
+        digest_settings.NO_SUCH_SETTING  # noqa: B018

@@ -1,0 +1,105 @@
+"""Rendering: once per group, across runs; what goes in a digest and what holds it."""
+
+import datetime
+import re
+from unittest import mock
+
+import pytest
+from premailer import Premailer
+
+from digest.models import Delivery, Rendering
+from newsletters.models import Attachment
+from tests.digest.conftest import at, body
+
+pytestmark = pytest.mark.django_db
+
+DAY = datetime.timedelta(days=1)
+
+
+def test_premailer_runs_once_per_group_not_per_subscriber(world):
+    for n in range(6):
+        world.subscribe(f"d{n}@example.com", frequency="daily", since=at(2026, 6, 1))
+    for n in range(4):
+        world.subscribe(f"t{n}@example.com", frequency="daily", tz="Asia/Tokyo", since=at(2026, 6, 1))
+    world.publish("Issue one", at(2026, 6, 2, 12, 0))
+    with mock.patch.object(Premailer, "transform", autospec=True, side_effect=Premailer.transform) as spy:
+        summary = world.run(at(2026, 6, 3, 8, 5))
+    # UTC readers' window ends 3 June 08:00 UTC, Tokyo readers' 2 June 23:00 UTC: two groups.
+    assert summary.sent == 10
+    assert summary.groups_rendered == 2
+    assert spy.call_count == 2
+
+
+def test_a_retry_reuses_its_groups_rendering_until_an_issue_changes(world, settings):
+    settings.DIGEST_RETRY_BACKOFF = 60
+    world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    world.subscribe("bob@example.com", frequency="daily", since=at(2026, 6, 1))
+    issue = world.publish("Issue a", at(2026, 6, 1, 12, 0), body="First wording.")
+    world.smtp.handler.replies["ada@example.com"] = "451 4.7.1 Try again later"
+    with mock.patch.object(Premailer, "transform", autospec=True, side_effect=Premailer.transform) as spy:
+        assert world.run(at(2026, 6, 2, 8, 5)).sent == 1
+        del world.smtp.handler.replies["ada@example.com"]
+        retry = world.run(at(2026, 6, 2, 8, 7))
+        assert (retry.sent, retry.groups_rendered, retry.groups_reused) == (1, 0, 1)
+        assert spy.call_count == 1  # the retry sent the rendering the first run made
+        assert str(retry).endswith("; 1 groups reused from another run")
+    [ada], [bob] = world.inbox("ada@example.com"), world.inbox("bob@example.com")
+
+    def impersonal(message) -> str:  # the digest without the reader's name and links
+        return re.sub(r"/[up]/[^/]+/", "/…/", body(message, "html")).replace("Bob", "Ada")
+
+    assert "First wording." in body(ada, "plain")
+    assert impersonal(ada) == impersonal(bob)
+
+    # An edit changes the rendering's signature: the next retry renders again.
+    world.smtp.handler.replies["cy@example.com"] = "451 4.7.1 Try again later"
+    world.subscribe("cy@example.com", frequency="daily", since=at(2026, 6, 1))
+    Delivery.objects.all().delete()
+    from newsletters.models import Subscription
+
+    Subscription.objects.update(cursor=None, next_due_at=None)
+    world.run(at(2026, 6, 2, 8, 9))
+    del world.smtp.handler.replies["cy@example.com"]
+    issue.body = "Corrected wording."
+    issue.save()
+    with mock.patch.object(Premailer, "transform", autospec=True, side_effect=Premailer.transform) as spy:
+        retry = world.run(at(2026, 6, 2, 8, 11))
+    assert (retry.sent, retry.groups_rendered, spy.call_count) == (1, 1, 1)
+    assert "Corrected wording." in body(world.inbox("cy@example.com")[0], "plain")
+    # Renderings older than a day are cleared by later runs.
+    assert Rendering.objects.count() == 1
+    world.run(at(2026, 6, 3, 9, 0))
+    assert Rendering.objects.count() == 0
+
+
+def test_oversized_attachments_are_linked_instead(world, settings, tmp_path):
+    settings.DIGEST_ATTACHMENT_MAX_BYTES = 10
+    settings.SITE_URL = "https://news.example.com"
+    world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    issue = world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    from django.core.files.base import ContentFile
+
+    Attachment.objects.create(issue=issue, file=ContentFile(b"x" * 11, name="big.zip"))
+    world.run(at(2026, 6, 2, 8, 5))
+    message = world.inbox("ada@example.com")[0]
+    assert list(message.iter_attachments()) == []
+    text = body(message, "plain")
+    assert "too large to attach" in text
+    assert "https://news.example.com/media/attachments/" in text and "big.zip" in text
+
+
+def test_a_subject_with_a_line_break_holds_the_group_without_blaming_readers(world, settings):
+    settings.ADMINS = ["ops@example.com"]
+    subscription = world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
+    issue = world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    # U+2028 passes the database's CR/LF check but is a line break to mail software.
+    type(issue).objects.filter(pk=issue.pk).update(title="Issue a\u2028Bcc: victim@example.com")
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.failed, summary.held, summary.groups_rendered) == (0, 0, 1, 0)
+    assert world.inbox("ada@example.com") == []
+    delivery = Delivery.objects.get()
+    assert delivery.status == "deferred" and "line break" in delivery.last_error
+    subscription.refresh_from_db()
+    assert subscription.cursor is None and subscription.subscriber.consecutive_failures == 0
+    (report,) = world.inbox("ops@example.com")
+    assert "held" in report["Subject"] and "line break" in report.get_content()
