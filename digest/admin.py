@@ -1,6 +1,7 @@
 """Editor and operator admin: the Delivery ledger, digest previews and test sends."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -95,7 +96,7 @@ class IssueDigestAdmin(IssueAdmin):
     def _issue(self, request, pk):
         issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=pk)
         if not self.has_view_permission(request, issue):
-            raise admin.sites.PermissionDenied
+            raise PermissionDenied
         return issue
 
     def email_preview(self, request, pk):
@@ -147,7 +148,7 @@ class NewsletterDigestAdmin(NewsletterAdmin):
     def next_digest(self, request, pk):
         newsletter = get_object_or_404(Newsletter, pk=pk)
         if not self.has_view_permission(request, newsletter):
-            raise admin.sites.PermissionDenied
+            raise PermissionDenied
         frequency = request.GET.get("frequency", "daily")
         if frequency not in FREQUENCIES:
             frequency = "daily"

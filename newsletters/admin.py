@@ -5,6 +5,7 @@ import datetime
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -165,7 +166,7 @@ class IssueAdmin(admin.ModelAdmin):
     def preview_view(self, request, pk):
         issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=pk)
         if not self.has_view_permission(request, issue):
-            raise admin.sites.PermissionDenied
+            raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

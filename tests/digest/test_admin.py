@@ -108,3 +108,17 @@ def test_delivery_admin_filters_and_retries_failed(client, editor):
     busy.refresh_from_db()
     assert (failed.status, failed.attempts) == (DeliveryStatus.PENDING, 0)
     assert busy.status == DeliveryStatus.FAILED
+
+
+def test_staff_without_permission_get_403_not_500(client):
+    issue = IssueFactory()
+    clerk = get_user_model().objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(clerk)
+    for url in (
+        reverse("admin:newsletters_issue_preview", args=[issue.pk]),
+        reverse("admin:newsletters_issue_email", args=[issue.pk]),
+        reverse("admin:newsletters_newsletter_next", args=[issue.newsletter.pk]),
+    ):
+        assert client.get(url).status_code == 403, url
+    send_test = reverse("admin:newsletters_issue_send_test", args=[issue.pk])
+    assert client.post(send_test).status_code == 403

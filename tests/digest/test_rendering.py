@@ -103,3 +103,24 @@ def test_a_subject_with_a_line_break_holds_the_group_without_blaming_readers(wor
     assert subscription.cursor is None and subscription.subscriber.consecutive_failures == 0
     (report,) = world.inbox("ops@example.com")
     assert "held" in report["Subject"] and "line break" in report.get_content()
+
+
+def test_the_subject_is_plain_text_not_html_escaped(world):
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish('Q&A: <tags> & "quotes" aren\'t escaped', at(2026, 6, 1, 12, 0))
+    world.run(at(2026, 6, 2, 8, 5))
+    (message,) = world.inbox("ada@example.com")
+    assert message["Subject"] == 'Q&A: <tags> & "quotes" aren\'t escaped'
+    assert "Q&amp;A" in body(message, "html")  # the HTML part still escapes it
+
+
+def test_a_newsletter_name_in_a_several_issue_subject_is_not_escaped(world):
+    from newsletters.models import Newsletter
+
+    Newsletter.objects.filter(pk=world.newsletter.pk).update(name="Tips & Tricks")
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("One", at(2026, 6, 1, 12, 0))
+    world.publish("Two", at(2026, 6, 1, 13, 0))
+    world.run(at(2026, 6, 2, 8, 5))
+    (message,) = world.inbox("ada@example.com")
+    assert message["Subject"].startswith("Tips & Tricks: 2 new issues")
