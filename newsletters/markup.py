@@ -40,14 +40,17 @@ ALLOWED_ATTRIBUTES = {
 ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
 # Besides the protocol check, a URL must be absolute with an allowed scheme, site-relative
 # or a fragment: "java  script:…" and other scheme look-alikes are dropped, not kept as paths.
-_URL_SHAPE = re.compile(r"^(?:https?://|mailto:|/|#)", re.IGNORECASE)
+# "//host/x" and "/\\host/x" are not site-relative: browsers read both as another host.
+_URL_SHAPE = re.compile(r"^(?:https?://|mailto:|/(?![/\\])|#)", re.IGNORECASE)
+# Browsers drop tabs and line breaks anywhere in a URL before reading it.
+_URL_IGNORED = re.compile(r"[\t\n\r]")
 
 
 def _attribute_allowed(tag: str, name: str, value: str) -> bool:
     if name not in ALLOWED_ATTRIBUTES.get(tag, ()):
         return False
     if name in ("href", "src"):
-        return bool(_URL_SHAPE.match(value.strip()))
+        return bool(_URL_SHAPE.match(_URL_IGNORED.sub("", value.strip())))
     return True
 
 

@@ -1,6 +1,8 @@
 """Markdown becomes safe HTML: hostile input is neutralised, real formatting survives."""
 
+import html as html_module
 import re
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
@@ -111,3 +113,26 @@ def test_plain_text_keeps_structure_and_links():
     assert "    code line" in text
     assert "a | b\n1 | 2" in text
     assert "<" not in text.replace("<https://docs.example.com/x>", "")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "[x](//evil.example/x)",
+        "[x](/\\evil.example/x)",
+        '<a href="/\\\\evil.example">x</a>',
+        '<a href="/&#9;/evil.example">x</a>',
+        '<a href=" //evil.example">x</a>',
+        "![x](//evil.example/pixel.gif)",
+    ],
+)
+def test_protocol_relative_links_are_not_site_relative(source):
+    for url in re.findall(r'(?:href|src)="([^"]*)"', markdown_to_html(source)):
+        # As a browser reads it: tabs and line breaks dropped, backslashes as slashes.
+        as_read = re.sub(r"[\t\n\r]", "", html_module.unescape(url)).replace("\\", "/")
+        assert urlsplit(urljoin("https://news.example.org/n/", as_read)).hostname == "news.example.org", url
+
+
+def test_site_relative_and_fragment_links_stay():
+    html = markdown_to_html("[a](/n/weekly/) [b](#part) [c](https://example.com/x)")
+    assert 'href="/n/weekly/"' in html and 'href="#part"' in html and 'href="https://example.com/x"' in html
