@@ -63,9 +63,19 @@ def env_emails(name: str, default: list[str]) -> list[str]:
     return addresses
 
 
+def env_url(name: str, default: str) -> str:
+    """Return a URL variable, or the default when unset; set but empty is a mistake, not the default."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if not raw.strip():
+        raise ImproperlyConfigured(f"{name} is set but empty: unset it to use the default ({default}), or give a URL.")
+    return raw.strip()
+
+
 def env_database(name: str, default: str) -> dict:
     """Turn a database URL (sqlite:///path, postgres://user@host/db) into a DATABASES entry."""
-    url = os.environ.get(name) or default
+    url = env_url(name, default)
     try:
         config = dj_database_url.parse(url)
     except (ValueError, KeyError) as error:
@@ -85,7 +95,7 @@ def env_database(name: str, default: str) -> dict:
 
 def env_cache(name: str, default: str) -> dict:
     """Turn a cache URL (locmem://, redis://host:6379/0) into a CACHES entry."""
-    url = os.environ.get(name) or default
+    url = env_url(name, default)
     scheme = urlsplit(url).scheme
     if scheme == "locmem":
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

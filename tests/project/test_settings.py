@@ -114,6 +114,12 @@ def _check(**env) -> subprocess.CompletedProcess:
         ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE"),
         ({"SITE_URL": "example.com"}, "SITE_URL"),
         ({"DATABASE_URL": "oracle://x/y"}, "DATABASE_URL"),
+        ({"DATABASE_URL": ""}, "DATABASE_URL is set but empty"),
+        ({"CACHE_URL": " "}, "CACHE_URL is set but empty"),
+        ({"DEBUG": "0", "SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"DEBUG": "0", "SECRET_KEY": "x"}, "SECRET_KEY"),
+        ({"DEBUG": "0", "SECRET_KEY": "a" * 60}, "SECRET_KEY"),
+        ({"DEBUG": "0", "SECRET_KEY": "django-insecure-" + "abcdefghij" * 5}, "SECRET_KEY"),
     ],
 )
 def test_start_up_fails_with_the_variable_named(env, variable, tmp_path):
@@ -127,7 +133,7 @@ def test_start_up_with_production_values_passes(tmp_path):
     result = _check(
         VAR_DIR=str(tmp_path),
         DEBUG="0",
-        SECRET_KEY="x" * 50,
+        SECRET_KEY="k3Jq9-vTzR2wLp8sXm4nYb6cHd0fGe1aUo7iQr5tWs3xZy9vBn",
         ALLOWED_HOSTS="news.example.com",
         SITE_URL="https://news.example.com",
         EMAIL_URL="smtp://relay.example.com:587?tls=1",
