@@ -498,7 +498,7 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
         raise TokenInvalid("confirm") from None
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().filter(email__iexact=email).first()
-        if subscriber and subscriber.confirmed_at and subscriber.confirmed_at.timestamp() >= issued:
+        if _confirmation_applied(subscriber, issued=issued):
             raise ConfirmationReplayed("This confirmation link was already used.")
         subscriber = subscriber or Subscriber(email=email)
         subscriber.name, subscriber.timezone = name, tz
@@ -517,6 +517,18 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
             subscription.next_due_at = None  # the next run schedules it from its cursor
             subscription.save()
     return subscriber
+
+
+def confirmation_used(*, payload: dict) -> bool:
+    """Whether a confirmation request was already applied: its address confirmed at or after it was issued."""
+    email, issued = payload.get("e"), payload.get("iat")
+    if not isinstance(email, str) or not isinstance(issued, int):
+        raise TokenInvalid("confirm")
+    return _confirmation_applied(Subscriber.objects.filter(email__iexact=email).first(), issued=issued)
+
+
+def _confirmation_applied(subscriber: Subscriber | None, *, issued: int) -> bool:
+    return bool(subscriber and subscriber.confirmed_at and subscriber.confirmed_at.timestamp() >= issued)
 
 
 def subscription_unsubscribe(*, subscription: Subscription) -> None:

@@ -24,6 +24,7 @@ from newsletters.services import (
     ConfirmationReplayed,
     PreferenceChange,
     RateLimited,
+    confirmation_used,
     preferences_update,
     subscriber_unsubscribe_all,
     subscription_confirm,
@@ -133,10 +134,12 @@ def confirm(request, token):
     max_age = datetime.timedelta(days=settings.NEWSLETTERS_CONFIRM_MAX_AGE_DAYS)
     try:
         payload = token_read(token, purpose="confirm", kind=dict, max_age=max_age)
+        if confirmation_used(payload=payload):
+            return _link_error(request, ConfirmationReplayed())
     except TokenInvalid as error:
         return _link_error(request, error)
     if request.method == "GET":
-        return render(request, "newsletters/confirm.html", {"email": payload.get("e", "")})
+        return render(request, "newsletters/confirm.html", {"email": payload["e"]})
     try:
         subscriber = subscription_confirm(token=token, now=timezone.now())
     except (TokenInvalid, ConfirmationReplayed) as error:

@@ -133,6 +133,9 @@ def test_replayed_confirmation_gets_410_and_changes_nothing(client, weekly):
     response = client.post(link)
     assert response.status_code == 410 and "already used" in response.content.decode()
     assert Subscription.objects.get().status == SubscriptionStatus.UNSUBSCRIBED
+    # The page behind the link says so too, before anyone presses a button.
+    page = client.get(link)
+    assert page.status_code == 410 and "already used" in page.content.decode()
 
 
 def test_expired_confirmation_gets_410(client, weekly, monkeypatch, settings):
