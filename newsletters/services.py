@@ -555,11 +555,20 @@ class PreferenceChange:
 def preferences_update(
     *, subscriber: Subscriber, name: str, tz: str, changes: list[PreferenceChange], now: datetime.datetime
 ) -> None:
-    """Apply a reader's preferences: name, time zone, and each subscription's frequency and status."""
+    """Apply a reader's preferences: name, time zone, and each subscription's frequency and status.
+
+    Turning a newsletter back on after "unsubscribe from everything" makes the reader active
+    again: the signed link proves the address is theirs. A suppressed reader (mail to the
+    address bounced) is not: only a new confirmation shows that the address works again.
+    """
     with transaction.atomic():
         moved = tz != subscriber.timezone
         subscriber.name, subscriber.timezone = name, tz
-        subscriber.save(update_fields=["name", "timezone"])
+        if subscriber.status == SubscriberStatus.UNSUBSCRIBED and any(
+            change.status == SubscriptionStatus.ACTIVE for change in changes
+        ):
+            subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.save(update_fields=["name", "timezone", "status"])
         subscriptions = {s.pk: s for s in subscriber.subscriptions.select_for_update()}
         for change in changes:
             subscription = subscriptions[change.subscription_id]

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from newsletters.forms import PreferencesForm, SubscribeForm
 from newsletters.markup import markdown_to_html
-from newsletters.models import Frequency, Subscriber, Subscription, SubscriptionStatus
+from newsletters.models import Frequency, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 from newsletters.schedules import occurrence_next
 from newsletters.selectors import issues_visible, newsletters_public
 from newsletters.services import (
@@ -148,7 +148,9 @@ def confirm(request, token):
 
 
 def _schedule_rows(subscriber: Subscriber) -> list[dict]:
-    """What each active subscription sends and when, in the reader's time zone."""
+    """What each active subscription sends and when, in the reader's time zone (nothing if the reader is not active)."""
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        return []
     now = timezone.now()
     rows = []
     for s in subscriber.subscriptions.select_related("newsletter").filter(status=SubscriptionStatus.ACTIVE):
@@ -201,6 +203,8 @@ def preferences(request, token):
         "saved": saved,
         "welcome": "welcome" in request.GET,
         "schedule": _schedule_rows(subscriber),
+        "suppressed": subscriber.status == SubscriberStatus.SUPPRESSED,
+        "stopped": subscriber.status == SubscriberStatus.UNSUBSCRIBED,
     }
     return render(request, "newsletters/preferences.html", context)
 

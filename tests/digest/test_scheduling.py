@@ -57,3 +57,42 @@ def test_dst_change_keeps_one_digest_per_local_morning(world):
         at(2026, 3, 30, 6),
         at(2026, 3, 31, 6),
     ]
+
+
+def _preferences(client, subscription, **statuses):
+    from newsletters.tokens import preferences_url
+
+    url = preferences_url(subscription.subscriber_id).removeprefix("http://localhost:8000")
+    data = {"name": "Ada", "timezone": "UTC", f"freq_{subscription.pk}": "daily"}
+    return client.post(url, data | {f"status_{subscription.pk}": statuses["status"]} if statuses else data)
+
+
+def test_turning_a_newsletter_back_on_after_unsubscribing_from_everything_sends_again(client, world):
+    from django.utils import timezone
+
+    from newsletters.tokens import preferences_url
+
+    now = timezone.now()  # the preferences page acts at the real time, so the runs follow it
+    subscription = world.subscribe("ada@example.com", since=now - 3 * DAY)
+    url = preferences_url(subscription.subscriber_id).removeprefix("http://localhost:8000")
+    client.post(url, {"unsubscribe_all": "1"})
+    world.publish("Issue a", now - DAY)
+    assert world.run(now).due == 0
+    page = client.get(url).content.decode()
+    assert "unsubscribed from everything" in page and "next on" not in page
+    response = _preferences(client, subscription, status="active")
+    assert "Saved." in response.content.decode() and "next on" in response.content.decode()
+    world.publish("Issue b", now + datetime.timedelta(hours=1))
+    assert world.run(now + 2 * DAY).sent == 1
+    assert world.titles("ada@example.com") == ["Issue b"]  # from when they came back, not before
+
+
+def test_a_suppressed_reader_is_told_what_to_do_and_not_reactivated(client, world):
+    subscription = world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    Subscriber.objects.filter(pk=subscription.subscriber_id).update(status="suppressed")
+    response = _preferences(client, subscription, status="active")
+    page = response.content.decode()
+    assert "could not be delivered" in page and "subscribe again" in page and "next on" not in page
+    assert Subscriber.objects.get().status == "suppressed"
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    assert world.run(at(2026, 6, 2, 8, 5)).due == 0
