@@ -15,15 +15,14 @@ from django.utils.feedgenerator import Atom1Feed
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from newsletters.exceptions import ConfirmationReplayed, RateLimited
 from newsletters.forms import PreferencesForm, SubscribeForm
 from newsletters.markup import markdown_to_html
 from newsletters.models import Frequency, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 from newsletters.schedules import occurrence_next
 from newsletters.selectors import issues_visible, newsletters_public
 from newsletters.services import (
-    ConfirmationReplayed,
     PreferenceChange,
-    RateLimited,
     confirmation_used,
     preferences_update,
     subscriber_unsubscribe_all,

@@ -6,7 +6,8 @@ from django.utils import timezone
 
 from digest.exceptions import DigestError
 from digest.run import digest_run
-from newsletters.services import NewslettersError, datetime_parse
+from newsletters.exceptions import NewslettersError
+from newsletters.importing import datetime_parse
 
 
 class Command(BaseCommand):

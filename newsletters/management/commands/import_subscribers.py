@@ -3,7 +3,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from newsletters.services import IMPORT_COLUMNS, NewslettersError, subscribers_import
+from newsletters.exceptions import NewslettersError
+from newsletters.importing import IMPORT_COLUMNS, subscribers_import
 
 
 class Command(BaseCommand):

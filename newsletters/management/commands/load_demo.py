@@ -7,8 +7,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from newsletters.exceptions import NewslettersError
+from newsletters.importing import issue_source_parse, issue_upsert_from_file, subscribers_import
 from newsletters.models import Issue, Subscription
-from newsletters.services import NewslettersError, issue_source_parse, issue_upsert_from_file, subscribers_import
 
 DEMO = settings.BASE_DIR / "fixtures" / "demo"
 

@@ -3,7 +3,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from newsletters.services import NewslettersError, datetime_parse, issue_upsert_from_file
+from newsletters.exceptions import NewslettersError
+from newsletters.importing import datetime_parse, issue_upsert_from_file
 
 
 class Command(BaseCommand):

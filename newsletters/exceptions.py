@@ -1,0 +1,13 @@
+"""One exception root for the newsletters app: bad input refused before anything changed."""
+
+
+class NewslettersError(Exception):
+    """Root of this app's errors: bad input that was refused before anything changed."""
+
+
+class ConfirmationReplayed(NewslettersError):
+    """A confirmation link that was already used."""
+
+
+class RateLimited(NewslettersError):
+    """Too many confirmation requests from one client."""
