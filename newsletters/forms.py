@@ -3,7 +3,7 @@
 from django import forms
 
 from newsletters.models import Frequency, Newsletter, Subscriber, SubscriptionStatus
-from newsletters.validators import timezone_names, validate_single_line
+from newsletters.validators import email_normalize, timezone_names, validate_single_line
 
 
 def _timezone_choices():
@@ -16,6 +16,10 @@ class SubscribeForm(forms.Form):
     email = forms.EmailField(max_length=254, label="Email address")
     name = forms.CharField(max_length=200, required=False, validators=[validate_single_line], label="Name (optional)")
     timezone = forms.ChoiceField(choices=_timezone_choices, initial="UTC", label="Time zone")
+
+    def clean_email(self) -> str:
+        # One reader however the domain is written: Bücher.example, bücher.example, xn--bcher-kva.example.
+        return email_normalize(self.cleaned_data["email"])
 
     def __init__(self, *args, newsletters: list[Newsletter], **kwargs):
         super().__init__(*args, **kwargs)

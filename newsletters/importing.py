@@ -35,7 +35,7 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
-from newsletters.validators import validate_attachment_size, validate_single_line, validate_timezone
+from newsletters.validators import email_normalize, validate_attachment_size, validate_single_line, validate_timezone
 
 # --------------------------------------------------------------------- issue files
 
@@ -288,6 +288,10 @@ def _check(validator, value, *, what: str) -> None:
 # ----------------------------------------------------------------------- subscribers
 
 IMPORT_COLUMNS = ("email", "name", "timezone", "newsletter", "frequency")
+# A million readers' CSV is about 80 MB; the whole file is read and checked before any row is written.
+MAX_CSV_BYTES = 200 * 1024 * 1024
+# What the admin's CSV export puts before a cell a spreadsheet would run as a formula.
+_FORMULA_GUARD = re.compile(r"\A'(?=[=+\-@\t\r])")
 
 
 @dataclass
@@ -307,58 +311,132 @@ class ImportReport:
         )
 
 
-def subscribers_import(*, stream: io.TextIOBase, confirmed: bool, now: datetime.datetime) -> ImportReport:
-    """Create or update subscribers and subscriptions from CSV; skip and report invalid rows.
+def csv_file_read(path: Path) -> str:
+    """Read a whole CSV file as UTF-8 (with or without BOM); refuse what cannot be read, naming the line."""
+    with _regular_file_open(path, what=f"Cannot read {path}:") as handle:
+        data = handle.read(MAX_CSV_BYTES + 1)
+    if len(data) > MAX_CSV_BYTES:
+        raise NewslettersError(f"{path} is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise NewslettersError(
+            f"{path}: line {line} is not UTF-8 (byte {data[error.start]:#04x}); nothing was imported. "
+            "Save the file as UTF-8 (in a spreadsheet: CSV UTF-8) and import it again."
+        ) from None
 
-    Never re-subscribes an address that unsubscribed or was suppressed, and never turns an
-    active subscriber back into a pending one: re-running an import changes nothing.
+
+def subscribers_import(*, text: str, confirmed: bool, now: datetime.datetime) -> ImportReport:
+    """Create or update subscribers and subscriptions from CSV text; skip and report invalid rows.
+
+    Three passes: parse the whole file (if it is not CSV, nothing is imported), validate
+    every row (bad rows are reported by line and skipped), then apply the good rows in one
+    transaction. Never re-subscribes an address that unsubscribed or was suppressed, never
+    turns an active subscriber back into a pending one, and never enrols anyone in a
+    newsletter without --confirmed: re-running an import changes nothing.
     """
-    report = ImportReport()
-    reader = csv.DictReader(stream)
-    header = [name.strip().lower() for name in reader.fieldnames or []]
+    rows = _csv_rows(text)
+    if not rows:
+        raise NewslettersError(f"The file is empty; expected a header with the columns {', '.join(IMPORT_COLUMNS)}.")
+    header_line, header = rows[0]
+    header = [name.strip().lower() for name in header]
     missing = [name for name in ("email", "newsletter") if name not in header]
     if missing:
         raise NewslettersError(
             f"The CSV header lacks {', '.join(missing)}; expected columns {', '.join(IMPORT_COLUMNS)}."
         )
-    reader.fieldnames = header
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        raise NewslettersError(f"The CSV header repeats {', '.join(repeated)}.")
+
+    report = ImportReport()
     newsletters = {n.slug: n for n in Newsletter.objects.all()}
-    for row in reader:
+    seen: dict[str, tuple[int, str, str]] = {}
+    pairs: dict[tuple[str, int], int] = {}
+    valid = []
+    for line, cells in rows[1:]:
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line
         report.counts["rows"] += 1
-        line = reader.line_num
         try:
+            if len(cells) > len(header):
+                raise NewslettersError("more fields than the header has columns")
+            row = dict(zip(header, (_FORMULA_GUARD.sub("", cell) for cell in cells), strict=False))
             values = _import_row_validate(row, newsletters)
+            _import_row_unique(values, line=line, seen=seen, pairs=pairs)
         except NewslettersError as error:
             report.counts["invalid"] += 1
             report.errors.append(f"line {line}: {error}")
             continue
-        with transaction.atomic():
+        valid.append(values)
+    with transaction.atomic():
+        for values in valid:
             _import_row_apply(values, confirmed=confirmed, now=now, counts=report.counts)
     return report
 
 
+def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
+    """Parse CSV text into (starting line number, cells) rows; refuse the file if it is not CSV."""
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_BYTES))  # long fields get a row error, not csv.Error
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    start = 1
+    try:
+        for cells in reader:
+            rows.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        raise NewslettersError(f"line {start}: not valid CSV ({error}); nothing was imported.") from None
+    return rows
+
+
+def _import_row_unique(values: dict, *, line: int, seen: dict, pairs: dict) -> None:
+    """One address has one name and time zone, and one row per newsletter, in a file."""
+    key = values["email"].lower()
+    first = seen.setdefault(key, (line, values["name"], values["timezone"]))
+    if (first[1], first[2]) != (values["name"], values["timezone"]):
+        raise NewslettersError(
+            f"{values['email']} is on line {first[0]} with another name or time zone; "
+            "give each address one name and time zone"
+        )
+    pair = (key, values["newsletter"].pk)
+    if pair in pairs:
+        raise NewslettersError(f"{values['email']} and {values['newsletter'].slug} are already on line {pairs[pair]}")
+    pairs[pair] = line
+
+
 def _import_row_validate(row: dict, newsletters: dict[str, Newsletter]) -> dict:
-    if None in row:
-        raise NewslettersError("more fields than the header has columns")
     email = (row.get("email") or "").strip()
     if not email:
         raise NewslettersError("email is empty")
     if len(email) > 254:
         raise NewslettersError("email is longer than 254 characters")
+    _check(validate_single_line, email, what=f"email {email[:60]!r}")
     _check(validate_email, email, what=f"email {email!r}")
+    email = _normalized(email)
     name = (row.get("name") or "").strip()
     _check(validate_single_line, name, what="name")
     if len(name) > 200:
         raise NewslettersError("name is longer than 200 characters")
     tz = (row.get("timezone") or "").strip() or "UTC"
+    if len(tz) > 64:
+        raise NewslettersError("timezone is longer than 64 characters")
     _check(validate_timezone, tz, what="timezone")
     slug = (row.get("newsletter") or "").strip()
     if slug not in newsletters:
-        raise NewslettersError(f"unknown newsletter {slug!r}")
+        raise NewslettersError(f"unknown newsletter {slug[:60]!r}")
     frequency = (row.get("frequency") or "").strip().lower() or Frequency.WEEKLY
     if frequency not in Frequency.values:
-        raise NewslettersError(f"frequency {frequency!r} is not one of {', '.join(Frequency.values)}")
+        raise NewslettersError(f"frequency {frequency[:30]!r} is not one of {', '.join(Frequency.values)}")
     return {"email": email, "name": name, "timezone": tz, "newsletter": newsletters[slug], "frequency": frequency}
+
+
+def _normalized(email: str) -> str:
+    try:
+        return email_normalize(email)
+    except ValidationError as error:
+        raise NewslettersError(f"email {email!r}: {' '.join(error.messages)}") from None
 
 
 def _import_row_apply(values: dict, *, confirmed: bool, now: datetime.datetime, counts: Counter) -> None:
@@ -384,8 +462,11 @@ def _import_row_apply(values: dict, *, confirmed: bool, now: datetime.datetime, 
     subscription = subscription or Subscription(subscriber=subscriber, newsletter=values["newsletter"])
     before = (subscription.pk, subscription.frequency, subscription.status)
     subscription.frequency = values["frequency"]
-    if subscriber.status == SubscriberStatus.ACTIVE and subscription.status == SubscriptionStatus.PENDING:
+    # Only --confirmed says the reader opted in to this newsletter: an active reader's new
+    # subscription from a plain import stays pending, like any other.
+    if confirmed and subscriber.status == SubscriberStatus.ACTIVE and subscription.status == SubscriptionStatus.PENDING:
         subscription.status = SubscriptionStatus.ACTIVE
+        subscription.created_at = now  # its first digest reaches back from now, not from an old import
     subscription_outcome = _outcome(before, (subscription.pk, subscription.frequency, subscription.status))
     if subscription_outcome != "unchanged":
         subscription.save()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -26,6 +27,7 @@ from newsletters.models import (
     SubscriptionStatus,
 )
 from newsletters.tokens import TokenInvalid, confirm_url, token_read
+from newsletters.validators import email_normalize
 
 # ---------------------------------------------------------------------------- issues
 
@@ -106,7 +108,8 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
     try:
         email, name, tz, choices, issued = payload["e"], payload["n"], payload["tz"], payload["c"], payload["iat"]
         choices = {int(pk): Frequency(frequency) for pk, frequency in choices.items()}
-    except (KeyError, ValueError, TypeError, AttributeError):
+        email = email_normalize(email)  # tokens made before addresses were normalised
+    except (KeyError, ValueError, TypeError, AttributeError, ValidationError):
         raise TokenInvalid("confirm") from None
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().filter(email__iexact=email).first()
@@ -124,6 +127,10 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
             )
             if not created and subscription.status in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.PAUSED):
                 subscription.cursor = now  # coming back: start from now, not from when they left
+            elif not created and subscription.status == SubscriptionStatus.PENDING:
+                # Pending since an import: it begins now, so its first digest reaches back from
+                # now (one period), not to the import.
+                subscription.created_at = now
             subscription.frequency = choices[newsletter.pk]
             subscription.status = SubscriptionStatus.ACTIVE
             subscription.next_due_at = None  # the next run schedules it from its cursor
@@ -136,6 +143,10 @@ def confirmation_used(*, payload: dict) -> bool:
     email, issued = payload.get("e"), payload.get("iat")
     if not isinstance(email, str) or not isinstance(issued, int):
         raise TokenInvalid("confirm")
+    try:
+        email = email_normalize(email)
+    except ValidationError:
+        raise TokenInvalid("confirm") from None
     return _confirmation_applied(Subscriber.objects.filter(email__iexact=email).first(), issued=issued)
 
 

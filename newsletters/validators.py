@@ -6,6 +6,7 @@ from email.errors import HeaderParseError
 from functools import cache
 from zoneinfo import available_timezones
 
+import idna
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -72,3 +73,21 @@ def validate_mailbox(value: str) -> None:
         raise ValidationError(
             "%(value)s is not a valid email address.", code="mailbox", params={"value": header.addresses[0].addr_spec}
         ) from None
+
+
+def email_normalize(value: str) -> str:
+    """Return the address with its domain in one canonical form (lower case, Unicode, IDNA 2008).
+
+    `ann@xn--bcher-kva.example` and `ann@Bücher.example` are one reader. The local part is
+    kept as given: only the receiving server may interpret it.
+    """
+    local, at, domain = value.strip().rpartition("@")
+    if not at or not local or not domain:
+        raise ValidationError("Enter a valid email address.", code="invalid")
+    try:
+        domain = idna.decode(idna.encode(domain, uts46=True))
+    except idna.IDNAError as error:
+        raise ValidationError(
+            "The domain of %(value)s is not valid: %(error)s.", code="idna", params={"value": value, "error": error}
+        ) from None
+    return f"{local}@{domain}"

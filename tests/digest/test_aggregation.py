@@ -119,3 +119,22 @@ def test_frequency_changes_never_repeat_or_drop_issues(world):
             subscription.save()
         world.run(now)
     assert world.titles("ada@example.com") == expected
+
+
+def test_confirming_a_subscription_pending_since_an_import_starts_it_then(world):
+    from newsletters.models import Subscriber, Subscription
+    from newsletters.services import subscription_confirm
+    from newsletters.tokens import token_make
+
+    pending = world.subscribe("ada@example.com", since=at(2026, 5, 1))
+    Subscriber.objects.filter(pk=pending.subscriber_id).update(status="pending", confirmed_at=None)
+    Subscription.objects.filter(pk=pending.pk).update(status="pending")
+    world.publish("Issue in May", at(2026, 5, 10, 12, 0))
+    world.publish("Issue of yesterday", at(2026, 6, 1, 12, 0))
+    confirmed_at = at(2026, 6, 2, 7, 0)
+    request = {"e": "ada@example.com", "n": "Ada", "tz": "UTC", "c": {str(world.newsletter.pk): "daily"}}
+    token = token_make(purpose="confirm", value=request | {"iat": int(confirmed_at.timestamp()) - 60})
+    subscription_confirm(token=token, now=confirmed_at)
+    world.run(at(2026, 6, 2, 8, 5))
+    # One period back from confirming, like any new reader; not the whole month since the import.
+    assert world.titles("ada@example.com") == ["Issue of yesterday"]

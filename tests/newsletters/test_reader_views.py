@@ -77,6 +77,7 @@ def test_the_answer_does_not_reveal_known_addresses(client, weekly):
     ("overrides", "error"),
     [
         ({"email": "not-an-address"}, "Enter a valid email address."),
+        ({"email": "ann@xn--zz.example"}, "is not valid"),
         ({"email": "a" * 250 + "@example.com"}, "at most 254 characters"),
         ({"name": "Ada\r\nBcc: victim@example.com"}, "Line breaks are not allowed here."),
         ({"timezone": "Mars/Olympus"}, "Select a valid choice."),
@@ -107,6 +108,16 @@ def test_rate_limits_per_address_and_per_client(client, weekly, settings):
 def confirm(client, link):
     assert client.get(link).status_code == 200
     return client.post(link)
+
+
+def test_idn_and_punycode_forms_are_one_reader_and_share_the_rate_limit(client, weekly, settings):
+    settings.NEWSLETTERS_RATE_PER_ADDRESS = 2
+    for email in ("ann@xn--bcher-kva.example", "ann@Bücher.example", "ann@bücher.example"):
+        assert subscribe(client, weekly, email=email).status_code == 302
+    assert len(mail.outbox) == 2  # the third request counted against the same address
+    for message in mail.outbox:
+        client.post(link_in(message))
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["ann@bücher.example"]
 
 
 def test_confirm_activates_and_shows_what_and_when(client, weekly):

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from newsletters.exceptions import NewslettersError
-from newsletters.importing import IMPORT_COLUMNS, subscribers_import
+from newsletters.importing import IMPORT_COLUMNS, csv_file_read, subscribers_import
 
 
 class Command(BaseCommand):
@@ -20,10 +20,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            with options["csv"].open(newline="", encoding="utf-8-sig") as stream:
-                report = subscribers_import(stream=stream, confirmed=options["confirmed"], now=timezone.now())
-        except (OSError, UnicodeDecodeError) as error:
-            raise CommandError(f"Cannot read {options['csv']}: {error}") from None
+            text = csv_file_read(options["csv"])
+            report = subscribers_import(text=text, confirmed=options["confirmed"], now=timezone.now())
         except NewslettersError as error:
             raise CommandError(str(error)) from None
         for line in report.errors:

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from newsletters.exceptions import NewslettersError
-from newsletters.importing import issue_source_parse, issue_upsert_from_file, subscribers_import
+from newsletters.importing import csv_file_read, issue_source_parse, issue_upsert_from_file, subscribers_import
 from newsletters.models import Issue, Subscription
 
 DEMO = settings.BASE_DIR / "fixtures" / "demo"
@@ -42,8 +42,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {'created' if created else 'kept   '} {issue.state:9} {issue.newsletter.slug}/{issue.slug}"
             )
-        with (DEMO / "subscribers.csv").open(newline="", encoding="utf-8") as stream:
-            report = subscribers_import(stream=stream, confirmed=True, now=now)
+        report = subscribers_import(text=csv_file_read(DEMO / "subscribers.csv"), confirmed=True, now=now)
         self.stdout.write(f"Subscribers: {report.summary()}")
         # The demo readers subscribed a week ago, so the first digest run has something to send.
         Subscription.objects.filter(newsletter__slug__in=["django-weekly", "ops-bulletin"], cursor__isnull=True).update(
