@@ -10,14 +10,13 @@ cursor advances at once.
 
 import datetime
 from collections import Counter
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import connection, transaction
 
 from digest.conf import digest_settings
 from digest.models import Delivery, Window
 from digest.scheduling import latest_visible, settled, subscriptions_due
+from newsletters.conf import site_domain
 from newsletters.models import Frequency, Subscription
 from newsletters.schedules import PERIODS, occurrence_last, schedule_of, subscription_next_due
 from newsletters.selectors import issues_published_between
@@ -47,8 +46,7 @@ def window_for(subscription: Subscription, *, end: datetime.datetime) -> Window:
 
 def message_id_for(subscription_id: int, end: datetime.datetime) -> str:
     """Return the Message-ID of the digest of this window: the same on every retry."""
-    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
-    return f"<digest.{subscription_id}.{end:%Y%m%dT%H%M%S}Z@{domain}>"
+    return f"<digest.{subscription_id}.{end:%Y%m%dT%H%M%S}Z@{site_domain()}>"
 
 
 def issues_in(window: Window) -> list[int]:

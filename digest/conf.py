@@ -1,71 +1,48 @@
-"""Every DIGEST_* setting with its default, read and checked in one place.
+"""Every DIGEST_* setting with its default, read and checked in one place (project.app_settings).
 
-A wrong value raises ImproperlyConfigured naming the setting. Settings are read on
-each access so tests (and `override_settings`) see changes.
+Each may be set in Django's settings or as an environment variable of the same name.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-
-@dataclass(frozen=True)
-class _Setting:
-    default: Any
-    kind: type
-    minimum: float | None = None
-
+from project.app_settings import AppSettings, Setting
 
 _SETTINGS = {
     # MAILERS alias digests are sent through.
-    "DIGEST_MAILER": _Setting("digest", str),
+    "DIGEST_MAILER": Setting("digest", str),
     # Deliveries claimed and sent over one SMTP connection; outcomes are recorded per batch.
-    "DIGEST_BATCH_SIZE": _Setting(200, int, 1),
+    "DIGEST_BATCH_SIZE": Setting(200, int, 1),
     # Due subscriptions planned per transaction.
-    "DIGEST_PLAN_CHUNK": _Setting(1000, int, 1),
+    "DIGEST_PLAN_CHUNK": Setting(1000, int, 1),
     # Seconds after which a claim whose process died may be taken over by another run.
-    "DIGEST_CLAIM_TIMEOUT": _Setting(600, int, 1),
+    "DIGEST_CLAIM_TIMEOUT": Setting(600, int, 1),
     # Windows close only this many seconds after their end, so an issue being saved
     # with a publish time just before the end is always seen.
-    "DIGEST_SETTLE_SECONDS": _Setting(60, int, 0),
+    "DIGEST_SETTLE_SECONDS": Setting(60, int, 0),
     # Transient failures (4xx, dropped connection) are retried this many times in all.
-    "DIGEST_MAX_ATTEMPTS": _Setting(8, int, 1),
+    "DIGEST_MAX_ATTEMPTS": Setting(8, int, 1),
     # First retry after this many seconds, doubling each time, at most DIGEST_RETRY_MAX.
-    "DIGEST_RETRY_BACKOFF": _Setting(60, int, 1),
-    "DIGEST_RETRY_MAX": _Setting(6 * 3600, int, 1),
+    "DIGEST_RETRY_BACKOFF": Setting(60, int, 1),
+    "DIGEST_RETRY_MAX": Setting(6 * 3600, int, 1),
     # Above this total size a digest links its files instead of attaching them.
-    "DIGEST_ATTACHMENT_MAX_BYTES": _Setting(5 * 1024 * 1024, int, 0),
+    "DIGEST_ATTACHMENT_MAX_BYTES": Setting(5 * 1024 * 1024, int, 0),
     # Consecutive permanent failures (5xx) after which a subscriber is suppressed.
-    "DIGEST_SUPPRESS_AFTER": _Setting(3, int, 1),
+    "DIGEST_SUPPRESS_AFTER": Setting(3, int, 1),
     # Optional mailbox for mailto: unsubscribes in List-Unsubscribe, e.g. unsubscribe@example.com.
-    "DIGEST_UNSUBSCRIBE_MAILTO": _Setting("", str),
+    "DIGEST_UNSUBSCRIBE_MAILTO": Setting("", str),
     # Cron schedule of the digest job (django-crontab and run_scheduler).
-    "DIGEST_CRON_SCHEDULE": _Setting("*/5 * * * *", str),
+    "DIGEST_CRON_SCHEDULE": Setting("*/5 * * * *", str),
     # Where runs journal the messages the server accepted ("": VAR_DIR/journal). Share it
     # between machines to let any of them recover a dead sender's batch without resending.
-    "DIGEST_JOURNAL_DIR": _Setting("", str),
+    "DIGEST_JOURNAL_DIR": Setting("", str),
 }
 
 
-class DigestSettings:
+class DigestSettings(AppSettings):
     """Attribute access to DIGEST_* settings without the prefix: digest_settings.BATCH_SIZE."""
-
-    def __getattr__(self, name: str) -> Any:
-        key = f"DIGEST_{name}"
-        if key not in _SETTINGS:
-            raise AttributeError(name)
-        spec = _SETTINGS[key]
-        value = getattr(settings, key, spec.default)
-        if spec.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ImproperlyConfigured(f"{key} must be an integer, not {value!r}.")
-        if spec.kind is str and not isinstance(value, str):
-            raise ImproperlyConfigured(f"{key} must be a string, not {value!r}.")
-        if spec.minimum is not None and value < spec.minimum:
-            raise ImproperlyConfigured(f"{key} must be at least {spec.minimum}, not {value!r}.")
-        return value
 
     @property
     def journal_dir(self) -> Path:
@@ -73,15 +50,13 @@ class DigestSettings:
         return Path(self.JOURNAL_DIR or Path(settings.VAR_DIR) / "journal")
 
     def check_all(self) -> None:
-        """Read every setting once, so a wrong one fails at start-up rather than mid-run."""
-        from django.core.mail import mailers
-
-        for key in _SETTINGS:
-            getattr(self, key.removeprefix("DIGEST_"))
+        """Read every setting once, and the mail settings digests depend on."""
         from django.core.exceptions import ValidationError
+        from django.core.mail import mailers
 
         from newsletters.validators import validate_mailbox
 
+        super().check_all()
         try:
             validate_mailbox(settings.DEFAULT_FROM_EMAIL)
         except ValidationError as error:
@@ -92,4 +67,4 @@ class DigestSettings:
             )
 
 
-digest_settings = DigestSettings()
+digest_settings = DigestSettings("DIGEST_", _SETTINGS)

@@ -14,7 +14,6 @@ import re
 import smtplib
 from collections.abc import Callable
 from email.headerregistry import Address
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,6 +27,7 @@ from digest.journal import Journal
 from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus, Window
 from digest.rendering import Personal, RenderedDigest
+from newsletters.conf import site_domain
 from newsletters.models import SubscriberStatus, SubscriptionStatus
 from newsletters.tokens import preferences_url, unsubscribe_url
 from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validate_single_line
@@ -94,7 +94,7 @@ def list_id(newsletter) -> str:
     """Return the newsletter's List-Id identifier (RFC 2919)."""
     if newsletter.list_id:
         return newsletter.list_id
-    return f"{newsletter.slug}.{urlsplit(settings.SITE_URL).hostname or 'localhost'}"
+    return f"{newsletter.slug}.{site_domain()}"
 
 
 def _classify(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> tuple[bool, str]:

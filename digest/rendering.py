@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import Prefetch
@@ -27,6 +26,7 @@ from premailer import Premailer
 from digest.conf import digest_settings
 from digest.exceptions import RenderError
 from digest.models import Rendering, Window
+from newsletters.conf import site_url
 from newsletters.markup import html_to_text, markdown_to_html
 from newsletters.models import Attachment, Issue, Newsletter
 from newsletters.selectors import issues_published_between
@@ -105,7 +105,7 @@ def inline_css(document: str) -> str:
     """Inline the stylesheet into style attributes; keep @media rules in a <style> block."""
     return Premailer(
         document,
-        base_url=settings.SITE_URL + "/",
+        base_url=site_url("/"),
         strip_important=False,
         keep_style_tags=False,
         disable_leftover_css=False,
@@ -129,8 +129,8 @@ def digest_render(
             {
                 "issue": issue,
                 "html": body_html,
-                "text": html_to_text(body_html, base_url=settings.SITE_URL),
-                "url": settings.SITE_URL + issue.get_absolute_url(),
+                "text": html_to_text(body_html, base_url=site_url()),
+                "url": site_url(issue.get_absolute_url()),
             }
         )
     files, linked = _attachments(issues)
@@ -140,8 +140,8 @@ def digest_render(
         "count": len(entries),
         "window_start": window_start,
         "window_end": window_end,
-        "site_url": settings.SITE_URL,
-        "archive_url": settings.SITE_URL + newsletter.get_absolute_url(),
+        "site_url": site_url(),
+        "archive_url": site_url(newsletter.get_absolute_url()),
         "greeting": GREETING,
         "unsubscribe_url": UNSUBSCRIBE_URL,
         "preferences_url": PREFERENCES_URL,
@@ -178,7 +178,7 @@ def _attachments(issues: list[Issue]) -> tuple[list[FileToSend], list[dict]]:
         ]
         return files, []
     linked = [
-        {"name": attachment.filename, "url": settings.SITE_URL + attachment.file.url, "size": attachment.file.size}
+        {"name": attachment.filename, "url": site_url(attachment.file.url), "size": attachment.file.size}
         for attachment in items
     ]
     return [], linked
@@ -239,7 +239,7 @@ def _render_stored(newsletter, issues, window: Window, *, key: dict, signature: 
 
 def _signature(newsletter, issues: list[Issue]) -> str:
     """What a rendering depends on: the newsletter, each issue and its files, the site URL."""
-    parts = [settings.SITE_URL, digest_settings.ATTACHMENT_MAX_BYTES]
+    parts = [site_url(), digest_settings.ATTACHMENT_MAX_BYTES]
     parts += [(field.attname, getattr(newsletter, field.attname)) for field in newsletter._meta.concrete_fields]
     for issue in issues:
         parts.append(

@@ -7,7 +7,6 @@ import datetime
 import hashlib
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
@@ -15,6 +14,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from newsletters.conf import newsletters_settings, site_url
 from newsletters.exceptions import ConfirmationReplayed, RateLimited
 from newsletters.models import (
     Frequency,
@@ -65,15 +65,15 @@ def subscription_request(
     """
     if not _rate_hit(
         f"subscribe:client:{client}",
-        limit=settings.NEWSLETTERS_RATE_PER_CLIENT,
-        period=settings.NEWSLETTERS_RATE_PERIOD,
+        limit=newsletters_settings.RATE_PER_CLIENT,
+        period=newsletters_settings.RATE_PERIOD,
     ):
         raise RateLimited("Too many subscription requests from this client; try again later.")
     address_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
     if not _rate_hit(
         f"subscribe:address:{address_key}",
-        limit=settings.NEWSLETTERS_RATE_PER_ADDRESS,
-        period=settings.NEWSLETTERS_RATE_PERIOD,
+        limit=newsletters_settings.RATE_PER_ADDRESS,
+        period=newsletters_settings.RATE_PERIOD,
     ):
         return False
     payload = {
@@ -88,8 +88,8 @@ def subscription_request(
         "name": name,
         "newsletters": [(n, Frequency(choices[n.pk]).label) for n in newsletters],
         "confirm_url": confirm_url(payload),
-        "max_age_days": settings.NEWSLETTERS_CONFIRM_MAX_AGE_DAYS,
-        "site_url": settings.SITE_URL,
+        "max_age_days": newsletters_settings.CONFIRM_MAX_AGE_DAYS,
+        "site_url": site_url(),
     }
     subject = " ".join(render_to_string("emails/confirm_subject.txt", context).split())
     message = EmailMultiAlternatives(subject=subject, body=render_to_string("emails/confirm.txt", context), to=[email])
@@ -103,7 +103,7 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
     Raises TokenInvalid, TokenExpired, or ConfirmationReplayed for a link already used.
     """
     payload = token_read(
-        token, purpose="confirm", kind=dict, max_age=datetime.timedelta(days=settings.NEWSLETTERS_CONFIRM_MAX_AGE_DAYS)
+        token, purpose="confirm", kind=dict, max_age=datetime.timedelta(days=newsletters_settings.CONFIRM_MAX_AGE_DAYS)
     )
     try:
         email, name, tz, choices, issued = payload["e"], payload["n"], payload["tz"], payload["c"], payload["iat"]

@@ -4,8 +4,10 @@ The salt names the purpose, so a token made for one purpose never reads as anoth
 each payload is checked for the shape its purpose expects.
 """
 
-from django.conf import settings
 from django.core import signing
+from django.urls import reverse
+
+from newsletters.conf import site_url
 
 PURPOSES = ("unsubscribe", "preferences", "confirm")
 
@@ -40,14 +42,18 @@ def token_read(token: str, *, purpose: str, kind: type, max_age: float | None = 
 
 def unsubscribe_url(subscription_id: int) -> str:
     """Absolute one-click unsubscribe URL of a subscription (List-Unsubscribe target)."""
-    return f"{settings.SITE_URL}/u/{token_make(purpose='unsubscribe', value=subscription_id)}/"
+    return _link("newsletters:unsubscribe", purpose="unsubscribe", value=subscription_id)
 
 
 def preferences_url(subscriber_id: int) -> str:
     """Absolute URL of a subscriber's preferences page."""
-    return f"{settings.SITE_URL}/p/{token_make(purpose='preferences', value=subscriber_id)}/"
+    return _link("newsletters:preferences", purpose="preferences", value=subscriber_id)
 
 
 def confirm_url(request: dict) -> str:
     """Absolute URL that confirms a subscription request (the request travels in the token)."""
-    return f"{settings.SITE_URL}/confirm/{token_make(purpose='confirm', value=request)}/"
+    return _link("newsletters:confirm", purpose="confirm", value=request)
+
+
+def _link(view: str, *, purpose: str, value) -> str:
+    return site_url(reverse(view, kwargs={"token": token_make(purpose=purpose, value=value)}))

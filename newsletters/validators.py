@@ -7,9 +7,10 @@ from functools import cache
 from zoneinfo import available_timezones
 
 import idna
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+
+from newsletters.conf import newsletters_settings
 
 # Every C0 and C1 control (NUL, tab, CR, LF, the U+001C-U+001E separators that
 # str.splitlines() treats as line ends, DEL, NEL) and the Unicode line/paragraph separators.
@@ -43,7 +44,7 @@ def validate_timezone(value: str) -> None:
 
 def validate_attachment_size(file) -> None:
     """Refuse files larger than NEWSLETTERS_MAX_ATTACHMENT_BYTES."""
-    limit = settings.NEWSLETTERS_MAX_ATTACHMENT_BYTES
+    limit = newsletters_settings.MAX_ATTACHMENT_BYTES
     if file.size > limit:
         raise ValidationError(
             "%(name)s is %(size)d bytes; attachments may be at most %(limit)d bytes.",

@@ -6,7 +6,6 @@ or already used one 410, and no page says whether an address is subscribed.
 
 import datetime
 
-from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,6 +14,7 @@ from django.utils.feedgenerator import Atom1Feed
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from newsletters.conf import newsletters_settings
 from newsletters.exceptions import ConfirmationReplayed, RateLimited
 from newsletters.forms import PreferencesForm, SubscribeForm
 from newsletters.markup import markdown_to_html
@@ -92,7 +92,7 @@ class NewsletterFeed(Feed):
 
 def _link_error(request, error: Exception):
     if isinstance(error, TokenExpired):
-        context = {"expired": True, "days": settings.NEWSLETTERS_CONFIRM_MAX_AGE_DAYS}
+        context = {"expired": True, "days": newsletters_settings.CONFIRM_MAX_AGE_DAYS}
         return render(request, "newsletters/link_error.html", context, status=410)
     if isinstance(error, ConfirmationReplayed):
         return render(request, "newsletters/link_error.html", {"replayed": True}, status=410)
@@ -130,7 +130,7 @@ def subscribe_sent(request):
 @require_http_methods(["GET", "POST"])
 def confirm(request, token):
     """GET shows the request with a button (link scanners only GET); POST activates it."""
-    max_age = datetime.timedelta(days=settings.NEWSLETTERS_CONFIRM_MAX_AGE_DAYS)
+    max_age = datetime.timedelta(days=newsletters_settings.CONFIRM_MAX_AGE_DAYS)
     try:
         payload = token_read(token, purpose="confirm", kind=dict, max_age=max_age)
         if confirmation_used(payload=payload):

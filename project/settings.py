@@ -122,32 +122,20 @@ STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 
-# Reader flows: confirmation links expire; the subscribe form is rate limited per address
-# and per client (IP address) within NEWSLETTERS_RATE_PERIOD seconds.
-NEWSLETTERS_CONFIRM_MAX_AGE_DAYS = env_int("NEWSLETTERS_CONFIRM_MAX_AGE_DAYS", 7)
-NEWSLETTERS_RATE_PER_ADDRESS = env_int("NEWSLETTERS_RATE_PER_ADDRESS", 3)
-NEWSLETTERS_RATE_PER_CLIENT = env_int("NEWSLETTERS_RATE_PER_CLIENT", 20)
-NEWSLETTERS_RATE_PERIOD = env_int("NEWSLETTERS_RATE_PERIOD", 3600)
+# NEWSLETTERS_* and DIGEST_* settings are read (from here, or from the environment variable
+# of the same name) with their defaults in newsletters/conf.py and digest/conf.py.
 
 # Rate limits live in the cache: share it (Redis) when several web processes run.
 CACHES = {"default": env_cache("CACHE_URL", "locmem://")}
 
-# Largest single attachment an editor may upload, in bytes.
-NEWSLETTERS_MAX_ATTACHMENT_BYTES = env_int("NEWSLETTERS_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
-
-# Digest engine (digest/conf.py documents each; all have defaults there).
-for _name in ("DIGEST_BATCH_SIZE", "DIGEST_CLAIM_TIMEOUT", "DIGEST_ATTACHMENT_MAX_BYTES", "DIGEST_MAX_ATTEMPTS"):
-    if env_str(_name, ""):
-        globals()[_name] = env_int(_name)
-for _name in ("DIGEST_UNSUBSCRIBE_MAILTO", "DIGEST_CRON_SCHEDULE", "DIGEST_JOURNAL_DIR"):
-    if env_str(_name, ""):
-        globals()[_name] = env_str(_name, "")
+# The digest job's cron schedule, here because CRONJOBS needs it (digest/conf.py checks it).
+DIGEST_CRON_SCHEDULE = env_str("DIGEST_CRON_SCHEDULE", "") or "*/5 * * * *"
 
 # django-crontab: `manage.py crontab add` installs these; see README "Scheduling".
 (VAR_DIR / "log").mkdir(parents=True, exist_ok=True)
 CRONJOBS = [
     (
-        globals().get("DIGEST_CRON_SCHEDULE", "*/5 * * * *"),
+        DIGEST_CRON_SCHEDULE,
         "digest.cron.send_digests_job",
         f">> {VAR_DIR / 'log' / 'digest-cron.log'} 2>&1",
     )

@@ -129,6 +129,20 @@ def test_start_up_fails_with_the_variable_named(env, variable, tmp_path):
     assert variable in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"NEWSLETTERS_RATE_PERIOD": "hourly"}, "NEWSLETTERS_RATE_PERIOD='hourly' is not an integer"),
+        ({"DIGEST_BATCH_SIZE": "0"}, "DIGEST_BATCH_SIZE must be at least 1"),
+        ({"DEFAULT_FROM_EMAIL": "just some text"}, "DEFAULT_FROM_EMAIL"),
+    ],
+)
+def test_app_settings_from_the_environment_are_checked_at_start_up(env, message, tmp_path):
+    result = _check(VAR_DIR=str(tmp_path), **env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
 def test_start_up_with_production_values_passes(tmp_path):
     result = _check(
         VAR_DIR=str(tmp_path),

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from digest.cron import scheduler_jobs, scheduler_loop
+from newsletters.conf import site_url
 from newsletters.devmail import capture_server_start
 
 
@@ -24,8 +25,7 @@ class Command(BaseCommand):
         if not os.environ.get("RUN_MAIN"):
             capture_server_start(directory=settings.LOCAL_MAIL_DIR, port=settings.LOCAL_SMTP_PORT)
             self.stdout.write(
-                f"Local SMTP capture on 127.0.0.1:{settings.LOCAL_SMTP_PORT}; "
-                f"read mail at {settings.SITE_URL}/dev/outbox/"
+                f"Local SMTP capture on 127.0.0.1:{settings.LOCAL_SMTP_PORT}; read mail at {site_url('/dev/outbox/')}"
             )
             if not options["no_scheduler"]:
                 jobs = scheduler_jobs()

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from newsletters.conf import site_url
 from newsletters.exceptions import NewslettersError
 from newsletters.importing import csv_file_read, issue_source_parse, issue_upsert_from_file, subscribers_import
 from newsletters.models import Issue, Subscription
@@ -55,5 +56,5 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             self.stdout.write(
-                self.style.SUCCESS(f"Editor login: editor / {password}  (admin at {settings.SITE_URL}/admin/)")
+                self.style.SUCCESS(f"Editor login: editor / {password}  (admin at {site_url('/admin/')})")
             )

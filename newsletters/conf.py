@@ -1,0 +1,35 @@
+"""Every NEWSLETTERS_* setting with its default, and the site's address, read in one place.
+
+Each may be set in Django's settings or as an environment variable of the same name
+(project.app_settings).
+"""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from project.app_settings import AppSettings, Setting
+
+newsletters_settings = AppSettings(
+    "NEWSLETTERS_",
+    {
+        # Days a confirmation link stays valid.
+        "NEWSLETTERS_CONFIRM_MAX_AGE_DAYS": Setting(7, int, 1),
+        # Confirmation mails per address, and subscribe requests per client (IP), per period.
+        "NEWSLETTERS_RATE_PER_ADDRESS": Setting(3, int, 1),
+        "NEWSLETTERS_RATE_PER_CLIENT": Setting(20, int, 1),
+        "NEWSLETTERS_RATE_PERIOD": Setting(3600, int, 1),
+        # Largest single attachment an editor may upload, in bytes.
+        "NEWSLETTERS_MAX_ATTACHMENT_BYTES": Setting(10 * 1024 * 1024, int, 0),
+    },
+)
+
+
+def site_url(path: str = "") -> str:
+    """Return the absolute URL of a site path (SITE_URL has no trailing slash)."""
+    return settings.SITE_URL + path
+
+
+def site_domain() -> str:
+    """Return the site's host name, for Message-IDs and List-Ids."""
+    return urlsplit(settings.SITE_URL).hostname or "localhost"
