@@ -25,7 +25,7 @@ from digest.delivery import batch_send
 from digest.exceptions import DigestError, RenderError
 from digest.journal import Journal
 from digest.ledger import claimant_new, deliveries_claim, deliveries_recover, deliveries_waiting, outcomes_record
-from digest.models import Delivery, Rendering, Window
+from digest.models import Delivery, DeliveryStatus, Rendering, Window
 from digest.rendering import RenderedDigest, group_render
 from digest.scheduling import newsletters_selected, subscriptions_schedule
 
@@ -171,7 +171,7 @@ def _finish(sending: _Sending, *, summary: RunSummary, now: datetime.datetime) -
 def report_failures(*, summary: RunSummary, now: datetime.datetime, claimant: str, held_errors: list[str]) -> None:
     """Mail ADMINS once about this run's failed and held deliveries."""
     recent = (
-        Delivery.objects.filter(claimed_by=claimant, status="failed")
+        Delivery.objects.filter(claimed_by=claimant, status=DeliveryStatus.FAILED)
         .values_list("subscription__subscriber__email", "last_error")
         .order_by("id")[:20]
     )

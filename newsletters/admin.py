@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from newsletters.markup import markdown_to_html
-from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, Subscription
+from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, Subscription, SubscriptionStatus
 from newsletters.services import issue_publish
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
@@ -64,7 +64,11 @@ class NewsletterAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(_subscribers=models.Count("subscriptions", filter=models.Q(subscriptions__status="active")))
+            .annotate(
+                _subscribers=models.Count(
+                    "subscriptions", filter=models.Q(subscriptions__status=SubscriptionStatus.ACTIVE)
+                )
+            )
         )
 
     @admin.display(description="Active subscriptions", ordering="_subscribers")
