@@ -205,22 +205,25 @@ MAX_MARKDOWN_BYTES = 1024 * 1024
 
 
 def _markdown_read(path: Path) -> str:
-    with _regular_file_open(path, what=f"Cannot read {path}:") as handle:
-        data = handle.read(MAX_MARKDOWN_BYTES + 1)
-    if len(data) > MAX_MARKDOWN_BYTES:
-        raise NewslettersError(f"{path} is larger than {MAX_MARKDOWN_BYTES // 1024} KB; an issue must be smaller.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise NewslettersError(
-            f"{path}: line {line} is not UTF-8 (byte {data[error.start]:#04x}); save it as UTF-8."
-        ) from None
+    text = utf8_file_read(path, limit=MAX_MARKDOWN_BYTES, too_big="an issue must be smaller", advice="save it as UTF-8")
     if "\x00" in text:
         raise NewslettersError(
             f"{path}: line {text[: text.index(chr(0))].count(chr(10)) + 1} contains a NUL byte; is it a text file?"
         )
     return text
+
+
+def utf8_file_read(path: Path, *, limit: int, too_big: str, advice: str) -> str:
+    """Read a whole regular file as UTF-8 (with or without BOM); a byte that is not UTF-8 is named with its line."""
+    with _regular_file_open(path, what=f"Cannot read {path}:") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise NewslettersError(f"{path} is larger than {limit // 1024} KB; {too_big}.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise NewslettersError(f"{path}: line {line} is not UTF-8 (byte {data[error.start]:#04x}); {advice}.") from None
 
 
 def _regular_file_open(path: Path, *, what: str):
@@ -313,18 +316,12 @@ class ImportReport:
 
 def csv_file_read(path: Path) -> str:
     """Read a whole CSV file as UTF-8 (with or without BOM); refuse what cannot be read, naming the line."""
-    with _regular_file_open(path, what=f"Cannot read {path}:") as handle:
-        data = handle.read(MAX_CSV_BYTES + 1)
-    if len(data) > MAX_CSV_BYTES:
-        raise NewslettersError(f"{path} is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise NewslettersError(
-            f"{path}: line {line} is not UTF-8 (byte {data[error.start]:#04x}); nothing was imported. "
-            "Save the file as UTF-8 (in a spreadsheet: CSV UTF-8) and import it again."
-        ) from None
+    return utf8_file_read(
+        path,
+        limit=MAX_CSV_BYTES,
+        too_big="split it",
+        advice="nothing was imported. Save the file as UTF-8 (in a spreadsheet: CSV UTF-8) and import it again",
+    )
 
 
 def subscribers_import(*, text: str, confirmed: bool, now: datetime.datetime) -> ImportReport:
