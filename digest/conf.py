@@ -13,6 +13,12 @@ from project.app_settings import AppSettings, Setting
 _SETTINGS = {
     # MAILERS alias digests are sent through.
     "DIGEST_MAILER": Setting("digest", str),
+    # Several relays, used round-robin: MAILERS aliases, comma-separated ("": DIGEST_MAILER alone).
+    "DIGEST_MAILERS": Setting("", str),
+    # SMTP connections each sending process keeps open at once, across its relays.
+    "DIGEST_CONNECTIONS": Setting(32, int, 1),
+    # At most this many messages a second per sending process (0: no limit), e.g. an ESP's quota.
+    "DIGEST_RATE_LIMIT": Setting(0, int, 0),
     # Deliveries claimed and sent over one SMTP connection; outcomes are recorded per batch.
     "DIGEST_BATCH_SIZE": Setting(200, int, 1),
     # Due subscriptions planned per transaction.
@@ -61,10 +67,15 @@ class DigestSettings(AppSettings):
             validate_mailbox(settings.DEFAULT_FROM_EMAIL)
         except ValidationError as error:
             raise ImproperlyConfigured(f"DEFAULT_FROM_EMAIL: {' '.join(error.messages)}") from None
-        if self.MAILER not in mailers:
-            raise ImproperlyConfigured(
-                f"DIGEST_MAILER={self.MAILER!r} is not an alias in MAILERS ({', '.join(mailers)})."
-            )
+        for alias in self.mailer_aliases:
+            if alias not in mailers:
+                name = "DIGEST_MAILERS" if self.MAILERS else "DIGEST_MAILER"
+                raise ImproperlyConfigured(f"{name}: {alias!r} is not an alias in MAILERS ({', '.join(mailers)}).")
+
+    @property
+    def mailer_aliases(self) -> list[str]:
+        """The MAILERS aliases digests go through: DIGEST_MAILERS, else DIGEST_MAILER."""
+        return [alias.strip() for alias in self.MAILERS.split(",") if alias.strip()] or [self.MAILER]
 
 
 digest_settings = DigestSettings("DIGEST_", _SETTINGS)

@@ -11,21 +11,20 @@ newsletter's From is not an address, the relay refuses our sender or the message
 
 import logging
 import re
-import smtplib
-from collections.abc import Callable
 from email.headerregistry import Address
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 
 from digest.conf import digest_settings
 from digest.exceptions import RecipientError, RenderError
-from digest.fastmail import GroupMessage, batch_date, fast_path_for, smtp_send
+from digest.fastmail import GroupMessage, batch_date, smtp_send
 from digest.journal import Journal
 from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus, Window
+from digest.pool import Pool, Send
 from digest.rendering import Personal, RenderedDigest
 from newsletters.conf import site_domain
 from newsletters.models import SubscriberStatus, SubscriptionStatus
@@ -97,47 +96,28 @@ def list_id(newsletter) -> str:
     return f"{newsletter.slug}.{site_domain()}"
 
 
-def _classify(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> tuple[bool, str]:
-    """Return (permanent, description) for an error reply of the SMTP server."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        code, text = next(iter(error.recipients.values()), (0, b""))
-    else:
-        code, text = error.smtp_code, error.smtp_error
-    return code >= 500, f"{code} {_decode(text)}"
-
-
-def _too_big(error: smtplib.SMTPDataError) -> bool:
-    """Whether the server refused the message for its size (552, or enhanced status 5.3.4)."""
-    return error.smtp_code == 552 or _decode(error.smtp_error).startswith("5.3.4")
-
-
-def _decode(value) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def batch_send(
     *,
     deliveries: list[Delivery],
     rendered: dict[Window, RenderedDigest | RenderError | None],
     prepared: dict[Window, GroupMessage | None],
     journal: Journal,
+    pool: Pool,
 ) -> list[Outcome]:
-    """Send a claimed batch over one connection of the digest mailer; return every outcome.
+    """Build a claimed batch's messages and send them over the pool's connections; return every outcome.
 
     With exactly Django's SMTP backend each message comes from the group's prebuilt MIME
     message (digest.fastmail, cached in `prepared` for the run); with any other backend,
-    a subclass included, from EmailMultiAlternatives through its own send_messages(). A
-    dropped connection is reopened once and the batch continues; if it cannot be
-    reopened, the rest of the batch is deferred. Readers who unsubscribed before the
-    batch was claimed are skipped.
+    a subclass included, from EmailMultiAlternatives through its own send_messages().
+    Readers who unsubscribed before the batch was claimed are skipped.
     """
     outcomes: list[Outcome] = []
-    connection = mailers[digest_settings.MAILER]
-    fast = fast_path_for(connection)
+    template = pool.template()
+    fast = pool.fast
     date = batch_date()
-    sendable: list[tuple[Delivery, Callable[[], bool]]] = []
+    sendable: list[tuple[Delivery, Send]] = []
     for delivery in deliveries:
-        group = _group_ready(rendered, prepared, delivery.window, connection, fast)
+        group = _group_ready(rendered, prepared, delivery.window, template, fast)
         subscription = delivery.subscription
         if (
             subscription.status != SubscriptionStatus.ACTIVE
@@ -152,9 +132,9 @@ def batch_send(
             try:
                 personal = _personal(delivery)
                 send = (
-                    _fast_sender(connection, prepared[delivery.window], delivery, personal, date)
+                    _fast_sender(template, prepared[delivery.window], delivery, personal, date)
                     if fast
-                    else _django_sender(connection, group, delivery, personal)
+                    else _django_sender(group, delivery, personal)
                 )
             except RecipientError as error:
                 outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
@@ -164,24 +144,8 @@ def batch_send(
                 outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, f"not sent: {error}", held=True))
                 continue
             sendable.append((delivery, send))
-    if not sendable:
-        return outcomes
-
-    connected = _open(connection)
-    try:
-        for position, (delivery, send) in enumerate(sendable):
-            if not connected:
-                outcomes.extend(
-                    Outcome(d, DeliveryStatus.DEFERRED, "cannot connect to the mail server")
-                    for d, _ in sendable[position:]
-                )
-                break
-            outcome, connected = _send_one(connection, delivery, send)
-            if outcome.status == DeliveryStatus.SENT:
-                journal.record(delivery.id)
-            outcomes.append(outcome)
-    finally:
-        _close(connection)
+    if sendable:
+        outcomes += pool.send(sendable, journal=journal)
     return outcomes
 
 
@@ -225,21 +189,19 @@ def _group_ready(
     return rendered[window]
 
 
-def _django_sender(connection, rendered: RenderedDigest, delivery: Delivery, personal: Personal) -> Callable[[], bool]:
+def _django_sender(rendered: RenderedDigest, delivery: Delivery, personal: Personal) -> Send:
     message = message_build(rendered=rendered, delivery=delivery, personal=personal)
-    return lambda: connection.send_messages([message]) == 1
+    return lambda backend: backend.send_messages([message]) == 1
 
 
-def _fast_sender(
-    connection, prebuilt: GroupMessage, delivery: Delivery, personal: Personal, date: str
-) -> Callable[[], bool]:
-    address = _envelope_address(connection, personal.email)
+def _fast_sender(template, prebuilt: GroupMessage, delivery: Delivery, personal: Personal, date: str) -> Send:
+    address = _envelope_address(template, personal.email)
     data = prebuilt.message_bytes(personal, address=address, message_id=delivery.message_id, date=date)
     envelope_from = prebuilt.envelope_from
 
-    def send() -> bool:
-        # The mailer's own smtplib connection: its TLS, login and timeout apply.
-        smtp_send(connection.connection, envelope_from, address, data)
+    def send(backend) -> bool:
+        # The pooled backend's own smtplib connection: its TLS, login and timeout apply.
+        smtp_send(backend.connection, envelope_from, address, data)
         return True
 
     return send
@@ -253,48 +215,3 @@ def _envelope_address(connection, address: str) -> str:
     # prep_address parses with the email package (~0.5 ms); stored addresses were
     # validated on the way in, and a plain one needs no IDNA or quoting.
     return address if _PLAIN_ADDRESS.match(address) else connection.prep_address(address)
-
-
-def _open(connection) -> bool:
-    try:
-        connection.open()
-        return True
-    except (smtplib.SMTPException, OSError) as error:
-        logger.warning("Cannot open the %s mailer: %s", digest_settings.MAILER, error)
-        return False
-
-
-def _send_one(connection, delivery: Delivery, send: Callable[[], bool]) -> tuple[Outcome, bool]:
-    """Send one message; reconnect once if the connection dropped. Return (outcome, connected)."""
-    for attempt in (1, 2):
-        try:
-            sent = send()
-        except smtplib.SMTPSenderRefused as error:
-            # MAIL FROM refused: our sender, not this reader; every message of the group would fail.
-            text = f"the mail server refused the sender {error.sender}: {error.smtp_code} {_decode(error.smtp_error)}"
-            return Outcome(delivery, DeliveryStatus.DEFERRED, text, held=True), True
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
-            # The server answered: 5xx is permanent for this recipient, 4xx is worth a retry.
-            permanent, text = _classify(error)
-            if isinstance(error, smtplib.SMTPDataError) and _too_big(error):
-                # Too big for the relay: the digest's fault, the same for every reader of the group.
-                return Outcome(delivery, DeliveryStatus.DEFERRED, f"message refused: {text}", held=True), True
-            status = DeliveryStatus.FAILED if permanent else DeliveryStatus.DEFERRED
-            return Outcome(delivery, status, text, permanent), True
-        except (smtplib.SMTPException, OSError) as error:
-            # The connection is gone (dropped, reset, timed out): reopen once, retry this message.
-            _close(connection)
-            if attempt == 1 and _open(connection):
-                continue
-            return Outcome(delivery, DeliveryStatus.DEFERRED, f"connection lost: {error}"), False
-        if sent:
-            return Outcome(delivery, DeliveryStatus.SENT), True
-        return Outcome(delivery, DeliveryStatus.DEFERRED, "the mailer reported 0 messages sent"), True
-    raise AssertionError("unreachable")
-
-
-def _close(connection) -> None:
-    try:
-        connection.close()
-    except (smtplib.SMTPException, OSError):
-        connection.connection = None

@@ -10,6 +10,7 @@ it when the process is killed.
 
 import os
 import re
+import threading
 from pathlib import Path
 
 _CLAIMANT = re.compile(r"^[0-9a-f]{32}$")
@@ -22,11 +23,13 @@ class Journal:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = journal_path(directory, claimant)
         self._handle = self.path.open("a", encoding="ascii")
+        self._lock = threading.Lock()  # the pool's connections record from their own threads
 
     def record(self, delivery_id: int) -> None:
         """Note that the server accepted this delivery's message."""
-        self._handle.write(f"{delivery_id}\n")
-        self._handle.flush()
+        with self._lock:
+            self._handle.write(f"{delivery_id}\n")
+            self._handle.flush()
 
     def close(self) -> None:
         """Close and delete the journal: every outcome it held is in the database."""

@@ -26,6 +26,7 @@ from digest.exceptions import DigestError, RenderError
 from digest.journal import Journal
 from digest.ledger import claimant_new, deliveries_claim, deliveries_recover, deliveries_waiting, outcomes_record
 from digest.models import Delivery, DeliveryStatus, Rendering, Window
+from digest.pool import Pool
 from digest.rendering import RenderedDigest, group_render
 from digest.scheduling import newsletters_selected, subscriptions_schedule
 
@@ -107,6 +108,7 @@ class _Sending:
 
     claimant: str
     journal: Journal
+    pool: Pool
     counts: Counter = field(default_factory=Counter)
     renders: dict[Window, RenderedDigest | RenderError | None] = field(default_factory=dict)
     # Each group's sender check and fast-path message, made once per run (digest.delivery).
@@ -115,9 +117,22 @@ class _Sending:
 
 
 def _send_all(*, now: datetime.datetime, newsletter_ids: list[int] | None, say) -> _Sending:
-    """Recover dead runs' sends, then claim, render and send batches until none is left."""
+    """Open the relay pool, send every batch over it, close it."""
     claimant = claimant_new()
-    sending = _Sending(claimant=claimant, journal=Journal(digest_settings.journal_dir, claimant))
+    pool = Pool(
+        aliases=digest_settings.mailer_aliases, size=digest_settings.CONNECTIONS, rate=digest_settings.RATE_LIMIT
+    )
+    sending = _Sending(claimant=claimant, journal=Journal(digest_settings.journal_dir, claimant), pool=pool)
+    try:
+        _send_batches(sending, now=now, newsletter_ids=newsletter_ids, say=say)
+    finally:
+        pool.close()
+    return sending
+
+
+def _send_batches(sending: _Sending, *, now: datetime.datetime, newsletter_ids: list[int] | None, say) -> None:
+    """Recover dead runs' sends, then claim, render and send batches until none is left."""
+    claimant = sending.claimant
     counts = sending.counts
     counts["sent"] = deliveries_recover(now=now)
     if counts["sent"]:
@@ -136,7 +151,7 @@ def _send_all(*, now: datetime.datetime, newsletter_ids: list[int] | None, say) 
             last_id = 0  # one more pass from the start: rows skipped while locked, or freed since
             continue
         if not batch:
-            return sending
+            return
         last_id = max(delivery.id for delivery in batch)
         for window in {delivery.window for delivery in batch} - sending.renders.keys():
             try:
@@ -144,7 +159,11 @@ def _send_all(*, now: datetime.datetime, newsletter_ids: list[int] | None, say) 
             except RenderError as error:
                 sending.renders[window] = error
         outcomes = batch_send(
-            deliveries=batch, rendered=sending.renders, prepared=sending.prepared, journal=sending.journal
+            deliveries=batch,
+            rendered=sending.renders,
+            prepared=sending.prepared,
+            journal=sending.journal,
+            pool=sending.pool,
         )
         sending.held_errors.update(outcome.error for outcome in outcomes if outcome.held)
         counts += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)

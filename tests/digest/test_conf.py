@@ -18,7 +18,7 @@ def test_defaults_apply_when_unset():
         ("DIGEST_BATCH_SIZE", True, "DIGEST_BATCH_SIZE must be an integer"),
         ("DIGEST_BATCH_SIZE", 0, "DIGEST_BATCH_SIZE must be at least 1"),
         ("DIGEST_MAILER", 5, "DIGEST_MAILER must be a string"),
-        ("DIGEST_MAILER", "nowhere", "DIGEST_MAILER='nowhere' is not an alias in MAILERS"),
+        ("DIGEST_MAILER", "nowhere", "DIGEST_MAILER: 'nowhere' is not an alias in MAILERS"),
         ("DEFAULT_FROM_EMAIL", "two@example.com, addresses@example.com", "DEFAULT_FROM_EMAIL"),
     ],
 )

@@ -107,7 +107,7 @@ def test_settings_check_names_the_bad_setting(settings):
     assert any("CRONJOBS schedule" in m for m in messages)
     settings.DIGEST_RETRY_BACKOFF = 60
     settings.DIGEST_MAILER = "bulk"
-    assert any("DIGEST_MAILER='bulk' is not an alias in MAILERS" in e.msg for e in check_settings(None))
+    assert any("DIGEST_MAILER: 'bulk' is not an alias in MAILERS" in e.msg for e in check_settings(None))
 
 
 @pytest.fixture

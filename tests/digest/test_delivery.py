@@ -123,6 +123,7 @@ def test_permanent_failure_is_recorded_and_does_not_block_others(world, settings
 def test_dropped_connection_is_recovered_and_the_batch_continues(world, settings, pipelining):
     world.smtp.handler.pipelining = pipelining
     settings.DIGEST_BATCH_SIZE = 10
+    settings.DIGEST_CONNECTIONS = 1
     for n in range(6):
         world.subscribe(f"r{n}@example.com", frequency="daily", since=at(2026, 6, 1))
     world.publish("Issue a", at(2026, 6, 1, 12, 0))
