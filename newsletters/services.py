@@ -116,11 +116,16 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
         if _confirmation_applied(subscriber, issued=issued):
             raise ConfirmationReplayed("This confirmation link was already used.")
         subscriber = subscriber or Subscriber(email=email)
+        # Mail to a suppressed address stopped; its subscriptions stayed active with their old
+        # cursors. Coming back, they start from now, not with everything since the bounces.
+        returning = subscriber.status == SubscriberStatus.SUPPRESSED
         subscriber.name, subscriber.timezone = name, tz
         subscriber.status = SubscriberStatus.ACTIVE
         subscriber.confirmed_at = now
         subscriber.consecutive_failures = 0
         subscriber.save()
+        if returning:
+            subscriber.subscriptions.filter(status=SubscriptionStatus.ACTIVE).update(cursor=now, next_due_at=None)
         for newsletter in Newsletter.objects.filter(pk__in=choices, active=True):
             subscription, created = Subscription.objects.get_or_create(
                 subscriber=subscriber, newsletter=newsletter, defaults={"frequency": choices[newsletter.pk]}
@@ -208,9 +213,12 @@ def preferences_update(
 
 
 def subscriber_unsubscribe_all(*, subscriber: Subscriber) -> None:
-    """Unsubscribe a reader from everything."""
+    """Unsubscribe a reader from everything. A suppressed reader stays suppressed: turning a
+    newsletter back on must not get around the bounces (only a new confirmation does)."""
     with transaction.atomic():
         subscriber.subscriptions.exclude(status=SubscriptionStatus.UNSUBSCRIBED).update(
             status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None
         )
-        Subscriber.objects.filter(pk=subscriber.pk).update(status=SubscriberStatus.UNSUBSCRIBED)
+        Subscriber.objects.filter(pk=subscriber.pk).exclude(status=SubscriberStatus.SUPPRESSED).update(
+            status=SubscriberStatus.UNSUBSCRIBED
+        )

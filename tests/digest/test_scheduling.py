@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from digest.models import Delivery
-from newsletters.models import Subscriber
+from newsletters.models import Subscriber, Subscription
 from newsletters.schedules import _zone
 from newsletters.tokens import preferences_url
 from tests.digest.conftest import at
@@ -96,3 +96,30 @@ def test_a_suppressed_reader_is_told_what_to_do_and_not_reactivated(client, worl
     assert Subscriber.objects.get().status == "suppressed"
     world.publish("Issue a", at(2026, 6, 1, 12, 0))
     assert world.run(at(2026, 6, 2, 8, 5)).due == 0
+
+
+def test_unsubscribing_from_everything_does_not_undo_a_suppression(client, world):
+    from newsletters.tokens import preferences_url
+
+    subscription = world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    Subscriber.objects.filter(pk=subscription.subscriber_id).update(status="suppressed")
+    url = preferences_url(subscription.subscriber_id).removeprefix("http://localhost:8000")
+    client.post(url, {"unsubscribe_all": "1"})
+    _preferences(client, subscription, status="active")  # would have made them "active" again
+    assert Subscriber.objects.get().status == "suppressed"
+
+
+def test_a_suppressed_reader_who_confirms_again_starts_from_then(world):
+    from newsletters.services import subscription_confirm
+    from newsletters.tokens import token_make
+
+    subscription = world.subscribe("ada@example.com", since=at(2026, 5, 1))
+    Subscription.objects.filter(pk=subscription.pk).update(cursor=at(2026, 5, 2, 8))
+    Subscriber.objects.filter(pk=subscription.subscriber_id).update(status="suppressed", confirmed_at=at(2026, 5, 1))
+    world.publish("Issue while bouncing", at(2026, 5, 20, 12, 0))
+    world.publish("Issue after coming back", at(2026, 6, 2, 12, 0))
+    back = at(2026, 6, 2, 9, 0)
+    request = {"e": "ada@example.com", "n": "Ada", "tz": "UTC", "c": {str(world.newsletter.pk): "daily"}}
+    subscription_confirm(token=token_make(purpose="confirm", value=request | {"iat": int(back.timestamp())}), now=back)
+    world.run(at(2026, 6, 3, 8, 5))
+    assert world.titles("ada@example.com") == ["Issue after coming back"]
