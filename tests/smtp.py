@@ -4,10 +4,12 @@ import asyncio
 import email
 import email.policy
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
 
@@ -43,6 +45,16 @@ class RecordingHandler:
     pipelining: bool = False
     # Answer every DATA with this reply instead of accepting the message.
     data_reply: str | None = None
+    # Answer the first this-many MAIL commands with 454 (SES's throttling reply).
+    throttle_first: int = 0
+    mails: int = 0
+    # Answer 421 to a new connection while this many are open (None: no limit).
+    max_connections: int | None = None
+    open_connections: int = 0
+    most_open: int = 0
+    refused_connections: int = 0
+    # Every connection's TLS state at MAIL time: True once STARTTLS was done.
+    tls_at_mail: list = field(default_factory=list)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1
@@ -52,6 +64,12 @@ class RecordingHandler:
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            self.mails += 1
+            throttled = self.mails <= self.throttle_first
+            self.tls_at_mail.append(session.ssl is not None)
+        if throttled:
+            return "454 4.7.0 Throttling failure: Maximum sending rate exceeded."
         reply = self.replies.get(address)
         if reply:
             return reply
@@ -94,13 +112,80 @@ class BlockingHandler(RecordingHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-class SMTPServer:
-    """Start and stop a recording aiosmtpd server; its mailer config plugs into MAILERS."""
+@dataclass
+class SlowReplyHandler(RecordingHandler):
+    """Accept every message, but past the first `hold_after` hold the reply until released.
 
-    def __init__(self, handler: RecordingHandler | None = None):
+    A client killed while waiting has had its message accepted without knowing it: the
+    in-flight message a resend may duplicate.
+    """
+
+    hold_after: int = 0
+    hold_count: int = 1
+    held: int = 0
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = await super().handle_DATA(server, session, envelope)
+        with self.lock:
+            hold = len(self.received) > self.hold_after
+            if hold:
+                self.held += 1
+                if self.held >= self.hold_count:
+                    self.reached.set()
+        if hold:
+            await asyncio.to_thread(self.release.wait, 60)
+        return reply
+
+
+class _LimitedSMTP(SMTP):
+    """aiosmtpd's server, answering 421 to connections beyond the handler's max_connections."""
+
+    def connection_made(self, transport):
+        handler = self.event_handler
+        with handler.lock:
+            refuse = handler.max_connections is not None and handler.open_connections >= handler.max_connections
+            if refuse:
+                handler.refused_connections += 1
+            else:
+                handler.open_connections += 1
+                handler.most_open = max(handler.most_open, handler.open_connections)
+        if refuse:
+            self._refused = True
+            transport.write(b"421 4.7.0 Too many connections from your host\r\n")
+            transport.close()
+            return
+        super().connection_made(transport)
+
+    def connection_lost(self, error):
+        if not getattr(self, "_refused", False):
+            with self.event_handler.lock:
+                self.event_handler.open_connections -= 1
+        super().connection_lost(error)
+
+
+class _Controller(Controller):
+    def factory(self):
+        return _LimitedSMTP(self.handler, **self.SMTP_kwargs)
+
+
+class SMTPServer:
+    """Start and stop a recording aiosmtpd server; its mailer config plugs into MAILERS.
+
+    With `tls=(certfile, keyfile)` it offers STARTTLS and requires it before MAIL.
+    """
+
+    def __init__(self, handler: RecordingHandler | None = None, *, tls: tuple[str, str] | None = None):
         self.handler = handler or RecordingHandler()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        kwargs = {}
+        if tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            kwargs = {"tls_context": context, "require_starttls": True}
+        self.tls = bool(tls)
+        self.controller = _Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
 
     def __enter__(self):
         self.controller.start()
@@ -118,10 +203,10 @@ class SMTPServer:
         return f"smtp://127.0.0.1:{self.port}?timeout=30"
 
     def mailer(self) -> dict:
-        return {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": self.port, "timeout": 10},
-        }
+        options = {"host": "127.0.0.1", "port": self.port, "timeout": 10}
+        if self.tls:
+            options["use_tls"] = True
+        return {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}
 
 
 class SigningEmailBackend(SMTPBackend):

@@ -17,7 +17,7 @@ from digest.conf import digest_settings
 from digest.models import Delivery, DeliveryStatus
 from digest.run import digest_run
 from tests.digest.conftest import World, at
-from tests.smtp import BlockingHandler, SMTPServer
+from tests.smtp import BlockingHandler, SlowReplyHandler, SMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,11 +31,12 @@ def database_url() -> str:
     return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def sender(smtp: SMTPServer, settings, *, batch: int) -> subprocess.Popen:
+def sender(smtp: SMTPServer, settings, *, batch: int, connections: int = 1) -> subprocess.Popen:
     env = os.environ | {
         "DATABASE_URL": database_url(),
         "EMAIL_URL": smtp.url(),
         "DIGEST_BATCH_SIZE": str(batch),
+        "DIGEST_CONNECTIONS": str(connections),
         "DIGEST_JOURNAL_DIR": settings.DIGEST_JOURNAL_DIR,
     }
     return subprocess.Popen(
@@ -96,3 +97,26 @@ def test_killed_sender_resends_only_the_message_in_flight(settings, tmp_path):
     assert summary.sent == 7  # 2 recovered from the dead run's journal, 5 sent now
     assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 12
     assert not list((tmp_path / "journal").glob("*.sent"))
+
+
+def test_killed_pooled_sender_resends_at_most_one_message_per_connection(settings, tmp_path):
+    connections = 4
+    handler = SlowReplyHandler(pipelining=True, hold_after=10, hold_count=connections)
+    with SMTPServer(handler) as smtp:
+        settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
+        emails = readers(World(smtp), 40)
+        process = sender(smtp, settings, batch=20, connections=connections)
+        # Every connection has a message the relay accepted but whose reply is still on its way.
+        assert handler.reached.wait(60), process.communicate(timeout=5)
+        process.kill()
+        process.wait(timeout=30)
+        handler.release.set()
+        later = RUN_AT + datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT + 60)
+        summary = digest_run(now=later)
+
+    per_reader = collections.Counter(r.recipients[0] for r in smtp.received)
+    assert set(per_reader) == set(emails)  # nobody lost
+    duplicates = sum(count - 1 for count in per_reader.values())
+    assert 1 <= duplicates <= connections  # at most the messages in flight, one per connection
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 40
+    assert summary.failed == summary.deferred == 0

@@ -1,0 +1,150 @@
+"""The pool of SMTP connections, against real aiosmtpd relays: drops, 421, throttling, a relay down, TLS, rate."""
+
+import collections
+import subprocess
+
+import pytest
+
+from digest.models import Delivery, DeliveryStatus
+from digest.pool import RateLimiter
+from tests.digest.conftest import World, at
+from tests.smtp import RecordingHandler, SMTPServer, free_port
+
+pytestmark = pytest.mark.django_db
+
+
+def readers(world: World, count: int) -> list[str]:
+    emails = [f"r{n:03}@example.com" for n in range(count)]
+    for email in emails:
+        world.subscribe(email, since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    return emails
+
+
+def each_once(smtp: SMTPServer, emails: list[str]) -> bool:
+    return collections.Counter(r.recipients[0] for r in smtp.received) == dict.fromkeys(emails, 1)
+
+
+def test_messages_go_out_over_several_connections_at_once(world, settings):
+    settings.DIGEST_CONNECTIONS = 4
+    emails = readers(world, 40)
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert summary.sent == 40 and each_once(world.smtp, emails)
+    assert 2 <= world.smtp.handler.most_open <= 4
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 40
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_a_relay_that_drops_connections_loses_and_duplicates_nothing(world, settings, pipelining):
+    settings.DIGEST_CONNECTIONS = 4
+    world.smtp.handler.pipelining = pipelining
+    world.smtp.handler.drop_after = 5  # hangs up mid-transaction once, without accepting
+    emails = readers(world, 30)
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert summary.sent == 30 and each_once(world.smtp, emails)
+
+
+def test_a_relay_that_answers_421_to_the_third_connection_shrinks_the_pool(world, settings):
+    settings.DIGEST_CONNECTIONS = 6
+    world.smtp.handler.max_connections = 2
+    emails = readers(world, 30)
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert summary.sent == 30 and each_once(world.smtp, emails)
+    assert world.smtp.handler.refused_connections >= 1
+    assert world.smtp.handler.most_open == 2
+
+
+def test_throttling_slows_down_and_retries_instead_of_deferring(world, settings):
+    settings.DIGEST_CONNECTIONS = 1
+    world.smtp.handler.throttle_first = 1  # "454 Throttling failure" once, then accepted
+    emails = readers(world, 3)
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.deferred, summary.failed) == (3, 0, 0)
+    assert each_once(world.smtp, emails)
+
+
+def test_a_relay_that_keeps_throttling_defers_to_a_later_run(world, settings, monkeypatch):
+    monkeypatch.setattr("digest.pool.THROTTLE_WAITS", (0.01, 0.01))
+    settings.DIGEST_CONNECTIONS = 1
+    world.smtp.handler.throttle_first = 10**6
+    readers(world, 2)
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.deferred, summary.failed) == (0, 2, 0)
+    assert all("throttled" in d.last_error for d in Delivery.objects.all())
+    assert world.smtp.handler.mails == 6  # each message: the first try and two retries
+
+
+def test_a_relay_down_among_two_is_skipped(world, settings):
+    settings.DIGEST_CONNECTIONS = 4
+    settings.MAILERS = {
+        **settings.MAILERS,
+        "down": {**world.smtp.mailer(), "OPTIONS": {"host": "127.0.0.1", "port": free_port(), "timeout": 2}},
+    }
+    settings.DIGEST_MAILERS = "down,digest"
+    emails = readers(world, 20)
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert summary.sent == 20 and each_once(world.smtp, emails)
+
+
+def test_every_relay_down_defers_everything(world, settings):
+    settings.MAILERS = {
+        **settings.MAILERS,
+        "down": {**world.smtp.mailer(), "OPTIONS": {"host": "127.0.0.1", "port": free_port(), "timeout": 2}},
+    }
+    settings.DIGEST_MAILERS = "down"
+    readers(world, 5)
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.deferred) == (0, 5)
+    assert all(d.last_error == "cannot connect to the mail server" for d in Delivery.objects.all())
+
+
+@pytest.fixture
+def certificate(tmp_path, monkeypatch):
+    """A self-signed certificate for 127.0.0.1, trusted by this test's TLS clients."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # what ssl.create_default_context() trusts
+    return str(cert), str(key)
+
+
+def test_every_pooled_connection_uses_starttls(db, settings, certificate):
+    with SMTPServer(RecordingHandler(pipelining=True), tls=certificate) as smtp:
+        settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
+        settings.DIGEST_CONNECTIONS = 4
+        world = World(smtp)
+        emails = readers(world, 20)
+        summary = world.run(at(2026, 6, 2, 8, 5))
+        assert summary.sent == 20 and each_once(smtp, emails)
+        assert smtp.handler.most_open >= 2
+        assert smtp.handler.tls_at_mail and all(smtp.handler.tls_at_mail)
+
+
+def test_the_rate_limit_spaces_messages_across_connections():
+    clock = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock[0] += seconds
+
+    limiter = RateLimiter(14, clock=lambda: clock[0], sleep=sleep)  # SES's starting quota
+    for _ in range(29):
+        limiter.wait()
+    assert clock[0] == pytest.approx(28 / 14)  # 29 starts in two seconds, none early
+    assert RateLimiter(0).interval == 0.0
+
+
+def test_the_rate_limit_holds_across_the_pool(world, settings):
+    import time
+
+    settings.DIGEST_CONNECTIONS = 4
+    settings.DIGEST_RATE_LIMIT = 40
+    readers(world, 11)
+    started = time.monotonic()
+    assert world.run(at(2026, 6, 2, 8, 5)).sent == 11
+    assert time.monotonic() - started >= 10 / 40  # 11 starts, 1/40 s apart at least
