@@ -74,7 +74,11 @@ def engine(now_text: str) -> dict:
     seconds = time.perf_counter() - started
     if profiler:
         profiler.dump_stats(profile_path)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "connections": summary.connections,
+        "connections_at_once": summary.connections_at_once,
         "sent": summary.sent,
         "failed": summary.failed,
         "deferred": summary.deferred,

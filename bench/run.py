@@ -72,13 +72,13 @@ def wait_for_port(port: int, process: subprocess.Popen) -> None:
 class Sink:
     """An SMTP sink process: aiosmtpd (counts Message-IDs too) or postfix's smtp-sink."""
 
-    def __init__(self, kind: str, workdir: Path):
-        self.kind, self.workdir, self.port = kind, workdir, free_port()
+    def __init__(self, kind: str, workdir: Path, *, tls: tuple[str, str] | None = None):
+        self.kind, self.workdir, self.port, self.tls = kind, workdir, free_port(), tls
 
     def __enter__(self):
         self.stats = self.workdir / f"sink-{self.port}.json"
         if self.kind == "aiosmtpd":
-            command = [PYTHON, str(ROOT / "bench" / "sink.py"), str(self.port), str(self.stats)]
+            command = [PYTHON, str(ROOT / "bench" / "sink.py"), str(self.port), str(self.stats), *(self.tls or ())]
         else:
             command = [SMTP_SINK, "-c", "-u", "nobody", f"127.0.0.1:{self.port}", "256"]
         # smtp-sink -c writes a counter line per message: to a file, since an unread pipe fills
@@ -98,6 +98,107 @@ class Sink:
             out = self.log.read_bytes()[-4096:].decode(errors="replace")
             counts = [int(part.split("=")[1]) for part in out.replace("\r", " ").split() if part.startswith("mesg=")]
             self.result = {"messages": counts[-1] if counts else 0, "unique_message_ids": None}
+
+
+class Proxy:
+    """bench/latency_proxy.py in its own process: `one_way_ms` of latency each way in front of a sink."""
+
+    def __init__(self, target_port: int, one_way_ms: int):
+        self.target_port, self.one_way_ms, self.port = target_port, one_way_ms, free_port()
+
+    def __enter__(self):
+        command = [PYTHON, str(ROOT / "bench" / "latency_proxy.py"), str(self.port), str(self.target_port)]
+        self.process = subprocess.Popen(pinned(1, [*command, str(self.one_way_ms)]), stdout=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process)
+        return self
+
+    def __exit__(self, *exc):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def certificate(workdir: Path) -> tuple[str, str]:
+    """A throwaway self-signed certificate for 127.0.0.1 (the TLS sink's)."""
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+def far(kind: str, *, count: int, workdir: Path, env: dict) -> list[dict]:
+    """The engine with default settings near (loopback), at 20 and 80 ms RTT, and with STARTTLS at 20 ms."""
+    from digest.models import Delivery
+
+    cert = certificate(workdir)
+    cases = [(kind, 0, None), (kind, 10, None), (kind, 40, None), ("aiosmtpd", 0, cert), ("aiosmtpd", 10, cert)]
+    rows = []
+    for sink_kind, one_way, tls in cases:
+        ledger_reset()
+        label = f"{sink_kind}{' +STARTTLS' if tls else ''}, " + (f"{2 * one_way} ms RTT" if one_way else "loopback")
+        say(f"  {label} …")
+        with Sink(sink_kind, workdir, tls=tls) as sink:
+            proxy = Proxy(sink.port, one_way) if one_way else None
+            port = proxy.__enter__().port if proxy else sink.port
+            try:
+                url = f"smtp://127.0.0.1:{port}?timeout=60" + ("&tls=1" if tls else "")
+                engine_env = env | {"EMAIL_URL": url} | ({"SSL_CERT_FILE": tls[0]} if tls else {})
+                command = [PYTHON, str(ROOT / "bench" / "engine.py"), "engine", NOW.isoformat()]
+                run = run_json(pinned(0, command), engine_env)
+            finally:
+                if proxy:
+                    proxy.__exit__()
+        ledger_sent = Delivery.objects.filter(status="sent").count()
+        unique = sink.result["unique_message_ids"]
+        near = next((r for r in rows if r["sink"] == sink_kind and r["tls"] == bool(tls) and not r["rtt_ms"]), None)
+        rate = count / run["seconds"]
+        rows.append(
+            {
+                "sink": sink_kind,
+                "tls": bool(tls),
+                "rtt_ms": 2 * one_way,
+                "label": label,
+                "rate": rate,
+                "vs_near": rate / near["rate"] if near else None,
+                "cpu_per_1000": 1000 * run["cpu_seconds"] / count,
+                "connections": run["connections"],
+                "connections_at_once": run["connections_at_once"],
+                "sink_count": sink.result["messages"],
+                "ledger_sent": ledger_sent,
+                "duplicates": sink.result["messages"] - (unique if unique is not None else ledger_sent),
+            }
+        )
+    return rows
+
+
+def far_report(rows: list[dict], *, count: int, database: str) -> bool:
+    say("")
+    say(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {database}, {count} readers"
+    )
+    say("Far relays: the engine with default settings; latency added by bench/latency_proxy.py")
+    say(f"{'relay':34} {'msg/s':>7} {'vs near':>8} {'CPU s/1000':>10} {'conns':>6} {'dups':>5}  checks")
+    ok = True
+    for r in rows:
+        checks = [
+            "sink=N" if r["sink_count"] == count else "sink≠N",
+            "ledger=N" if r["ledger_sent"] == count else "ledger≠N",
+        ]
+        target = 0.8 if r["rtt_ms"] == 20 else 0.5 if r["rtt_ms"] == 80 else None
+        if target and r["vs_near"] is not None:
+            checks.append(f"≥ {target}× near" if r["vs_near"] >= target else f"< {target}× near")
+            ok &= r["vs_near"] >= target
+        ok &= r["sink_count"] == count and r["ledger_sent"] == count and r["duplicates"] == 0
+        vs = f"{r['vs_near']:.2f}" if r["vs_near"] is not None else "-"
+        say(
+            f"{r['label']:34} {r['rate']:>7.0f} {vs:>8} {r['cpu_per_1000']:>10.2f} "
+            f"{r['connections']:>3}/{r['connections_at_once']:<2} {r['duplicates']:>5}  {', '.join(checks)}"
+        )
+    say("result: " + ("all checks passed" if ok else "SOME CHECKS FAILED"))
+    return ok
 
 
 def database_prepare(url: str | None, workdir: Path) -> str:
@@ -377,6 +478,9 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=1, help="send processes at once (use PostgreSQL)")
     parser.add_argument("--attachment-kb", type=int, default=0, help="attach a file of this size to one issue")
     parser.add_argument("--profile", action="store_true", help="profile the engine (cProfile) and print its hot path")
+    parser.add_argument(
+        "--far", action="store_true", help="far relays: the engine near, at 20 and 80 ms RTT, and with STARTTLS"
+    )
     args = parser.parse_args()
     sinks = ["aiosmtpd", "smtp-sink"] if args.sink == "all" else [args.sink]
     if "smtp-sink" in sinks and not SMTP_SINK:
@@ -405,6 +509,15 @@ def main() -> int:
     started = time.perf_counter()
     seed(args.subscribers, args.attachment_kb)
     say(f"Seeded {args.subscribers} subscribers in {time.perf_counter() - started:.1f}s")
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    if args.far:
+        kind = "smtp-sink" if SMTP_SINK and args.sink != "aiosmtpd" else "aiosmtpd"
+        say(f"Measuring far relays with {kind} …")
+        ok = far_report(
+            far(kind, count=args.subscribers, workdir=workdir, env=env), count=args.subscribers, database=database
+        )
+        shutil.rmtree(workdir, ignore_errors=True)
+        return 0 if ok else 1
     sample = sample_message(workdir)
     results = []
     for kind in sinks:

@@ -1,12 +1,14 @@
 """A counting SMTP sink (aiosmtpd) for the benchmark: accepts, counts and discards.
 
-Usage: python bench/sink.py PORT STATS_FILE. On SIGTERM it writes
+Usage: python bench/sink.py PORT STATS_FILE [CERT KEY]. With a certificate it requires
+STARTTLS, as a relay reached over the internet does. On SIGTERM it writes
 {"messages": n, "unique_message_ids": m} to STATS_FILE and exits.
 """
 
 import json
 import re
 import signal
+import ssl
 import sys
 import threading
 
@@ -31,7 +33,12 @@ class CountingHandler:
 def main() -> None:
     port, stats_file = int(sys.argv[1]), sys.argv[2]
     handler = CountingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
+    tls = {}
+    if len(sys.argv) > 4:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        tls = {"tls_context": context, "require_starttls": True}
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False, **tls)
     controller.start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

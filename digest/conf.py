@@ -20,7 +20,7 @@ _SETTINGS = {
     # At most this many messages a second per sending process (0: no limit), e.g. an ESP's quota.
     "DIGEST_RATE_LIMIT": Setting(0, int, 0),
     # Deliveries claimed and sent over one SMTP connection; outcomes are recorded per batch.
-    "DIGEST_BATCH_SIZE": Setting(200, int, 1),
+    "DIGEST_BATCH_SIZE": Setting(500, int, 1),
     # Due subscriptions planned per transaction.
     "DIGEST_PLAN_CHUNK": Setting(1000, int, 1),
     # Seconds after which a claim whose process died may be taken over by another run.

@@ -11,6 +11,7 @@ newsletter's From is not an address, the relay refuses our sender or the message
 
 import logging
 import re
+from collections.abc import Iterator
 from email.headerregistry import Address
 
 from django.conf import settings
@@ -115,38 +116,39 @@ def batch_send(
     template = pool.template()
     fast = pool.fast
     date = batch_date()
-    sendable: list[tuple[Delivery, Send]] = []
-    for delivery in deliveries:
-        group = _group_ready(rendered, prepared, delivery.window, template, fast)
-        subscription = delivery.subscription
-        if (
-            subscription.status != SubscriptionStatus.ACTIVE
-            or subscription.subscriber.status != SubscriberStatus.ACTIVE
-        ):
-            outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "unsubscribed before sending"))
-        elif group is None:
-            outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "no published issue left in the window"))
-        elif isinstance(group, RenderError):
-            outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, str(group), held=True))
-        else:
-            try:
-                personal = _personal(delivery)
-                send = (
-                    _fast_sender(template, prepared[delivery.window], delivery, personal, date)
-                    if fast
-                    else _django_sender(group, delivery, personal)
-                )
-            except RecipientError as error:
-                outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
-                continue
-            except OSError as error:
-                # An attached file went missing after rendering: the group's fault, not the reader's.
-                outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, f"not sent: {error}", held=True))
-                continue
-            sendable.append((delivery, send))
-    if sendable:
-        outcomes += pool.send(sendable, journal=journal)
-    return outcomes
+
+    def sendable() -> Iterator[tuple[Delivery, Send]]:
+        # A generator: the pool's connections send each message while the next is built.
+        for delivery in deliveries:
+            group = _group_ready(rendered, prepared, delivery.window, template, fast)
+            subscription = delivery.subscription
+            if (
+                subscription.status != SubscriptionStatus.ACTIVE
+                or subscription.subscriber.status != SubscriberStatus.ACTIVE
+            ):
+                outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "unsubscribed before sending"))
+            elif group is None:
+                outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "no published issue left in the window"))
+            elif isinstance(group, RenderError):
+                outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, str(group), held=True))
+            else:
+                try:
+                    personal = _personal(delivery)
+                    send = (
+                        _fast_sender(template, prepared[delivery.window], delivery, personal, date)
+                        if fast
+                        else _django_sender(group, delivery, personal)
+                    )
+                except RecipientError as error:
+                    outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
+                    continue
+                except OSError as error:
+                    # An attached file went missing after rendering: the group's fault, not the reader's.
+                    outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, f"not sent: {error}", held=True))
+                    continue
+                yield delivery, send
+
+    return outcomes + pool.send(sendable(), journal=journal, expected=len(deliveries))
 
 
 def _group_ready(

@@ -20,9 +20,10 @@ resend at most one message per connection (the journal records the others).
 import logging
 import queue
 import smtplib
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.core.mail import mailers
@@ -114,28 +115,43 @@ class Pool:
         """A backend of the first relay, unopened: for what does not need a connection (address parsing)."""
         return mailers[self.relays[0].alias]
 
-    def send(self, items: list[tuple[Delivery, Send]], *, journal: Journal) -> list[Outcome]:
-        """Send every item over up to `size` connections at once; return one outcome per item."""
+    def send(self, items: Iterable[tuple[Delivery, Send]], *, journal: Journal, expected: int) -> list[Outcome]:
+        """Send every item over up to `size` connections at once; return one outcome per item.
+
+        The connections start sending while `items` is still being built (on this thread),
+        so building a batch (CPU) and sending it (network) overlap. `expected` is an upper
+        bound on the number of items, to open no more connections than there are messages.
+        """
         work: queue.SimpleQueue = queue.SimpleQueue()
-        for item in items:
-            work.put(item)
         outcomes: list[Outcome] = []
+        returned: list[tuple[Delivery, Send]] = []  # taken by a connection that then went away
         workers = [
-            threading.Thread(target=self._work, args=(work, outcomes, journal), name=f"smtp-{n}", daemon=True)
-            for n in range(min(self.size, len(items)))
+            threading.Thread(target=self._work, args=(work, outcomes, returned, journal), name=f"smtp-{n}", daemon=True)
+            for n in range(min(self.size, expected))
         ]
         self.stats.most_at_once = max(self.stats.most_at_once, len(workers))
         for worker in workers:
             worker.start()
+        for item in items:
+            work.put(item)
+        for _ in workers:
+            work.put(None)  # one "no more" for each connection
         for worker in workers:
             worker.join()
-        # Every worker gave up (no relay reachable): what is left waits for a later run.
         while True:
             try:
-                delivery, _ = work.get_nowait()
+                item = work.get_nowait()
             except queue.Empty:
                 break
-            outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, "cannot connect to the mail server"))
+            if item is not None:
+                returned.append(item)
+        if returned and outcomes:
+            # Some connections went away (the relay allowed fewer, or one went down) but others
+            # sent: the pool, now the right size, takes what they left.
+            outcomes += self.send(returned, journal=journal, expected=len(returned))
+        else:
+            # No connection could send at all: what is left waits for a later run.
+            outcomes += [Outcome(d, DeliveryStatus.DEFERRED, "cannot connect to the mail server") for d, _ in returned]
         return outcomes
 
     def close(self) -> None:
@@ -147,16 +163,13 @@ class Pool:
 
     # ------------------------------------------------------------------ one thread per connection
 
-    def _work(self, work: queue.SimpleQueue, outcomes: list[Outcome], journal: Journal) -> None:
+    def _work(self, work: queue.SimpleQueue, outcomes: list[Outcome], returned: list, journal: Journal) -> None:
         connection = self._checkout()
         try:
-            while True:
-                try:
-                    delivery, send = work.get_nowait()
-                except queue.Empty:
-                    return
+            while (item := work.get()) is not None:
+                delivery, send = item
                 if not self._ready(connection):
-                    work.put((delivery, send))  # another connection may still send it
+                    returned.append(item)  # another connection, or the next round, sends it
                     connection = None
                     return
                 outcome = self._deliver(connection, delivery, send)
@@ -189,6 +202,7 @@ class Pool:
                 try:
                     connection.backend = mailers[relay.alias]
                     connection.backend.open()
+                    _no_delay(connection.backend)
                     connection.opened = True
                     with self._lock:
                         self.stats.opened += 1
@@ -278,6 +292,14 @@ def _reply(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException)
     else:
         code, text = error.smtp_code, error.smtp_error
     return code, f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
+
+
+def _no_delay(backend) -> None:
+    """Send each command at once: every write is a whole command, so Nagle's algorithm (waiting
+    for the previous segment's ACK, which the peer may delay by 40 ms) only adds round trips."""
+    sock = getattr(getattr(backend, "connection", None), "sock", None)
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _none_sent(delivery: Delivery) -> Outcome:

@@ -48,6 +48,9 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     suppressed: int = 0
+    # SMTP connections opened, and how many the pool had open at once at most.
+    connections: int = 0
+    connections_at_once: int = 0
     dry_run: bool = False
 
     def __str__(self) -> str:
@@ -183,6 +186,8 @@ def _finish(sending: _Sending, *, summary: RunSummary, now: datetime.datetime) -
     summary.groups_reused = sum(1 for digest in digests if digest.reused)
     for key in ("sent", "deferred", "failed", "skipped", "suppressed", "held"):
         setattr(summary, key, sending.counts[key])
+    summary.connections = sending.pool.stats.opened
+    summary.connections_at_once = sending.pool.stats.most_at_once
     if summary.failed or summary.held:
         report_failures(summary=summary, now=now, claimant=sending.claimant, held_errors=sorted(sending.held_errors))
 
