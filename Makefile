@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PostgreSQL used for the second test run; pytest-django creates and drops test_<name> itself.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
 
-.PHONY: setup run test test-sqlite test-postgres lint browser bench
+.PHONY: setup run test test-sqlite test-postgres lint browser postfix bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed: run with PYTHON=python3.12")'
@@ -19,6 +19,10 @@ run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) manage.py devserver
+
+# postfix's smtp-sink, the fast C sink the benchmark measures against (aiosmtpd otherwise).
+postfix:
+	@command -v smtp-sink >/dev/null || [ -x /usr/sbin/smtp-sink ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix; }
 
 # The browser test drives Debian's Chromium (browser downloads are not possible here).
 browser:
@@ -41,5 +45,5 @@ test-postgres: setup
 test: lint test-sqlite test-postgres
 
 # The benchmark (README, "Benchmark"): e.g. make bench BENCH_ARGS="--subscribers 100000 --sink smtp-sink"
-bench: setup
+bench: setup postfix
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -117,23 +117,12 @@ class Proxy:
         self.process.wait(timeout=30)
 
 
-def certificate(workdir: Path) -> tuple[str, str]:
-    """A throwaway self-signed certificate for 127.0.0.1 (the TLS sink's)."""
-    cert, key = workdir / "cert.pem", workdir / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
-    return str(cert), str(key)
-
-
 def far(kind: str, *, count: int, workdir: Path, env: dict) -> list[dict]:
     """The engine with default settings near (loopback), at 20 and 80 ms RTT, and with STARTTLS at 20 ms."""
     from digest.models import Delivery
+    from tests.smtp import self_signed_certificate
 
-    cert = certificate(workdir)
+    cert = self_signed_certificate(workdir)
     cases = [(kind, 0, None), (kind, 10, None), (kind, 40, None), ("aiosmtpd", 0, cert), ("aiosmtpd", 10, cert)]
     rows = []
     for sink_kind, one_way, tls in cases:

@@ -5,8 +5,10 @@ import email
 import email.policy
 import socket
 import ssl
+import subprocess
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
@@ -216,3 +218,15 @@ class SigningEmailBackend(SMTPBackend):
         for message in email_messages:
             message.extra_headers["X-Signed-By"] = "tests"
         return super().send_messages(email_messages)
+
+
+def self_signed_certificate(directory: Path) -> tuple[str, str]:
+    """Make a throwaway certificate and key for 127.0.0.1 (openssl); return their paths."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)

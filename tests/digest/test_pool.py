@@ -1,14 +1,13 @@
 """The pool of SMTP connections, against real aiosmtpd relays: drops, 421, throttling, a relay down, TLS, rate."""
 
 import collections
-import subprocess
 
 import pytest
 
 from digest.models import Delivery, DeliveryStatus
 from digest.pool import RateLimiter
 from tests.digest.conftest import World, at
-from tests.smtp import RecordingHandler, SMTPServer, free_port
+from tests.smtp import RecordingHandler, SMTPServer, free_port, self_signed_certificate
 
 pytestmark = pytest.mark.django_db
 
@@ -101,15 +100,9 @@ def test_every_relay_down_defers_everything(world, settings):
 @pytest.fixture
 def certificate(tmp_path, monkeypatch):
     """A self-signed certificate for 127.0.0.1, trusted by this test's TLS clients."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # what ssl.create_default_context() trusts
-    return str(cert), str(key)
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)  # what ssl.create_default_context() trusts
+    return cert, key
 
 
 def test_every_pooled_connection_uses_starttls(db, settings, certificate):
