@@ -148,7 +148,9 @@ def batch_send(
                     continue
                 yield delivery, send
 
-    return outcomes + pool.send(sendable(), journal=journal, expected=len(deliveries))
+    # pool.send() runs the generator, which adds the outcomes of messages it does not send.
+    sent = pool.send(sendable(), journal=journal, expected=len(deliveries))
+    return outcomes + sent
 
 
 def _group_ready(

@@ -279,7 +279,7 @@ def reply_outcome(delivery: Delivery, error: smtplib.SMTPRecipientsRefused | smt
         return Outcome(
             delivery, DeliveryStatus.DEFERRED, f"the mail server refused the sender {error.sender}: {text}", held=True
         )
-    if isinstance(error, smtplib.SMTPDataError) and (code == 552 or text.startswith("552 5.3.4")):
+    if isinstance(error, smtplib.SMTPDataError) and (code == 552 or text.split(" ")[1:2] == ["5.3.4"]):
         # Too big for the relay: the digest's fault, the same for every reader of the group.
         return Outcome(delivery, DeliveryStatus.DEFERRED, f"message refused: {text}", held=True)
     status = DeliveryStatus.FAILED if code >= 500 else DeliveryStatus.DEFERRED

@@ -193,3 +193,12 @@ def test_other_5xx_replies_to_data_still_fail_that_reader(world):
     summary = world.run(at(2026, 6, 2, 8, 5))
     assert (summary.failed, summary.held) == (1, 0)
     assert Subscriber.objects.get().consecutive_failures == 1
+
+
+def test_a_5_3_4_size_refusal_with_another_code_holds_the_group_too(world, admins):
+    subscription = world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.smtp.handler.data_reply = "554 5.3.4 Message too big for system"
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.failed, summary.held) == (0, 1)
+    reader_untouched(subscription)
