@@ -132,12 +132,15 @@ class Pool:
         self.stats.most_at_once = max(self.stats.most_at_once, len(workers))
         for worker in workers:
             worker.start()
-        for item in items:
-            work.put(item)
-        for _ in workers:
-            work.put(None)  # one "no more" for each connection
-        for worker in workers:
-            worker.join()
+        try:
+            for item in items:
+                work.put(item)
+        finally:
+            # Even if building a message raised, the connections finish what they took and stop.
+            for _ in workers:
+                work.put(None)  # one "no more" for each connection
+            for worker in workers:
+                worker.join()
         while True:
             try:
                 item = work.get_nowait()

@@ -141,3 +141,23 @@ def test_the_rate_limit_holds_across_the_pool(world, settings):
     started = time.monotonic()
     assert world.run(at(2026, 6, 2, 8, 5)).sent == 11
     assert time.monotonic() - started >= 10 / 40  # 11 starts, 1/40 s apart at least
+
+
+def test_an_error_while_building_stops_the_connections_instead_of_hanging(world, settings, tmp_path):
+    import threading
+
+    from digest.journal import Journal
+    from digest.ledger import claimant_new
+    from digest.pool import Pool
+
+    pool = Pool(aliases=["digest"], size=4, rate=0)
+    before = threading.active_count()
+
+    def items():
+        yield from ()
+        raise ValueError("a bug while building")
+
+    with pytest.raises(ValueError):
+        pool.send(items(), journal=Journal(tmp_path, claimant_new()), expected=10)
+    pool.close()
+    assert threading.active_count() == before  # every connection thread ended
