@@ -1,15 +1,15 @@
-"""How a claimed batch reaches the relay: build each reader's message, send over one connection.
+"""How a claimed batch reaches the relays: build each reader's message and hand it to the pool.
 
-With Django's SMTP backend each message comes from the group's prebuilt MIME message
-(digest.fastmail); with other backends (console, file, locmem) from EmailMultiAlternatives.
-Every message's outcome is returned to the ledger (digest.ledger), which records it.
+With exactly Django's SMTP backend each message comes from the group's prebuilt MIME
+message (digest.fastmail); with any other backend from EmailMultiAlternatives. The pool
+(digest.pool) sends them over its connections; every outcome goes back to the ledger
+(digest.ledger), which records it.
 
 A fault of the group rather than of the reader (its digest cannot be rendered, the
 newsletter's From is not an address, the relay refuses our sender or the message's size)
 *holds* the group: see digest.ledger.
 """
 
-import logging
 import re
 from collections.abc import Iterator
 from email.headerregistry import Address
@@ -31,8 +31,6 @@ from newsletters.conf import site_domain
 from newsletters.models import SubscriberStatus, SubscriptionStatus
 from newsletters.tokens import preferences_url, unsubscribe_url
 from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validate_single_line
-
-logger = logging.getLogger(__name__)
 
 
 def message_build(
