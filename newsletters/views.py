@@ -230,7 +230,8 @@ def unsubscribe(request, token):
             "can_go_weekly": subscription.frequency != Frequency.WEEKLY,
         }
         return render(request, "newsletters/unsubscribe.html", context)
-    if request.POST.get("List-Unsubscribe") != "One-Click":
+    # Some mail clients end the body with CRLF; RFC 8058 also allows multipart/form-data.
+    if request.POST.get("List-Unsubscribe", "").strip() != "One-Click":
         return HttpResponseBadRequest("Expected the body List-Unsubscribe=One-Click.\n", content_type="text/plain")
     subscription_unsubscribe(subscription=subscription)
     if request.POST.get("from") == "page":

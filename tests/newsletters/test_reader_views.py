@@ -286,3 +286,22 @@ def test_atom_feed_lists_only_published_issues(client, weekly):
     assert "Out now" in body and "Not yet" not in body and "Draft" not in body
     assert "&lt;strong&gt;bold&lt;/strong&gt;" in body and "x()" not in body
     assert 'type="application/atom+xml"' in client.get("/n/weekly/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("List-Unsubscribe=One-Click\r\n", "application/x-www-form-urlencoded"),
+        (
+            '--b\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--b--\r\n',
+            "multipart/form-data; boundary=b",
+        ),
+    ],
+)
+def test_one_click_bodies_mail_clients_really_send(weekly, body, content_type):
+    subscription = SubscriptionFactory(newsletter=weekly)
+    url = unsubscribe_url(subscription.pk).removeprefix("http://testserver")
+    response = Client(enforce_csrf_checks=True).post(url, body, content_type=content_type)
+    assert response.status_code == 200
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
