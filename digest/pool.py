@@ -197,7 +197,8 @@ class Pool:
 
     def _ready(self, connection: _Connection) -> bool:
         """Open the connection if needed, on its relay or the next one up; False if it should go away."""
-        if connection.opened and connection.backend.connection is not None:
+        # Django's SMTP backend drops its smtplib object when closed; other backends have none.
+        if connection.opened and getattr(connection.backend, "connection", True) is not None:
             return True
         for _ in range(len(self.relays)):
             relay = connection.relay

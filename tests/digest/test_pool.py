@@ -161,3 +161,16 @@ def test_an_error_while_building_stops_the_connections_instead_of_hanging(world,
         pool.send(items(), journal=Journal(tmp_path, claimant_new()), expected=10)
     pool.close()
     assert threading.active_count() == before  # every connection thread ended
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+def test_backends_without_an_smtp_connection_send_every_message(world, settings, connections):
+    from django.core import mail
+
+    settings.MAILERS = {**settings.MAILERS, "digest": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    settings.DIGEST_CONNECTIONS = connections
+    emails = readers(world, 7)
+    assert world.run(at(2026, 6, 2, 8, 5)).sent == 7
+    assert sorted(address for message in mail.outbox for address in message.to) == sorted(
+        f"R{n:03} <{email}>" for n, email in enumerate(emails)
+    )
