@@ -21,7 +21,7 @@ from django.core.validators import validate_email
 
 from digest.conf import digest_settings
 from digest.exceptions import RecipientError, RenderError
-from digest.fastmail import GroupMessage, batch_date, smtp_send
+from digest.fastmail import FastMessage, GroupMessage, batch_date
 from digest.journal import Journal
 from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus, Window
@@ -199,14 +199,7 @@ def _django_sender(rendered: RenderedDigest, delivery: Delivery, personal: Perso
 def _fast_sender(template, prebuilt: GroupMessage, delivery: Delivery, personal: Personal, date: str) -> Send:
     address = _envelope_address(template, personal.email)
     data = prebuilt.message_bytes(personal, address=address, message_id=delivery.message_id, date=date)
-    envelope_from = prebuilt.envelope_from
-
-    def send(backend) -> bool:
-        # The pooled backend's own smtplib connection: its TLS, login and timeout apply.
-        smtp_send(backend.connection, envelope_from, address, data)
-        return True
-
-    return send
+    return FastMessage(prebuilt.envelope_from, address, data)
 
 
 _PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9._%+\-=']+@[A-Za-z0-9.\-]+$")

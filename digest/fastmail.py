@@ -203,6 +203,32 @@ def dot_stuffed(data: bytes) -> bytes:
     return data + b".\r\n"
 
 
+class FastMessage:
+    """One recipient's message as the fast path sends it: envelope and final bytes.
+
+    Called with an open pooled backend, it sends itself in one transaction (smtp_send);
+    the pool may instead chain it behind the previous message on the same connection.
+    """
+
+    __slots__ = ("sender", "recipient", "data")
+
+    def __init__(self, sender: str, recipient: str, data: bytes):
+        self.sender, self.recipient, self.data = sender, recipient, data
+
+    def __call__(self, backend) -> bool:
+        # The pooled backend's own smtplib connection: its TLS, login and timeout apply.
+        smtp_send(backend.connection, self.sender, self.recipient, self.data)
+        return True
+
+    def envelope(self, smtp: smtplib.SMTP) -> bytes:
+        """MAIL, RCPT and DATA in one piece, for a server that offers PIPELINING."""
+        size = f" SIZE={len(self.data)}" if smtp.has_extn("size") else ""
+        return (
+            f"MAIL FROM:{smtplib.quoteaddr(self.sender)}{size}\r\n"
+            f"RCPT TO:{smtplib.quoteaddr(self.recipient)}\r\nDATA\r\n"
+        ).encode("ascii")
+
+
 def smtp_send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
     """Send one message to one recipient over an open smtplib connection.
 
@@ -231,22 +257,22 @@ def smtp_send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> N
             if rcpt_code in (250, 251):
                 data_code, data_reply = smtp.docmd("DATA")
     if mail_code != 250:
-        _transaction_end(smtp, mail_code)
+        transaction_end(smtp, mail_code)
         raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
     if rcpt_code not in (250, 251):
-        _transaction_end(smtp, rcpt_code)
+        transaction_end(smtp, rcpt_code)
         raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
     if data_code != 354:
-        _transaction_end(smtp, data_code)
+        transaction_end(smtp, data_code)
         raise smtplib.SMTPDataError(data_code, data_reply)
     smtp.send(dot_stuffed(data))
     code, reply = smtp.getreply()
     if code != 250:
-        _transaction_end(smtp, code)
+        transaction_end(smtp, code)
         raise smtplib.SMTPDataError(code, reply)
 
 
-def _transaction_end(smtp: smtplib.SMTP, code: int) -> None:
+def transaction_end(smtp: smtplib.SMTP, code: int) -> None:
     """After a refusal, as sendmail does: close on 421 (the server is leaving), else RSET."""
     if code == 421:
         smtp.close()

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from django.core.mail import mailers
 
-from digest.fastmail import fast_path_for
+from digest.fastmail import FastMessage, dot_stuffed, fast_path_for, transaction_end
 from digest.journal import Journal
 from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus
@@ -87,6 +87,7 @@ class PoolStats:
     """What the pool did in a run, for the summary and the benchmark."""
 
     opened: int = 0
+    threads: int = 0
     most_at_once: int = 0
     shrunk: int = 0
     throttled: int = 0
@@ -94,17 +95,34 @@ class PoolStats:
 
 
 class Pool:
-    """Connections to the digest relays, kept open across a run's batches."""
+    """Connections to the digest relays, each with a thread of its own, kept for a whole run.
 
-    def __init__(self, *, aliases: list[str], size: int, rate: float, clock=time.monotonic, sleep=time.sleep):
+    send() queues a batch's messages as they are built and returns without waiting for
+    the last ones to be answered, so the next batch is claimed and built while the
+    connections are still sending; drain() waits for the rest at the end of the run.
+    """
+
+    def __init__(
+        self, *, aliases: list[str], size: int, rate: float, backlog: int = 0, clock=time.monotonic, sleep=time.sleep
+    ):
         self.relays = [Relay(alias) for alias in aliases]
         self.size = size
+        # Messages built but not yet taken by a connection: the builder waits beyond this.
+        self.backlog = backlog or 4 * size
         self.limiter = RateLimiter(rate, clock=clock, sleep=sleep)
         self.clock, self.sleep = clock, sleep
         self.stats = PoolStats()
         self._idle: list[_Connection] = []
         self._next_relay = 0
         self._lock = threading.Lock()
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        self._space = threading.Condition()
+        self._queued = 0
+        self._outcomes: list[Outcome] = []
+        self._workers: list[threading.Thread] = []
+        self._wanted = 0
+        self._any_sent = False
+        self._journal: Journal | None = None
 
     @property
     def fast(self) -> bool:
@@ -116,49 +134,58 @@ class Pool:
         return mailers[self.relays[0].alias]
 
     def send(self, items: Iterable[tuple[Delivery, Send]], *, journal: Journal, expected: int) -> list[Outcome]:
-        """Send every item over up to `size` connections at once; return one outcome per item.
+        """Queue every item for the connections; return the outcomes that are in so far.
 
-        The connections start sending while `items` is still being built (on this thread),
-        so building a batch (CPU) and sending it (network) overlap. `expected` is an upper
-        bound on the number of items, to open no more connections than there are messages.
+        `items` is consumed on this thread while the connections send (building is CPU,
+        sending is waiting), up to `backlog` items ahead of them. The outcomes of the
+        messages still in flight come with a later call, or from drain(). `expected` is
+        an upper bound on the number of items, to open no more connections than messages.
         """
-        work: queue.SimpleQueue = queue.SimpleQueue()
-        outcomes: list[Outcome] = []
-        returned: list[tuple[Delivery, Send]] = []  # taken by a connection that then went away
-        workers = [
-            threading.Thread(target=self._work, args=(work, outcomes, returned, journal), name=f"smtp-{n}", daemon=True)
-            for n in range(min(self.size, expected))
-        ]
-        self.stats.most_at_once = max(self.stats.most_at_once, len(workers))
-        for worker in workers:
-            worker.start()
-        try:
-            for item in items:
-                work.put(item)
-        finally:
-            # Even if building a message raised, the connections finish what they took and stop.
-            for _ in workers:
-                work.put(None)  # one "no more" for each connection
-            for worker in workers:
-                worker.join()
+        self._journal = journal
+        self._wanted += expected
+        self._start(min(self.size, self._wanted))
+        for item in items:
+            with self._space:
+                while self._queued >= self.backlog and self._alive():
+                    self._space.wait(0.5)  # also notices connections that all went away
+                self._queued += 1
+            self._work.put(item)
+        return self._collect()
+
+    def drain(self) -> list[Outcome]:
+        """Wait until every queued message has an outcome; return those not returned yet.
+
+        When connections went away (the relay allowed fewer, or went down) but others
+        sent, the messages they left are sent again over the pool, now the right size;
+        when no connection could send at all, they wait for a later run.
+        """
         while True:
-            try:
-                item = work.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                returned.append(item)
-        if returned and outcomes:
-            # Some connections went away (the relay allowed fewer, or one went down) but others
-            # sent: the pool, now the right size, takes what they left.
-            outcomes += self.send(returned, journal=journal, expected=len(returned))
-        else:
-            # No connection could send at all: what is left waits for a later run.
-            outcomes += [Outcome(d, DeliveryStatus.DEFERRED, "cannot connect to the mail server") for d, _ in returned]
-        return outcomes
+            self._stop()
+            left = []
+            while True:
+                try:
+                    item = self._work.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    left.append(item)
+            self._queued = 0
+            if not left:
+                return self._collect()
+            if not self._any_sent:
+                outcomes = self._collect()
+                return outcomes + [
+                    Outcome(d, DeliveryStatus.DEFERRED, "cannot connect to the mail server") for d, _ in left
+                ]
+            self._any_sent = False  # this round must send something to earn another
+            self._start(min(self.size, len(left)))
+            for item in left:
+                self._queued += 1
+                self._work.put(item)
 
     def close(self) -> None:
-        """Close every idle connection (QUIT)."""
+        """Stop the connections' threads and close every connection (QUIT)."""
+        self._stop()
         with self._lock:
             idle, self._idle = self._idle, []
         for connection in idle:
@@ -166,22 +193,170 @@ class Pool:
 
     # ------------------------------------------------------------------ one thread per connection
 
-    def _work(self, work: queue.SimpleQueue, outcomes: list[Outcome], returned: list, journal: Journal) -> None:
+    def _start(self, count: int) -> None:
+        self._workers = [worker for worker in self._workers if worker.is_alive()]
+        for _ in range(len(self._workers), count):
+            worker = threading.Thread(target=self._run, name=f"smtp-{self.stats.threads}", daemon=True)
+            self.stats.threads += 1
+            worker.start()
+            self._workers.append(worker)
+        self.stats.most_at_once = max(self.stats.most_at_once, len(self._workers))
+
+    def _stop(self) -> None:
+        """Let every connection thread finish what it took, and end."""
+        for _ in self._workers:
+            self._work.put(None)  # one end marker each
+        for worker in self._workers:
+            worker.join()
+        self._workers = []
+
+    def _alive(self) -> bool:
+        return any(worker.is_alive() for worker in self._workers)
+
+    def _collect(self) -> list[Outcome]:
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        return outcomes
+
+    def _done(self, outcome: Outcome) -> None:
+        if outcome.status == DeliveryStatus.SENT:
+            self._journal.record(outcome.delivery.id)
+            self._any_sent = True
+        with self._lock:
+            self._outcomes.append(outcome)
+
+    def _take(self):
+        """The next item for a connection, or None: the end."""
+        item = self._work.get()
+        if item is not None:
+            with self._space:
+                self._queued -= 1
+                self._space.notify()
+        return item
+
+    def _next(self):
+        """The next item for a chain, or None at the end (the end marker stays for _run to see).
+
+        Waiting here holds a transaction open at DATA for as long as building one message
+        takes (about a millisecond), far inside any relay's timeout; the builder never
+        stops short of putting the end markers.
+        """
+        item = self._take()
+        if item is None:
+            self._work.put(None)
+        return item
+
+    def _give_back(self, item) -> None:
+        """Put back an item this connection cannot send: another one, or the next round, will."""
+        with self._space:
+            self._queued += 1
+        self._work.put(item)
+
+    def _run(self) -> None:
         connection = self._checkout()
         try:
-            while (item := work.get()) is not None:
-                delivery, send = item
+            item = self._take()
+            while item is not None:
                 if not self._ready(connection):
-                    returned.append(item)  # another connection, or the next round, sends it
+                    self._give_back(item)
                     connection = None
                     return
-                outcome = self._deliver(connection, delivery, send)
-                if outcome.status == DeliveryStatus.SENT:
-                    journal.record(delivery.id)
-                outcomes.append(outcome)  # list.append is atomic under the GIL
+                delivery, send = item
+                if isinstance(send, FastMessage) and _pipelines(connection.backend):
+                    item = self._chain(connection, item)
+                    continue
+                self._done(self._deliver(connection, delivery, send))
+                item = self._take()
         finally:
             if connection is not None:
                 self._checkin(connection)
+
+    def _chain(self, connection: _Connection, item) -> object:
+        """Send messages back to back on one connection, one round trip each; return the next item.
+
+        RFC 2920 lets a message's content start a group of commands, so the next
+        message's MAIL, RCPT and DATA go out in the same write as this one's content
+        and final dot, and the relay answers both at once. A message's content goes out
+        only after its own DATA was answered 354, and its acceptance is journalled as
+        soon as its 250 is read: at most one message per connection is ever sent and
+        unrecorded. The chain runs until the batch ends. Anything unusual (a refusal,
+        throttling, a dropped connection) ends it; the messages it leaves are sent one
+        transaction at a time by _deliver, with its backoff and reconnection.
+        """
+        smtp = connection.backend.connection
+        retry: list[tuple[tuple, bool]] = []  # (item, throttled): not settled on the chain
+        current, previous, carry = item, None, b""
+        following = None  # an item taken from the queue that the chain did not send
+        try:
+            while True:
+                self.limiter.wait()
+                smtp.send(carry + current[1].envelope(smtp))
+                if previous is not None:
+                    self._settle(previous, smtp.getreply(), retry)
+                    previous = None
+                replies = [smtp.getreply() for _ in range(3)]
+                if not (replies[0][0] == 250 and replies[1][0] in (250, 251) and replies[2][0] == 354):
+                    entry, current = current, None
+                    self._refused(connection, entry, replies, retry)
+                    break
+                following = self._next()
+                if following is None or not isinstance(following[1], FastMessage):
+                    smtp.send(dot_stuffed(current[1].data))
+                    entry, current = current, None
+                    self._settle(entry, smtp.getreply(), retry)
+                    break
+                previous, carry, current, following = current, dot_stuffed(current[1].data), following, None
+        except (smtplib.SMTPException, OSError) as error:
+            # Dropped, reset or timed out. A message whose content went out may have been
+            # accepted unbeknown to us: it is sent again (same Message-ID), the one in flight.
+            logger.info("Connection to %s lost mid-chain: %s", connection.relay.alias, error)
+            retry += [(entry, False) for entry in (previous, current) if entry is not None]
+            _close(connection)
+        for entry, was_throttled in retry:
+            waits = THROTTLE_WAITS
+            if was_throttled:
+                self.sleep(THROTTLE_WAITS[0])
+                waits = THROTTLE_WAITS[1:]
+            if not self._ready(connection):
+                self._give_back(entry)
+                continue
+            self._done(self._deliver(connection, *entry, waits=waits))
+        return following if following is not None else self._take()
+
+    def _settle(self, entry, reply: tuple[int, bytes], retry: list) -> None:
+        """Act on the reply to a message's final dot."""
+        code, text = reply
+        if code == 250:
+            self._done(Outcome(entry[0], DeliveryStatus.SENT))
+        else:
+            self._failed(entry, smtplib.SMTPDataError(code, text), retry)
+
+    def _refused(self, connection: _Connection, entry, replies: list, retry: list) -> None:
+        """End a transaction the relay did not open for content, as smtp_send does."""
+        (mail_code, mail_text), (rcpt_code, rcpt_text), (data_code, data_text) = replies
+        smtp, message = connection.backend.connection, entry[1]
+        if mail_code != 250:
+            error = smtplib.SMTPSenderRefused(mail_code, mail_text, message.sender)
+        elif rcpt_code not in (250, 251):
+            error = smtplib.SMTPRecipientsRefused({message.recipient: (rcpt_code, rcpt_text)})
+        else:
+            error = smtplib.SMTPDataError(data_code, data_text)
+        self._failed(entry, error, retry)
+        if data_code == 354:
+            smtp.send(b".\r\n")  # DATA opened for a failed transaction: close it empty
+            smtp.getreply()
+        if _reply(error)[0] == 421:
+            _close(connection)  # the relay is closing this connection
+        else:
+            transaction_end(smtp, _reply(error)[0])
+
+    def _failed(self, entry, error, retry: list) -> None:
+        if throttled(*_reply(error)):
+            with self._lock:
+                self.stats.throttled += 1
+            retry.append((entry, True))
+        else:
+            self._done(reply_outcome(entry[0], error))
 
     def _checkout(self) -> _Connection:
         with self._lock:
@@ -238,9 +413,9 @@ class Pool:
             relay.down_until = self.clock() + RELAY_RETRY_SECONDS
             self.stats.relays_down.add(relay.alias)
 
-    def _deliver(self, connection: _Connection, delivery: Delivery, send: Send) -> Outcome:
+    def _deliver(self, connection: _Connection, delivery: Delivery, send: Send, waits=None) -> Outcome:
         """Send one message; back off when throttled, reconnect once when dropped."""
-        waits = iter(THROTTLE_WAITS)
+        waits = iter(THROTTLE_WAITS if waits is None else waits)
         reconnected = False
         while True:
             self.limiter.wait()
@@ -263,6 +438,11 @@ class Pool:
                 if reconnected:
                     return Outcome(delivery, DeliveryStatus.DEFERRED, f"connection lost: {error}")
                 reconnected = True
+            except Exception as error:
+                # A mailer that is not SMTP (an ESP's HTTP API backend) raises its own errors.
+                # Its connection thread must go on: the delivery is retried in a later run.
+                logger.warning("Mailer %s failed for delivery %s: %r", connection.relay.alias, delivery.id, error)
+                return Outcome(delivery, DeliveryStatus.DEFERRED, f"the mailer failed: {error}")
             _close(connection)
             if not self._ready(connection):
                 return Outcome(delivery, DeliveryStatus.DEFERRED, "cannot connect to the mail server")
@@ -296,6 +476,18 @@ def _reply(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException)
     else:
         code, text = error.smtp_code, error.smtp_error
     return code, f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
+
+
+def _pipelines(backend) -> bool:
+    """Whether the backend's open SMTP connection offers PIPELINING (RFC 2920)."""
+    smtp = getattr(backend, "connection", None)
+    if smtp is None:
+        return False
+    try:
+        smtp.ehlo_or_helo_if_needed()
+    except (smtplib.SMTPException, OSError):
+        return False  # the transaction that follows finds out, and reconnects
+    return bool(smtp.does_esmtp and smtp.has_extn("pipelining"))
 
 
 def _no_delay(backend) -> None:

@@ -3,6 +3,7 @@
 import asyncio
 import email
 import email.policy
+import selectors
 import socket
 import ssl
 import subprocess
@@ -50,6 +51,9 @@ class RecordingHandler:
     # Answer the first this-many MAIL commands with 454 (SES's throttling reply).
     throttle_first: int = 0
     mails: int = 0
+    # Answer the first this-many messages' final dot with 454 instead of accepting them.
+    throttle_data_first: int = 0
+    datas: int = 0
     # Answer 421 to a new connection while this many are open (None: no limit).
     max_connections: int | None = None
     open_connections: int = 0
@@ -90,6 +94,9 @@ class RecordingHandler:
         if self.data_reply:
             return self.data_reply
         with self.lock:
+            self.datas += 1
+            if self.datas <= self.throttle_data_first:
+                return "454 4.7.0 Throttling failure: Maximum sending rate exceeded."
             if self.drop_after is not None and len(self.received) == self.drop_after:
                 # Hang up mid-transaction without an answer: the message is not accepted.
                 self.drop_after = None
@@ -170,6 +177,61 @@ class _LimitedSMTP(SMTP):
 class _Controller(Controller):
     def factory(self):
         return _LimitedSMTP(self.handler, **self.SMTP_kwargs)
+
+
+class TurnCounter:
+    """A TCP proxy in front of a server that counts the client's turns to speak.
+
+    A turn starts each time the client sends after the server last spoke: the round trips
+    a sender waits for, which is what a far relay makes expensive. Used as a context
+    manager; `port` is where to connect.
+    """
+
+    def __init__(self, port: int):
+        self.target = port
+        self.turns = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "TurnCounter":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(10)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._relay, args=(client,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _relay(self, client: socket.socket) -> None:
+        server = socket.create_connection(("127.0.0.1", self.target))
+        peers = {client: server, server: client}
+        last = server  # the server speaks first (its greeting)
+        with client, server, selectors.DefaultSelector() as selector:
+            for sock in peers:
+                selector.register(sock, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    sock = key.fileobj
+                    data = sock.recv(1 << 20)
+                    if not data:
+                        return
+                    if sock is client and last is server:
+                        with self._lock:
+                            self.turns += 1
+                    last = sock
+                    peers[sock].sendall(data)
 
 
 class SMTPServer:

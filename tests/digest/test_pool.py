@@ -3,11 +3,12 @@
 import collections
 
 import pytest
+from django.core.mail.backends import locmem
 
 from digest.models import Delivery, DeliveryStatus
 from digest.pool import RateLimiter
 from tests.digest.conftest import World, at
-from tests.smtp import RecordingHandler, SMTPServer, free_port, self_signed_certificate
+from tests.smtp import RecordingHandler, SMTPServer, TurnCounter, free_port, self_signed_certificate
 
 pytestmark = pytest.mark.django_db
 
@@ -53,8 +54,10 @@ def test_a_relay_that_answers_421_to_the_third_connection_shrinks_the_pool(world
     assert world.smtp.handler.most_open == 2
 
 
-def test_throttling_slows_down_and_retries_instead_of_deferring(world, settings):
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_throttling_slows_down_and_retries_instead_of_deferring(world, settings, pipelining):
     settings.DIGEST_CONNECTIONS = 1
+    world.smtp.handler.pipelining = pipelining
     world.smtp.handler.throttle_first = 1  # "454 Throttling failure" once, then accepted
     emails = readers(world, 3)
     summary = world.run(at(2026, 6, 2, 8, 5))
@@ -62,9 +65,44 @@ def test_throttling_slows_down_and_retries_instead_of_deferring(world, settings)
     assert each_once(world.smtp, emails)
 
 
-def test_a_relay_that_keeps_throttling_defers_to_a_later_run(world, settings, monkeypatch):
+def test_a_throttled_final_dot_is_retried_on_the_chain(world, settings, monkeypatch):
     monkeypatch.setattr("digest.pool.THROTTLE_WAITS", (0.01, 0.01))
     settings.DIGEST_CONNECTIONS = 1
+    world.smtp.handler.pipelining = True
+    world.smtp.handler.throttle_data_first = 2  # the first two messages' "." get 454
+    emails = readers(world, 6)
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.deferred, summary.failed) == (6, 0, 0)
+    assert each_once(world.smtp, emails)
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_with_pipelining_each_message_costs_one_round_trip(world, settings, pipelining):
+    # A far relay costs a round trip each time the sender must wait for its replies.
+    # Offered PIPELINING, a message's content and final dot go out with the next message's
+    # MAIL, RCPT and DATA, so a connection waits once per message instead of twice.
+    world.smtp.handler.pipelining = pipelining
+    emails = readers(world, 40)
+    with TurnCounter(world.smtp.port) as proxy:
+        settings.MAILERS = {
+            **settings.MAILERS,
+            "digest": {**world.smtp.mailer(), "OPTIONS": {"host": "127.0.0.1", "port": proxy.port, "timeout": 10}},
+        }
+        settings.DIGEST_CONNECTIONS = 1
+        summary = world.run(at(2026, 6, 2, 8, 5))
+    assert summary.sent == 40 and each_once(world.smtp, emails)
+    # EHLO and QUIT add a few turns; without pipelining each message takes two, or four.
+    if pipelining:
+        assert proxy.turns <= 40 + 5
+    else:
+        assert proxy.turns >= 2 * 40
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_a_relay_that_keeps_throttling_defers_to_a_later_run(world, settings, monkeypatch, pipelining):
+    monkeypatch.setattr("digest.pool.THROTTLE_WAITS", (0.01, 0.01))
+    settings.DIGEST_CONNECTIONS = 1
+    world.smtp.handler.pipelining = pipelining
     world.smtp.handler.throttle_first = 10**6
     readers(world, 2)
     summary = world.run(at(2026, 6, 2, 8, 5))
@@ -161,6 +199,30 @@ def test_an_error_while_building_stops_the_connections_instead_of_hanging(world,
         pool.send(items(), journal=Journal(tmp_path, claimant_new()), expected=10)
     pool.close()
     assert threading.active_count() == before  # every connection thread ended
+
+
+class FailingAPIBackend(locmem.EmailBackend):
+    """An ESP's HTTP API backend, as anymail's: it raises its own errors, not SMTP ones."""
+
+    def send_messages(self, messages):
+        if any("r002@" in address for message in messages for address in message.to):
+            raise RuntimeError("ESP API answered 503 Service Unavailable")
+        return super().send_messages(messages)
+
+
+def test_a_mailer_raising_its_own_error_defers_only_that_delivery(world, settings):
+    from django.core import mail
+
+    settings.MAILERS = {**settings.MAILERS, "digest": {"BACKEND": f"{__name__}.FailingAPIBackend"}}
+    settings.DIGEST_CONNECTIONS = 2
+    readers(world, 6)
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.deferred) == (5, 1)
+    assert len(mail.outbox) == 5
+    failed = Delivery.objects.get(status=DeliveryStatus.DEFERRED)
+    assert failed.subscription.subscriber.email == "r002@example.com"
+    assert "503 Service Unavailable" in failed.last_error
+    assert not Delivery.objects.filter(status=DeliveryStatus.SENDING).exists()
 
 
 @pytest.mark.parametrize("connections", [1, 3])
