@@ -64,9 +64,9 @@ def deliveries_claim(
 ) -> list[Delivery]:
     """Claim up to `limit` deliveries with ids above `after_id` and return them with what sending needs.
 
-    One SELECT picks the rows (PostgreSQL: FOR UPDATE SKIP LOCKED), one UPDATE repeats
-    the claimable condition, so two runs can never claim the same row; then one SELECT
-    of what was claimed. A run passes the last id it claimed, so each claim reads
+    One UPDATE whose subquery picks the rows (PostgreSQL: FOR UPDATE SKIP LOCKED) and
+    repeats the claimable condition, so two runs can never claim the same row; then one
+    SELECT of what was claimed. A run passes the last id it claimed, so each claim reads
     from there instead of past every row already sent (which made a claim's cost grow
     with the list), then sweeps once more from the start.
     """
@@ -74,18 +74,16 @@ def deliveries_claim(
     skip_locked = connection.features.has_select_for_update_skip_locked
     if skip_locked:
         candidates = candidates.select_for_update(skip_locked=True)
-    # Django wants FOR UPDATE inside a transaction; on SQLite the UPDATE's own condition
-    # keeps two runs from claiming the same row.
+    picked = candidates.values("id")[:limit]
+    # Django wants FOR UPDATE inside a transaction; on SQLite the statement alone is atomic.
     with transaction.atomic() if skip_locked else nullcontext():
-        picked = list(candidates.values_list("id", flat=True)[:limit])
         claimed = Delivery.objects.filter(_claimable(now), id__in=picked).update(
             status=DeliveryStatus.SENDING, claimed_by=claimant, claimed_at=now, attempts=F("attempts") + 1
         )
     if not claimed:
         return []
-    # Only this claim's rows: the run's earlier batches may still be in flight, still SENDING.
     return list(
-        Delivery.objects.filter(id__in=picked, claimed_by=claimant, claimed_at=now, status=DeliveryStatus.SENDING)
+        Delivery.objects.filter(claimed_by=claimant, claimed_at=now, status=DeliveryStatus.SENDING)
         .select_related("subscription__subscriber", "subscription__newsletter")
         .order_by("newsletter_id", "window_start", "window_end", "id")
     )

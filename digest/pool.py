@@ -95,12 +95,8 @@ class PoolStats:
 
 
 class Pool:
-    """Connections to the digest relays, each with a thread of its own, kept for a whole run.
-
-    send() queues a batch's messages as they are built and returns without waiting for
-    the last ones to be answered, so the next batch is claimed and built while the
-    connections are still sending; drain() waits for the rest at the end of the run.
-    """
+    """Connections to the digest relays, kept open across a run's batches; each batch is written
+    by a thread per connection."""
 
     def __init__(
         self, *, aliases: list[str], size: int, rate: float, backlog: int = 0, clock=time.monotonic, sleep=time.sleep
@@ -120,7 +116,6 @@ class Pool:
         self._queued = 0
         self._outcomes: list[Outcome] = []
         self._workers: list[threading.Thread] = []
-        self._wanted = 0
         self._any_sent = False
         self._journal: Journal | None = None
 
@@ -134,26 +129,30 @@ class Pool:
         return mailers[self.relays[0].alias]
 
     def send(self, items: Iterable[tuple[Delivery, Send]], *, journal: Journal, expected: int) -> list[Outcome]:
-        """Queue every item for the connections; return the outcomes that are in so far.
+        """Send every item over up to `size` connections at once; return one outcome per item.
 
         `items` is consumed on this thread while the connections send (building is CPU,
-        sending is waiting), up to `backlog` items ahead of them. The outcomes of the
-        messages still in flight come with a later call, or from drain(). `expected` is
-        an upper bound on the number of items, to open no more connections than messages.
+        sending is waiting), up to `backlog` items ahead of them. `expected` is an upper
+        bound on the number of items, to open no more connections than there are messages.
+        While it runs, only the connections' threads use the database (the journal).
         """
         self._journal = journal
-        self._wanted += expected
-        self._start(min(self.size, self._wanted))
-        for item in items:
-            with self._space:
-                while self._queued >= self.backlog and self._alive():
-                    self._space.wait(0.5)  # also notices connections that all went away
-                self._queued += 1
-            self._work.put(item)
-        return self._collect()
+        self._any_sent = False
+        self._start(min(self.size, expected))
+        try:
+            for item in items:
+                with self._space:
+                    while self._queued >= self.backlog and self._alive():
+                        self._space.wait(0.5)  # also notices connections that all went away
+                    self._queued += 1
+                self._work.put(item)
+        finally:
+            # Even if building a message raised, the connections finish what they took and stop.
+            outcomes = self._drain()
+        return outcomes
 
-    def drain(self) -> list[Outcome]:
-        """Wait until every queued message has an outcome; return those not returned yet.
+    def _drain(self) -> list[Outcome]:
+        """Wait until every queued message has an outcome; return them.
 
         When connections went away (the relay allowed fewer, or went down) but others
         sent, the messages they left are sent again over the pool, now the right size;

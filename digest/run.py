@@ -154,10 +154,6 @@ def _send_batches(sending: _Sending, *, now: datetime.datetime, newsletter_ids: 
             last_id = 0  # one more pass from the start: rows skipped while locked, or freed since
             continue
         if not batch:
-            # The pool returns a batch's outcomes without waiting for its last messages;
-            # those still in flight are recorded here.
-            counts += outcomes_record(outcomes=sending.pool.drain(), now=now, claimant=claimant)
-            _progress(counts, total, say)
             return
         last_id = max(delivery.id for delivery in batch)
         for window in {delivery.window for delivery in batch} - sending.renders.keys():
@@ -174,14 +170,10 @@ def _send_batches(sending: _Sending, *, now: datetime.datetime, newsletter_ids: 
         )
         sending.held_errors.update(outcome.error for outcome in outcomes if outcome.held)
         counts += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)
-        _progress(counts, total, say)
-
-
-def _progress(counts: Counter, total: int, say) -> None:
-    done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped", "held"))
-    say(
-        f"delivered {done}/{max(total, done)}: {counts['sent']} sent, {counts['deferred']} deferred, {counts['failed']} failed"
-    )
+        done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped", "held"))
+        say(
+            f"delivered {done}/{max(total, done)}: {counts['sent']} sent, {counts['deferred']} deferred, {counts['failed']} failed"
+        )
 
 
 def _finish(sending: _Sending, *, summary: RunSummary, now: datetime.datetime) -> None:
