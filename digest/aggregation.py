@@ -12,6 +12,7 @@ import datetime
 from collections import Counter
 
 from django.db import connection, transaction
+from django.utils.crypto import salted_hmac
 
 from digest.conf import digest_settings
 from digest.models import Delivery, Window
@@ -45,8 +46,14 @@ def window_for(subscription: Subscription, *, end: datetime.datetime) -> Window:
 
 
 def message_id_for(subscription_id: int, end: datetime.datetime) -> str:
-    """Return the Message-ID of the digest of this window: the same on every retry."""
-    return f"<digest.{subscription_id}.{end:%Y%m%dT%H%M%S}Z@{site_domain()}>"
+    """Return the Message-ID of the digest of this window: the same on every retry.
+
+    It ends with a signature, so a complaint matched by its Message-ID (digest.returned)
+    cannot be forged for another reader from a guessed id and date.
+    """
+    local = f"digest.{subscription_id}.{end:%Y%m%dT%H%M%S}Z"
+    signature = salted_hmac("digest.message-id", local, algorithm="sha256").hexdigest()[:12]
+    return f"<{local}.{signature}@{site_domain()}>"
 
 
 def issues_in(window: Window) -> list[int]:

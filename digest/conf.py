@@ -44,6 +44,24 @@ _SETTINGS = {
     # Where runs journal the messages the server accepted ("": VAR_DIR/journal). Share it
     # between machines to let any of them recover a dead sender's batch without resending.
     "DIGEST_JOURNAL_DIR": Setting("", str),
+    # Bounces and complaints (digest.bounces). The envelope sender of every digest becomes
+    # bounces+TOKEN@domain (VERP) when set, e.g. bounces@news.example.org; "": DEFAULT_FROM_EMAIL.
+    "DIGEST_BOUNCE_ADDRESS": Setting("", str),
+    # Soft bounces (4.x.x) on this many different days within DIGEST_BOUNCE_DECAY_DAYS suppress.
+    "DIGEST_BOUNCE_SOFT_THRESHOLD": Setting(5, int, 1),
+    # A soft bounce stops counting after this many days (Mailman's bounce_info_stale_after).
+    "DIGEST_BOUNCE_DECAY_DAYS": Setting(7, int, 1),
+    # The returned message is kept with its event this many days, then only the event.
+    "DIGEST_BOUNCE_KEEP_RAW_DAYS": Setting(30, int, 0),
+    # Returned messages larger than this are logged and skipped, never parsed.
+    "DIGEST_BOUNCE_MAX_BYTES": Setting(10 * 1024 * 1024, int, 1024),
+    # ADMINS are warned when hard bounces or complaints among the digests sent in the last
+    # DIGEST_BOUNCE_RATE_DAYS pass these shares (Amazon SES reviews an account at 5% and 0.1%).
+    "DIGEST_BOUNCE_RATE_WARN": Setting(0.05, float, 0),
+    "DIGEST_COMPLAINT_RATE_WARN": Setting(0.001, float, 0),
+    "DIGEST_BOUNCE_RATE_DAYS": Setting(7, int, 1),
+    # Cron schedule of process_bounces, installed when BOUNCE_MAILBOX_URL is set.
+    "DIGEST_BOUNCE_CRON_SCHEDULE": Setting("*/10 * * * *", str),
 }
 
 
@@ -67,6 +85,10 @@ class DigestSettings(AppSettings):
             validate_mailbox(settings.DEFAULT_FROM_EMAIL)
         except ValidationError as error:
             raise ImproperlyConfigured(f"DEFAULT_FROM_EMAIL: {' '.join(error.messages)}") from None
+        if self.BOUNCE_ADDRESS:
+            from digest.verp import bounce_address_check
+
+            bounce_address_check(self.BOUNCE_ADDRESS)
         for alias in self.mailer_aliases:
             if alias not in mailers:
                 name = "DIGEST_MAILERS" if self.MAILERS else "DIGEST_MAILER"

@@ -42,6 +42,26 @@ def send_digests_job() -> None:
     logger.info("Digest run at %s: %s", started.isoformat(), summary)
 
 
+def process_bounces_job() -> None:
+    """Cron entry point: read BOUNCE_MAILBOX_URL's returned mail, the counts in the log."""
+    from digest.mailboxes import mailbox_read
+    from digest.returned import returned_read, summary_line
+
+    started = timezone.now()
+    try:
+        counts = returned_read(
+            lambda handle: mailbox_read(settings.BOUNCE_MAILBOX_URL, handle),
+            source="mailbox",
+            now=started,
+            progress=logger.debug,
+        )
+    except Exception as error:
+        logger.exception("Reading returned mail at %s failed", started.isoformat())
+        mail_admins("Reading returned mail failed", f"process_bounces at {started.isoformat()} failed: {error!r}")
+        raise
+    logger.info("Returned mail at %s: %s", started.isoformat(), summary_line(counts))
+
+
 # ----------------------------------------------------------------------- schedules
 
 _RANGE = re.compile(r"(\d+)-(\d+)")

@@ -27,6 +27,7 @@ from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus, Window
 from digest.pool import Pool, Send
 from digest.rendering import Personal, RenderedDigest
+from digest.verp import verp_sender
 from newsletters.conf import site_domain
 from newsletters.models import SubscriberStatus, SubscriptionStatus
 from newsletters.tokens import preferences_url, unsubscribe_url
@@ -40,18 +41,25 @@ def message_build(
     personal = personal or _personal(delivery)
     text, html = rendered.personalize(personal)
     newsletter = rendered.newsletter
+    from_email = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
+    headers = {
+        "List-Unsubscribe": personal.list_unsubscribe,
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "List-Id": list_id_header(newsletter),
+        "Message-ID": delivery.message_id,
+    }
+    envelope_from = verp_sender(delivery.pk)
+    if envelope_from:
+        # Django's backends (and anymail's) take the envelope sender from from_email and
+        # the From header from headers["From"].
+        headers["From"], from_email = from_email, envelope_from
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=text,
-        from_email=newsletter.from_email or settings.DEFAULT_FROM_EMAIL,
+        from_email=from_email,
         to=[str(Address(display_name=personal.name, addr_spec=personal.email))],
         reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
-        headers={
-            "List-Unsubscribe": personal.list_unsubscribe,
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": list_id_header(newsletter),
-            "Message-ID": delivery.message_id,
-        },
+        headers=headers,
     )
     message.attach_alternative(html, "text/html")
     for file in rendered.attachments:
@@ -199,7 +207,7 @@ def _django_sender(rendered: RenderedDigest, delivery: Delivery, personal: Perso
 def _fast_sender(template, prebuilt: GroupMessage, delivery: Delivery, personal: Personal, date: str) -> Send:
     address = _envelope_address(template, personal.email)
     data = prebuilt.message_bytes(personal, address=address, message_id=delivery.message_id, date=date)
-    return FastMessage(prebuilt.envelope_from, address, data)
+    return FastMessage(verp_sender(delivery.pk) or prebuilt.envelope_from, address, data)
 
 
 _PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9._%+\-=']+@[A-Za-z0-9.\-]+$")

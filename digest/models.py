@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.db import models
 from django.db.models import Q
 
-from newsletters.models import Newsletter, Subscription
+from newsletters.models import Newsletter, Subscriber, Subscription
 
 
 class DeliveryStatus(models.TextChoices):
@@ -58,6 +58,8 @@ class Delivery(models.Model):
                 name="delivery_claimable_idx",
             ),
             models.Index(fields=["newsletter", "status"], name="delivery_newsletter_status_idx"),
+            # Complaints and bounces without a VERP token are matched by the original Message-ID.
+            models.Index(fields=["message_id"], name="delivery_message_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -101,6 +103,53 @@ class Rendering(models.Model):
 
     def __str__(self) -> str:
         return f"{self.newsletter_id} {self.window_start:%Y-%m-%d %H:%M}→{self.window_end:%Y-%m-%d %H:%M}"
+
+
+class BounceKind(models.TextChoices):
+    HARD = "hard", "Hard bounce"
+    SOFT = "soft", "Soft bounce"
+    COMPLAINT = "complaint", "Complaint"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed at the ESP"
+    LIFTED = "lifted", "Suppression lifted"
+
+
+class BounceAction(models.TextChoices):
+    """What the policy (digest.bounces) did about an event."""
+
+    SUPPRESSED = "suppressed", "Suppressed"
+    COUNTED = "counted", "Counted (soft score)"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed from everything"
+    LIFTED = "lifted", "Suppression lifted"
+    NONE = "none", "Nothing (already stopped)"
+
+
+class BounceEvent(models.Model):
+    """Something that came back about mail to a subscriber: a bounce, a complaint, an ESP event.
+
+    Or an editor lifting a suppression. `fingerprint` is unique, so the same report read
+    twice (a mailbox scanned again, a webhook retried) is stored and counted once.
+    """
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="bounce_events")
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="bounce_events"
+    )
+    kind = models.CharField(max_length=12, choices=BounceKind)
+    action = models.CharField(max_length=12, choices=BounceAction)
+    source = models.CharField(max_length=40, help_text="imap, pop3, maildir, mbox, stdin, an ESP's webhook, or admin.")
+    occurred_at = models.DateTimeField()
+    status = models.CharField(max_length=16, blank=True, help_text="Enhanced status code (RFC 3463), e.g. 5.1.1.")
+    diagnostic = models.TextField(blank=True, help_text="The remote server's answer, the feedback type, or why.")
+    score = models.PositiveIntegerField(default=0, help_text="Soft-bounce score after this event.")
+    fingerprint = models.CharField(max_length=64, unique=True)
+    raw = models.TextField(blank=True, help_text="The returned message or event, kept DIGEST_BOUNCE_KEEP_RAW_DAYS.")
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["subscriber", "kind", "occurred_at"], name="bounce_subscriber_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
 @dataclass(frozen=True)

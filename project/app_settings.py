@@ -37,6 +37,8 @@ class AppSettings:
             value = _from_environment(key, spec)
         if spec.kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise ImproperlyConfigured(f"{key} must be an integer, not {value!r}.")
+        if spec.kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ImproperlyConfigured(f"{key} must be a number, not {value!r}.")
         if spec.kind is str and not isinstance(value, str):
             raise ImproperlyConfigured(f"{key} must be a string, not {value!r}.")
         if spec.minimum is not None and value < spec.minimum:
@@ -58,4 +60,9 @@ def _from_environment(key: str, spec: Setting) -> Any:
             return int(raw)
         except ValueError:
             raise ImproperlyConfigured(f"{key}={raw!r} is not an integer.") from None
+    if spec.kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ImproperlyConfigured(f"{key}={raw!r} is not a number.") from None
     return raw

@@ -140,6 +140,17 @@ CRONJOBS = [
         f">> {VAR_DIR / 'log' / 'digest-cron.log'} 2>&1",
     )
 ]
+# Returned mail (bounces, complaints): the mailbox process_bounces reads, e.g.
+# imaps://user:pass@mail.example.org/INBOX (README, "Bounces and complaints").
+BOUNCE_MAILBOX_URL = env_str("BOUNCE_MAILBOX_URL", "")
+if BOUNCE_MAILBOX_URL:
+    CRONJOBS.append(
+        (
+            env_str("DIGEST_BOUNCE_CRON_SCHEDULE", "") or "*/10 * * * *",
+            "digest.cron.process_bounces_job",
+            f">> {VAR_DIR / 'log' / 'bounces-cron.log'} 2>&1",
+        )
+    )
 CRONTAB_LOCK_JOBS = True
 CRONTAB_DJANGO_MANAGE_PATH = str(BASE_DIR / "manage.py")
 CRONTAB_COMMENT = "django-cronjobs for digest-engine"

@@ -1,0 +1,302 @@
+"""Read one returned message: what it is (bounce, complaint, auto-reply…), which delivery it is about.
+
+- A complaint is an ARF report (RFC 5965: multipart/report; report-type=feedback-report).
+- A bounce is recognised by flufl.bounce (Mailman's detectors: RFC 3464 DSNs and the
+  formats of Exim, qmail, Exchange, Yahoo and others). It is hard or soft by the DSN's
+  status code (5.x.x or 4.x.x) when there is one, else by flufl.bounce's verdict.
+- Auto-replies (RFC 3834 Auto-Submitted, vacation and out-of-office headers) and
+  reports about a report (a bounce of a bounce) are ignored.
+
+The delivery is named by the VERP token in the address the message came back to (or, in
+a complaint, the original's Return-Path), else by the original's Message-ID. Both are
+signed (digest.verp, digest.aggregation), so nobody can aim a report at another reader.
+Malformed, oversized or unmatched messages are logged and skipped: they change nothing.
+"""
+
+import datetime
+import email
+import email.policy
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
+from email.parser import HeaderParser
+from email.utils import getaddresses
+
+from flufl.bounce import all_failures
+
+from digest.bounces import Report, bounce_raw_prune, bounce_record, fingerprint_of
+from digest.conf import digest_settings
+from digest.models import BounceKind, Delivery
+from digest.verp import verp_delivery_id
+
+logger = logging.getLogger(__name__)
+
+# Where the address a message was delivered to shows: set by the delivering MTA (Postfix
+# adds Delivered-To and X-Original-To), by the pipe transport, or the plain To.
+_ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "X-Delivered-To", "To")
+_FEEDBACK_COMPLAINTS = {"abuse", "fraud", "virus", "other"}
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_MESSAGE_ID = re.compile(rb"<(digest\.[^<>\s@]+@[^<>\s]+)>", re.IGNORECASE)
+_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|delivery subsystem|mail system", re.IGNORECASE)
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|auto:|out of (the )?office|vacation|abwesenheit)",
+    re.IGNORECASE,
+)
+
+
+class Outcome:
+    """How the command counts a message."""
+
+    HARD = "hard"
+    SOFT = "soft"
+    COMPLAINT = "complaints"
+    IGNORED = "ignored"
+    UNMATCHED = "unmatched"
+    DUPLICATE = "already processed"
+
+
+@dataclass(frozen=True)
+class Classified:
+    """What one returned message is, and the report the policy gets (None when it gets nothing)."""
+
+    outcome: str
+    reason: str
+    delivery: Delivery | None = None
+    report: Report | None = None
+
+
+def returned_process(raw: bytes | None, *, source: str, now: datetime.datetime, size: int = 0) -> str:
+    """Classify one returned message and apply the policy to it; return its Outcome.
+
+    `raw` is None for a message the mailbox reported larger than DIGEST_BOUNCE_MAX_BYTES.
+    """
+    classified = returned_classify(raw, source=source, now=now, size=size)
+    if classified.report is None:
+        logger.info("Returned message from %s %s: %s", source, classified.outcome, classified.reason)
+        return classified.outcome
+    delivery = classified.delivery
+    event = bounce_record(
+        report=classified.report, subscriber=delivery.subscription.subscriber, delivery=delivery, now=now
+    )
+    return classified.outcome if event else Outcome.DUPLICATE
+
+
+def returned_read(
+    read: Callable[[Callable[[bytes | None, int], object]], None],
+    *,
+    source: str,
+    now: datetime.datetime,
+    progress: Callable[[str], None] | None = None,
+) -> Counter:
+    """Process every message a mailbox reader yields; return counts by Outcome.
+
+    Stops (and raises) only when the database or the mailbox fails; what was handled until
+    then stays recorded and marked.
+    """
+    counts: Counter = Counter()
+
+    def handle(raw: bytes | None, size: int) -> None:
+        counts[returned_process(raw, source=source, now=now, size=size)] += 1
+        if progress and sum(counts.values()) % 100 == 0:
+            progress(f"{sum(counts.values())} messages read: {summary_line(counts)}")
+
+    read(handle)
+    bounce_raw_prune(now=now)
+    return counts
+
+
+def summary_line(counts: Counter) -> str:
+    """Return the counts as process_bounces prints them."""
+    names = (Outcome.HARD, Outcome.SOFT, Outcome.COMPLAINT, Outcome.IGNORED, Outcome.UNMATCHED, Outcome.DUPLICATE)
+    return ", ".join(f"{counts[name]} {name}" for name in names)
+
+
+def returned_classify(raw: bytes | None, *, source: str, now: datetime.datetime, size: int = 0) -> Classified:
+    """Tell what a returned message is and which delivery it is about; change nothing."""
+    limit = digest_settings.BOUNCE_MAX_BYTES
+    if raw is None or len(raw) > limit:
+        return Classified(Outcome.IGNORED, f"larger than DIGEST_BOUNCE_MAX_BYTES ({size or len(raw)} > {limit} bytes)")
+    try:
+        message = email.message_from_bytes(raw)
+        kind, status, diagnostic = _kind(message)
+    except Exception as error:  # noqa: BLE001
+        # Hostile input reaches the email package and flufl.bounce's heuristics, which may
+        # raise anything on it; one message must never stop the others.
+        logger.warning("Returned message from %s cannot be parsed: %r", source, error)
+        return Classified(Outcome.IGNORED, f"malformed: {error!r}")
+    if kind is None:
+        return Classified(Outcome.IGNORED, diagnostic)
+    delivery, how = _delivery_of(message, raw, complaint=kind == BounceKind.COMPLAINT)
+    if delivery is None:
+        return Classified(Outcome.UNMATCHED, how)
+    outcome = {BounceKind.HARD: Outcome.HARD, BounceKind.SOFT: Outcome.SOFT}.get(kind, Outcome.COMPLAINT)
+    report = Report(
+        kind=kind,
+        source=source,
+        occurred_at=now,
+        fingerprint=fingerprint_of(delivery.pk, kind, message.get("Message-ID", "").strip() or fingerprint_of(raw)),
+        status=status,
+        diagnostic=diagnostic,
+        raw=raw.decode("utf-8", "replace").replace("\x00", ""),
+    )
+    return Classified(outcome, how, delivery, report)
+
+
+def _kind(message: Message) -> tuple[BounceKind | None, str, str]:
+    """Return (kind, status, diagnostic); kind None means ignored, and the diagnostic says why."""
+    content_type = message.get_content_type()
+    report_type = (message.get_param("report-type") or "").lower() if content_type == "multipart/report" else ""
+    original = _original(message)
+    if original is not None and _is_automatic(original):
+        return None, "", "a report about an automatic message (a bounce of a bounce)"
+    if report_type == "feedback-report":
+        fields = _fields(_part(message, "message/feedback-report"))
+        feedback = fields.get("feedback-type", "").strip().lower()
+        if feedback not in _FEEDBACK_COMPLAINTS:
+            return None, "", f"feedback report of type {feedback or 'none'!r}, not a complaint"
+        agent = fields.get("user-agent", "").strip()
+        return BounceKind.COMPLAINT, "", f"complaint ({feedback}) from {agent or 'a feedback loop'}"
+    if report_type != "delivery-status" and _is_auto_reply(message):
+        return None, "", "an auto-reply (RFC 3834, vacation or out of office)"
+    temporary, permanent = all_failures(message)
+    status, action, diagnostic = _delivery_status(message)
+    if status.startswith("2") or action in ("delivered", "relayed", "expanded"):
+        return None, "", f"a delivery notice ({action or status}), not a failure"
+    if status.startswith("5"):
+        kind = BounceKind.HARD
+    elif status.startswith("4"):
+        kind = BounceKind.SOFT
+    elif permanent:
+        kind = BounceKind.HARD
+    elif temporary:
+        kind = BounceKind.SOFT
+    else:
+        return None, "", "not a bounce flufl.bounce recognises"
+    if not status:
+        # Shown with the event only; a number like a version (2.0.12) in the text is not one.
+        code_class = "5" if kind == BounceKind.HARD else "4"
+        found = next((m for m in _STATUS.finditer(diagnostic or _text_of(message)) if m.group(1) == code_class), None)
+        status = found.group(0) if found else ""
+    return kind, status, diagnostic or str(message.get("Subject", ""))[:500]
+
+
+def _delivery_status(message: Message) -> tuple[str, str, str]:
+    """Return (status, action, diagnostic) of the first failed or delayed recipient of a DSN."""
+    part = _part(message, "message/delivery-status")
+    if part is None:
+        return "", "", ""
+    blocks = part.get_payload()
+    if isinstance(blocks, str):
+        blocks = [HeaderParser().parsestr(chunk) for chunk in re.split(r"\r?\n\r?\n", blocks) if chunk.strip()]
+    first = ("", "", "")
+    for block in blocks[1:] if len(blocks) > 1 else blocks:
+        action = str(block.get("Action", "")).strip().lower()
+        found = _STATUS.search(str(block.get("Status", "")))
+        status = found.group(0) if found else ""
+        diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
+        if action in ("failed", "delayed"):
+            return status, action, diagnostic
+        first = first if first[0] or first[1] else (status, action, diagnostic)
+    return first
+
+
+def _delivery_of(message: Message, raw: bytes, *, complaint: bool) -> tuple[Delivery | None, str]:
+    """Find the delivery a report is about: by VERP token, else by the original's Message-ID."""
+    places = [str(value) for name in _ENVELOPE_HEADERS for value in message.get_all(name, [])]
+    original = _original(message)
+    if complaint:
+        fields = _fields(_part(message, "message/feedback-report"))
+        places += [fields.get("original-mail-from", "")]
+        if original is not None:
+            places += [str(value) for value in original.get_all("Return-Path", [])]
+    token_seen = False
+    for place in places:
+        for _, address in getaddresses([place]) or [("", place)]:
+            delivery_id, seen = verp_delivery_id(address or place)
+            token_seen = token_seen or seen
+            if delivery_id is not None:
+                delivery = _delivery(id=delivery_id)
+                return (delivery, "VERP token") if delivery else (None, f"a token for delivery {delivery_id} not found")
+    if token_seen:
+        logger.warning("A returned message carries a VERP token whose signature is wrong (forged or damaged)")
+    message_id = str(original.get("Message-ID", "")).strip() if original is not None else ""
+    if not message_id:
+        found = _MESSAGE_ID.search(raw)
+        message_id = f"<{found.group(1).decode('ascii', 'replace')}>" if found else ""
+    if message_id:
+        delivery = _delivery(message_id=message_id)
+        if delivery:
+            return delivery, "original Message-ID"
+    return None, "forged or damaged VERP token" if token_seen else "no VERP token and no known Message-ID"
+
+
+def _delivery(**lookup) -> Delivery | None:
+    return Delivery.objects.select_related("subscription__subscriber").filter(**lookup).first()
+
+
+def _part(message: Message, content_type: str) -> Message | None:
+    for part in message.walk():
+        if part.get_content_type() == content_type:
+            return part
+    return None
+
+
+def _fields(part: Message | None) -> dict[str, str]:
+    """Return the fields of a report part (message/feedback-report), lower-cased names."""
+    if part is None:
+        return {}
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return {name.lower(): str(value) for block in payload for name, value in block.items()}
+    if isinstance(payload, str):
+        return {name.lower(): str(value) for name, value in HeaderParser().parsestr(payload.lstrip()).items()}
+    return {}
+
+
+def _original(message: Message) -> Message | None:
+    """Return the returned original message (or its headers) inside a report, if any."""
+    for part in message.walk():
+        content_type = part.get_content_type()
+        if content_type == "message/rfc822" and part is not message:
+            payload = part.get_payload()
+            return payload[0] if isinstance(payload, list) and payload else None
+        if content_type == "text/rfc822-headers":
+            text = part.get_payload(decode=True) or b""
+            return HeaderParser().parsestr(text.decode("utf-8", "replace").lstrip())
+    return None
+
+
+def _is_automatic(original: Message) -> bool:
+    """Whether the returned original was itself automatic: a report, a bounce or an auto-reply."""
+    return (
+        original.get_content_type() == "multipart/report"
+        or str(original.get("Return-Path", "")).strip() == "<>"
+        or bool(_DAEMON.search(str(original.get("From", ""))))
+        or str(original.get("Auto-Submitted", "no")).strip().lower() != "no"
+    )
+
+
+def _is_auto_reply(message: Message) -> bool:
+    """Whether a message is an auto-reply (RFC 3834 or the older vacation markers), not a bounce."""
+    if _DAEMON.search(str(message.get("From", ""))):
+        return False
+    auto = str(message.get("Auto-Submitted", "no")).strip().lower()
+    return (
+        auto.startswith("auto-replied")
+        or "X-Autoreply" in message
+        or "X-Autorespond" in message
+        or str(message.get("Precedence", "")).strip().lower() == "auto_reply"
+        or bool(_AUTO_SUBJECT.match(str(message.get("Subject", ""))))
+    )
+
+
+def _text_of(message: Message) -> str:
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            if payload:
+                return payload.decode("utf-8", "replace")[:20000]
+    return ""
