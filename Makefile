@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PostgreSQL used for the second test run; pytest-django creates and drops test_<name> itself.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
 
-.PHONY: setup run test test-sqlite test-postgres lint browser postfix bench
+.PHONY: setup run test test-sqlite test-postgres lint browser postfix mailservers bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed: run with PYTHON=python3.12")'
@@ -23,6 +23,11 @@ run: setup
 # postfix's smtp-sink, the fast C sink the benchmark measures against (aiosmtpd otherwise).
 postfix:
 	@command -v smtp-sink >/dev/null || [ -x /usr/sbin/smtp-sink ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix; }
+
+# Real mail servers the bounce tests start privately (README, "Bounces and complaints"): Postfix
+# makes real DSNs, Dovecot serves the bounce mailbox over IMAP and POP3.
+mailservers: postfix
+	@[ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/pop3 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd dovecot-pop3d; }
 
 # The browser test drives Debian's Chromium (browser downloads are not possible here).
 browser:

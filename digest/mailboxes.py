@@ -114,7 +114,7 @@ def _imap_one(client: imaplib.IMAP4, uid: str, handle: Handle, *, move_to: str) 
 
 
 def _imap_folder_create(client: imaplib.IMAP4, folder: str) -> None:
-    status, listed = client.list("", _quoted(folder))
+    status, listed = client.list('""', _quoted(folder))
     if status == "OK" and listed and listed[0]:
         return
     _imap_ok(client.create(_quoted(folder)), f"cannot create folder {folder!r}")
