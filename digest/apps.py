@@ -7,3 +7,6 @@ class DigestConfig(AppConfig):
 
     def ready(self):
         from digest import checks  # noqa: F401  (registers the system checks)
+        from digest.webhooks import tracking_connect
+
+        tracking_connect()

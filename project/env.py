@@ -15,6 +15,11 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def env_prefixed(prefix: str) -> dict[str, str]:
+    """Return every non-empty variable starting with the prefix, keyed by the rest of its name."""
+    return {name.removeprefix(prefix): value for name, value in os.environ.items() if name.startswith(prefix) and value}
+
+
 def env_bool(name: str, default: bool) -> bool:
     """Parse a boolean variable (1/0, true/false, yes/no, on/off)."""
     raw = os.environ.get(name)

@@ -15,6 +15,7 @@ from project.env import (
     env_emails,
     env_int,
     env_list,
+    env_prefixed,
     env_str,
     mailer_from_url,
 )
@@ -85,6 +86,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_crontab",
+    "anymail",
     "newsletters",
     "digest",
 ]
@@ -140,6 +142,11 @@ CRONJOBS = [
         f">> {VAR_DIR / 'log' / 'digest-cron.log'} 2>&1",
     )
 ]
+# ESP events through django-anymail's tracking webhooks (digest.webhooks): every ANYMAIL_<NAME>
+# variable becomes ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET=user:password (required: the
+# endpoints answer 404 without it) and ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY.
+ANYMAIL = env_prefixed("ANYMAIL_")
+
 # Returned mail (bounces, complaints): the mailbox process_bounces reads, e.g.
 # imaps://user:pass@mail.example.org/INBOX (README, "Bounces and complaints").
 BOUNCE_MAILBOX_URL = env_str("BOUNCE_MAILBOX_URL", "")

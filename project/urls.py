@@ -5,6 +5,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # ESPs' tracking webhooks (django-anymail), for bounces and complaints: digest.webhooks.
+    path("anymail/", include("digest.webhooks")),
     path("dev/", include("newsletters.dev_urls")),
     path("", include("newsletters.urls")),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
