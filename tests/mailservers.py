@@ -29,11 +29,11 @@ def require(program: str, package: str) -> str:
     return path
 
 
-def wait_for_port(port: int, *, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+def wait_for_port(port: int, *, process: subprocess.Popen | None, log: Path, timeout: float = 30) -> None:
     """Return once something accepts connections on the port; fail if the server exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"the server exited ({process.returncode}): {log.read_text() if log.exists() else ''}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -131,4 +131,107 @@ service pop3-login {{
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._tmp.cleanup()
+
+
+_POSTFIX_SERVICES = """\
+pickup unix n - n 60 1 pickup
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 300 1 qmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+verify unix - - n - 1 verify
+flush unix n - n 1000? 0 flush
+proxymap unix - - n - - proxymap
+smtp unix - - n - - smtp
+relay unix - - n - - smtp
+showq unix n - n - - showq
+error unix - - n - - error
+retry unix - - n - - error
+discard unix - - n - - discard
+anvil unix - - n - 1 anvil
+scache unix - - n - 1 scache
+postlog unix-dgram n - n - 1 postlogd
+"""
+
+
+class Postfix:
+    """A private Postfix relay: accepts mail from loopback on a free port and relays each domain of
+    `routes` to 127.0.0.1:port. It gives up at the first failure (no queue lifetime), so a 4xx
+    answer comes back as a DSN at once, as a 5xx does.
+
+    Its configuration, queue and log live in a temporary directory; it needs root (Postfix's
+    master drops privileges to the postfix user itself).
+    """
+
+    def __init__(self, routes: dict[str, int]):
+        self.routes = routes
+
+    def __enter__(self) -> "Postfix":
+        self.binary = require("postfix", "postfix")
+        if os.getuid() != 0:
+            message = "a private Postfix instance needs root"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        self._tmp = tempfile.TemporaryDirectory(prefix="postfix-", ignore_cleanup_errors=True)
+        root = Path(self._tmp.name)
+        os.chmod(root, 0o755)
+        self.config = root / "etc"
+        for sub in ("etc", "queue", "data"):
+            (root / sub).mkdir()
+        shutil.chown(root / "data", user="postfix")
+        self.port = free_port()
+        self.log = root / "postfix.log"
+        transport = ", ".join(f"{domain}=smtp:[127.0.0.1]:{port}" for domain, port in self.routes.items())
+        (self.config / "main.cf").write_text(
+            f"""compatibility_level = 3.6
+queue_directory = {root}/queue
+data_directory = {root}/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = relay.test
+mydomain = relay.test
+myorigin = relay.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+transport_maps = inline:{{ {transport} }}
+smtp_dns_support_level = disabled
+alias_maps =
+alias_database =
+biff = no
+maximal_queue_lifetime = 0
+bounce_queue_lifetime = 0
+maillog_file = {self.log}
+maillog_file_prefixes = {root}
+"""
+        )
+        (self.config / "master.cf").write_text(f"127.0.0.1:{self.port} inet n - n - - smtpd\n" + _POSTFIX_SERVICES)
+        result = subprocess.run(
+            [self.binary, "-c", str(self.config), "start"], capture_output=True, text=True, timeout=60, check=False
+        )
+        if result.returncode:
+            log = self.log.read_text() if self.log.exists() else ""
+            self._tmp.cleanup()
+            raise RuntimeError(f"postfix did not start: {result.stderr}{log}")
+        try:
+            wait_for_port(self.port, process=None, log=self.log)  # `postfix start` returns before master listens
+        except RuntimeError:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def mailer(self) -> dict:
+        return {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": self.port, "timeout": 30},
+        }
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run([self.binary, "-c", str(self.config), "stop"], capture_output=True, timeout=60, check=False)
         self._tmp.cleanup()
