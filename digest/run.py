@@ -20,6 +20,7 @@ from django.core.mail import mail_admins
 from django.db import transaction
 
 from digest.aggregation import deliveries_plan
+from digest.bounces import rates_warn
 from digest.conf import digest_settings
 from digest.delivery import batch_send
 from digest.exceptions import DigestError, RenderError
@@ -51,6 +52,8 @@ class RunSummary:
     # SMTP connections opened, and how many the pool had open at once at most.
     connections: int = 0
     connections_at_once: int = 0
+    # Bounce or complaint rate past the ESP thresholds (digest.bounces), also mailed to ADMINS.
+    warning: str = ""
     dry_run: bool = False
 
     def __str__(self) -> str:
@@ -64,6 +67,7 @@ class RunSummary:
             f"{self.deferred} deferred, {self.failed} failed, {self.skipped} skipped, {self.suppressed} suppressed"
             + (f", {self.held} held (a fault of the newsletter or its rendering; ADMINS told)" if self.held else "")
             + (f"; {self.groups_reused} groups reused from another run" if self.groups_reused else "")
+            + (f"; WARNING: {self.warning}" if self.warning else "")
         )
 
 
@@ -188,6 +192,8 @@ def _finish(sending: _Sending, *, summary: RunSummary, now: datetime.datetime) -
         setattr(summary, key, sending.counts[key])
     summary.connections = sending.pool.stats.opened
     summary.connections_at_once = sending.pool.stats.most_at_once
+    if summary.sent:
+        summary.warning = rates_warn(now=now)
     if summary.failed or summary.held:
         report_failures(summary=summary, now=now, claimant=sending.claimant, held_errors=sorted(sending.held_errors))
 

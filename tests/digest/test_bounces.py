@@ -7,6 +7,7 @@ import pytest
 from digest.bounces import Report, bounce_rates, bounce_record, fingerprint_of, soft_score, suppression_lift
 from digest.models import BounceEvent, BounceKind
 from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
+from tests.digest.conftest import at
 from tests.digest.returns import sent_delivery
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +109,19 @@ def test_rates_warn_past_the_ses_thresholds(settings):
     assert "complaint" not in rates.warning()
     bounce_record(report=_report(BounceKind.COMPLAINT, now), subscriber=deliveries[5].subscription.subscriber, now=now)
     assert "complaint rate 2.50%" in bounce_rates(now=now).warning()
+
+
+def test_a_run_warns_admins_when_the_bounce_rate_is_too_high(world, settings):
+    settings.ADMINS = ["ops@example.com"]
+    readers = [world.subscribe(f"r{n}@example.com", since=at(2026, 6, 1)) for n in range(10)]
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    first = world.run(at(2026, 6, 2, 8, 5))
+    assert first.sent == 10 and first.warning == ""
+    when = at(2026, 6, 2, 9, 0)
+    bounce_record(report=_report(BounceKind.HARD, when), subscriber=readers[0].subscriber, now=when)
+    world.publish("Issue b", at(2026, 6, 2, 12, 0))
+    second = world.run(at(2026, 6, 3, 8, 5))
+    assert second.sent == 9  # the suppressed reader gets nothing
+    assert "bounce rate 5.26% (1 hard bounces / 19 sent in 7 days) is above 5.00%" in str(second)
+    [warning] = [m for m in world.inbox("ops@example.com")]
+    assert "bounce or complaint rate too high" in warning["Subject"]
