@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [--subscribers 10000] [--database-url postgres://…/digest_bench]
                                   [--sink aiosmtpd|smtp-sink|all] [--processes K] [--attachment-kb 0]
-                                  [--profile]
+                                  [--profile] [--verp]
 
 Seeds a fresh database (SQLite in a temporary directory unless --database-url), starts
 an SMTP sink in its own process, and for each sink measures
@@ -14,7 +14,9 @@ groups, SQL queries per 100 recipients, peak RSS and duplicates, and checks that
 counted exactly N messages and the ledger shows N sent. Processes are pinned to CPUs with
 taskset where it exists: the ceiling and a single engine on CPU 0, the sink on CPU 1 (K
 engines are left to the scheduler). --profile adds one unmeasured engine run under
-cProfile and prints its hot path.
+cProfile and prints its hot path. --verp compares, in the same run and on each sink, the
+engine without and with DIGEST_BOUNCE_ADDRESS (a signed VERP envelope sender per
+message), alternating two runs of each, and times verp_sender() alone.
 """
 
 import argparse
@@ -408,6 +410,49 @@ def measure(kind: str, *, count: int, processes: int, workdir: Path, env: dict, 
     return rows
 
 
+BOUNCE_ADDRESS = "bounces@news.example.com"
+
+
+def verp_compare(kind: str, *, count: int, workdir: Path, env: dict) -> dict:
+    """The engine without and with VERP, alternating (A B A B) so drift hits both alike."""
+    rates: dict[str, list[float]] = {"plain": [], "verp": []}
+    for _ in range(2):
+        for variant in ("plain", "verp"):
+            extra = {"DIGEST_BOUNCE_ADDRESS": BOUNCE_ADDRESS} if variant == "verp" else {}
+            runs, counted = engine_runs(kind, processes=1, workdir=workdir, env=env | extra)
+            if counted["messages"] != count:
+                raise SystemExit(f"{kind} counted {counted['messages']} messages, not {count} ({variant})")
+            rates[variant].append(count / runs[0]["seconds"])
+    return {"sink": kind, **rates}
+
+
+def verp_cost_us() -> float:
+    """Microseconds verp_sender() takes per message, timed alone."""
+    import timeit
+
+    from django.test.utils import override_settings
+
+    from digest.verp import verp_sender
+
+    with override_settings(DIGEST_BOUNCE_ADDRESS=BOUNCE_ADDRESS):
+        calls = 20_000
+        seconds = min(timeit.repeat(lambda: [verp_sender(n) for n in range(calls)], number=1, repeat=3))
+    return seconds / calls * 1e6
+
+
+def verp_report(rows: list[dict]) -> None:
+    cost = verp_cost_us()
+    say("\nVERP envelope sender (DIGEST_BOUNCE_ADDRESS), same run, runs alternated plain/VERP/plain/VERP:")
+    for r in rows:
+        plain, verp = max(r["plain"]), max(r["verp"])
+        say(
+            f"  {r['sink']:10} plain {', '.join(f'{x:.0f}' for x in r['plain'])} msg/s; "
+            f"VERP {', '.join(f'{x:.0f}' for x in r['verp'])} msg/s; best VERP/plain {verp / plain:.3f}; "
+            f"spread between the two plain runs {abs(r['plain'][0] - r['plain'][1]) / plain:.1%}"
+        )
+        say(f"  {'':10} verp_sender() {cost:.1f} µs per message = {cost / (1e6 / plain):.2%} of a message's time")
+
+
 def profile(kind: str, *, workdir: Path, env: dict, top: int = 25) -> None:
     """One more (unmeasured) engine run under cProfile; print where its time goes."""
     import pstats
@@ -467,6 +512,7 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=1, help="send processes at once (use PostgreSQL)")
     parser.add_argument("--attachment-kb", type=int, default=0, help="attach a file of this size to one issue")
     parser.add_argument("--profile", action="store_true", help="profile the engine (cProfile) and print its hot path")
+    parser.add_argument("--verp", action="store_true", help="also compare the engine without and with VERP")
     parser.add_argument(
         "--far", action="store_true", help="far relays: the engine near, at 20 and 80 ms RTT, and with STARTTLS"
     )
@@ -517,6 +563,8 @@ def main() -> int:
     if args.profile:
         profile(sinks[-1], workdir=workdir, env=env)
     ok = report(results, count=args.subscribers, database="PostgreSQL" if args.database_url else "SQLite")
+    if args.verp:
+        verp_report([verp_compare(kind, count=args.subscribers, workdir=workdir, env=env) for kind in sinks])
     shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
 

@@ -7,20 +7,11 @@ from digest.conf import digest_settings
 from digest.models import Delivery
 from digest.verp import verp_delivery_id, verp_sender, verp_token
 from tests.digest.conftest import at
-
-SENDERS = {
-    "fast path": "django.core.mail.backends.smtp.EmailBackend",
-    "send_messages of a subclass": "tests.smtp.SigningEmailBackend",
-}
+from tests.digest.test_senders import sender  # noqa: F401  (the fixture: the fast path and send_messages)
 
 
-@pytest.fixture(params=SENDERS)
-def sender(request, world, settings):
-    settings.MAILERS = {**settings.MAILERS, "digest": {**world.smtp.mailer(), "BACKEND": SENDERS[request.param]}}
-    return request.param
-
-
-def test_each_digest_goes_out_from_its_own_signed_address(world, sender, settings):
+@pytest.mark.usefixtures("sender")
+def test_each_digest_goes_out_from_its_own_signed_address(world, settings):
     settings.DIGEST_BOUNCE_ADDRESS = "bounces@news.example.org"
     world.subscribe("ada@example.com", since=at(2026, 6, 1))
     world.subscribe("bob@example.com", since=at(2026, 6, 1))
@@ -34,7 +25,8 @@ def test_each_digest_goes_out_from_its_own_signed_address(world, sender, setting
         assert received.message["From"] == "News <news@example.com>"
 
 
-def test_without_the_setting_the_envelope_sender_is_the_from_address(world, sender):
+@pytest.mark.usefixtures("sender")
+def test_without_the_setting_the_envelope_sender_is_the_from_address(world):
     world.subscribe("ada@example.com", since=at(2026, 6, 1))
     world.publish("Issue a", at(2026, 6, 1, 12, 0))
     world.run(at(2026, 6, 2, 8, 5))
