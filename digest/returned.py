@@ -208,10 +208,9 @@ def _delivery_of(message: Message, raw: bytes, *, complaint: bool) -> tuple[Deli
     places = [str(value) for name in _ENVELOPE_HEADERS for value in message.get_all(name, [])]
     original = _original(message)
     if complaint:
-        fields = _fields(_part(message, "message/feedback-report"))
-        places += [fields.get("original-mail-from", "")]
-        if original is not None:
-            places += [str(value) for value in original.get_all("Return-Path", [])]
+        places += [_fields(_part(message, "message/feedback-report")).get("original-mail-from", "")]
+    if original is not None:  # the envelope sender, as the receiving server recorded it
+        places += [str(value) for value in original.get_all("Return-Path", [])]
     token_seen = False
     for place in places:
         for _, address in getaddresses([place]) or [("", place)]:

@@ -160,6 +160,13 @@ def test_a_dsn_without_token_is_matched_by_the_returned_message_id(settings):
     assert BounceEvent.objects.get().delivery == delivery
 
 
+def test_a_dsn_to_the_plain_address_is_matched_by_the_returned_return_path():
+    delivery = sent_delivery()
+    raw = _report("dsn_rfc3464.eml", delivery, message_id="<not-ours@example.org>")  # To: the plain address
+    assert returned_process(raw, source="stdin", now=NOW) == Outcome.HARD
+    assert BounceEvent.objects.get().delivery == delivery
+
+
 def test_the_same_report_read_twice_counts_once():
     delivery = sent_delivery()
     raw = _report("dsn_rfc3464.eml", delivery, status="4.2.2", action="delayed")
@@ -206,7 +213,7 @@ def test_a_token_of_another_secret_key_matches_nobody(settings):
     settings.SECRET_KEY = "another-" * 8
     address = verp_address(victim)
     settings.SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
-    raw = delivered_to(_report("dsn_rfc3464.eml", victim, message_id="<y@example.org>"), address)
+    raw = delivered_to(_report("dsn_rfc3464.eml", victim, mail_from=address, message_id="<y@example.org>"), address)
     assert returned_process(raw, source="stdin", now=NOW) == Outcome.UNMATCHED
     _unchanged(victim)
 
