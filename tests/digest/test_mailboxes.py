@@ -8,6 +8,7 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
+from digest.cron import process_bounces_job
 from digest.mailboxes import KEYWORD
 from digest.models import BounceEvent
 from newsletters.models import Subscriber, SubscriberStatus
@@ -91,6 +92,14 @@ def test_imap_messages_can_be_moved_to_a_folder(mailbox):
 def test_the_mailbox_url_setting_is_the_default_source(mailbox, settings):
     settings.BOUNCE_MAILBOX_URL = mailbox.url("imap")
     assert _run() == FIRST
+
+
+def test_the_cron_job_reads_the_mailbox_and_logs_the_summary(mailbox, settings, caplog):
+    settings.BOUNCE_MAILBOX_URL = mailbox.url("imap")
+    caplog.set_level("INFO", logger="digest.cron")
+    process_bounces_job()
+    assert FIRST in caplog.text
+    assert Subscriber.objects.get(email="ada@example.com").status == SubscriberStatus.SUPPRESSED
 
 
 def test_pop3_keeps_messages_unless_asked_and_counts_nothing_twice(mailbox):

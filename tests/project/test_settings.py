@@ -135,6 +135,8 @@ def test_start_up_fails_with_the_variable_named(env, variable, tmp_path):
         ({"NEWSLETTERS_RATE_PERIOD": "hourly"}, "NEWSLETTERS_RATE_PERIOD='hourly' is not an integer"),
         ({"DIGEST_BATCH_SIZE": "0"}, "DIGEST_BATCH_SIZE must be at least 1"),
         ({"DEFAULT_FROM_EMAIL": "just some text"}, "DEFAULT_FROM_EMAIL"),
+        ({"DIGEST_BOUNCE_ADDRESS": "bounces+x@example.org"}, "DIGEST_BOUNCE_ADDRESS"),
+        ({"DIGEST_BOUNCE_RATE_WARN": "five percent"}, "DIGEST_BOUNCE_RATE_WARN='five percent' is not a number"),
     ],
 )
 def test_app_settings_from_the_environment_are_checked_at_start_up(env, message, tmp_path):
@@ -188,3 +190,22 @@ def test_digest_mailer_falls_back_to_email_url_and_can_differ():
     split = _mailers(EMAIL_URL="smtp://relay.example.com", DIGEST_EMAIL_URL="smtps://bulk.example.com")
     assert split["default"]["OPTIONS"]["host"] == "relay.example.com"
     assert split["digest"]["OPTIONS"] == {"host": "bulk.example.com", "use_ssl": True}
+
+
+def _cronjobs(**env) -> list:
+    full = {key: value for key, value in os.environ.items() if key != "BOUNCE_MAILBOX_URL"} | env
+    code = "import json; from django.conf import settings; print(json.dumps([job[1] for job in settings.CRONJOBS]))"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        env=full,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_a_bounce_mailbox_adds_its_cron_job(tmp_path):
+    assert _cronjobs(VAR_DIR=str(tmp_path)) == ["digest.cron.send_digests_job"]
+    with_mailbox = _cronjobs(VAR_DIR=str(tmp_path), BOUNCE_MAILBOX_URL="imaps://u:p@mail.example.org/INBOX")
+    assert with_mailbox == ["digest.cron.send_digests_job", "digest.cron.process_bounces_job"]
