@@ -4,7 +4,15 @@ import datetime
 
 import pytest
 
-from digest.bounces import Report, bounce_rates, bounce_record, fingerprint_of, soft_score, suppression_lift
+from digest.bounces import (
+    Report,
+    bounce_rates,
+    bounce_raw_prune,
+    bounce_record,
+    fingerprint_of,
+    soft_score,
+    suppression_lift,
+)
 from digest.models import BounceEvent, BounceKind
 from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
 from tests.digest.conftest import at
@@ -125,3 +133,13 @@ def test_a_run_warns_admins_when_the_bounce_rate_is_too_high(world, settings):
     assert "bounce rate 5.26% (1 hard bounces / 19 sent in 7 days) is above 5.00%" in str(second)
     [warning] = [m for m in world.inbox("ops@example.com")]
     assert "bounce or complaint rate too high" in warning["Subject"]
+
+
+def test_returned_messages_are_forgotten_after_the_keep_days_the_events_stay(settings):
+    settings.DIGEST_BOUNCE_KEEP_RAW_DAYS = 30
+    subscriber = sent_delivery().subscription.subscriber
+    report = Report(kind=BounceKind.SOFT, source="imap", occurred_at=START, fingerprint="f", raw="Subject: x\n\nbody")
+    bounce_record(report=report, subscriber=subscriber, now=START)
+    assert bounce_raw_prune(now=START + 29 * DAY) == 0
+    assert bounce_raw_prune(now=START + 31 * DAY) == 1
+    assert BounceEvent.objects.get().raw == "" and BounceEvent.objects.get().kind == BounceKind.SOFT

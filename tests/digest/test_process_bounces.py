@@ -90,6 +90,16 @@ def test_one_message_on_standard_input(monkeypatch):
     assert Subscriber.objects.get().status == SubscriberStatus.SUPPRESSED
 
 
+def test_a_20_mb_message_on_standard_input_is_read_to_the_end_and_skipped(monkeypatch):
+    delivery = sent_delivery()
+    raw = delivered_to(_report("dsn_rfc3464.eml", delivery), verp_address(delivery)) + b"x" * (20 * 1024 * 1024)
+    stream = io.BytesIO(raw)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stream))
+    assert _run("-").startswith("0 hard, 0 soft, 0 complaints, 1 ignored")
+    assert stream.tell() == len(raw)  # drained: the MTA sees it delivered, not a broken pipe
+    assert Subscriber.objects.get().status == SubscriberStatus.ACTIVE
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_pipe_from_the_mta_as_a_process(settings):
     """As Postfix's pipe transport runs it: a process, the message on stdin, exit 0 when handled."""
