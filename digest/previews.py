@@ -3,10 +3,10 @@
 import datetime
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db.models import Prefetch
 
 from digest.conf import digest_settings
+from digest.dkim import DkimEmail
 from digest.rendering import Personal, RenderedDigest, digest_render
 from newsletters.models import Attachment, Frequency, Issue, Newsletter
 from newsletters.schedules import occurrence_last, occurrence_next
@@ -54,9 +54,9 @@ def preview_personalize(rendered: RenderedDigest, *, name: str) -> tuple[str, st
 
 
 def preview_send_test(*, rendered: RenderedDigest, to: str, name: str) -> int:
-    """Send the rendered digest to one editor, marked as a test, through the digest mailer."""
+    """Send the rendered digest to one editor, marked as a test, through the digest mailer (DKIM-signed if configured)."""
     text, html = preview_personalize(rendered, name=name)
-    message = EmailMultiAlternatives(
+    message = DkimEmail(
         subject=f"[TEST] {rendered.subject}",
         body=text,
         from_email=rendered.newsletter.from_email or settings.DEFAULT_FROM_EMAIL,

@@ -199,3 +199,12 @@ def test_dkim_keygen_names_what_is_missing(settings, tmp_path):
     (tmp_path / "bad.pem").write_text("not a key")
     with pytest.raises(CommandError, match="bad.pem: not an unencrypted PEM private key"):
         call_command("dkim_keygen", domain=DOMAIN, selector=SELECTOR, key_file=str(tmp_path / "bad.pem"))
+
+
+def test_the_editors_test_send_is_signed_too(world, signing):
+    from digest.previews import preview_issue, preview_send_test
+
+    issue = world.publish("Issue one", at(2026, 6, 2, 9, 0))
+    assert preview_send_test(rendered=preview_issue(issue=issue), to="editor@example.com", name="Ed") == 1
+    (received,) = world.smtp.received
+    assert verify(received.data, signing)
