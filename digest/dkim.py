@@ -28,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
 
 from digest.conf import digest_settings
+from digest.exceptions import SigningError
 
 # Signed in this order. A name listed once more than the message has it ("oversigned")
 # signs its absence, so nobody can add a second From, Subject or List-Unsubscribe after
@@ -41,10 +42,6 @@ MIN_KEY_BITS = 1024  # receivers ignore shorter keys (RFC 8301); 2048 is what dk
 
 _WSP = re.compile(rb"[ \t]+")
 _FIELD_START = re.compile(rb"^(?![ \t])", re.MULTILINE)
-
-
-class DKIMError(ValueError):
-    """A message this module cannot sign (no header block, no From)."""
 
 
 def lines_canonical(lines: bytes) -> bytes:
@@ -78,7 +75,7 @@ def header_fields(block: bytes) -> list[tuple[bytes, bytes]]:
             continue
         name, colon, value = field.partition(b":")
         if not colon:
-            raise DKIMError(f"not a header field: {field[:40]!r}")
+            raise SigningError(f"not a header field: {field[:40]!r}")
         fields.append((name, value.removesuffix(b"\r\n")))
     return fields
 
@@ -99,7 +96,7 @@ class Signer:
         """Return the DKIM-Signature header field (folded, ending in CRLF) for a message with CRLF line ends."""
         end = message.find(b"\r\n\r\n")
         if end < 0:
-            raise DKIMError("the message has no blank line after its header")
+            raise SigningError("the message has no blank line after its header")
         return self.field_for(message[: end + 2], hashlib.sha256(body_canonical(message[end + 4 :])).digest())
 
     def field_for(self, header: bytes, body_hash: bytes) -> bytes:
@@ -109,7 +106,7 @@ class Signer:
         for name, value in fields:
             present.setdefault(name.strip().lower(), []).append(value)
         if b"from" not in present:
-            raise DKIMError("the message has no From header field")
+            raise SigningError("the message has no From header field")
         names, signed = [], []
         for name in SIGNED_HEADERS:
             instances = present.get(name.encode(), [])

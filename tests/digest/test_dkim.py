@@ -208,3 +208,13 @@ def test_the_editors_test_send_is_signed_too(world, signing):
     assert preview_send_test(rendered=preview_issue(issue=issue), to="editor@example.com", name="Ed") == 1
     (received,) = world.smtp.received
     assert verify(received.data, signing)
+
+
+def test_a_message_without_a_from_or_a_header_end_is_refused(key):
+    from digest.exceptions import DigestError
+
+    signer = Signer(DOMAIN, SELECTOR, key)
+    with pytest.raises(DigestError, match="no From"):
+        signer.sign(b"To: bob@example.com\r\n\r\nHello\r\n")
+    with pytest.raises(DigestError, match="no blank line"):
+        signer.sign(b"From: ann@news.example.com\r\nHello\r\n")
