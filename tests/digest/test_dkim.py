@@ -118,6 +118,8 @@ def test_signing_is_off_by_default(world, sender):
         ({"DIGEST_DKIM_SELECTOR": ""}, "DIGEST_DKIM_SELECTOR: required"),
         ({"DIGEST_DKIM_KEY_FILE": ""}, "DIGEST_DKIM_KEY_FILE: required"),
         ({"DIGEST_DKIM_DOMAIN": ""}, "DIGEST_DKIM_DOMAIN: set it too"),
+        ({"DIGEST_DKIM_DOMAIN": "news.example.com; h=from"}, "DIGEST_DKIM_DOMAIN: 'news.example.com; h=from' is not"),
+        ({"DIGEST_DKIM_SELECTOR": "a b"}, "DIGEST_DKIM_SELECTOR: 'a b' is not a DNS label"),
         ({"DIGEST_DKIM_KEY_FILE": "/nonexistent/dkim.pem"}, "DIGEST_DKIM_KEY_FILE: cannot read /nonexistent/dkim.pem"),
         ({"key": b"not a key"}, "DIGEST_DKIM_KEY_FILE: not an unencrypted PEM private key"),
         ({"key": "ec"}, "DIGEST_DKIM_KEY_FILE: the key must be RSA"),

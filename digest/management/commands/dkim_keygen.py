@@ -4,7 +4,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from digest.conf import digest_settings
-from digest.dkim import dns_zone_line, key_create, private_key_load
+from digest.dkim import dns_zone_line, key_create, names_check, private_key_load
 
 
 class Command(BaseCommand):
@@ -30,6 +30,10 @@ class Command(BaseCommand):
                 setting = "DIGEST_DKIM_" + option.removeprefix("--").replace("-", "_").upper()
                 raise CommandError(f"Give {option} or set {setting}.")
         domain, selector, path = values["--domain"].lower(), values["--selector"], Path(values["--key-file"])
+        try:
+            names_check(domain=domain, selector=selector)
+        except ImproperlyConfigured as error:
+            raise CommandError(str(error)) from None
         if path.exists():
             try:
                 key = private_key_load(path.read_bytes(), setting=str(path))
