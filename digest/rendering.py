@@ -123,6 +123,9 @@ def inline_css(document: str) -> str:
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
         preserve_internal_links=True,
+        # CSS `height: auto` (images scale with their width) would become height="auto",
+        # which is not a valid attribute value; the style attribute says it.
+        disable_basic_attributes=["height"],
     ).transform()
     if inlined.lstrip()[:9].lower() != "<!doctype":
         inlined = "<!doctype html>\n" + inlined
