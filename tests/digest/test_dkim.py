@@ -220,3 +220,13 @@ def test_a_message_without_a_from_or_a_header_end_is_refused(key):
         signer.sign(b"To: bob@example.com\r\n\r\nHello\r\n")
     with pytest.raises(DigestError, match="no blank line"):
         signer.sign(b"From: ann@news.example.com\r\nHello\r\n")
+
+
+def test_a_verp_envelope_sender_leaves_the_signed_from_alone(world, sender, signing, settings):
+    settings.DIGEST_BOUNCE_ADDRESS = "bounces@news.example.com"
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue one", at(2026, 6, 2, 9, 0))
+    world.run(at(2026, 6, 3, 8, 5))
+    (received,) = world.smtp.received
+    assert received.sender.startswith("bounces+") and received.message["From"] == "News <news@example.com>"
+    assert verify(received.data, signing)
