@@ -1,13 +1,71 @@
 """Reader forms: subscribe and preferences. Fields carry the same validators as the models."""
 
+from functools import cache
+
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from newsletters.models import Frequency, Newsletter, Subscriber, SubscriptionStatus
 from newsletters.validators import email_normalize, timezone_names, validate_single_line
 
 
-def _timezone_choices():
-    return [(name, name.replace("_", " ")) for name in sorted(timezone_names())]
+@cache
+def _timezone_choices() -> tuple[tuple[str, str], ...]:
+    return tuple((name, name.replace("_", " ")) for name in sorted(timezone_names()))
+
+
+def _options_html(choices) -> str:
+    return "".join(f'<option value="{escape(value)}">{escape(label)}</option>' for value, label in choices)
+
+
+@cache
+def _timezone_options_html() -> str:
+    return _options_html(_timezone_choices())
+
+
+class PlainSelect(forms.Select):
+    """A Select whose options are built in Python, not through a template each.
+
+    Django's Select renders every <option> through its own template, which costs about
+    20 µs an option. The HTML is the same as Select's (label, id, attributes), so pages
+    look and behave the same, keyboard and screen readers included.
+    """
+
+    def options_html(self) -> str:
+        return _options_html(self.choices)
+
+    def render(self, name, value, attrs=None, renderer=None):
+        options = self.options_html()
+        chosen = self.format_value(value)
+        if chosen:
+            option = f'<option value="{escape(chosen[0])}">'
+            options = options.replace(option, option[:-1] + " selected>", 1)
+        return mark_safe(f"<select{flatatt({'name': name} | self.build_attrs(self.attrs, attrs))}>{options}</select>")
+
+
+class TimezoneSelect(PlainSelect):
+    """The ~600-zone select: its options are one string built once per process (the zones do not change)."""
+
+    def options_html(self) -> str:
+        return _timezone_options_html()
+
+    def use_required_attribute(self, initial) -> bool:
+        # What Select answers when the first option has a value, without listing 600 choices to find out.
+        return False
+
+
+class TimezoneField(forms.ChoiceField):
+    """A choice of IANA zone, checked against the set of names rather than the list of choices."""
+
+    widget = TimezoneSelect
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=_timezone_choices, **kwargs)
+
+    def valid_value(self, value) -> bool:
+        return value in timezone_names()
 
 
 class SubscribeForm(forms.Form):
@@ -15,7 +73,7 @@ class SubscribeForm(forms.Form):
 
     email = forms.EmailField(max_length=254, label="Email address")
     name = forms.CharField(max_length=200, required=False, validators=[validate_single_line], label="Name (optional)")
-    timezone = forms.ChoiceField(choices=_timezone_choices, initial="UTC", label="Time zone")
+    timezone = TimezoneField(initial="UTC", label="Time zone")
 
     def clean_email(self) -> str:
         # One reader however the domain is written: Bücher.example, bücher.example, xn--bcher-kva.example.
@@ -27,7 +85,10 @@ class SubscribeForm(forms.Form):
         for newsletter in newsletters:
             self.fields[f"nl_{newsletter.pk}"] = forms.BooleanField(required=False, label=newsletter.name)
             self.fields[f"freq_{newsletter.pk}"] = forms.ChoiceField(
-                choices=Frequency.choices, initial=Frequency.WEEKLY, label=f"How often for {newsletter.name}"
+                choices=Frequency.choices,
+                widget=PlainSelect,
+                initial=Frequency.WEEKLY,
+                label=f"How often for {newsletter.name}",
             )
 
     def rows(self):
@@ -62,7 +123,7 @@ class PreferencesForm(forms.Form):
     """A reader's name, time zone, and each subscription's frequency and status."""
 
     name = forms.CharField(max_length=200, required=False, validators=[validate_single_line])
-    timezone = forms.ChoiceField(choices=_timezone_choices, label="Time zone")
+    timezone = TimezoneField(label="Time zone")
 
     def __init__(self, *args, subscriber: Subscriber, **kwargs):
         super().__init__(*args, **kwargs)
@@ -71,11 +132,14 @@ class PreferencesForm(forms.Form):
         self.fields["timezone"].initial = subscriber.timezone
         for s in self.subscriptions:
             self.fields[f"freq_{s.pk}"] = forms.ChoiceField(
-                choices=Frequency.choices, initial=s.frequency, label=f"How often for {s.newsletter.name}"
+                choices=Frequency.choices,
+                widget=PlainSelect,
+                initial=s.frequency,
+                label=f"How often for {s.newsletter.name}",
             )
             current = s.status if s.status != SubscriptionStatus.PENDING else SubscriptionStatus.ACTIVE
             self.fields[f"status_{s.pk}"] = forms.ChoiceField(
-                choices=STATUS_CHOICES, initial=current, label=f"Status of {s.newsletter.name}"
+                choices=STATUS_CHOICES, widget=PlainSelect, initial=current, label=f"Status of {s.newsletter.name}"
             )
 
     def rows(self):

@@ -13,8 +13,11 @@ def newsletters_public() -> QuerySet[Newsletter]:
 
 
 def issues_visible(*, newsletter: Newsletter, now: datetime.datetime) -> QuerySet[Issue]:
-    """A newsletter's issues that readers may see at `now`, newest first."""
-    return Issue.objects.visible(now=now).filter(newsletter=newsletter).order_by("-publish_at", "-id")
+    """A newsletter's issues that readers may see at `now`, newest first.
+
+    Through the related manager, so each issue knows its newsletter without a query (its URL needs the slug).
+    """
+    return newsletter.issues.visible(now=now).order_by("-publish_at", "-id")
 
 
 def issues_published_between(

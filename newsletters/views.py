@@ -146,13 +146,15 @@ def confirm(request, token):
     return redirect(preferences_url(subscriber.pk) + "?welcome=1")
 
 
-def _schedule_rows(subscriber: Subscriber) -> list[dict]:
+def _schedule_rows(subscriber: Subscriber, subscriptions: list[Subscription]) -> list[dict]:
     """What each active subscription sends and when, in the reader's time zone (nothing if the reader is not active)."""
     if subscriber.status != SubscriberStatus.ACTIVE:
         return []
     now = timezone.now()
     rows = []
-    for s in subscriber.subscriptions.select_related("newsletter").filter(status=SubscriptionStatus.ACTIVE):
+    for s in subscriptions:
+        if s.status != SubscriptionStatus.ACTIVE:
+            continue
         if s.frequency == Frequency.IMMEDIATE:
             when = None
         else:
@@ -201,7 +203,7 @@ def preferences(request, token):
         "subscriber": subscriber,
         "saved": saved,
         "welcome": "welcome" in request.GET,
-        "schedule": _schedule_rows(subscriber),
+        "schedule": _schedule_rows(subscriber, form.subscriptions),
         "suppressed": subscriber.status == SubscriberStatus.SUPPRESSED,
         "stopped": subscriber.status == SubscriberStatus.UNSUBSCRIBED,
     }

@@ -1,11 +1,16 @@
-"""Public archive pages show published issues only."""
+"""Reader pages: what the archive pages show, and that no page's queries grow with its content (no N+1)."""
 
 import datetime
 
 import pytest
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.test import Client
 from django.utils import timezone
 
-from tests.factories import IssueFactory, NewsletterFactory
+from newsletters.models import Attachment, Subscription, SubscriptionStatus
+from newsletters.tokens import preferences_url, unsubscribe_url
+from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -30,3 +35,85 @@ def test_issue_page_renders_sanitized_markdown_and_hides_drafts(client):
     assert "alert(1)" not in response.content.decode()
     assert client.get("/n/weekly/draft/").status_code == 404
     assert client.get("/n/nope/").status_code == 404
+
+
+def get_counting(client, assert_queries, url: str, queries: int) -> str:
+    with assert_queries(queries):
+        response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.parametrize("url", ["/", "/subscribe/"])
+def test_home_and_subscribe_take_one_query_however_many_newsletters(client, django_assert_num_queries, url):
+    NewsletterFactory(name="First")
+    assert "First" in get_counting(client, django_assert_num_queries, url, 1)
+    for n in range(5):
+        NewsletterFactory(name=f"More {n}")
+    assert "More 4" in get_counting(client, django_assert_num_queries, url, 1)
+
+
+@pytest.mark.parametrize(("path", "queries"), [("/n/weekly/", 2), ("/n/weekly/feed/", 2)])
+def test_archive_and_feed_queries_do_not_grow_with_issues(client, django_assert_num_queries, path, queries):
+    newsletter = NewsletterFactory(slug="weekly")
+    IssueFactory(newsletter=newsletter, slug="first")
+    assert "/n/weekly/first/" in get_counting(client, django_assert_num_queries, path, queries)
+    IssueFactory.create_batch(10, newsletter=newsletter)
+    body = get_counting(client, django_assert_num_queries, path, queries)
+    assert body.count("/n/weekly/issue-") >= 10
+
+
+def test_issue_page_takes_three_queries_however_many_attachments(client, django_assert_num_queries, settings):
+    issue = IssueFactory(newsletter=NewsletterFactory(slug="weekly"), slug="hello")
+    for n in range(3):
+        attachment = Attachment(issue=issue, display_name=f"file-{n}.txt")
+        attachment.file.save(f"file-{n}.txt", ContentFile(b"x"), save=True)
+    body = get_counting(client, django_assert_num_queries, "/n/weekly/hello/", 3)  # newsletter, issue, files
+    assert all(f"file-{n}.txt" in body for n in range(3))
+
+
+def test_preferences_page_queries_do_not_grow_with_subscriptions(client, django_assert_num_queries):
+    subscriber = SubscriberFactory(timezone="Asia/Tokyo")
+    SubscriptionFactory(subscriber=subscriber, newsletter=NewsletterFactory(name="First"))
+    url = preferences_url(subscriber.pk).split("testserver", 1)[-1]
+    get_counting(client, django_assert_num_queries, url, 2)  # the subscriber, their subscriptions
+    for n in range(5):
+        SubscriptionFactory(subscriber=subscriber, newsletter=NewsletterFactory(name=f"More {n}"))
+    body = get_counting(client, django_assert_num_queries, url, 2)
+    assert body.count("next on") == 6
+    assert '<option value="Asia/Tokyo" selected>' in body  # the reader's zone, preselected
+
+
+def test_unsubscribe_page_and_one_click_post_take_constant_queries(django_assert_num_queries):
+    subscription = SubscriptionFactory()
+    url = unsubscribe_url(subscription.pk).split("testserver", 1)[-1]
+    mail_client = Client(enforce_csrf_checks=True)
+    get_counting(mail_client, django_assert_num_queries, url, 1)
+    with django_assert_num_queries(2):  # read the subscription, update it
+        response = mail_client.post(url, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert Subscription.objects.get().status == SubscriptionStatus.UNSUBSCRIBED
+
+
+@pytest.mark.parametrize("url", ["/", "/subscribe/"])
+def test_the_time_zone_select_is_built_without_a_template_per_option(client, url):
+    NewsletterFactory()
+    response = client.get(url)
+    rendered = {template.name for template in response.templates}
+    assert "django/forms/widgets/select_option.html" not in rendered
+    body = response.content.decode()
+    assert body.count("<option ") > 400  # every zone is still offered...
+    assert '<label for="id_timezone">Time zone</label>' in body
+    assert '<option value="UTC" selected>UTC</option>' in body  # ...UTC until the browser says otherwise
+
+
+def test_a_refused_form_keeps_the_chosen_zone(client):
+    cache.clear()
+    newsletter = NewsletterFactory()
+    response = client.post(
+        "/subscribe/",
+        {"email": "nope", "timezone": "Asia/Tokyo", f"nl_{newsletter.pk}": "on", f"freq_{newsletter.pk}": "daily"},
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert '<option value="Asia/Tokyo" selected>' in body and body.count(" selected>") == 2  # zone and frequency
