@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PostgreSQL used for the second test run; pytest-django creates and drops test_<name> itself.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
 
-.PHONY: setup run test test-sqlite test-postgres lint browser postfix mailservers bench email-tools email-check
+.PHONY: setup run serve test test-sqlite test-postgres lint browser postfix mailservers bench email-tools email-check
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed: run with PYTHON=python3.12")'
@@ -19,6 +19,21 @@ run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) manage.py devserver
+
+# The production configuration, locally (README, "Production deployment"): DEBUG=0 and the
+# deploy checks, static files collected, migrations applied, then gunicorn with
+# WEB_CONCURRENCY workers on PORT. Without SECRET_KEY, one is made once and kept in var/.
+PORT ?= 8000
+serve: export DEBUG := 0
+serve: export PORT := $(PORT)
+serve: export ALLOWED_HOSTS ?= localhost,127.0.0.1
+serve: export SITE_URL ?= http://localhost:$(PORT)
+serve: export SECRET_KEY ?= $(shell f=$(or $(VAR_DIR),var)/serve-secret-key; [ -s $$f ] || { mkdir -p $$(dirname $$f); $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $$f; }; cat $$f)
+serve: setup
+	$(PY) manage.py check --deploy
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py migrate --noinput
+	exec $(VENV)/bin/gunicorn --config project/gunicorn.py project.wsgi
 
 # postfix's smtp-sink, the fast C sink the benchmark measures against (aiosmtpd otherwise).
 postfix:
@@ -62,3 +77,4 @@ test: lint email-tools test-sqlite test-postgres
 # The benchmark (README, "Benchmark"): e.g. make bench BENCH_ARGS="--subscribers 100000 --sink smtp-sink"
 bench: setup postfix
 	$(PY) bench/run.py $(BENCH_ARGS)
+

@@ -46,6 +46,20 @@ def env_int(name: str, default: int | None = None) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
 
 
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """Parse `Header-Name` or `Header-Name=value` (value `https` by default) into SECURE_PROXY_SSL_HEADER."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    header, _, value = raw.partition("=")
+    header, value = header.strip(), value.strip() or "https"
+    if not header.replace("-", "").replace("_", "").isalnum():
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a header name such as X-Forwarded-Proto (or X-Forwarded-Proto=https)."
+        )
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     """Split a comma-separated variable into a list of stripped, non-empty items."""
     raw = os.environ.get(name)

@@ -16,6 +16,7 @@ from project.env import (
     env_int,
     env_list,
     env_prefixed,
+    env_proxy_ssl_header,
     env_str,
     mailer_from_url,
 )
@@ -165,10 +166,6 @@ CRONTAB_COMMENT = "django-cronjobs for digest-engine"
 if env_str("DIGEST_ENV_FILE", ""):
     CRONTAB_COMMAND_PREFIX = f"set -a; . {env_str('DIGEST_ENV_FILE', '')}; set +a;"
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", SITE_URL.startswith("https://"))
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -181,3 +178,31 @@ LOGGING = {
         "django_crontab": {"handlers": ["console"], "level": "INFO"},
     },
 }
+
+# ---- Serving the web in production (README, "Production deployment") ----------------------
+# Health checks answer before host checks and HTTPS redirects (project/health.py); whitenoise
+# serves collected static files from the WSGI server; HTTPS settings default on when DEBUG is
+# off and SITE_URL is https://, so `manage.py check --deploy` is clean; each can be overridden.
+MIDDLEWARE.insert(0, "project.health.HealthCheckMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
+)
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise reads it at start-up, collected or not
+if not DEBUG:
+    # Hashed, compressed file names, cached for ever by browsers; needs `manage.py collectstatic`.
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+_HTTPS = SITE_URL.startswith("https://") and not DEBUG
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# Behind a proxy that terminates TLS: the header it sets, e.g. X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", _HTTPS)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# One database connection per web worker, kept between requests (0: a new one per request).
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0 if DEBUG else 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

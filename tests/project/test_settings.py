@@ -96,12 +96,12 @@ def test_booleans_and_address_lists(monkeypatch):
         env_emails("ADMINS", [])
 
 
-def _check(**env) -> subprocess.CompletedProcess:
+def _check(*args: str, **env) -> subprocess.CompletedProcess:
     """Run `manage.py check` in a fresh process with the given environment."""
     full = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "EMAIL_URL", "DEBUG"}}
     full.update(env)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"], env=full, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "manage.py", "check", *args], env=full, capture_output=True, text=True, timeout=60, check=False
     )
 
 
@@ -120,6 +120,10 @@ def _check(**env) -> subprocess.CompletedProcess:
         ({"DEBUG": "0", "SECRET_KEY": "x"}, "SECRET_KEY"),
         ({"DEBUG": "0", "SECRET_KEY": "a" * 60}, "SECRET_KEY"),
         ({"DEBUG": "0", "SECRET_KEY": "django-insecure-" + "abcdefghij" * 5}, "SECRET_KEY"),
+        ({"SECURE_PROXY_SSL_HEADER": "X-Forwarded Proto"}, "SECURE_PROXY_SSL_HEADER"),
+        ({"SECURE_HSTS_SECONDS": "a year"}, "SECURE_HSTS_SECONDS"),
+        ({"SECURE_SSL_REDIRECT": "maybe"}, "SECURE_SSL_REDIRECT"),
+        ({"DATABASE_CONN_MAX_AGE": "forever"}, "DATABASE_CONN_MAX_AGE"),
     ],
 )
 def test_start_up_fails_with_the_variable_named(env, variable, tmp_path):
@@ -155,6 +159,61 @@ def test_start_up_with_production_values_passes(tmp_path):
         EMAIL_URL="smtp://relay.example.com:587?tls=1",
     )
     assert result.returncode == 0, result.stderr
+
+
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "k3Jq9-vTzR2wLp8sXm4nYb6cHd0fGe1aUo7iQr5tWs3xZy9vBn",
+    "ALLOWED_HOSTS": "news.example.com",
+    "SITE_URL": "https://news.example.com",
+    "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+}
+
+
+def test_deploy_check_is_clean_with_an_https_site_url(tmp_path):
+    result = _check("--deploy", VAR_DIR=str(tmp_path), **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    # digest.W001 (no crontab program) depends on the machine, not on the settings.
+    assert "security." not in result.stderr and "digest.W004" not in result.stderr, result.stderr
+
+
+def test_deploy_check_names_what_an_http_site_lacks(tmp_path):
+    result = _check("--deploy", VAR_DIR=str(tmp_path), **(PRODUCTION | {"SITE_URL": "http://news.example.com"}))
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016", "digest.W004"):
+        assert warning in result.stderr
+
+
+def _settings_in_a_fresh_process(tmp_path, env: dict, names: list[str]) -> dict:
+    full = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "DEBUG"}}
+    full.update(env, VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="project.settings")
+    code = f"import json; from django.conf import settings as s; print(json.dumps([getattr(s, n) for n in {names!r}]))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=60, check=True
+    )
+    return dict(zip(names, json.loads(result.stdout), strict=True))
+
+
+def test_https_settings_can_be_overridden_one_by_one(tmp_path):
+    names = ["SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_PRELOAD", "SECURE_PROXY_SSL_HEADER"]
+    defaults = _settings_in_a_fresh_process(tmp_path, PRODUCTION, names)
+    assert defaults == {
+        "SECURE_SSL_REDIRECT": True,
+        "SECURE_HSTS_SECONDS": 31_536_000,
+        "SECURE_HSTS_PRELOAD": True,
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+    }
+    overrides = {
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_HSTS_SECONDS": "3600",
+        "SECURE_HSTS_PRELOAD": "no",
+        "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Ssl=on",
+    }
+    assert _settings_in_a_fresh_process(tmp_path, PRODUCTION | overrides, names) == {
+        "SECURE_SSL_REDIRECT": False,
+        "SECURE_HSTS_SECONDS": 3600,
+        "SECURE_HSTS_PRELOAD": False,
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_SSL", "on"],
+    }
 
 
 def test_mail_is_configured_with_mailers_only():
