@@ -42,7 +42,9 @@ class PlainSelect(forms.Select):
         if chosen:
             option = f'<option value="{escape(chosen[0])}">'
             options = options.replace(option, option[:-1] + " selected>", 1)
-        return mark_safe(f"<select{flatatt({'name': name} | self.build_attrs(self.attrs, attrs))}>{options}</select>")
+        return mark_safe(
+            f'<select name="{escape(name)}"{flatatt(self.build_attrs(self.attrs, attrs))}>{options}</select>'
+        )
 
 
 class TimezoneSelect(PlainSelect):
