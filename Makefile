@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PostgreSQL used for the second test run; pytest-django creates and drops test_<name> itself.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
 
-.PHONY: setup run serve test test-sqlite test-postgres lint browser postfix mailservers bench email-tools email-check
+.PHONY: setup run serve test test-sqlite test-postgres lint browser postfix mailservers wrk bench bench-web email-tools email-check
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed: run with PYTHON=python3.12")'
@@ -78,3 +78,11 @@ test: lint email-tools test-sqlite test-postgres
 bench: setup postfix
 	$(PY) bench/run.py $(BENCH_ARGS)
 
+# Debian's wrk, the HTTP load generator of the web benchmark.
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
+# The web benchmark (README, "Benchmark", web): `make serve` on PostgreSQL loaded from loopback.
+# e.g. make bench-web BENCH_WEB_ARGS="--workers 4 --connections 32 --duration 10"
+bench-web: setup wrk
+	$(PY) bench/web.py $(BENCH_WEB_ARGS)

@@ -5,6 +5,7 @@ or already used one 410, and no page says whether an address is subscribed.
 """
 
 import datetime
+import io
 
 from django.contrib.syndication.views import Feed
 from django.http import HttpResponse, HttpResponseBadRequest
@@ -45,7 +46,8 @@ def home(request):
 def archive(request, slug):
     """List a newsletter's published issues."""
     newsletter = get_object_or_404(newsletters_public(), slug=slug)
-    issues = issues_visible(newsletter=newsletter, now=timezone.now())
+    # The list shows no bodies: do not read them.
+    issues = issues_visible(newsletter=newsletter, now=timezone.now()).only("newsletter", "title", "slug", "publish_at")
     return render(request, "newsletters/archive.html", {"newsletter": newsletter, "issues": issues})
 
 
@@ -57,10 +59,20 @@ def issue_detail(request, slug, issue_slug):
     return render(request, "newsletters/issue.html", context)
 
 
+class _BufferedAtom1Feed(Atom1Feed):
+    """Atom, written to the response in one piece: the XML writer's thousand small writes
+    straight into an HttpResponse cost more than building the whole feed."""
+
+    def write(self, outfile, encoding):
+        buffer = io.StringIO()
+        super().write(buffer, encoding)
+        outfile.write(buffer.getvalue())
+
+
 class NewsletterFeed(Feed):
     """Atom feed of a newsletter's published issues."""
 
-    feed_type = Atom1Feed
+    feed_type = _BufferedAtom1Feed
 
     def get_object(self, request, slug):
         return get_object_or_404(newsletters_public(), slug=slug)
