@@ -125,6 +125,27 @@ def wrk(base: str, name: str, *, path: str, args, workdir: Path, limit: int, dur
     return result
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used so far by a process and all its descendants (gunicorn and its workers)."""
+    parents, cpu = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(cpu.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
+
+
 def csrf_pair(base: str) -> tuple[str, str]:
     """A CSRF cookie and the matching form token, as a browser gets them from the subscribe page."""
     with urllib.request.urlopen(base + "/subscribe/", timeout=10) as response:
@@ -283,7 +304,12 @@ def main() -> int:
                 if name == "one-click POST"
                 else {"limit": args.requests, "duration": args.duration}
             )
+            if request.get("method", "GET") == "GET":
+                # Unmeasured: each worker imports, compiles templates and fills its caches once.
+                wrk(base, "warm-up", path=path, args=args, workdir=workdir, limit=50 * args.workers, duration=30)
+            before = tree_cpu_seconds(server.pid)
             results.append(wrk(base, name, path=path, args=args, workdir=workdir, **bounds, **request))
+            results[-1]["cpu_ms"] = (tree_cpu_seconds(server.pid) - before) * 1000 / max(results[-1]["requests"], 1)
             say(f"  {name}: {results[-1]['rps']:,.0f} requests/s")
     finally:
         if server.poll() is None:
@@ -311,9 +337,10 @@ def report(results: list[dict], times: dict[str, float], *, args, unsubscribed: 
         say(f"| {name} | {ms:.2f} | ≤ {target:g} ms{'' if ms <= target else ' **missed**'} |")
     baseline = results[0]["rps"]
     say(
-        "\n| Run | Requests | Requests/s | × healthz | p50 ms | p99 ms | 2xx/3xx | 429 | 5xx | Socket errors (timeouts) |"
+        "\n| Run | Requests | Requests/s | × healthz | p50 ms | p99 ms | gunicorn CPU ms/request "
+        "| 2xx/3xx | 429 | 5xx | Socket errors (timeouts) |"
     )
-    say("|---|---|---|---|---|---|---|---|---|---|")
+    say("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         statuses = {int(k): v for k, v in r["statuses"].items()}
         ok = sum(v for k, v in statuses.items() if k < 400)
@@ -324,7 +351,7 @@ def report(results: list[dict], times: dict[str, float], *, args, unsubscribed: 
         other = r["requests"] - ok - limited - server_errors
         say(
             f"| {r['name']} | {r['requests']:,} | {r['rps']:,.0f} | {r['rps'] / baseline:.2f} | "
-            f"{r['p50_us'] / 1000:.1f} | {r['p99_us'] / 1000:.1f} | {ok:,}{f' (+{other} other)' if other else ''} | "
+            f"{r['p50_us'] / 1000:.1f} | {r['p99_us'] / 1000:.1f} | {r['cpu_ms']:.2f} | {ok:,}{f' (+{other} other)' if other else ''} | "
             f"{limited:,} | {server_errors} | {socket_errors} ({r['errors']['timeout']}) |"
         )
         if server_errors or broken or other:
