@@ -159,11 +159,17 @@ def _confirmation_applied(subscriber: Subscriber | None, *, issued: int) -> bool
     return bool(subscriber and subscriber.confirmed_at and subscriber.confirmed_at.timestamp() >= issued)
 
 
-def subscription_unsubscribe(*, subscription: Subscription) -> None:
-    """Stop a subscription at once; no message not yet handed to SMTP will be sent. Idempotent."""
-    Subscription.objects.filter(pk=subscription.pk).exclude(status=SubscriptionStatus.UNSUBSCRIBED).update(
-        status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, updated_at=timezone.now()
+def subscription_unsubscribe(*, subscription_id: int) -> bool:
+    """Stop a subscription at once; no message not yet handed to SMTP will be sent. Idempotent.
+
+    One UPDATE when it was subscribed (what one-click POSTs cost); False if there is no such subscription.
+    """
+    changed = (
+        Subscription.objects.filter(pk=subscription_id)
+        .exclude(status=SubscriptionStatus.UNSUBSCRIBED)
+        .update(status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, updated_at=timezone.now())
     )
+    return bool(changed) or Subscription.objects.filter(pk=subscription_id).exists()
 
 
 def subscription_set_frequency(*, subscription: Subscription, frequency: str) -> None:

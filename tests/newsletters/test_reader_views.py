@@ -270,6 +270,8 @@ def test_unsubscribing_a_deleted_subscription_gets_404(client, weekly):
     url = unsubscribe_url(subscription.pk).removeprefix("http://testserver")
     subscription.delete()
     assert client.get(url).status_code == 404
+    one_click = client.post(url, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+    assert one_click.status_code == 404
 
 
 def test_atom_feed_lists_only_published_issues(client, weekly):

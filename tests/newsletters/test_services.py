@@ -71,9 +71,10 @@ def test_unsubscribe_is_idempotent_and_frequency_changes_keep_the_cursor():
     subscription.refresh_from_db()
     assert (subscription.frequency, subscription.cursor, subscription.next_due_at) == ("weekly", NOW, None)
     for _ in range(2):
-        subscription_unsubscribe(subscription=subscription)
+        assert subscription_unsubscribe(subscription_id=subscription.pk)
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
+    assert not subscription_unsubscribe(subscription_id=subscription.pk + 1000)
 
 
 def test_preferences_resume_from_now_and_unsubscribe_all_spares_suppression():
