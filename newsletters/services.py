@@ -161,8 +161,9 @@ def _confirmation_applied(subscriber: Subscriber | None, *, issued: int) -> bool
 
 def subscription_unsubscribe(*, subscription: Subscription) -> None:
     """Stop a subscription at once; no message not yet handed to SMTP will be sent. Idempotent."""
+    now = timezone.now()
     Subscription.objects.filter(pk=subscription.pk).exclude(status=SubscriptionStatus.UNSUBSCRIBED).update(
-        status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, updated_at=timezone.now()
+        status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, updated_at=now, unsubscribed_at=now
     )
 
 
@@ -204,6 +205,8 @@ def preferences_update(
             if subscription.status != change.status:
                 if change.status == SubscriptionStatus.ACTIVE:
                     subscription.cursor = now  # resuming after a pause or unsubscribe: from now on
+                elif change.status == SubscriptionStatus.UNSUBSCRIBED:
+                    subscription.unsubscribed_at = now
                 reschedule = True
             subscription.frequency = change.frequency
             subscription.status = change.status
@@ -217,7 +220,7 @@ def subscriber_unsubscribe_all(*, subscriber: Subscriber) -> None:
     newsletter back on must not get around the bounces (only a new confirmation does)."""
     with transaction.atomic():
         subscriber.subscriptions.exclude(status=SubscriptionStatus.UNSUBSCRIBED).update(
-            status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None
+            status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, unsubscribed_at=timezone.now()
         )
         Subscriber.objects.filter(pk=subscriber.pk).exclude(status=SubscriberStatus.SUPPRESSED).update(
             status=SubscriberStatus.UNSUBSCRIBED
