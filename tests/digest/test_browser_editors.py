@@ -142,3 +142,38 @@ def test_live_preview_while_writing(browser_page, live_server):
     page.locator("#live-preview").scroll_into_view_if_needed()
     page.set_viewport_size({"width": 800, "height": 900})
     page.locator("#live-preview").screenshot(path=str(test_browser.SHOTS / "10-live-preview-panel-800.png"))
+
+
+def test_welcome_mail_written_in_the_admin_reaches_a_new_reader(browser_page, live_server, smtp_server, settings):
+    page = browser_page
+    settings.SITE_URL = live_server.url
+    newsletter = NewsletterFactory(name="Django Weekly Notes", slug="django-weekly")
+    IssueFactory(newsletter=newsletter, title="Mailers in Django 6.1", slug="mailers")
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/newsletters/newsletter/{newsletter.pk}/change/")
+    page.get_by_label("Welcome text").fill("Thanks for joining **Django Weekly Notes**.\n\nOne email a week, no more.")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("was changed successfully").wait_for()
+
+    page.goto(f"{live_server.url}/subscribe/")
+    page.get_by_label("Email address").fill("reader@example.com")
+    page.get_by_role("checkbox", name="Django Weekly Notes").check()
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    [confirmation] = smtp_server.received
+    text = confirmation.message.get_body(preferencelist=("plain",)).get_content()
+    link = next(word for word in text.split() if "/confirm/" in word)
+    page.goto(link)
+    page.get_by_role("button", name="Yes, confirm my subscription").click()
+    page.get_by_text("You're subscribed").wait_for()
+
+    welcome = smtp_server.received[-1].message
+    assert welcome["Subject"] == "Welcome to Django Weekly Notes"
+    page.set_content(welcome.get_body(preferencelist=("html",)).get_content())
+    page.get_by_text("One email a week, no more.").wait_for()
+    assert (
+        page.get_by_role("link", name="Mailers in Django 6.1")
+        .get_attribute("href")
+        .endswith("/n/django-weekly/mailers/")
+    )
+    screenshots(page, "11-welcome-mail")
