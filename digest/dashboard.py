@@ -205,6 +205,7 @@ def delivery_days(*, first: datetime.date, today: datetime.date) -> dict[tuple[d
         Delivery.objects.filter(status__in=OPEN_STATUSES, window_end__gte=_day_start(missing[0]))
         .annotate(day=TruncDate("window_end", tzinfo=tz))
         .values_list("day", flat=True)
+        .order_by()
         .distinct()
     )
     fresh: dict[tuple[datetime.date, int, str], int] = {}
