@@ -464,10 +464,11 @@ def dashboard(request):
     newsletter_id = chosen.pk if chosen else None
     days = int(request.GET["days"]) if request.GET.get("days") in {str(d) for d in board.RANGES} else 30
     now = timezone.now()
-    readers = board.readers_count(newsletter_id=newsletter_id)
+    counts = board.subscriptions_counted(newsletter_id=newsletter_id)
+    readers = board.readers_count(newsletter_id=newsletter_id, counts=counts)
     growth = board.readers_timeline(days=days, now=now, newsletter_id=newsletter_id)
     sent = board.deliveries_timeline(days=days, now=now, newsletter_id=newsletter_id)
-    due = board.due_next_days(now=now, newsletter_id=newsletter_id)
+    due = board.due_next_days(now=now, newsletter_id=newsletter_id, counts=counts)
     per = "week" if growth.by_week else "day"
     context = {
         **admin.site.each_context(request),

@@ -10,7 +10,7 @@ import datetime
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ from newsletters.models import (
     Frequency,
     Issue,
     IssueStatus,
+    Newsletter,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -46,11 +47,6 @@ def _reader_status(subscription_status: str, subscriber_status: str) -> str:
     return subscription_status
 
 
-def _live() -> Q:
-    """Subscriptions that receive digests (scheduling._live, without a newsletter filter)."""
-    return Q(status=SubscriptionStatus.ACTIVE, subscriber__status=SubscriberStatus.ACTIVE, newsletter__active=True)
-
-
 # ----------------------------------------------------------------------------- readers
 
 
@@ -65,19 +61,42 @@ class Readers:
         return sum(self.by_status.values())
 
 
-def readers_count(*, newsletter_id: int | None = None) -> Readers:
-    """Count subscriptions by reader status and active ones by frequency; count distinct people."""
+@dataclass(frozen=True)
+class SubscriptionCount:
+    """Subscriptions sharing a newsletter, a status, their reader's status, a frequency and a time zone."""
+
+    newsletter_id: int
+    status: str
+    subscriber_status: str
+    frequency: str
+    tz_name: str
+    n: int
+
+
+def subscriptions_counted(*, newsletter_id: int | None = None) -> list[SubscriptionCount]:
+    """Count subscriptions by everything the dashboard groups them by, in one query."""
     subscriptions = Subscription.objects.all()
     if newsletter_id is not None:
         subscriptions = subscriptions.filter(newsletter_id=newsletter_id)
+    rows = (
+        subscriptions.values_list("newsletter_id", "status", "subscriber__status", "frequency", "subscriber__timezone")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [SubscriptionCount(*row) for row in rows]
+
+
+def readers_count(*, newsletter_id: int | None = None, counts: list[SubscriptionCount] | None = None) -> Readers:
+    """Count subscriptions by reader status and active ones by frequency; count distinct people."""
+    if counts is None:
+        counts = subscriptions_counted(newsletter_id=newsletter_id)
     by_status: Counter = Counter({status: 0 for status in READER_STATUSES})
     by_frequency: Counter = Counter({frequency.value: 0 for frequency in FREQUENCIES})
-    rows = subscriptions.values_list("status", "subscriber__status", "frequency").annotate(n=Count("id")).order_by()
-    for status, subscriber_status, frequency, n in rows:
-        reader_status = _reader_status(status, subscriber_status)
-        by_status[reader_status] += n
+    for count in counts:
+        reader_status = _reader_status(count.status, count.subscriber_status)
+        by_status[reader_status] += count.n
         if reader_status == SubscriptionStatus.ACTIVE:
-            by_frequency[frequency] += n
+            by_frequency[count.frequency] += count.n
     people = Subscriber.objects.all()
     if newsletter_id is not None:
         people = people.filter(
@@ -153,15 +172,16 @@ def readers_timeline(*, days: int, now: datetime.datetime, newsletter_id: int | 
 
 def _delivery_counts(start: datetime.date, end: datetime.date) -> dict[tuple[datetime.date, int, str], int]:
     """Count digests by (day their window ended, newsletter, status), for days start..end inclusive."""
-    tz = timezone.get_current_timezone()
+    deliveries = Delivery.objects.filter(
+        window_end__gte=_day_start(start), window_end__lt=_day_start(end + datetime.timedelta(days=1))
+    ).order_by()
+    if start == end:  # one day (usually today): no per-row date conversion
+        rows = deliveries.values_list("newsletter_id", "status").annotate(n=Count("id"))
+        return {(start, newsletter_id, status): n for newsletter_id, status, n in rows}
     rows = (
-        Delivery.objects.filter(
-            window_end__gte=_day_start(start), window_end__lt=_day_start(end + datetime.timedelta(days=1))
-        )
-        .annotate(day=TruncDate("window_end", tzinfo=tz))
+        deliveries.annotate(day=TruncDate("window_end", tzinfo=timezone.get_current_timezone()))
         .values_list("day", "newsletter_id", "status")
         .annotate(n=Count("id"))
-        .order_by()
     )
     return {(day, newsletter_id, status): n for day, newsletter_id, status, n in rows}
 
@@ -200,18 +220,11 @@ def delivery_days(*, first: datetime.date, today: datetime.date) -> dict[tuple[d
     ]
     if not missing:
         return counts
-    tz = timezone.get_current_timezone()
-    open_days = set(
-        Delivery.objects.filter(status__in=OPEN_STATUSES, window_end__gte=_day_start(missing[0]))
-        .annotate(day=TruncDate("window_end", tzinfo=tz))
-        .values_list("day", flat=True)
-        .order_by()
-        .distinct()
-    )
     fresh: dict[tuple[datetime.date, int, str], int] = {}
     for start, end in _runs_of(missing):
         fresh.update(_delivery_counts(start, end))
     counts.update(fresh)
+    open_days = {day for (day, _, status) in fresh if status in OPEN_STATUSES}
     closable = {day for day in missing if day < today and day not in open_days}
     rows = [
         DeliveryDay(day=day, newsletter_id=newsletter_id, status=status, count=n)
@@ -276,19 +289,24 @@ class AudienceGroup:
         )
 
 
-def audience_groups(*, newsletter_id: int | None = None) -> list[AudienceGroup]:
-    """Group live subscriptions by newsletter schedule, frequency and time zone: one query."""
-    subscriptions = Subscription.objects.filter(_live())
-    if newsletter_id is not None:
-        subscriptions = subscriptions.filter(newsletter_id=newsletter_id)
-    rows = (
-        subscriptions.values_list(
-            "newsletter_id", "newsletter__send_time", "newsletter__weekly_day", "frequency", "subscriber__timezone"
+def audience_groups(
+    *, newsletter_id: int | None = None, counts: list[SubscriptionCount] | None = None
+) -> list[AudienceGroup]:
+    """Live subscriptions (scheduling's: active readers of active newsletters) by schedule, frequency and zone."""
+    if counts is None:
+        counts = subscriptions_counted(newsletter_id=newsletter_id)
+    schedules = {
+        pk: (send_time, weekday)
+        for pk, send_time, weekday in Newsletter.objects.filter(active=True).values_list(
+            "pk", "send_time", "weekly_day"
         )
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    return [AudienceGroup(*row) for row in rows]
+    }
+    readers: Counter = Counter()
+    for count in counts:
+        live = count.status == SubscriptionStatus.ACTIVE and count.subscriber_status == SubscriberStatus.ACTIVE
+        if live and count.newsletter_id in schedules:
+            readers[(count.newsletter_id, *schedules[count.newsletter_id], count.frequency, count.tz_name)] += count.n
+    return [AudienceGroup(*key, readers=n) for key, n in readers.items()]
 
 
 def next_run_after(moment: datetime.datetime) -> datetime.datetime:
@@ -308,7 +326,13 @@ class DueDays:
         return [f"{day:%a %d}" for day in self.days]
 
 
-def due_next_days(*, now: datetime.datetime, days: int = 7, newsletter_id: int | None = None) -> DueDays:
+def due_next_days(
+    *,
+    now: datetime.datetime,
+    days: int = 7,
+    newsletter_id: int | None = None,
+    counts: list[SubscriptionCount] | None = None,
+) -> DueDays:
     """Readers due a digest on each of the next `days` days, per frequency.
 
     Daily and weekly readers are counted at their local send times (a digest goes out only
@@ -321,7 +345,7 @@ def due_next_days(*, now: datetime.datetime, days: int = 7, newsletter_id: int |
     end = _day_start(today + datetime.timedelta(days=days))
     series = {frequency.value: [0] * days for frequency in FREQUENCIES}
     immediate: Counter = Counter()
-    for group in audience_groups(newsletter_id=newsletter_id):
+    for group in audience_groups(newsletter_id=newsletter_id, counts=counts):
         if group.frequency == Frequency.IMMEDIATE:
             immediate[group.newsletter_id] += group.readers
             continue

@@ -211,3 +211,19 @@ def test_dashboard_needs_staff_login_and_rights(client):
     user = get_user_model().objects.get(pk=user.pk)
     client.force_login(user)
     assert client.get(url).status_code == 200
+
+
+def test_retrying_failed_deliveries_recounts_their_day(client, editor):
+    now = timezone.now()
+    subscription = SubscriptionFactory()
+    failed = deliver(subscription, end=now - datetime.timedelta(days=3), status=DeliveryStatus.FAILED)
+    deliveries_timeline(days=30, now=now)
+    day = timezone.localdate(failed.window_end)
+    assert DeliveryDay.objects.filter(day=day, status="failed", count=1).exists()
+    client.post(
+        reverse("admin:digest_delivery_changelist"), {"action": "retry", "_selected_action": [failed.pk]}, follow=True
+    )
+    assert not DeliveryDay.objects.filter(day=day).exists()
+    timeline = deliveries_timeline(days=30, now=now)
+    assert timeline.series["queued"][-4] == 1 and timeline.series["failed"][-4] == 0
+    assert not DeliveryDay.objects.filter(day=day).exists()  # open again: counted live until settled
