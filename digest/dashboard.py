@@ -97,12 +97,9 @@ def readers_count(*, newsletter_id: int | None = None, counts: list[Subscription
         by_status[reader_status] += count.n
         if reader_status == SubscriptionStatus.ACTIVE:
             by_frequency[count.frequency] += count.n
-    people = Subscriber.objects.all()
-    if newsletter_id is not None:
-        people = people.filter(
-            Exists(Subscription.objects.filter(subscriber=OuterRef("pk"), newsletter_id=newsletter_id))
-        )
-    return Readers(by_status=by_status, by_frequency=by_frequency, people=people.count())
+    # A person reads a newsletter at most once (subscription_unique_pair): one newsletter's readers are people.
+    people = sum(by_status.values()) if newsletter_id is not None else Subscriber.objects.count()
+    return Readers(by_status=by_status, by_frequency=by_frequency, people=people)
 
 
 @dataclass
