@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from digest.conf import digest_settings
 from digest.cron import CronSchedule
-from digest.models import OPEN_STATUSES, Delivery, DeliveryDay, DeliveryStatus, Run
+from digest.models import OPEN_STATUSES, BounceEvent, BounceKind, Delivery, DeliveryDay, DeliveryStatus, Run
 from newsletters.models import (
     Frequency,
     Issue,
@@ -406,6 +406,8 @@ class IssueReport:
     digests: int
     by_outcome: Counter
     unsubscribed_after: int
+    bounces: int
+    complaints: int
 
 
 def deliveries_carrying(issue: Issue):
@@ -419,8 +421,8 @@ def issue_report(*, issue: Issue) -> IssueReport:
     """How many digests carried a published issue, by outcome, and how many readers left after it.
 
     "Left after it": the reader unsubscribed after this digest was sent and before any later
-    one was. Bounces and complaints, once recorded per delivery, count over the same
-    `deliveries_carrying(issue)`.
+    one was. Bounces (hard and soft) and complaints are the events that came back about
+    these digests.
     """
     carried = deliveries_carrying(issue)
     by_outcome: Counter = Counter({name: 0 for name in OUTCOMES})
@@ -441,4 +443,13 @@ def issue_report(*, issue: Issue) -> IssueReport:
         .exclude(Exists(later))
         .count()
     )
-    return IssueReport(digests=sum(by_outcome.values()), by_outcome=by_outcome, unsubscribed_after=left)
+    events = Counter(
+        dict(BounceEvent.objects.filter(delivery__in=carried).values_list("kind").annotate(n=Count("id")).order_by())
+    )
+    return IssueReport(
+        digests=sum(by_outcome.values()),
+        by_outcome=by_outcome,
+        unsubscribed_after=left,
+        bounces=events[BounceKind.HARD] + events[BounceKind.SOFT],
+        complaints=events[BounceKind.COMPLAINT],
+    )

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from digest.dashboard import issue_audience, issue_report, next_run_after
-from digest.models import Delivery, DeliveryStatus
+from digest.models import BounceAction, BounceEvent, BounceKind, Delivery, DeliveryStatus
 from newsletters.models import Frequency, IssueStatus, Subscription, SubscriptionStatus
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
@@ -58,6 +58,33 @@ def test_unsubscribed_after_it_counts_readers_who_left_before_their_next_digest(
         status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=at(2026, 11, 13, 9)
     )
     assert issue_report(issue=issue).unsubscribed_after == 1
+
+
+def test_bounces_and_complaints_about_its_digests_are_counted(client):
+    newsletter = NewsletterFactory()
+    issue = IssueFactory(newsletter=newsletter, publish_at=at(2026, 11, 10, 12))
+    a, b = SubscriptionFactory.create_batch(2, newsletter=newsletter)
+    carried_a = deliver(a, start=at(2026, 11, 10, 8), end=at(2026, 11, 11, 8))
+    carried_b = deliver(b, start=at(2026, 11, 10, 8), end=at(2026, 11, 11, 8))
+    later = deliver(a, start=at(2026, 11, 11, 8), end=at(2026, 11, 12, 8))  # did not carry it
+    events = [
+        (carried_a, BounceKind.SOFT),
+        (carried_a, BounceKind.HARD),
+        (carried_b, BounceKind.COMPLAINT),
+        (later, BounceKind.HARD),
+    ]
+    for n, (delivery, kind) in enumerate(events):
+        BounceEvent.objects.create(
+            subscriber=delivery.subscription.subscriber,
+            delivery=delivery,
+            kind=kind,
+            action=BounceAction.COUNTED,
+            source="test",
+            occurred_at=at(2026, 11, 11, 9),
+            fingerprint=f"event-{n}",
+        )
+    report = issue_report(issue=issue)
+    assert (report.digests, report.bounces, report.complaints) == (2, 2, 1)
 
 
 def test_who_gets_it_and_when(settings):
