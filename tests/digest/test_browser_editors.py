@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from digest.models import Delivery, DeliveryStatus
+from digest.models import Delivery, DeliveryStatus, Run
 from newsletters.models import Frequency, Subscription
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 from tests.newsletters import test_browser
@@ -73,6 +73,14 @@ def seed_desk() -> tuple:
                 )
             )
     Delivery.objects.bulk_create(rows)
+    for hours, sent, failed in [(2, 21, 0), (26, 22, 1), (50, 20, 0)]:
+        started = now - datetime.timedelta(hours=hours)
+        Run.objects.create(
+            started_at=started,
+            finished_at=started + datetime.timedelta(seconds=3.4),
+            now=started,
+            summary={"due": sent + failed, "sent": sent, "failed": failed, "deferred": 0, "skipped": 0},
+        )
     return newsletter, issue
 
 
@@ -91,6 +99,7 @@ def test_dashboard_and_issue_report(browser_page, live_server):
     page.get_by_role("button", name="Show").click()
     page.get_by_role("heading", name="Dashboard: Django Weekly Notes").wait_for()
     assert page.locator('rect[data-series="failed"]').count() >= 3
+    assert page.locator("table.dash-table tbody tr").count() == 3  # the last runs
     screenshots(page, "7-dashboard")
 
     page.goto(f"{live_server.url}/admin/newsletters/issue/{issue.pk}/change/")
