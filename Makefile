@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PostgreSQL used for the second test run; pytest-django creates and drops test_<name> itself.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
 
-.PHONY: setup run test test-sqlite test-postgres lint browser postfix mailservers bench
+.PHONY: setup run test test-sqlite test-postgres lint browser postfix mailservers bench email-tools email-check
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed: run with PYTHON=python3.12")'
@@ -33,6 +33,16 @@ mailservers: postfix
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
+# doiuse-email (npm) checks the digests' HTML and CSS against caniemail.com's data; installed
+# into var/node/ (git-ignored), never globally. Node and npm come from Debian when missing.
+email-tools:
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	@[ -f var/node/node_modules/doiuse-email/bin/cli.js ] || npm install --silent --no-audit --no-fund --prefix var/node doiuse-email@0.4.1
+
+# Renders real digests and prints what doiuse-email reports per client family (the test of it).
+email-check: setup email-tools
+	$(PY) -m pytest -q -s tests/digest/test_rendering_clients.py -k doiuse
+
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -47,7 +57,7 @@ test-postgres: setup
 	elif [ -n "$$CI" ]; then echo "PostgreSQL is not reachable at $(PG_TEST_URL); CI needs it." >&2; exit 1; \
 	else echo "PostgreSQL not reachable at $(PG_TEST_URL): skipping the PostgreSQL run."; fi
 
-test: lint test-sqlite test-postgres
+test: lint email-tools test-sqlite test-postgres
 
 # The benchmark (README, "Benchmark"): e.g. make bench BENCH_ARGS="--subscribers 100000 --sink smtp-sink"
 bench: setup postfix

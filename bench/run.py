@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [--subscribers 10000] [--database-url postgres://…/digest_bench]
                                   [--sink aiosmtpd|smtp-sink|all] [--processes K] [--attachment-kb 0]
-                                  [--profile] [--verp]
+                                  [--profile] [--far] [--verp] [--dkim]
 
 Seeds a fresh database (SQLite in a temporary directory unless --database-url), starts
 an SMTP sink in its own process, and for each sink measures
@@ -16,7 +16,10 @@ taskset where it exists: the ceiling and a single engine on CPU 0, the sink on C
 engines are left to the scheduler). --profile adds one unmeasured engine run under
 cProfile and prints its hot path. --verp compares, in the same run and on each sink, the
 engine without and with DIGEST_BOUNCE_ADDRESS (a signed VERP envelope sender per
-message), alternating two runs of each, and times verp_sender() alone.
+message), alternating two runs of each, and times verp_sender() alone. --dkim measures
+DKIM signing instead: the CPU time per message of building a reader's bytes unsigned and
+signed (and dkimpy's, for reference), then the engine end to end without and with
+signing, on the same sink in the same run.
 """
 
 import argparse
@@ -310,11 +313,11 @@ def statistics_refresh() -> None:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
 
-def sample_message(workdir: Path) -> Path:
-    """Write one real digest's bytes (as the engine would send them) for the ceiling."""
+def sample_group(*, signer=None):
+    """One real group's prebuilt message (digest.fastmail), as the engine builds it, and a reader."""
     from digest.aggregation import window_end, window_for
     from digest.delivery import list_id_header
-    from digest.fastmail import GroupMessage, batch_date
+    from digest.fastmail import GroupMessage
     from digest.models import Window
     from digest.rendering import Personal, group_render
     from digest.scheduling import latest_visible
@@ -331,6 +334,7 @@ def sample_message(workdir: Path) -> Path:
         envelope_from="bench@example.com",
         reply_to="",
         list_id=list_id_header(newsletter),
+        signer=signer,
     )
     personal = Personal(
         "Reader",
@@ -339,10 +343,130 @@ def sample_message(workdir: Path) -> Path:
         "https://example.com/p/x/",
         "<https://example.com/u/x/>",
     )
+    return prebuilt, personal
+
+
+def sample_message(workdir: Path) -> Path:
+    """Write one real digest's bytes (as the engine would send them) for the ceiling."""
+    from digest.fastmail import batch_date
+
+    prebuilt, personal = sample_group()
     data = prebuilt.message_bytes(personal, address=personal.email, message_id="<bench@example.com>", date=batch_date())
     path = workdir / "sample.eml"
     path.write_bytes(data)
     return path
+
+
+def dkim_costs(workdir: Path, *, count: int = 2000) -> dict:
+    """Per-message CPU time of building a reader's bytes with and without DKIM, in this process.
+
+    CPU time (process_time), not wall time, so that other processes on the machine weigh
+    less; unsigned and signed messages are built in alternating rounds all the same. Each
+    reader has a name and links of their own.
+    """
+    import dataclasses
+
+    import dkim as dkimpy
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from digest.dkim import Signer, dns_record, key_create
+    from digest.fastmail import batch_date
+
+    key = key_create(workdir / "dkim-micro.pem")
+    signer = Signer("news.example.com", "bench", key)
+    plain, personal = sample_group()
+    signed, _ = sample_group(signer=signer)
+    readers = [
+        dataclasses.replace(personal, name=f"Reader {n}", unsubscribe_url=f"https://example.com/u/{n}/")
+        for n in range(count)
+    ]
+    date = batch_date()
+    timings = {"plain": 0.0, "signed": 0.0}
+    built = {}
+    for start in range(0, count, 100):
+        for label, prebuilt in (("plain", plain), ("signed", signed)):
+            began = time.process_time()
+            for reader in readers[start : start + 100]:
+                built[label] = prebuilt.message_bytes(reader, address=reader.email, message_id="<b@x>", date=date)
+            timings[label] += time.process_time() - began
+    data = built["signed"]
+    record = dns_record(key).encode()
+    verified = dkimpy.verify(data, dnsfunc=lambda name, timeout=5: record)
+    began = time.process_time()
+    for _ in range(count):
+        key.sign(data[:700], padding.PKCS1v15(), hashes.SHA256())
+    rsa_seconds = time.process_time() - began
+    reference_count = max(count // 10, 20)
+    pem = (workdir / "dkim-micro.pem").read_bytes()
+    began = time.process_time()
+    for _ in range(reference_count):
+        dkimpy.sign(built["plain"], b"bench", b"news.example.com", pem, canonicalize=(b"relaxed", b"relaxed"))
+    dkimpy_seconds = time.process_time() - began
+    return {
+        "bytes": len(data),
+        "plain_us": 1e6 * timings["plain"] / count,
+        "signed_us": 1e6 * timings["signed"] / count,
+        "rsa_us": 1e6 * rsa_seconds / count,
+        "dkimpy_us": 1e6 * dkimpy_seconds / reference_count,
+        "verified": verified,
+    }
+
+
+def dkim_engine(kind: str, *, count: int, workdir: Path, env: dict) -> list[dict]:
+    """The engine end to end without and with DKIM signing, on the same sink, one after the other."""
+    from digest.dkim import key_create
+    from digest.models import Delivery
+
+    path = workdir / "dkim.pem"
+    key_create(path)
+    signing = {
+        "DIGEST_DKIM_DOMAIN": "news.example.com",
+        "DIGEST_DKIM_SELECTOR": "bench",
+        "DIGEST_DKIM_KEY_FILE": str(path),
+    }
+    rows = []
+    for label, extra in (("without DKIM", {}), ("with DKIM", signing)):
+        say(f"  engine {label} …")
+        runs, counted = engine_runs(kind, processes=1, workdir=workdir, env=env | extra)
+        rows.append(
+            {
+                "label": label,
+                "rate": count / runs[0]["seconds"],
+                "cpu_per_1000": 1000 * runs[0]["cpu_seconds"] / count,
+                "ok": counted["messages"] == count and Delivery.objects.filter(status="sent").count() == count,
+            }
+        )
+    return rows
+
+
+def dkim_report(costs: dict, rows: list[dict], *, kind: str, count: int, database: str) -> bool:
+    say("")
+    say(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {database}, {count} readers"
+    )
+    say(f"DKIM (rsa-sha256, 2048-bit key, relaxed/relaxed) on a {costs['bytes']}-byte digest, per message:")
+    extra = costs["signed_us"] - costs["plain_us"]
+    say(f"  build a reader's bytes, unsigned        {costs['plain_us']:8.0f} µs")
+    say(f"  build and sign them                     {costs['signed_us']:8.0f} µs  (+{extra:.0f} µs for DKIM)")
+    say(f"    of which the RSA signature (OpenSSL)  {costs['rsa_us']:8.0f} µs")
+    say(f"    of which hashing and headers          {extra - costs['rsa_us']:8.0f} µs")
+    say(
+        f"  dkimpy signing the same bytes           {costs['dkimpy_us']:8.0f} µs  ({costs['dkimpy_us'] / extra:.1f}× ours)"
+    )
+    say(f"  dkimpy verifies our signature: {'yes' if costs['verified'] else 'NO'}")
+    say(f"Engine end to end ({kind}, one process):")
+    say(f"  {'':14} {'msg/s':>7} {'CPU s/1000':>10}  checks")
+    for r in rows:
+        say(
+            f"  {r['label']:14} {r['rate']:>7.0f} {r['cpu_per_1000']:>10.2f}  {'sink=ledger=N' if r['ok'] else 'COUNTS WRONG'}"
+        )
+    cpu = rows[1]["cpu_per_1000"] - rows[0]["cpu_per_1000"]
+    say(f"  DKIM adds {cpu:.2f} CPU s per 1,000 messages ({cpu:.2f} ms a message) end to end; target well under 1 ms")
+    say("  (end to end includes per-run costs, such as importing and loading the key: use 10,000 readers or more)")
+    ok = costs["verified"] and all(r["ok"] for r in rows)
+    say("result: " + ("all checks passed" if ok else "SOME CHECKS FAILED"))
+    return ok
 
 
 def run_json(command: list[str], env: dict) -> dict:
@@ -521,6 +645,7 @@ def main() -> int:
     parser.add_argument(
         "--far", action="store_true", help="far relays: the engine near, at 20 and 80 ms RTT, and with STARTTLS"
     )
+    parser.add_argument("--dkim", action="store_true", help="the cost of DKIM signing: per message, and end to end")
     args = parser.parse_args()
     sinks = ["aiosmtpd", "smtp-sink"] if args.sink == "all" else [args.sink]
     if "smtp-sink" in sinks and not SMTP_SINK:
@@ -556,6 +681,14 @@ def main() -> int:
         ok = far_report(
             far(kind, count=args.subscribers, workdir=workdir, env=env), count=args.subscribers, database=database
         )
+        shutil.rmtree(workdir, ignore_errors=True)
+        return 0 if ok else 1
+    if args.dkim:
+        kind = "smtp-sink" if SMTP_SINK and args.sink != "aiosmtpd" else "aiosmtpd"
+        say(f"Measuring DKIM signing with {kind} …")
+        costs = dkim_costs(workdir)
+        rows = dkim_engine(kind, count=args.subscribers, workdir=workdir, env=env)
+        ok = dkim_report(costs, rows, kind=kind, count=args.subscribers, database=database)
         shutil.rmtree(workdir, ignore_errors=True)
         return 0 if ok else 1
     sample = sample_message(workdir)

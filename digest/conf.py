@@ -41,6 +41,12 @@ _SETTINGS = {
     "DIGEST_UNSUBSCRIBE_MAILTO": Setting("", str),
     # Cron schedule of the digest job (django-crontab and run_scheduler).
     "DIGEST_CRON_SCHEDULE": Setting("*/5 * * * *", str),
+    # DKIM signing of digests (off while DIGEST_DKIM_DOMAIN is empty): the d= domain, the
+    # selector (the DNS name is SELECTOR._domainkey.DOMAIN) and the PEM file of the RSA
+    # private key. `manage.py dkim_keygen` makes a key and prints the DNS record.
+    "DIGEST_DKIM_DOMAIN": Setting("", str),
+    "DIGEST_DKIM_SELECTOR": Setting("", str),
+    "DIGEST_DKIM_KEY_FILE": Setting("", str),
     # Where runs journal the messages the server accepted ("": VAR_DIR/journal). Share it
     # between machines to let any of them recover a dead sender's batch without resending.
     "DIGEST_JOURNAL_DIR": Setting("", str),
@@ -78,9 +84,11 @@ class DigestSettings(AppSettings):
         from django.core.exceptions import ValidationError
         from django.core.mail import mailers
 
+        from digest.dkim import dkim_signer
         from newsletters.validators import validate_mailbox
 
         super().check_all()
+        dkim_signer()  # reads the key once: a wrong DKIM setting stops the run before it sends
         try:
             validate_mailbox(settings.DEFAULT_FROM_EMAIL)
         except ValidationError as error:

@@ -16,10 +16,10 @@ from email.headerregistry import Address
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 
 from digest.conf import digest_settings
+from digest.dkim import DkimEmail, dkim_signer
 from digest.exceptions import RecipientError, RenderError
 from digest.fastmail import FastMessage, GroupMessage, batch_date
 from digest.journal import Journal
@@ -34,10 +34,8 @@ from newsletters.tokens import preferences_url, unsubscribe_url
 from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validate_single_line
 
 
-def message_build(
-    *, rendered: RenderedDigest, delivery: Delivery, personal: Personal | None = None
-) -> EmailMultiAlternatives:
-    """Build one recipient's message with Django's email API (for mailers other than SMTP)."""
+def message_build(*, rendered: RenderedDigest, delivery: Delivery, personal: Personal | None = None) -> DkimEmail:
+    """Build one recipient's message with Django's email API (for mailers other than SMTP), DKIM-signed if configured."""
     personal = personal or _personal(delivery)
     text, html = rendered.personalize(personal)
     newsletter = rendered.newsletter
@@ -53,7 +51,7 @@ def message_build(
         # Django's backends (and anymail's) take the envelope sender from from_email and
         # the From header from headers["From"].
         headers["From"], from_email = from_email, envelope_from
-    message = EmailMultiAlternatives(
+    message = DkimEmail(
         subject=rendered.subject,
         body=text,
         from_email=from_email,
@@ -188,6 +186,7 @@ def _group_ready(
                 envelope_from=_envelope_address(connection, from_email),
                 reply_to=newsletter.reply_to,
                 list_id=list_id_header(newsletter),
+                signer=dkim_signer(),
             )
             if fast
             else None

@@ -23,3 +23,7 @@ class DeliveryError(DigestError):
 
 class RecipientError(DeliveryError):
     """The reader's own address cannot be used: a permanent failure for that reader only."""
+
+
+class SigningError(DeliveryError, ValueError):
+    """A message could not be DKIM-signed (no header block, no From): a fault of how it was built."""

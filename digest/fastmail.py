@@ -17,6 +17,7 @@ import base64
 import binascii
 import datetime
 import email.policy
+import hashlib
 import html
 import re
 import smtplib
@@ -26,6 +27,7 @@ from email.utils import format_datetime, formataddr
 
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
+from digest.dkim import Signer, body_canonical, lines_canonical
 from digest.rendering import PERSONAL_FIELDS, Personal, RenderedDigest, personal_values
 
 _POLICY = email.policy.SMTP
@@ -34,8 +36,18 @@ _POLICY = email.policy.SMTP
 class GroupMessage:
     """One group's message with holes for To, Date, Message-ID, List-Unsubscribe and the two bodies."""
 
-    def __init__(self, rendered: RenderedDigest, *, from_email: str, envelope_from: str, reply_to: str, list_id: str):
+    def __init__(
+        self,
+        rendered: RenderedDigest,
+        *,
+        from_email: str,
+        envelope_from: str,
+        reply_to: str,
+        list_id: str,
+        signer: Signer | None = None,
+    ):
         self.rendered = rendered
+        self.signer = signer
         self.envelope_from = envelope_from
         tag = uuid.uuid4().hex.upper()
         self._markers = {name: f"XFASTX{name}X{tag}X" for name in ("TO", "DATE", "MSGID", "UNSUB", "TEXT", "HTML")}
@@ -43,6 +55,10 @@ class GroupMessage:
         self.segments = _split(prototype.as_bytes(policy=_POLICY), self._markers)
         self.text = _body_pieces(rendered.text)
         self.html = _body_pieces(rendered.html)
+        if signer:
+            self._body_plan = _body_plan(self.segments)
+            self._text_canonical = [lines_canonical(p) if isinstance(p, bytes) else None for p in self.text]
+            self._html_canonical = [lines_canonical(p) if isinstance(p, bytes) else None for p in self.html]
 
     def _prototype(self, *, from_email: str, reply_to: str, list_id: str) -> EmailMessage:
         m = self._markers
@@ -81,17 +97,40 @@ class GroupMessage:
         return message
 
     def message_bytes(self, personal: Personal, *, address: str, message_id: str, date: str) -> bytes:
-        """Assemble one recipient's message; `address` is the envelope form of personal.email."""
+        """Assemble one recipient's message, DKIM-signed with a signer; `address` is the envelope form of personal.email."""
         values = personal_values(personal)
+        text = _body_encode(self.text, values, escape=False)
+        body = _body_encode(self.html, values, escape=True)
         holes = {
             "TO": _address_header(personal.name, address),
             "DATE": date.encode("ascii"),
             "MSGID": message_id.encode("ascii"),
             "UNSUB": personal.list_unsubscribe.encode("ascii"),
-            "TEXT": _body_join(self.text, values, escape=False),
-            "HTML": _body_join(self.html, values, escape=True),
+            "TEXT": b"".join(text),
+            "HTML": b"".join(body),
         }
-        return b"".join(piece if isinstance(piece, bytes) else holes[piece] for piece in self.segments)
+        data = b"".join(piece if isinstance(piece, bytes) else holes[piece] for piece in self.segments)
+        if not self.signer:
+            return data
+        header = data[: data.index(b"\r\n\r\n") + 2]
+        return self.signer.field_for(header, self._body_hash(text, body)) + data
+
+    def _body_hash(self, text: list[bytes], body: list[bytes]) -> bytes:
+        """The DKIM body hash of one reader's message, from pieces canonicalized once per group.
+
+        Each reader's bodies differ (greeting, personal links), so the hash is per reader;
+        but every piece ends a line, so the canonical form of the whole is the canonical
+        pieces joined, and only the personal values are canonicalized here.
+        """
+        digest = hashlib.sha256()
+        for step in self._body_plan:
+            if isinstance(step, bytes):
+                digest.update(step)
+                continue
+            encoded, canonical = (text, self._text_canonical) if step == "TEXT" else (body, self._html_canonical)
+            for piece, static in zip(encoded, canonical, strict=True):
+                digest.update(static if static is not None else lines_canonical(piece))
+        return digest.digest()
 
 
 _PERSONAL = re.compile("(" + "|".join(re.escape(marker) for marker in PERSONAL_FIELDS) + ")")
@@ -113,7 +152,8 @@ def _body_pieces(body: str) -> list:
     return [piece if piece in PERSONAL_FIELDS else _qp(piece) for piece in _PERSONAL.split(body)]
 
 
-def _body_join(pieces: list, personal: dict[str, str], *, escape: bool) -> bytes:
+def _body_encode(pieces: list, personal: dict[str, str], *, escape: bool) -> list[bytes]:
+    """One reader's body as encoded pieces: the group's static bytes and this reader's values."""
     encoded = []
     for piece in pieces:
         if isinstance(piece, bytes):
@@ -121,7 +161,22 @@ def _body_join(pieces: list, personal: dict[str, str], *, escape: bool) -> bytes
         else:
             value = personal[piece]
             encoded.append(_qp(html.escape(value) if escape else value))
-    return b"".join(encoded)
+    return encoded
+
+
+def _body_plan(segments: list) -> list:
+    """The message body's segments for DKIM: static ones canonicalized, the two body holes by name.
+
+    Every segment ends a line, so each is canonicalized on its own; the last one (the
+    closing MIME boundary) also gets the end-of-body rule.
+    """
+    end = next(i for i, piece in enumerate(segments) if isinstance(piece, bytes) and b"\r\n\r\n" in piece)
+    if any(isinstance(piece, str) and piece not in ("TEXT", "HTML") for piece in segments[end:]):
+        raise AssertionError("a header hole after the end of the header")
+    body = [segments[end].split(b"\r\n\r\n", 1)[1], *segments[end + 1 :]]
+    plan = [lines_canonical(piece) if isinstance(piece, bytes) else piece for piece in body]
+    plan[-1] = body_canonical(body[-1])
+    return [step for step in plan if step != b""]
 
 
 def _split(data: bytes, markers: dict[str, str]) -> list:

@@ -4,12 +4,12 @@ import datetime
 
 import markdown
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db.models import Prefetch
 from django.template.defaultfilters import filesizeformat
 from lxml import html as lxml_html
 
 from digest.conf import digest_settings
+from digest.dkim import DkimEmail
 from digest.rendering import Personal, RenderedDigest, digest_render
 from newsletters.conf import newsletters_settings
 from newsletters.markup import MARKDOWN_CONFIG, MARKDOWN_EXTENSIONS, markdown_to_html, url_allowed
@@ -59,9 +59,9 @@ def preview_personalize(rendered: RenderedDigest, *, name: str) -> tuple[str, st
 
 
 def preview_send_test(*, rendered: RenderedDigest, to: str, name: str) -> int:
-    """Send the rendered digest to one editor, marked as a test, through the digest mailer."""
+    """Send the rendered digest to one editor, marked as a test, through the digest mailer (DKIM-signed if configured)."""
     text, html = preview_personalize(rendered, name=name)
-    message = EmailMultiAlternatives(
+    message = DkimEmail(
         subject=f"[TEST] {rendered.subject}",
         body=text,
         from_email=rendered.newsletter.from_email or settings.DEFAULT_FROM_EMAIL,

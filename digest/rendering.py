@@ -27,7 +27,7 @@ from digest.conf import digest_settings
 from digest.exceptions import RenderError
 from digest.models import Rendering, Window
 from newsletters.conf import site_url
-from newsletters.markup import html_to_text, markdown_to_html
+from newsletters.markup import html_excerpt, html_for_email, html_to_text, markdown_to_html
 from newsletters.models import Attachment, Issue, Newsletter
 from newsletters.selectors import issues_published_between
 from newsletters.validators import validate_single_line
@@ -101,9 +101,19 @@ class RenderedDigest:
         return text, body
 
 
+# Inbox previews show the preheader, then whatever text follows it in the body: these
+# invisible characters (zero-width non-joiner and no-break space pairs) fill the preview.
+PREHEADER_FILLER = "&zwnj;&nbsp;" * 90
+PREHEADER_LENGTH = 140
+
+
 def inline_css(document: str) -> str:
-    """Inline the stylesheet into style attributes; keep @media rules in a <style> block."""
-    return Premailer(
+    """Inline the stylesheet into style attributes; keep @media rules in a <style> block.
+
+    premailer serializes the <html> element alone and loses the doctype, which puts mail
+    clients in quirks mode (table cells lose the body's line height): it is put back.
+    """
+    inlined = Premailer(
         document,
         base_url=site_url("/"),
         strip_important=False,
@@ -113,7 +123,27 @@ def inline_css(document: str) -> str:
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
         preserve_internal_links=True,
+        # CSS `height: auto` (images scale with their width) would become height="auto",
+        # which is not a valid attribute value; the style attribute says it.
+        disable_basic_attributes=["height"],
     ).transform()
+    if inlined.lstrip()[:9].lower() != "<!doctype":
+        inlined = "<!doctype html>\n" + inlined
+    return inlined
+
+
+def preheader_for(entries: list[dict]) -> str:
+    """The inbox preview line: the editor's preheader of each issue, else its first words.
+
+    With several issues, an issue without its own preheader is named by its title.
+    """
+    parts = [
+        entry["issue"].preheader
+        or (html_excerpt(entry["html"], length=PREHEADER_LENGTH) if len(entries) == 1 else entry["issue"].title)
+        for entry in entries
+    ]
+    line = " · ".join(part for part in parts if part)
+    return line if len(line) <= PREHEADER_LENGTH else line[: PREHEADER_LENGTH - 1].rstrip() + "…"
 
 
 def digest_render(
@@ -128,7 +158,7 @@ def digest_render(
         entries.append(
             {
                 "issue": issue,
-                "html": body_html,
+                "html": html_for_email(body_html),
                 "text": html_to_text(body_html, base_url=site_url()),
                 "url": site_url(issue.get_absolute_url()),
             }
@@ -138,6 +168,8 @@ def digest_render(
         "newsletter": newsletter,
         "entries": entries,
         "count": len(entries),
+        "preheader": preheader_for(entries),
+        "preheader_filler": PREHEADER_FILLER,
         "window_start": window_start,
         "window_end": window_end,
         "site_url": site_url(),

@@ -96,7 +96,7 @@ class ScheduleForm(forms.Form):
 class IssueForm(forms.ModelForm):
     class Meta:
         model = Issue
-        fields = ["newsletter", "title", "slug", "body", "status", "publish_at"]
+        fields = ["newsletter", "title", "slug", "body", "preheader", "status", "publish_at"]
 
     def clean(self):
         cleaned = super().clean()
@@ -131,7 +131,18 @@ class IssueAdmin(admin.ModelAdmin):
             return [*self.readonly_fields, "publish_at"]
         return self.readonly_fields
 
-    fields = ["newsletter", "title", "slug", "body", "status", "publish_at", "author", "created_at", "updated_at"]
+    fields = [
+        "newsletter",
+        "title",
+        "slug",
+        "body",
+        "preheader",
+        "status",
+        "publish_at",
+        "author",
+        "created_at",
+        "updated_at",
+    ]
     formfield_overrides = {
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 28, "style": "font-family: monospace; width: 95%"})}
     }

@@ -103,6 +103,45 @@ _SPACES = re.compile(r"[ \t\r\n]+")
 
 
 @lru_cache(maxsize=256)
+def html_for_email(safe_html: str) -> str:
+    """Adapt sanitized HTML to mail clients; the web archive keeps markdown_to_html's output.
+
+    Footnote markers stay plain superscript numbers and the notes a numbered list: Gmail,
+    Outlook mobile, Yahoo mobile and Samsung Mail drop in-page anchors, so links to them
+    lead nowhere (and two issues in one digest would share the ids). A table goes in a box
+    that scrolls sideways on a narrow screen, so the page itself never does.
+    """
+    if not safe_html.strip():
+        return ""
+    wrapper = lxml_html.fragment_fromstring(safe_html, create_parent="div")
+    for link in list(wrapper.iter("a")):
+        if link.get("class") == "footnote-ref":
+            link.drop_tag()
+        elif link.get("class") == "footnote-backref":
+            link.drop_tree()
+    for element in wrapper.iter("sup", "li"):
+        element.attrib.pop("id", None)
+    for table in list(wrapper.iter("table")):
+        box = etree.Element("div", {"class": "table-scroll"})
+        table.addprevious(box)
+        box.append(table)  # moves the table, with its tail, into the box
+        box.tail, table.tail = table.tail, None
+    serialized = etree.tostring(wrapper, encoding=str, method="html")
+    return serialized[len("<div>") : -len("</div>")]
+
+
+def html_excerpt(safe_html: str, *, length: int) -> str:
+    """The first words of sanitized HTML as one line of text, at most `length` characters."""
+    if not safe_html.strip():
+        return ""
+    text = _SPACES.sub(" ", lxml_html.fragment_fromstring(safe_html, create_parent="div").text_content()).strip()
+    if len(text) <= length:
+        return text
+    cut = text[: length - 1].rsplit(" ", 1)[0] if " " in text[: length - 1] else text[: length - 1]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+@lru_cache(maxsize=256)
 def html_to_text(safe_html: str, *, base_url: str = "") -> str:
     """Render sanitized HTML as plain text: underlined headings, bullets, links as `text <url>`.
 

@@ -65,6 +65,11 @@ class Newsletter(models.Model):
         validators=[ProhibitNullCharactersValidator()],
         help_text="Markdown mailed to each reader when they confirm, with a link to the latest issue. Empty: no welcome mail.",
     )
+    postal_address = models.TextField(
+        blank=True,
+        help_text="The sender's physical postal address, shown in every digest's footer "
+        "(required in commercial email by CAN-SPAM; mail providers expect a clear identity).",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -100,6 +105,12 @@ class Issue(models.Model):
     body = models.TextField(
         help_text="Markdown: headings, lists, tables, fenced code, footnotes, links, images.",
         validators=[ProhibitNullCharactersValidator()],
+    )
+    preheader = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="The line inboxes show after the subject. Empty: the first words of the body.",
     )
     status = models.CharField(max_length=10, choices=IssueStatus, default=IssueStatus.DRAFT)
     publish_at = models.DateTimeField(

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('digest', '0003_bounce_events'),
-        ('newsletters', '0004_welcome_text_unsubscribed_at'),
+        ('newsletters', '0005_welcome_text_unsubscribed_at'),
     ]
 
     operations = [

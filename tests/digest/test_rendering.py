@@ -124,3 +124,89 @@ def test_a_newsletter_name_in_a_several_issue_subject_is_not_escaped(world):
     world.run(at(2026, 6, 2, 8, 5))
     (message,) = world.inbox("ada@example.com")
     assert message["Subject"].startswith("Tips & Tricks: 2 new issues")
+
+
+# ------------------------------------------------------------- the email's layout
+
+
+def _html_tree(message):
+    from lxml import html as lxml_html
+
+    return lxml_html.document_fromstring(body(message, "html"))
+
+
+def _font_size(element) -> int:
+    return int(re.search(r"font-size:\s*(\d+)px", element.get("style")).group(1))
+
+
+def test_the_html_keeps_its_doctype_and_starts_with_the_preheader(world):
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0), body="## Section\n\nThe first words of the issue, then more.")
+    world.run(at(2026, 6, 2, 8, 5))
+    (message,) = world.inbox("ada@example.com")
+    assert body(message, "html").startswith("<!doctype html>")
+    tree = _html_tree(message)
+    assert tree.get("lang") == "en"
+    preheader = tree.body[0]
+    assert preheader.get("class") == "preheader"
+    assert preheader.text_content().split("\u200c")[0] == "Section The first words of the issue, then more."
+    # Hidden everywhere: no size, the background's colour, and Outlook's own switch.
+    assert "font-size:0" in preheader.get("style") and "mso-hide:all" in preheader.get("style")
+    assert tree.xpath("//meta[@name='color-scheme']/@content") == ["light dark"]
+    assert tree.body[1].tag == "table" and tree.body[1].get("role") == "presentation"
+
+
+def test_an_editor_overrides_the_preheader_and_several_issues_are_named_by_title(world):
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("First", at(2026, 6, 1, 12, 0), preheader="Our own preview line")
+    world.publish("Second", at(2026, 6, 1, 13, 0), body="Body words that are not the preview.")
+    world.run(at(2026, 6, 2, 8, 5))
+    (message,) = world.inbox("ada@example.com")
+    preheader = _html_tree(message).body[0].text_content().split("\u200c")[0]
+    assert preheader == "Our own preview line · Second"
+
+
+def test_headings_inside_an_issue_are_smaller_than_its_title(world):
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0), body="# One\n\n## Two\n\n### Three\n\n#### Four\n\ntext")
+    world.run(at(2026, 6, 2, 8, 5))
+    tree = _html_tree(world.inbox("ada@example.com")[0])
+    title = _font_size(tree.find_class("issue-title")[0])
+    sizes = [_font_size(tree.xpath(f"//td[@class='issue']//{tag}")[0]) for tag in ("h1[2]", "h2", "h3", "h4")]
+    assert title == 22 and sizes == sorted(sizes, reverse=True) and max(sizes) < title
+
+
+def test_the_postal_address_is_in_every_footer(world):
+    type(world.newsletter).objects.filter(pk=world.newsletter.pk).update(
+        postal_address="Weekly Notes & Co\n1 Rue de la Paix\n75002 Paris, France"
+    )
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.run(at(2026, 6, 2, 8, 5))
+    (message,) = world.inbox("ada@example.com")
+    assert "Weekly Notes & Co\n1 Rue de la Paix\n75002 Paris, France\n" in body(message, "plain")
+    (footer,) = _html_tree(message).find_class("postal-address")
+    assert [line.strip() for line in footer.itertext()] == [
+        "Weekly Notes & Co",
+        "1 Rue de la Paix",
+        "75002 Paris, France",
+    ]
+    assert "Weekly Notes &amp; Co<br>" in body(message, "html")
+
+
+def test_footnotes_in_email_have_no_dead_links_and_tables_scroll_in_a_box(world):
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    source = "Claim[^a] and another[^b].\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n[^a]: First note.\n[^b]: Second note."
+    world.publish("Issue a", at(2026, 6, 1, 12, 0), body=source)
+    world.publish("Issue b", at(2026, 6, 1, 13, 0), body=source)
+    world.run(at(2026, 6, 2, 8, 5))
+    tree = _html_tree(world.inbox("ada@example.com")[0])
+    assert tree.xpath("//a[starts-with(@href, '#')]") == [] and tree.xpath("//body//*[@id]") == []
+    assert [sup.text_content() for sup in tree.xpath("//sup")] == ["1", "2", "1", "2"]
+    notes = tree.find_class("footnote")
+    assert [[li.text_content().strip() for li in note.iter("li")] for note in notes] == [
+        ["First note.", "Second note."]
+    ] * 2
+    assert [table.getparent().get("class") for table in tree.xpath("//td[@class='issue']//table")] == [
+        "table-scroll"
+    ] * 2

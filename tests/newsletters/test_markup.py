@@ -136,3 +136,20 @@ def test_protocol_relative_links_are_not_site_relative(source):
 def test_site_relative_and_fragment_links_stay():
     html = markdown_to_html("[a](/n/weekly/) [b](#part) [c](https://example.com/x)")
     assert 'href="/n/weekly/"' in html and 'href="#part"' in html and 'href="https://example.com/x"' in html
+
+
+def test_email_html_drops_footnote_links_that_the_web_archive_keeps():
+    from newsletters.markup import html_for_email
+
+    web = markdown_to_html("Claim[^1].\n\n[^1]: The note.")
+    assert 'href="#fn:1"' in web and 'id="fn:1"' in web  # the archive page jumps to the note and back
+    email = html_for_email(web)
+    assert "href=" not in email and "id=" not in email and "↩" not in email
+    assert "<sup>1</sup>" in email and "<li>\n<p>The note." in email
+
+
+def test_email_html_boxes_each_table_and_keeps_the_text_after_it():
+    from newsletters.markup import html_for_email
+
+    email = html_for_email(markdown_to_html("| a |\n|---|\n| 1 |\n\nAfter."))
+    assert re.match(r'<div class="table-scroll"><table>.*</table></div>\s*<p>After.</p>', email, re.DOTALL)

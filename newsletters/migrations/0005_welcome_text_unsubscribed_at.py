@@ -15,7 +15,7 @@ def unsubscribed_at_backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('newsletters', '0003_unicode_slugs_single_sender'),
+        ('newsletters', '0004_postal_address_preheader'),
     ]
 
     operations = [

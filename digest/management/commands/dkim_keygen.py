@@ -1,0 +1,54 @@
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+
+from digest.conf import digest_settings
+from digest.dkim import dns_zone_line, key_create, names_check, private_key_load
+
+
+class Command(BaseCommand):
+    help = (
+        "Make an RSA key for DKIM signing of digests and print the DNS TXT record to publish. "
+        "An existing key file is kept: the record of its key is printed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--domain", default=None, help="The d= domain (default: DIGEST_DKIM_DOMAIN)")
+        parser.add_argument("--selector", default=None, help="The selector (default: DIGEST_DKIM_SELECTOR)")
+        parser.add_argument("--key-file", default=None, help="Where the PEM key goes (default: DIGEST_DKIM_KEY_FILE)")
+        parser.add_argument("--bits", type=int, default=2048, choices=[2048, 3072, 4096], help="Key size (2048)")
+
+    def handle(self, *args, **options):
+        values = {
+            "--domain": options["domain"] or digest_settings.DKIM_DOMAIN,
+            "--selector": options["selector"] or digest_settings.DKIM_SELECTOR,
+            "--key-file": options["key_file"] or digest_settings.DKIM_KEY_FILE,
+        }
+        for option, value in values.items():
+            if not value:
+                setting = "DIGEST_DKIM_" + option.removeprefix("--").replace("-", "_").upper()
+                raise CommandError(f"Give {option} or set {setting}.")
+        domain, selector, path = values["--domain"].lower(), values["--selector"], Path(values["--key-file"])
+        try:
+            names_check(domain=domain, selector=selector)
+        except ImproperlyConfigured as error:
+            raise CommandError(str(error)) from None
+        if path.exists():
+            try:
+                key = private_key_load(path.read_bytes(), setting=str(path))
+            except (OSError, ImproperlyConfigured) as error:
+                raise CommandError(str(error)) from None
+            self.stdout.write(f"{path} exists: kept. The record of its key:")
+        else:
+            try:
+                key = key_create(path, bits=options["bits"])
+            except OSError as error:
+                raise CommandError(f"Cannot write {path}: {error.strerror}.") from None
+            self.stdout.write(f"Wrote a new {options['bits']}-bit RSA key to {path} (readable by its owner only).")
+        self.stdout.write("Publish this DNS TXT record:\n")
+        self.stdout.write(dns_zone_line(domain=domain, selector=selector, key=key) + "\n")
+        self.stdout.write("Then set, for every process that sends digests:")
+        self.stdout.write(
+            f"DIGEST_DKIM_DOMAIN={domain}\nDIGEST_DKIM_SELECTOR={selector}\nDIGEST_DKIM_KEY_FILE={path.resolve()}"
+        )

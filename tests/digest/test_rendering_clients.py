@@ -1,0 +1,187 @@
+"""Real digests as mail clients see them: caniemail's data (doiuse-email) and Chromium at phone and desktop widths.
+
+`make email-tools` installs doiuse-email into var/node/; `make browser` installs Chromium.
+Screenshots go to test-output/screenshots/digest-375.png and digest-800.png.
+"""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.digest.conftest import at, body
+
+ROOT = Path(__file__).resolve().parents[2]
+# Its command has no #! line: node runs it.
+DOIUSE = ROOT / "var" / "node" / "node_modules" / "doiuse-email" / "bin" / "cli.js"
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "test-output" / "screenshots"
+# The client families the layout must hold up in: every Gmail (web and apps), every Apple
+# Mail, and Outlook for Windows (Word's engine).
+FAMILIES = ["gmail.*", "apple-mail.*", "outlook.windows"]
+# What editors' content (not the layout) may still trip, and why it is acceptable: README, "How digests look".
+CONTENT_FINDINGS = {"`white-space` is not supported by `outlook.windows`"}
+
+pytestmark = pytest.mark.django_db
+
+PROSE = """The first paragraph, with **bold**, a [link](https://docs.example.com) and `code`.[^1]
+
+## A section
+
+- one
+- two
+
+> A quote.
+
+![A chart](https://img.example.com/chart.png)
+
+[^1]: A footnote.
+"""
+WIDE = (
+    "| Client | Engine | Tables | Media queries | Dark mode | Footnotes | Notes |\n"
+    "|---|---|---|---|---|---|---|\n"
+    "| Outlook for Windows | Word | yes | no | forced inversion | dead anchors | 120 dpi scaling of fixed widths |\n"
+    "| Gmail app (Android) | Blink | yes | partly | forced inversion | dead anchors | strips the head style block |\n"
+)
+LONG_CODE = "```\n" + "x = " + "+".join(f"value_{n}" for n in range(60)) + "\n```\n"
+LARGE_IMAGE = "![A wide chart](https://img.example.com/wide.png)\n"
+
+
+TITLES = ["What mail clients do with your email", "Notes from the week"]
+
+
+def digest_html(world, *bodies: str) -> str:
+    """Publish one issue per body, run the digest and return the HTML part a reader received."""
+    world.subscribe("ada@example.com", name="Ada Lovelace", since=at(2026, 6, 1))
+    for number, text in enumerate(bodies):
+        world.publish(TITLES[number], at(2026, 6, 1, 12, number), body=text)
+    world.run(at(2026, 6, 2, 8, 5))
+    (message,) = world.inbox("ada@example.com")
+    return body(message, "html")
+
+
+# ------------------------------------------------------------- caniemail (doiuse-email)
+
+
+def doiuse(html: str, family: str, tmp_path: Path) -> list[str]:
+    """The errors doiuse-email reports for one client family."""
+    if not (DOIUSE.exists() and shutil.which("node")):
+        if os.environ.get("CI"):
+            pytest.fail(f"{DOIUSE} is missing; `make email-tools` installs it")
+        pytest.skip("doiuse-email is not installed; `make email-tools` installs it")
+    page = tmp_path / "digest.html"
+    page.write_text(html)
+    result = subprocess.run(
+        ["node", str(DOIUSE), "--email-clients", family, str(page)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return sorted(set(json.loads(result.stdout).get("errors", [])))
+
+
+def test_doiuse_email_finds_no_error_in_the_layout(world, tmp_path):
+    html = digest_html(world, PROSE, "A second issue.\n\n### Smaller heading\n\n1. first\n2. second\n")
+    report = {family: doiuse(html, family, tmp_path) for family in FAMILIES}
+    print("\nLayout (prose issues):", json.dumps(report, indent=1))
+    assert report == {family: [] for family in FAMILIES}
+
+
+def test_doiuse_email_finds_only_the_known_content_findings_in_tables_and_code(world, tmp_path):
+    html = digest_html(world, WIDE + "\n" + LONG_CODE + "\n" + LARGE_IMAGE)
+    report = {family: doiuse(html, family, tmp_path) for family in FAMILIES}
+    print("\nTables, code and a large image:", json.dumps(report, indent=1))
+    assert set().union(*report.values()) == CONTENT_FINDINGS
+
+
+# ------------------------------------------------------------- Chromium at 375 and 800 px
+
+
+def png(width: int, height: int) -> bytes:
+    """A striped RGB PNG of the given size (the image a wide chart would be)."""
+    row = b"\x00" + b"".join(bytes((30, 90, 170)) if (x // 100) % 2 else bytes((240, 180, 40)) for x in range(width))
+    rows = row * height
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def chromium():
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; `make browser` installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing; `make browser` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        yield browser
+        browser.close()
+
+
+MEASURE = """() => {
+    const box = (el) => el.getBoundingClientRect();
+    const card = document.querySelector('table.container');
+    const pre = document.querySelector('pre');
+    const scroller = document.querySelector('div.table-scroll');
+    const image = document.querySelector('img[alt="A wide chart"]');
+    return {
+        mode: document.compatMode,
+        page: document.documentElement.scrollWidth,
+        viewport: window.innerWidth,
+        cardRight: box(card).right,
+        preHidden: pre.scrollWidth - pre.clientWidth,
+        preRight: box(pre).right,
+        scrollerRight: box(scroller).right,
+        tableWider: scroller.scrollWidth > scroller.clientWidth,
+        imageLoaded: image.complete && image.naturalWidth,
+        imageRight: box(image).right,
+    };
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [375, 800])
+def test_a_digest_with_a_wide_table_long_code_and_a_large_image_fits_the_screen(world, request, width):
+    html = digest_html(
+        world,
+        "A wide table, a long line of code and a 2000 px image: what used to push the page sideways.[^1]\n\n"
+        + WIDE
+        + "\nAnd some code:\n\n"
+        + LONG_CODE
+        + "\n"
+        + LARGE_IMAGE
+        + "\n[^1]: Footnotes are a plain list in email.\n",
+        PROSE,
+    )
+    # The browser starts once the digest is sent: Playwright's event loop and the ORM do not mix.
+    page = request.getfixturevalue("chromium").new_page(viewport={"width": width, "height": 900})
+    image = png(2000, 800)
+    page.route("https://img.example.com/**", lambda route: route.fulfill(body=image, content_type="image/png"))
+    page.set_content(html, wait_until="load")
+    figures = page.evaluate(MEASURE)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"digest-{width}.png"), full_page=True)
+
+    assert figures["mode"] == "CSS1Compat"  # the doctype survived: standards mode, not quirks
+    assert figures["imageLoaded"] == 2000
+    # Nothing scrolls the page sideways, and nothing sticks out of the card.
+    assert figures["page"] <= figures["viewport"], figures
+    for part in ("preRight", "scrollerRight", "imageRight"):
+        assert figures[part] <= figures["cardRight"], (part, figures)
+    # The code wraps instead of hiding its end in a scroll area.
+    assert figures["preHidden"] <= 0, figures
+    # On a phone the 7-column table scrolls inside its own box; on a desktop it fits.
+    assert figures["tableWider"] == (width == 375), figures
