@@ -252,6 +252,9 @@ def seed(count: int, attachment_kb: int) -> None:
             Attachment.objects.create(
                 issue=issue, file=ContentFile(os.urandom(attachment_kb * 1024), name="report.pdf")
             )
+    from project.progress import Progress
+
+    progress = Progress(what="seeding", unit="readers", stream=sys.stdout)
     chunk = 5000
     for start in range(0, count, chunk):
         size = min(chunk, count - start)
@@ -278,6 +281,8 @@ def seed(count: int, attachment_kb: int) -> None:
                 for i, subscriber in enumerate(subscribers)
             ]
         )
+        progress.update(start + size, count)
+    progress.close()
     Subscription.objects.update(created_at=NOW - datetime.timedelta(days=8))
     subscriptions_schedule(now=NOW)
     statistics_refresh()

@@ -1,22 +1,38 @@
-"""Editor and operator admin: the Delivery ledger, bounce events, digest previews and test sends."""
+"""Editor and operator admin: the dashboard, the Delivery ledger, bounce events, issue reports, previews and test sends."""
 
+import json
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
+from digest import dashboard as board
 from digest.bounces import suppression_lift
+from digest.charts import Series, bar_chart, line_chart
 from digest.exceptions import RenderError
 from digest.models import BounceEvent, BounceKind, Delivery, DeliveryStatus
-from digest.previews import FREQUENCIES, preview_issue, preview_next, preview_personalize, preview_send_test
+from digest.previews import (
+    FREQUENCIES,
+    preview_draft,
+    preview_issue,
+    preview_next,
+    preview_personalize,
+    preview_send_test,
+    preview_warnings,
+)
 from newsletters.admin import IssueAdmin, NewsletterAdmin, SubscriberAdmin
-from newsletters.models import Issue, IssueStatus, Newsletter, Subscriber, SubscriberStatus
+from newsletters.conf import newsletters_settings
+from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, SubscriberStatus
 
 BOUNCES = Q(kind__in=[BounceKind.HARD, BounceKind.SOFT])
 COMPLAINTS = Q(kind=BounceKind.COMPLAINT)
@@ -60,6 +76,7 @@ class DeliveryAdmin(admin.ModelAdmin):
                 retried += 1
             except IntegrityError:  # another digest of this subscription is in flight
                 busy += 1
+        board.delivery_days_forget(queryset)  # their days are open again: count them live
         self.message_user(request, f"{retried} delivery(ies) will be retried by the next run.", messages.SUCCESS)
         if busy:
             self.message_user(request, f"{busy} skipped: their subscription has a digest in flight.", messages.WARNING)
@@ -243,16 +260,101 @@ class IssueDigestAdmin(IssueAdmin):
         return [
             path("<int:pk>/email/", wrap(self.email_preview), name="newsletters_issue_email"),
             path("<int:pk>/email/send-test/", wrap(self.email_send_test), name="newsletters_issue_send_test"),
+            path("<int:pk>/report/", wrap(self.report), name="newsletters_issue_report"),
+            path("live-preview/", wrap(require_POST(self.live_preview)), name="newsletters_issue_live_preview"),
             *super().get_urls(),
         ]
+
+    change_form_template = "admin/digest/issue_change_form.html"
 
     @admin.display(description="Preview")
     def preview_link(self, obj):
         return format_html(
-            '<a href="{}">Web</a> · <a href="{}">Email</a>',
+            '<a href="{}">Web</a> · <a href="{}">Email</a> · <a href="{}">{}</a>',
             reverse("admin:newsletters_issue_preview", args=[obj.pk]),
             reverse("admin:newsletters_issue_email", args=[obj.pk]),
+            reverse("admin:newsletters_issue_report", args=[obj.pk]),
+            "Report" if obj.state == "published" else "Who gets it",
         )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["live_preview_url"] = reverse("admin:newsletters_issue_live_preview")
+        context["attachment_limit"] = newsletters_settings.MAX_ATTACHMENT_BYTES
+        if obj is not None:
+            context["report_url"] = reverse("admin:newsletters_issue_report", args=[obj.pk])
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def live_preview(self, request):
+        """Render the digest of the issue being written, as JSON: HTML as sent, plain text, warnings.
+
+        POST only (the admin checks the CSRF token); for editors who may add or change issues.
+        """
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        newsletter = Newsletter.objects.filter(pk=request.POST.get("newsletter") or None).first()
+        if newsletter is None:
+            return JsonResponse({"error": "Choose a newsletter to see the email."}, status=400)
+        issue_pk = request.POST.get("issue") or None
+        if issue_pk is not None:
+            issue = get_object_or_404(Issue, pk=issue_pk)
+            if not self.has_change_permission(request, issue):
+                raise PermissionDenied
+            issue_pk = issue.pk
+        try:
+            new_files = [(str(name), int(size)) for name, size in json.loads(request.POST.get("files") or "[]")]
+        except (ValueError, TypeError):
+            return JsonResponse({"error": "files: a JSON list of [name, size] pairs."}, status=400)
+        saved_files = [
+            (attachment.filename, attachment.file.size)
+            for attachment in Attachment.objects.filter(issue_id=issue_pk)
+            if attachment.file.storage.exists(attachment.file.name)
+        ]
+        body = request.POST.get("body", "")
+        title = request.POST.get("title", "").strip() or "(no title yet)"
+        try:
+            rendered = preview_draft(
+                newsletter=newsletter, title=title, slug=request.POST.get("slug", ""), body=body, issue_pk=issue_pk
+            )
+        except (RenderError, OSError) as error:
+            return JsonResponse({"error": f"The email cannot be rendered: {error}"}, status=400)
+        text, html = preview_personalize(rendered, name=request.user.get_full_name() or request.user.get_username())
+        return JsonResponse(
+            {
+                "subject": rendered.subject,
+                "html": html,
+                "text": text,
+                "warnings": preview_warnings(body=body, attachment_sizes=saved_files + new_files),
+            }
+        )
+
+    def report(self, request, pk):
+        """Before publishing, who gets this issue and when; after, what its digests did."""
+        issue = self._issue(request, pk)
+        if not request.user.has_perm("digest.view_delivery"):
+            raise PermissionDenied
+        now = timezone.now()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "issue": issue,
+            "title": f"{issue.title}: report",
+            "time_zone": settings.TIME_ZONE,
+        }
+        if issue.state == "published":
+            report = board.issue_report(issue=issue)
+            context["report"] = report
+            context["chart"] = bar_chart(
+                title="Digests that carried this issue, by outcome",
+                labels=[name for name in board.OUTCOMES],
+                series=[
+                    Series(name, [report.by_outcome[name] if other == name else 0 for other in board.OUTCOMES])
+                    for name in board.OUTCOMES
+                ],
+            )
+        else:
+            publish_at, plans = board.issue_audience(issue=issue, now=now)
+            context.update(publish_at=publish_at, plans=plans, readers=sum(plan.readers for plan in plans))
+        return TemplateResponse(request, "admin/digest/issue_report.html", context)
 
     def _issue(self, request, pk):
         issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=pk)
@@ -339,3 +441,64 @@ admin.site.unregister(Subscriber)
 admin.site.register(Subscriber, SubscriberBounceAdmin)
 admin.site.unregister(Newsletter)
 admin.site.register(Newsletter, NewsletterDigestAdmin)
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+def _status_chart(title: str, counts, names: list[str]):
+    """One bar per name, each in its own colour, from a Counter."""
+    return bar_chart(
+        title=title,
+        labels=names,
+        series=[Series(name, [counts[name] if other == name else 0 for other in names]) for name in names],
+    )
+
+
+def dashboard(request):
+    """The editors' desk: readers, growth, digests per day, last runs and what is due, overall or per newsletter."""
+    if not request.user.has_perms(["newsletters.view_subscription", "digest.view_delivery"]):
+        raise PermissionDenied
+    newsletters = list(Newsletter.objects.order_by("name"))
+    chosen = next((n for n in newsletters if str(n.pk) == request.GET.get("newsletter")), None)
+    newsletter_id = chosen.pk if chosen else None
+    days = int(request.GET["days"]) if request.GET.get("days") in {str(d) for d in board.RANGES} else 30
+    now = timezone.now()
+    counts = board.subscriptions_counted(newsletter_id=newsletter_id)
+    readers = board.readers_count(newsletter_id=newsletter_id, counts=counts)
+    growth = board.readers_timeline(days=days, now=now, newsletter_id=newsletter_id)
+    sent = board.deliveries_timeline(days=days, now=now, newsletter_id=newsletter_id)
+    due = board.due_next_days(now=now, newsletter_id=newsletter_id, counts=counts)
+    per = "week" if growth.by_week else "day"
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Dashboard: {chosen.name}" if chosen else "Dashboard",
+        "newsletters": newsletters,
+        "chosen": chosen,
+        "days": days,
+        "ranges": board.RANGES.items(),
+        "readers": readers,
+        "status_chart": _status_chart("Readers by status", readers.by_status, board.READER_STATUSES),
+        "frequency_chart": _status_chart(
+            "Active readers by frequency", readers.by_frequency, [f.value for f in board.FREQUENCIES]
+        ),
+        "growth_chart": line_chart(
+            title=f"Readers per {per}: subscribed, confirmed, unsubscribed",
+            labels=growth.labels,
+            series=[Series(name, values) for name, values in growth.series.items()],
+        ),
+        "deliveries_chart": bar_chart(
+            title=f"Digests per {per} by outcome",
+            labels=sent.labels,
+            series=[Series(name, values) for name, values in sent.series.items()],
+        ),
+        "due_chart": bar_chart(
+            title="Readers due a digest in the next 7 days, per frequency",
+            labels=due.labels,
+            series=[Series(name, values) for name, values in due.series.items()],
+        ),
+        "due": due,
+        "per": per,
+        "runs": board.runs_recent(),
+    }
+    return TemplateResponse(request, "admin/digest/dashboard.html", context)

@@ -60,6 +60,9 @@ class Delivery(models.Model):
             models.Index(fields=["newsletter", "status"], name="delivery_newsletter_status_idx"),
             # Complaints and bounces without a VERP token are matched by the original Message-ID.
             models.Index(fields=["message_id"], name="delivery_message_id_idx"),
+            # The dashboard's digests per day and the issue report read only this index
+            # (an index-only scan).
+            models.Index(fields=["window_end", "newsletter", "status"], name="delivery_window_end_idx"),
         ]
 
     def __str__(self) -> str:
@@ -150,6 +153,49 @@ class BounceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class DeliveryDay(models.Model):
+    """Digests per day, newsletter and outcome, counted once a day is over and none of its digests is open.
+
+    The dashboard's chart reads these instead of a year of Delivery rows; days still open
+    are counted live. Retrying failed deliveries (the admin action) deletes their days' rows.
+    """
+
+    day = models.DateField(help_text="The day the digests' windows ended, in the site's time zone.")
+    # NULL, with status "" and count 0: the day had no digests at all (so it is not counted again).
+    newsletter = models.ForeignKey(Newsletter, null=True, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=DeliveryStatus, blank=True)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "newsletter", "status"], name="delivery_day_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.newsletter_id} {self.status}: {self.count}"
+
+
+class Run(models.Model):
+    """One digest run (not a dry run) and its summary, as the dashboard lists them."""
+
+    started_at = models.DateTimeField(help_text="Wall-clock start of the run.")
+    finished_at = models.DateTimeField()
+    now = models.DateTimeField(help_text="The moment the run acted for (send_digests --now).")
+    newsletter = models.CharField(max_length=100, blank=True, help_text="--newsletter, if the run had one.")
+    summary = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["-started_at"], name="run_started_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,18 @@
 
 import datetime
 
+import markdown
 from django.conf import settings
 from django.db.models import Prefetch
+from django.template.defaultfilters import filesizeformat
+from lxml import html as lxml_html
 
 from digest.conf import digest_settings
 from digest.dkim import DkimEmail
 from digest.rendering import Personal, RenderedDigest, digest_render
-from newsletters.models import Attachment, Frequency, Issue, Newsletter
+from newsletters.conf import newsletters_settings
+from newsletters.markup import MARKDOWN_CONFIG, MARKDOWN_EXTENSIONS, markdown_to_html, url_allowed
+from newsletters.models import Attachment, Frequency, Issue, IssueStatus, Newsletter
 from newsletters.schedules import occurrence_last, occurrence_next
 from newsletters.selectors import issues_published_between
 
@@ -69,3 +74,92 @@ def preview_send_test(*, rendered: RenderedDigest, to: str, name: str) -> int:
 
 
 FREQUENCIES = [Frequency.DAILY, Frequency.WEEKLY]
+
+
+# ------------------------------------------------------------------ live preview
+
+
+def preview_draft(*, newsletter: Newsletter, title: str, slug: str, body: str, issue_pk: int | None) -> RenderedDigest:
+    """Render the digest an issue being written would make, without saving anything.
+
+    The text comes from the editor's form; an issue already saved keeps its attached files.
+    """
+    publish_at = datetime.datetime.now(datetime.UTC)
+    # pk 0 is never a row: a new issue has no files yet, and its (empty) attachment query stays valid.
+    issue = Issue(
+        pk=issue_pk or 0,
+        newsletter=newsletter,
+        title=title,
+        slug=slug or "preview",
+        body=body,
+        status=IssueStatus.PUBLISHED,
+        publish_at=publish_at,
+    )
+    day = datetime.timedelta(days=1)
+    return digest_render(newsletter=newsletter, issues=[issue], window_start=publish_at - day, window_end=publish_at)
+
+
+# A phone shows about 340 CSS px of text between the margins; a table cell's character is
+# about 7.5 px wide at the digest's 15 px font, plus 16 px of padding per cell.
+PHONE_WIDTH_PX = 340
+_CHAR_PX = 7.5
+_CELL_PADDING_PX = 16
+
+
+def _table_width(table) -> int:
+    widths: dict[int, int] = {}
+    for row in table.iter("tr"):
+        for column, cell in enumerate(row.iter("th", "td")):
+            longest = max((len(word) for word in cell.text_content().split()), default=0)
+            text = len(cell.text_content().strip())
+            # A cell wraps at spaces, but never narrower than its longest word; long text wraps to ~20 characters.
+            widths[column] = max(widths.get(column, 0), max(longest, min(text, 20)))
+    return int(sum(width * _CHAR_PX + _CELL_PADDING_PX for width in widths.values()))
+
+
+def preview_warnings(*, body: str, attachment_sizes: list[tuple[str, int]]) -> list[str]:
+    """What an editor should fix before sending: links the sanitizer drops, images without alt text,
+    tables wider than a phone, attachments over the size budget."""
+    warnings = []
+    raw = markdown.markdown(body or "", extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
+    if raw.strip():
+        tree = lxml_html.fragment_fromstring(raw, create_parent="div")
+        for link in tree.iter("a"):
+            href = (link.get("href") or "").strip()
+            if href and not url_allowed(href):
+                text = link.text_content().strip() or href
+                warnings.append(
+                    f"The link “{text[:60]}” goes to “{href[:80]}”, which is not an http(s) address: "
+                    "it is removed from the email."
+                )
+    safe = markdown_to_html(body or "")
+    if safe.strip():
+        tree = lxml_html.fragment_fromstring(safe, create_parent="div")
+        for image in tree.iter("img"):
+            if not (image.get("alt") or "").strip():
+                warnings.append(
+                    f"The image {image.get('src', '')[:80]} has no alt text: readers whose mail client "
+                    "blocks images, and screen readers, get nothing. Write ![what it shows](…)."
+                )
+        for number, table in enumerate(tree.iter("table"), start=1):
+            width = _table_width(table)
+            if width > PHONE_WIDTH_PX:
+                warnings.append(
+                    f"Table {number} is about {width} px wide; a phone shows about {PHONE_WIDTH_PX} px, "
+                    "so readers will scroll sideways. Fewer or narrower columns read better."
+                )
+    limit = newsletters_settings.MAX_ATTACHMENT_BYTES
+    for name, size in attachment_sizes:
+        if size > limit:
+            warnings.append(
+                f"The file {name} is {filesizeformat(size)}, over the {filesizeformat(limit)} "
+                "limit for one attachment (NEWSLETTERS_MAX_ATTACHMENT_BYTES): it will be refused."
+            )
+    total = sum(size for _, size in attachment_sizes)
+    budget = digest_settings.ATTACHMENT_MAX_BYTES
+    if total > budget:
+        warnings.append(
+            f"The files add up to {filesizeformat(total)}, over the {filesizeformat(budget)} a digest "
+            "attaches (DIGEST_ATTACHMENT_MAX_BYTES): readers get links to them instead."
+        )
+    return warnings

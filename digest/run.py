@@ -8,6 +8,7 @@ Every time-dependent decision uses the run's `now`, so `send_digests --now` repl
 moment exactly.
 """
 
+import dataclasses
 import datetime
 import logging
 import smtplib
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 
 from django.core.mail import mail_admins
 from django.db import transaction
+from django.utils import timezone
 
 from digest.aggregation import deliveries_plan
 from digest.bounces import rates_warn
@@ -26,7 +28,7 @@ from digest.delivery import batch_send
 from digest.exceptions import DigestError, RenderError
 from digest.journal import Journal
 from digest.ledger import claimant_new, deliveries_claim, deliveries_recover, deliveries_waiting, outcomes_record
-from digest.models import Delivery, DeliveryStatus, Rendering, Window
+from digest.models import Delivery, DeliveryStatus, Rendering, Run, Window
 from digest.pool import Pool
 from digest.rendering import RenderedDigest, group_render
 from digest.scheduling import newsletters_selected, subscriptions_schedule
@@ -77,8 +79,13 @@ def digest_run(
     dry_run: bool = False,
     newsletter_slug: str | None = None,
     progress: Callable[[str], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
-    """Send every digest due at `now`; with dry_run, report what would happen and change nothing."""
+    """Send every digest due at `now`; with dry_run, report what would happen and change nothing.
+
+    `progress` gets a line per step; `on_batch(done, total)` is called after each batch sent.
+    """
+    started = timezone.now()
     digest_settings.check_all()
     newsletter_ids = newsletters_selected(newsletter_slug)
     if newsletter_ids == []:
@@ -87,8 +94,15 @@ def digest_run(
     summary = _plan(now=now, newsletter_ids=newsletter_ids, dry_run=dry_run, say=say)
     if dry_run:
         return summary
-    sending = _send_all(now=now, newsletter_ids=newsletter_ids, say=say)
+    sending = _send_all(now=now, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
     _finish(sending, summary=summary, now=now)
+    Run.objects.create(
+        started_at=started,
+        finished_at=timezone.now(),
+        now=now,
+        newsletter=newsletter_slug or "",
+        summary=dataclasses.asdict(summary),
+    )
     return summary
 
 
@@ -123,7 +137,7 @@ class _Sending:
     held_errors: set[str] = field(default_factory=set)
 
 
-def _send_all(*, now: datetime.datetime, newsletter_ids: list[int] | None, say) -> _Sending:
+def _send_all(*, now: datetime.datetime, newsletter_ids: list[int] | None, say, on_batch=None) -> _Sending:
     """Open the relay pool, send every batch over it, close it."""
     claimant = claimant_new()
     pool = Pool(
@@ -131,13 +145,15 @@ def _send_all(*, now: datetime.datetime, newsletter_ids: list[int] | None, say) 
     )
     sending = _Sending(claimant=claimant, journal=Journal(digest_settings.journal_dir, claimant), pool=pool)
     try:
-        _send_batches(sending, now=now, newsletter_ids=newsletter_ids, say=say)
+        _send_batches(sending, now=now, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
     finally:
         pool.close()
     return sending
 
 
-def _send_batches(sending: _Sending, *, now: datetime.datetime, newsletter_ids: list[int] | None, say) -> None:
+def _send_batches(
+    sending: _Sending, *, now: datetime.datetime, newsletter_ids: list[int] | None, say, on_batch=None
+) -> None:
     """Recover dead runs' sends, then claim, render and send batches until none is left."""
     claimant = sending.claimant
     counts = sending.counts
@@ -178,6 +194,8 @@ def _send_batches(sending: _Sending, *, now: datetime.datetime, newsletter_ids: 
         say(
             f"delivered {done}/{max(total, done)}: {counts['sent']} sent, {counts['deferred']} deferred, {counts['failed']} failed"
         )
+        if on_batch:
+            on_batch(done, max(total, done))
 
 
 def _finish(sending: _Sending, *, summary: RunSummary, now: datetime.datetime) -> None:

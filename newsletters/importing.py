@@ -11,6 +11,7 @@ import os
 import re
 import stat
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -324,14 +325,17 @@ def csv_file_read(path: Path) -> str:
     )
 
 
-def subscribers_import(*, text: str, confirmed: bool, now: datetime.datetime) -> ImportReport:
+def subscribers_import(
+    *, text: str, confirmed: bool, now: datetime.datetime, progress: Callable[[int, int], None] | None = None
+) -> ImportReport:
     """Create or update subscribers and subscriptions from CSV text; skip and report invalid rows.
 
     Three passes: parse the whole file (if it is not CSV, nothing is imported), validate
     every row (bad rows are reported by line and skipped), then apply the good rows in one
     transaction. Never re-subscribes an address that unsubscribed or was suppressed, never
     turns an active subscriber back into a pending one, and never enrols anyone in a
-    newsletter without --confirmed: re-running an import changes nothing.
+    newsletter without --confirmed: re-running an import changes nothing. `progress(done, total)`
+    follows the last pass.
     """
     rows = _csv_rows(text)
     if not rows:
@@ -368,8 +372,10 @@ def subscribers_import(*, text: str, confirmed: bool, now: datetime.datetime) ->
             continue
         valid.append(values)
     with transaction.atomic():
-        for values in valid:
+        for done, values in enumerate(valid, start=1):
             _import_row_apply(values, confirmed=confirmed, now=now, counts=report.counts)
+            if progress and (done % 200 == 0 or done == len(valid)):
+                progress(done, len(valid))
     return report
 
 

@@ -46,11 +46,16 @@ _URL_SHAPE = re.compile(r"^(?:https?://|mailto:|/(?![/\\])|#)", re.IGNORECASE)
 _URL_IGNORED = re.compile(r"[\t\n\r]")
 
 
+def url_allowed(value: str) -> bool:
+    """Whether the sanitizer keeps this link or image address."""
+    return bool(_URL_SHAPE.match(_URL_IGNORED.sub("", value.strip())))
+
+
 def _attribute_allowed(tag: str, name: str, value: str) -> bool:
     if name not in ALLOWED_ATTRIBUTES.get(tag, ()):
         return False
     if name in ("href", "src"):
-        return bool(_URL_SHAPE.match(_URL_IGNORED.sub("", value.strip())))
+        return url_allowed(value)
     return True
 
 

@@ -60,6 +60,11 @@ class Newsletter(models.Model):
         help_text="Local time of day, in each subscriber's time zone, for daily and weekly digests.",
     )
     weekly_day = models.IntegerField(choices=Weekday, default=Weekday.MONDAY, help_text="Day of weekly digests.")
+    welcome_text = models.TextField(
+        blank=True,
+        validators=[ProhibitNullCharactersValidator()],
+        help_text="Markdown mailed to each reader when they confirm, with a link to the latest issue. Empty: no welcome mail.",
+    )
     postal_address = models.TextField(
         blank=True,
         help_text="The sender's physical postal address, shown in every digest's footer "
@@ -223,6 +228,11 @@ class Subscription(models.Model):
         null=True, blank=True, help_text="End of the window of the last digest; the next one starts here."
     )
     next_due_at = models.DateTimeField(null=True, blank=True, help_text="When the scheduler next considers this one.")
+    unsubscribed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the reader last unsubscribed (the dashboard and issue reports count these).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

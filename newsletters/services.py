@@ -5,6 +5,8 @@ Reading issues from Markdown files and subscribers from CSV is newsletters.impor
 
 import datetime
 import hashlib
+import logging
+import smtplib
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -16,6 +18,7 @@ from django.utils import timezone
 
 from newsletters.conf import newsletters_settings, site_url
 from newsletters.exceptions import ConfirmationReplayed, RateLimited
+from newsletters.markup import html_to_text, markdown_to_html
 from newsletters.models import (
     Frequency,
     Issue,
@@ -26,8 +29,11 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
-from newsletters.tokens import TokenInvalid, confirm_url, token_read
+from newsletters.selectors import issues_visible
+from newsletters.tokens import TokenInvalid, confirm_url, preferences_url, token_read
 from newsletters.validators import email_normalize
+
+logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------- issues
 
@@ -111,6 +117,7 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
         email = email_normalize(email)  # tokens made before addresses were normalised
     except (KeyError, ValueError, TypeError, AttributeError, ValidationError):
         raise TokenInvalid("confirm") from None
+    welcomed = []
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().filter(email__iexact=email).first()
         if _confirmation_applied(subscriber, issued=issued):
@@ -136,11 +143,50 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
                 # Pending since an import: it begins now, so its first digest reaches back from
                 # now (one period), not to the import.
                 subscription.created_at = now
+            if created or subscription.status != SubscriptionStatus.ACTIVE:
+                welcomed.append(newsletter)
             subscription.frequency = choices[newsletter.pk]
             subscription.status = SubscriptionStatus.ACTIVE
             subscription.next_due_at = None  # the next run schedules it from its cursor
             subscription.save()
+    for newsletter in welcomed:
+        welcome_send(subscriber=subscriber, newsletter=newsletter, now=now)
     return subscriber
+
+
+def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetime.datetime) -> bool:
+    """Mail a reader who just joined the newsletter's welcome text, with its latest issue linked.
+
+    Sends nothing when the newsletter has no welcome text. Goes through the default mailer;
+    a mail server that refuses it is logged, and the subscription stands.
+    """
+    if not newsletter.welcome_text.strip():
+        return False
+    body_html = markdown_to_html(newsletter.welcome_text)
+    latest = issues_visible(newsletter=newsletter, now=now).first()
+    context = {
+        "newsletter": newsletter,
+        "name": subscriber.name,
+        "body_html": body_html,
+        "body_text": html_to_text(body_html, base_url=site_url()),
+        "latest": latest,
+        "latest_url": site_url(latest.get_absolute_url()) if latest else "",
+        "archive_url": site_url(newsletter.get_absolute_url()),
+        "preferences_url": preferences_url(subscriber.pk),
+    }
+    message = EmailMultiAlternatives(
+        subject=" ".join(render_to_string("emails/welcome_subject.txt", context).split()),
+        body=render_to_string("emails/welcome.txt", context),
+        from_email=newsletter.from_email or None,
+        to=[subscriber.email],
+        reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
+    )
+    message.attach_alternative(render_to_string("emails/welcome.html", context), "text/html")
+    try:
+        return message.send() == 1
+    except (smtplib.SMTPException, OSError) as error:
+        logger.error("Cannot send the welcome mail of %s to subscriber %s: %s", newsletter.slug, subscriber.pk, error)
+        return False
 
 
 def confirmation_used(*, payload: dict) -> bool:
@@ -164,10 +210,11 @@ def subscription_unsubscribe(*, subscription_id: int) -> bool:
 
     One UPDATE when it was subscribed (what one-click POSTs cost); False if there is no such subscription.
     """
+    now = timezone.now()
     changed = (
         Subscription.objects.filter(pk=subscription_id)
         .exclude(status=SubscriptionStatus.UNSUBSCRIBED)
-        .update(status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, updated_at=timezone.now())
+        .update(status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, updated_at=now, unsubscribed_at=now)
     )
     return bool(changed) or Subscription.objects.filter(pk=subscription_id).exists()
 
@@ -210,6 +257,8 @@ def preferences_update(
             if subscription.status != change.status:
                 if change.status == SubscriptionStatus.ACTIVE:
                     subscription.cursor = now  # resuming after a pause or unsubscribe: from now on
+                elif change.status == SubscriptionStatus.UNSUBSCRIBED:
+                    subscription.unsubscribed_at = now
                 reschedule = True
             subscription.frequency = change.frequency
             subscription.status = change.status
@@ -223,7 +272,7 @@ def subscriber_unsubscribe_all(*, subscriber: Subscriber) -> None:
     newsletter back on must not get around the bounces (only a new confirmation does)."""
     with transaction.atomic():
         subscriber.subscriptions.exclude(status=SubscriptionStatus.UNSUBSCRIBED).update(
-            status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None
+            status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, unsubscribed_at=timezone.now()
         )
         Subscriber.objects.filter(pk=subscriber.pk).exclude(status=SubscriberStatus.SUPPRESSED).update(
             status=SubscriberStatus.UNSUBSCRIBED

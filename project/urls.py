@@ -3,7 +3,11 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
+from digest.admin import dashboard
+
 urlpatterns = [
+    # Under admin/, with the admin's staff login; linked first from the admin index.
+    path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
     path("admin/", admin.site.urls),
     # ESPs' tracking webhooks (django-anymail), for bounces and complaints: digest.webhooks.
     path("anymail/", include("digest.webhooks")),

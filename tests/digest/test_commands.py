@@ -46,6 +46,7 @@ def test_json_summary_for_scripts(world):
         "dry_run": False,
     }
     assert "delivered 2/2" in err.getvalue()  # progress still shows, on stderr
+    assert "sending: 2/2 digests (100%)" in err.getvalue()  # with its rate, as a line: not a terminal
 
 
 def test_send_digests_refuses_a_nul_in_the_newsletter_slug(world):

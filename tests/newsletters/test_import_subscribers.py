@@ -35,6 +35,7 @@ def test_valid_rows_create_subscribers_and_subscriptions(tmp_path):
     )
     assert err == ""
     assert "3 rows: 2 subscribers created" in out
+    assert "importing: 3/3 rows (100%)" in out  # progress, as a line with its rate (not a terminal)
     ada = Subscriber.objects.get(email="ada@example.com")
     assert (ada.name, ada.timezone, ada.status) == ("Ada", "Europe/London", SubscriberStatus.PENDING)
     assert sorted(ada.subscriptions.values_list("newsletter__slug", "frequency", "status")) == [

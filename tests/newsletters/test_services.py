@@ -90,3 +90,15 @@ def test_preferences_resume_from_now_and_unsubscribe_all_spares_suppression():
     subscriber.refresh_from_db()
     assert subscriber.status == SubscriberStatus.SUPPRESSED
     assert set(Subscription.objects.values_list("status", flat=True)) == {SubscriptionStatus.UNSUBSCRIBED}
+
+
+def test_every_way_of_stopping_records_when(settings):
+    one, two, three = SubscriptionFactory.create_batch(3)
+    subscription_unsubscribe(subscription_id=one.pk)
+    change = PreferenceChange(two.pk, two.frequency, SubscriptionStatus.UNSUBSCRIBED)
+    preferences_update(subscriber=two.subscriber, name="", tz="UTC", changes=[change], now=NOW)
+    subscriber_unsubscribe_all(subscriber=three.subscriber)
+    for subscription in (one, two, three):
+        subscription.refresh_from_db()
+        assert subscription.status == SubscriptionStatus.UNSUBSCRIBED and subscription.unsubscribed_at is not None
+    assert two.unsubscribed_at == NOW

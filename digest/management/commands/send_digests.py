@@ -8,6 +8,7 @@ from digest.exceptions import DigestError
 from digest.run import digest_run
 from newsletters.exceptions import NewslettersError
 from newsletters.importing import datetime_parse
+from project.progress import Progress
 
 
 class Command(BaseCommand):
@@ -24,12 +25,15 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             now = datetime_parse(options["now"], what="--now") if options["now"] is not None else timezone.now()
-            summary = digest_run(
-                now=now,
-                dry_run=options["dry_run"],
-                newsletter_slug=options["newsletter"],
-                progress=lambda message: (self.stderr if options["json"] else self.stdout).write(f"  {message}"),
-            )
+            stream = self.stderr if options["json"] else self.stdout
+            with Progress(what="sending", unit="digests", stream=stream) as progress:
+                summary = digest_run(
+                    now=now,
+                    dry_run=options["dry_run"],
+                    newsletter_slug=options["newsletter"],
+                    progress=progress.note,
+                    on_batch=progress.update,
+                )
         except (DigestError, NewslettersError) as error:
             raise CommandError(str(error)) from None
         if options["json"]:

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from newsletters.exceptions import NewslettersError
 from newsletters.importing import IMPORT_COLUMNS, csv_file_read, subscribers_import
+from project.progress import Progress
 
 
 class Command(BaseCommand):
@@ -21,7 +22,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             text = csv_file_read(options["csv"])
-            report = subscribers_import(text=text, confirmed=options["confirmed"], now=timezone.now())
+            with Progress(what="importing", unit="rows", stream=self.stdout) as progress:
+                report = subscribers_import(
+                    text=text, confirmed=options["confirmed"], now=timezone.now(), progress=progress.update
+                )
         except NewslettersError as error:
             raise CommandError(str(error)) from None
         for line in report.errors:
