@@ -16,11 +16,11 @@ _SETTINGS = {
     # Several relays, used round-robin: MAILERS aliases, comma-separated ("": DIGEST_MAILER alone).
     "DIGEST_MAILERS": Setting("", str),
     # SMTP connections each sending process keeps open at once, across its relays.
-    "DIGEST_CONNECTIONS": Setting(32, int, 1),
+    "DIGEST_CONNECTIONS": Setting(128, int, 1),
     # At most this many messages a second per sending process (0: no limit), e.g. an ESP's quota.
     "DIGEST_RATE_LIMIT": Setting(0, int, 0),
-    # Deliveries claimed and sent over one SMTP connection; outcomes are recorded per batch.
-    "DIGEST_BATCH_SIZE": Setting(500, int, 1),
+    # Deliveries claimed at once and sent over the pool; outcomes are recorded per batch.
+    "DIGEST_BATCH_SIZE": Setting(2000, int, 1),
     # Due subscriptions planned per transaction.
     "DIGEST_PLAN_CHUNK": Setting(1000, int, 1),
     # Seconds after which a claim whose process died may be taken over by another run.

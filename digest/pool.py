@@ -187,8 +187,13 @@ class Pool:
         self._stop()
         with self._lock:
             idle, self._idle = self._idle, []
-        for connection in idle:
-            _close(connection)
+        # QUIT waits a round trip for the relay's answer: at 80 ms, 64 connections closed one
+        # after another would take five seconds. They are closed all at once.
+        closers = [threading.Thread(target=_close, args=(connection,), daemon=True) for connection in idle]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join()
 
     # ------------------------------------------------------------------ one thread per connection
 

@@ -7,8 +7,8 @@ from digest.conf import digest_settings
 
 
 def test_defaults_apply_when_unset():
-    assert digest_settings.BATCH_SIZE == 500
-    assert digest_settings.CONNECTIONS == 32 and digest_settings.RATE_LIMIT == 0
+    assert digest_settings.BATCH_SIZE == 2000
+    assert digest_settings.CONNECTIONS == 128 and digest_settings.RATE_LIMIT == 0
     assert digest_settings.MAILER == "digest"
 
 
