@@ -661,7 +661,6 @@ def main() -> int:
         "SECRET_KEY": "benchmark-only-" + "x" * 40,
         "ALLOWED_HOSTS": "localhost",
         "SITE_URL": "https://news.example.com",
-        "DIGEST_JOURNAL_DIR": str(workdir / "journal"),
         "PYTHONPATH": str(ROOT),
     }
     os.environ.update(env)

@@ -3,8 +3,6 @@
 Each may be set in Django's settings or as an environment variable of the same name.
 """
 
-from pathlib import Path
-
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -47,9 +45,6 @@ _SETTINGS = {
     "DIGEST_DKIM_DOMAIN": Setting("", str),
     "DIGEST_DKIM_SELECTOR": Setting("", str),
     "DIGEST_DKIM_KEY_FILE": Setting("", str),
-    # Where runs journal the messages the server accepted ("": VAR_DIR/journal). Share it
-    # between machines to let any of them recover a dead sender's batch without resending.
-    "DIGEST_JOURNAL_DIR": Setting("", str),
     # Bounces and complaints (digest.bounces). The envelope sender of every digest becomes
     # bounces+TOKEN@domain (VERP) when set, e.g. bounces@news.example.org; "": DEFAULT_FROM_EMAIL.
     "DIGEST_BOUNCE_ADDRESS": Setting("", str),
@@ -68,16 +63,14 @@ _SETTINGS = {
     "DIGEST_BOUNCE_RATE_DAYS": Setting(7, int, 1),
     # Cron schedule of process_bounces, installed when BOUNCE_MAILBOX_URL is set.
     "DIGEST_BOUNCE_CRON_SCHEDULE": Setting("*/10 * * * *", str),
+    # How long a sender's first accepted message waits for the other connections' before
+    # their marks are committed together (digest.journal): fewer statements, a little latency.
+    "DIGEST_JOURNAL_WAIT_MS": Setting(50, int, 0),
 }
 
 
 class DigestSettings(AppSettings):
     """Attribute access to DIGEST_* settings without the prefix: digest_settings.BATCH_SIZE."""
-
-    @property
-    def journal_dir(self) -> Path:
-        """Return DIGEST_JOURNAL_DIR, defaulting to VAR_DIR/journal."""
-        return Path(self.JOURNAL_DIR or Path(settings.VAR_DIR) / "journal")
 
     def check_all(self) -> None:
         """Read every setting once, and the mail settings digests depend on."""

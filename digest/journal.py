@@ -1,62 +1,106 @@
-"""A local, append-only record of the messages a run has handed to SMTP.
+"""The record, in the database, of the messages a run's relays accepted: what a dead sender had sent.
 
-Outcomes reach the database once per batch. If the sending process dies mid-batch, the
-journal tells a later run (on this machine, or any machine sharing DIGEST_JOURNAL_DIR)
-which of the claimed deliveries were already accepted by the server, so only the one
-message in flight when the process died can be sent again (with the same Message-ID).
-A write per message costs a system call, not a database round trip; the kernel keeps
-it when the process is killed.
+Outcomes reach the ledger once per batch. If the sending process dies mid-batch (a worker
+killed on any machine), a later run reads the dead claimant's journal rows and records
+those deliveries as sent, so only the messages in flight when it died are sent again
+(with the same Message-ID). The rows live beside the ledger, so any machine can recover
+any other's batch: no shared disk.
+
+A mark is durable before `record()` returns, which is what keeps that bound: a connection
+never starts its next message while the server's acceptance of the last one exists only
+in memory. To cost a few statements per hundred messages rather than one each, marks are
+committed in groups (group commit): the first connection to record waits up to
+DIGEST_JOURNAL_WAIT_MS for the others, or until every connection that records is waiting,
+then writes them all in one multi-row INSERT.
 """
 
-import os
-import re
 import threading
-from pathlib import Path
+import time
 
-_CLAIMANT = re.compile(r"^[0-9a-f]{32}$")
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from digest.conf import digest_settings
+from digest.models import JournalEntry
 
 
 class Journal:
-    """The journal of one claimant (one run)."""
+    """The journal of one claimant (one run or task), written through the creating thread's connection.
 
-    def __init__(self, directory: Path, claimant: str):
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = journal_path(directory, claimant)
-        self._handle = self.path.open("a", encoding="ascii")
-        self._lock = threading.Lock()  # the pool's connections record from their own threads
+    The pool's connections record from their own threads. They write through the
+    connection of the thread that made the journal, which is in autocommit while a batch
+    is sent, so every INSERT commits at once (and in a test, joins the test's transaction).
+    """
+
+    def __init__(self, claimant: str):
+        self.claimant = claimant
+        self._connection = connections[DEFAULT_DB_ALIAS]
+        self._connection.inc_thread_sharing()
+        self._changed = threading.Condition()
+        self._pending: list[int] = []
+        self._recorded = 0  # marks handed to record(), in order
+        self._durable = 0  # of those, how many are committed
+        self._flushing = False
+        self._waiting = 0
+        self._recorders: set[threading.Thread] = set()
+        self._write_lock = threading.Lock()
 
     def record(self, delivery_id: int) -> None:
-        """Note that the server accepted this delivery's message."""
-        with self._lock:
-            self._handle.write(f"{delivery_id}\n")
-            self._handle.flush()
+        """Note that the server accepted this delivery's message; return once the note is committed."""
+        with self._changed:
+            self._pending.append(delivery_id)
+            self._recorded += 1
+            mine = self._recorded
+            self._recorders.add(threading.current_thread())
+            self._waiting += 1
+            self._changed.notify_all()  # a waiting leader may now have everyone
+            try:
+                while self._durable < mine:
+                    if self._flushing:
+                        self._changed.wait()
+                    else:
+                        self._lead()
+            finally:
+                self._waiting -= 1
+
+    def _lead(self) -> None:
+        """Gather the other connections' marks for a moment, then commit them all (lock held on entry)."""
+        self._flushing = True
+        deadline = time.monotonic() + digest_settings.JOURNAL_WAIT_MS / 1000
+        while self._waiting < self._live_recorders() and (left := deadline - time.monotonic()) > 0:
+            self._changed.wait(left)
+        marks, self._pending = self._pending, []
+        upto = self._recorded
+        self._changed.release()
+        try:
+            self._write(marks)
+        except BaseException:
+            self._changed.acquire()
+            self._pending[:0] = marks  # the next leader tries again
+            raise
+        else:
+            self._changed.acquire()
+            self._durable = max(self._durable, upto)
+        finally:
+            self._flushing = False
+            self._changed.notify_all()
+
+    def _live_recorders(self) -> int:
+        self._recorders = {thread for thread in self._recorders if thread.is_alive()}
+        return len(self._recorders)
+
+    def _write(self, marks: list[int]) -> None:
+        with self._write_lock, self._connection.cursor() as cursor:
+            table = JournalEntry._meta.db_table
+            rows = ", ".join(["(%s, %s)"] * len(marks))
+            params = [value for delivery_id in marks for value in (self.claimant, delivery_id)]
+            cursor.execute(f"INSERT INTO {table} (claimant, delivery_id) VALUES {rows}", params)
 
     def close(self) -> None:
-        """Close and delete the journal: every outcome it held is in the database."""
-        self._handle.close()
-        self.path.unlink(missing_ok=True)
+        """Delete this claimant's marks: every outcome they proved is in the ledger now."""
+        JournalEntry.objects.using(self._connection.alias).filter(claimant=self.claimant).delete()
+        self._connection.dec_thread_sharing()
 
 
-def journal_path(directory: Path, claimant: str) -> Path:
-    if not _CLAIMANT.match(claimant):
-        raise ValueError(f"not a claimant id: {claimant!r}")
-    return directory / f"{claimant}.sent"
-
-
-def journal_read(directory: Path, claimant: str) -> set[int]:
+def journal_read(claimant: str) -> set[int]:
     """Return the delivery ids a (dead) claimant's journal says were accepted."""
-    try:
-        text = journal_path(directory, claimant).read_text(encoding="ascii")
-    except (FileNotFoundError, ValueError):
-        return set()
-    # Only lines ended by a newline count: one cut short by a crash ("12" written as "1")
-    # could name another delivery.
-    return {int(line) for line in text.split("\n")[:-1] if line.isdigit()}
-
-
-def journal_discard(directory: Path, claimant: str) -> None:
-    """Delete a dead claimant's journal once its deliveries are recorded."""
-    try:
-        os.unlink(journal_path(directory, claimant))
-    except (FileNotFoundError, ValueError):
-        pass
+    return set(JournalEntry.objects.filter(claimant=claimant).values_list("delivery_id", flat=True))

@@ -26,8 +26,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 
 from digest.conf import digest_settings
-from digest.journal import journal_discard, journal_read
-from digest.models import Delivery, DeliveryStatus
+from digest.journal import journal_read
+from digest.models import Delivery, DeliveryStatus, JournalEntry
 from newsletters.models import Subscriber, SubscriberStatus, Subscription
 from newsletters.schedules import subscription_next_due
 
@@ -172,15 +172,19 @@ def deliveries_recover(*, now: datetime.datetime) -> int:
         status=DeliveryStatus.SENDING, claimed_at__lt=now - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT)
     )
     recovered = 0
-    for claimant in set(expired.values_list("claimed_by", flat=True)):
-        accepted = journal_read(digest_settings.journal_dir, claimant)
+    dead = set(expired.values_list("claimed_by", flat=True))
+    for claimant in dead:
+        accepted = journal_read(claimant)
         if accepted:
             deliveries = expired.filter(claimed_by=claimant, id__in=accepted).select_related(
                 "subscription__subscriber", "subscription__newsletter"
             )
             outcomes = [Outcome(delivery, DeliveryStatus.SENT) for delivery in deliveries]
             recovered += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)[DeliveryStatus.SENT]
-        journal_discard(digest_settings.journal_dir, claimant)
+    # Marks prove something only while their claimant's claim is alive: drop those just
+    # recovered, and those of claimants with nothing in flight (dead after recording).
+    in_flight = Delivery.objects.filter(status=DeliveryStatus.SENDING).values("claimed_by")
+    JournalEntry.objects.filter(Q(claimant__in=dead) | ~Q(claimant__in=in_flight)).delete()
     return recovered
 
 

@@ -153,6 +153,18 @@ class BounceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
+class JournalEntry(models.Model):
+    """A message a relay accepted, noted by its sender at once (digest.journal) and deleted after its batch is recorded."""
+
+    claimant = models.CharField(max_length=32)
+    delivery_id = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["claimant"], name="journal_claimant_idx")]
+        verbose_name_plural = "journal entries"
+
+    def __str__(self) -> str:
+        return f"{self.claimant}: {self.delivery_id}"
 
 
 class DeliveryDay(models.Model):

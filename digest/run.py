@@ -143,7 +143,7 @@ def _send_all(*, now: datetime.datetime, newsletter_ids: list[int] | None, say, 
     pool = Pool(
         aliases=digest_settings.mailer_aliases, size=digest_settings.CONNECTIONS, rate=digest_settings.RATE_LIMIT
     )
-    sending = _Sending(claimant=claimant, journal=Journal(digest_settings.journal_dir, claimant), pool=pool)
+    sending = _Sending(claimant=claimant, journal=Journal(claimant), pool=pool)
     try:
         _send_batches(sending, now=now, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
     finally:

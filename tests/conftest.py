@@ -8,7 +8,6 @@ def _test_settings(settings, tmp_path):
     """Keep each test's uploads and captured mail apart; hash test passwords fast."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.LOCAL_MAIL_DIR = tmp_path / "mail"
-    settings.DIGEST_JOURNAL_DIR = str(tmp_path / "journal")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 

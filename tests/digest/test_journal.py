@@ -1,37 +1,94 @@
-"""The journal: what a run handed to SMTP survives the run's death, and nothing else is trusted."""
+"""The journal: what a run's relays accepted is in the database before record() returns, in few statements."""
 
-from digest.journal import Journal, journal_discard, journal_read
+import threading
+
+import pytest
+from django.db import connection
+
+from digest.journal import Journal, journal_read
 from digest.ledger import claimant_new
+from digest.models import JournalEntry
+
+pytestmark = pytest.mark.django_db
 
 
-def test_recorded_ids_are_read_back_after_the_process_is_gone(tmp_path):
+def inserts_counted():
+    """Count the INSERT statements the test's connection runs (the journal writes through it)."""
+    counted = {"inserts": 0}
+
+    def count(execute, sql, params, many, context):
+        counted["inserts"] += sql.lstrip().upper().startswith("INSERT")
+        return execute(sql, params, many, context)
+
+    return counted, connection.execute_wrapper(count)
+
+
+def test_recorded_ids_are_in_the_database_when_record_returns():
     claimant = claimant_new()
-    journal = Journal(tmp_path, claimant)
+    journal = Journal(claimant)
     for delivery_id in (3, 5, 8):
         journal.record(delivery_id)
-    # The run dies here: no close(). Another run reads what the server had accepted.
-    assert journal_read(tmp_path, claimant) == {3, 5, 8}
-    journal_discard(tmp_path, claimant)
-    assert journal_read(tmp_path, claimant) == set()
+        # The process may die right here: the mark is already where any machine reads it.
+        assert delivery_id in journal_read(claimant)
+    assert journal_read(claimant) == {3, 5, 8}
+    assert journal_read(claimant_new()) == set()
 
 
-def test_a_line_cut_short_by_a_crash_is_ignored(tmp_path):
+def test_close_deletes_only_its_own_marks():
+    mine, other = Journal(claimant_new()), Journal(claimant_new())
+    mine.record(1)
+    other.record(2)
+    mine.close()
+    assert list(JournalEntry.objects.values_list("delivery_id", flat=True)) == [2]
+    other.close()
+
+
+def test_connections_recording_at_once_share_one_insert(settings):
+    settings.DIGEST_JOURNAL_WAIT_MS = 0
     claimant = claimant_new()
-    # "12\n" was being written when the process died: "1" must not count as delivery 1.
-    (tmp_path / f"{claimant}.sent").write_text("3\n5\n1", encoding="ascii")
-    assert journal_read(tmp_path, claimant) == {3, 5}
+    journal = Journal(claimant)
+    threads_count = 6
+    known = threading.Barrier(threads_count + 1)
+    go = threading.Barrier(threads_count + 1)
+    errors = []
 
+    def connection_thread(n: int) -> None:
+        try:
+            journal.record(n)  # each connection's first message: its thread is now a known recorder
+            known.wait(10)
+            go.wait(10)
+            journal.record(100 + n)
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
 
-def test_close_deletes_the_journal(tmp_path):
-    claimant = claimant_new()
-    journal = Journal(tmp_path, claimant)
-    journal.record(1)
+    threads = [threading.Thread(target=connection_thread, args=(n,)) for n in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    known.wait(10)
+    # Long enough that only "every connection is waiting" can end the wait in time.
+    settings.DIGEST_JOURNAL_WAIT_MS = 30_000
+    counted, wrapper = inserts_counted()
+    with wrapper:
+        go.wait(10)
+        for thread in threads:
+            thread.join(20)
+    assert not errors
+    # The six second marks went in together, as soon as all six connections were waiting.
+    assert counted["inserts"] == 1
+    assert journal_read(claimant) == set(range(threads_count)) | {100 + n for n in range(threads_count)}
     journal.close()
-    assert list(tmp_path.iterdir()) == []
 
 
-def test_a_claimant_that_is_not_ours_never_names_a_file(tmp_path):
-    (tmp_path / "secret").write_text("1\n")
-    assert journal_read(tmp_path, "../secret") == set()
-    journal_discard(tmp_path, "../secret")
-    assert (tmp_path / "secret").exists()
+def test_a_failed_write_raises_and_keeps_the_marks_for_the_next_try(settings, monkeypatch):
+    journal = Journal(claimant_new())
+
+    def refuse(marks):
+        raise OSError("database went away")
+
+    monkeypatch.setattr(journal, "_write", refuse)
+    with pytest.raises(OSError):
+        journal.record(7)
+    monkeypatch.undo()
+    journal.record(8)
+    assert journal_read(journal.claimant) == {7, 8}
+    journal.close()

@@ -196,7 +196,7 @@ def test_an_error_while_building_stops_the_connections_instead_of_hanging(world,
         raise ValueError("a bug while building")
 
     with pytest.raises(ValueError):
-        pool.send(items(), journal=Journal(tmp_path, claimant_new()), expected=10)
+        pool.send(items(), journal=Journal(claimant_new()), expected=10)
     pool.close()
     assert threading.active_count() == before  # every connection thread ended
 

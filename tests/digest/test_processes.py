@@ -9,12 +9,13 @@ import datetime
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from digest.conf import digest_settings
-from digest.models import Delivery, DeliveryStatus
+from digest.models import Delivery, DeliveryStatus, JournalEntry
 from digest.run import digest_run
 from tests.digest.conftest import World, at
 from tests.smtp import BlockingHandler, SlowReplyHandler, SMTPServer
@@ -31,13 +32,14 @@ def database_url() -> str:
     return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def sender(smtp: SMTPServer, settings, *, batch: int, connections: int = 1) -> subprocess.Popen:
+def sender(smtp: SMTPServer, machine: Path, *, batch: int, connections: int = 1) -> subprocess.Popen:
+    """Start `send_digests` as on another machine: its own VAR_DIR, nothing shared but the database."""
     env = os.environ | {
+        "VAR_DIR": str(machine),
         "DATABASE_URL": database_url(),
         "EMAIL_URL": smtp.url(),
         "DIGEST_BATCH_SIZE": str(batch),
         "DIGEST_CONNECTIONS": str(connections),
-        "DIGEST_JOURNAL_DIR": settings.DIGEST_JOURNAL_DIR,
     }
     return subprocess.Popen(
         [sys.executable, "manage.py", "send_digests", "--now", RUN_AT.isoformat()],
@@ -56,11 +58,11 @@ def readers(world: World, count: int) -> list[str]:
     return emails
 
 
-def test_two_senders_at_once_never_send_the_same_digest(settings):
+def test_two_senders_at_once_never_send_the_same_digest(settings, tmp_path):
     with SMTPServer() as smtp:
         settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
         emails = readers(World(smtp), 120)
-        first, second = sender(smtp, settings, batch=7), sender(smtp, settings, batch=7)
+        first, second = sender(smtp, tmp_path / "a", batch=7), sender(smtp, tmp_path / "b", batch=7)
         outputs = [process.communicate(timeout=120) for process in (first, second)]
         assert [first.returncode, second.returncode] == [0, 0], outputs
         per_reader = collections.Counter(r.recipients[0] for r in smtp.received)
@@ -79,7 +81,7 @@ def test_killed_sender_resends_only_the_message_in_flight(settings, tmp_path):
     with SMTPServer(handler) as smtp:
         settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
         emails = readers(World(smtp), 12)
-        process = sender(smtp, settings, batch=5)
+        process = sender(smtp, tmp_path / "dead", batch=5)
         assert handler.reached.wait(60), process.communicate(timeout=5)
         process.kill()  # SIGKILL mid-batch: 5 recorded, 2 accepted but unrecorded, 1 in flight
         process.wait(timeout=30)
@@ -90,13 +92,14 @@ def test_killed_sender_resends_only_the_message_in_flight(settings, tmp_path):
         later = RUN_AT + datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT + 60)
         summary = digest_run(now=later)
 
-    # The server dropped the message in flight with the connection, so the later run sent
-    # it once; the two it had accepted were recovered from the journal, not resent.
+    # The server dropped the message in flight with the connection, so the later run (in
+    # this process, another VAR_DIR) sent it once; the two it had accepted were recovered
+    # from the dead run's journal in the database, not resent.
     per_reader = collections.Counter(r.recipients[0] for r in smtp.received)
     assert per_reader == dict.fromkeys(emails, 1)
     assert summary.sent == 7  # 2 recovered from the dead run's journal, 5 sent now
     assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 12
-    assert not list((tmp_path / "journal").glob("*.sent"))
+    assert not JournalEntry.objects.exists()
 
 
 def test_killed_pooled_sender_resends_at_most_one_message_per_connection(settings, tmp_path):
@@ -105,7 +108,7 @@ def test_killed_pooled_sender_resends_at_most_one_message_per_connection(setting
     with SMTPServer(handler) as smtp:
         settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
         emails = readers(World(smtp), 40)
-        process = sender(smtp, settings, batch=20, connections=connections)
+        process = sender(smtp, tmp_path / "dead", batch=20, connections=connections)
         # Every connection has a message the relay accepted but whose reply is still on its way.
         assert handler.reached.wait(60), process.communicate(timeout=5)
         process.kill()
