@@ -19,6 +19,9 @@ _SETTINGS = {
     "DIGEST_RATE_LIMIT": Setting(0, int, 0),
     # Deliveries claimed at once and sent over the pool; outcomes are recorded per batch.
     "DIGEST_BATCH_SIZE": Setting(2000, int, 1),
+    # Send tasks a run enqueues at most (one per batch waiting), when workers run them
+    # (TASKS_URL database:// or rq://): at least the number of workers, so all of them send.
+    "DIGEST_SEND_TASKS": Setting(8, int, 1),
     # Due subscriptions planned per transaction.
     "DIGEST_PLAN_CHUNK": Setting(1000, int, 1),
     # Seconds after which a claim whose process died may be taken over by another run.

@@ -33,12 +33,12 @@ from newsletters.schedules import subscription_next_due
 
 
 def claimant_new() -> str:
-    """Return an identifier for this run's claims."""
+    """Return an identifier for a sender's claims (a send task uses its task result id)."""
     return uuid.uuid4().hex
 
 
-def _claimable(now: datetime.datetime) -> Q:
-    expired = now - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT)
+def _claimable(now: datetime.datetime, lease: datetime.datetime | None = None) -> Q:
+    expired = (lease or now) - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT)
     return (
         Q(status=DeliveryStatus.PENDING)
         | Q(status=DeliveryStatus.DEFERRED, next_attempt_at__lte=now)
@@ -46,9 +46,11 @@ def _claimable(now: datetime.datetime) -> Q:
     )
 
 
-def deliveries_waiting(*, now: datetime.datetime, newsletter_ids: list[int] | None = None) -> QuerySet[Delivery]:
-    """Deliveries a run at `now` may claim: pending, deferred and due, or with an expired claim."""
-    waiting = Delivery.objects.filter(_claimable(now))
+def deliveries_waiting(
+    *, now: datetime.datetime, newsletter_ids: list[int] | None = None, lease: datetime.datetime | None = None
+) -> QuerySet[Delivery]:
+    """Deliveries a run at `now` may claim: pending, deferred and due, or with a claim expired at `lease`."""
+    waiting = Delivery.objects.filter(_claimable(now, lease))
     if newsletter_ids is not None:
         waiting = waiting.filter(newsletter_id__in=newsletter_ids)
     return waiting
@@ -61,8 +63,11 @@ def deliveries_claim(
     limit: int,
     newsletter_ids: list[int] | None = None,
     after_id: int = 0,
+    lease: datetime.datetime | None = None,
 ) -> list[Delivery]:
     """Claim up to `limit` deliveries with ids above `after_id` and return them with what sending needs.
+
+    Claims are stamped `lease` (default `now`): the moment the claim's timeout counts from.
 
     One UPDATE whose subquery picks the rows (PostgreSQL: FOR UPDATE SKIP LOCKED) and
     repeats the claimable condition, so two runs can never claim the same row; then one
@@ -70,20 +75,23 @@ def deliveries_claim(
     from there instead of past every row already sent (which made a claim's cost grow
     with the list), then sweeps once more from the start.
     """
-    candidates = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).filter(id__gt=after_id).order_by("id")
+    lease = lease or now
+    candidates = (
+        deliveries_waiting(now=now, newsletter_ids=newsletter_ids, lease=lease).filter(id__gt=after_id).order_by("id")
+    )
     skip_locked = connection.features.has_select_for_update_skip_locked
     if skip_locked:
         candidates = candidates.select_for_update(skip_locked=True)
     picked = candidates.values("id")[:limit]
     # Django wants FOR UPDATE inside a transaction; on SQLite the statement alone is atomic.
     with transaction.atomic() if skip_locked else nullcontext():
-        claimed = Delivery.objects.filter(_claimable(now), id__in=picked).update(
-            status=DeliveryStatus.SENDING, claimed_by=claimant, claimed_at=now, attempts=F("attempts") + 1
+        claimed = Delivery.objects.filter(_claimable(now, lease), id__in=picked).update(
+            status=DeliveryStatus.SENDING, claimed_by=claimant, claimed_at=lease, attempts=F("attempts") + 1
         )
     if not claimed:
         return []
     return list(
-        Delivery.objects.filter(claimed_by=claimant, claimed_at=now, status=DeliveryStatus.SENDING)
+        Delivery.objects.filter(claimed_by=claimant, claimed_at=lease, status=DeliveryStatus.SENDING)
         .select_related("subscription__subscriber", "subscription__newsletter")
         .order_by("newsletter_id", "window_start", "window_end", "id")
     )
@@ -162,14 +170,15 @@ def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant
     return counts
 
 
-def deliveries_recover(*, now: datetime.datetime) -> int:
-    """Record as sent what dead runs' journals say the server accepted; return how many.
+def deliveries_recover(*, now: datetime.datetime, lease: datetime.datetime | None = None) -> tuple[int, set[str]]:
+    """Record as sent what dead runs' journals say the server accepted; return how many, and the dead claimants.
 
-    Runs before claiming, so expired claims are taken over only for the messages whose
-    fate is unknown.
+    Runs before claiming, so expired claims (at `lease`, default `now`) are taken over only
+    for the messages whose fate is unknown.
     """
     expired = Delivery.objects.filter(
-        status=DeliveryStatus.SENDING, claimed_at__lt=now - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT)
+        status=DeliveryStatus.SENDING,
+        claimed_at__lt=(lease or now) - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT),
     )
     recovered = 0
     dead = set(expired.values_list("claimed_by", flat=True))
@@ -185,7 +194,7 @@ def deliveries_recover(*, now: datetime.datetime) -> int:
     # recovered, and those of claimants with nothing in flight (dead after recording).
     in_flight = Delivery.objects.filter(status=DeliveryStatus.SENDING).values("claimed_by")
     JournalEntry.objects.filter(Q(claimant__in=dead) | ~Q(claimant__in=in_flight)).delete()
-    return recovered
+    return recovered, dead
 
 
 def _cursors_advance(deliveries: list[Delivery]) -> None:

@@ -156,7 +156,7 @@ class BounceEvent(models.Model):
 class JournalEntry(models.Model):
     """A message a relay accepted, noted by its sender at once (digest.journal) and deleted after its batch is recorded."""
 
-    claimant = models.CharField(max_length=32)
+    claimant = models.CharField(max_length=64)
     delivery_id = models.BigIntegerField()
 
     class Meta:

@@ -1,11 +1,14 @@
-"""One digest run in three steps: plan, send all, finish.
+"""One digest run: plan, then send as tasks of Django's Tasks framework (digest.tasks).
 
-Plan schedules due subscriptions and aggregates them into the ledger; send all claims
-batches, renders each group once and sends and records them; finish fills in the
-summary and tells ADMINS about failed or held deliveries.
+The run (cron's process) schedules due subscriptions and plans them into the ledger,
+then enqueues send tasks. Each send task recovers dead senders' batches, claims batches,
+renders each group once, sends and records them, and tells ADMINS about its failed or
+held deliveries. With the immediate backend (the default) the task runs inline, before
+the run returns; with django-tasks-db or RQ, workers on any machine run them.
 
 Every time-dependent decision uses the run's `now`, so `send_digests --now` replays a
-moment exactly.
+moment exactly; only claims are stamped with `now` plus the time since the run began
+(the lease), so a sender never looks dead merely because its task waited in a queue.
 """
 
 import dataclasses
@@ -15,10 +18,12 @@ import smtplib
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.core.mail import mail_admins
 from django.db import transaction
+from django.tasks import TaskResultStatus
 from django.utils import timezone
 
 from digest.aggregation import deliveries_plan
@@ -27,7 +32,7 @@ from digest.conf import digest_settings
 from digest.delivery import batch_send
 from digest.exceptions import DigestError, RenderError
 from digest.journal import Journal
-from digest.ledger import claimant_new, deliveries_claim, deliveries_recover, deliveries_waiting, outcomes_record
+from digest.ledger import deliveries_claim, deliveries_recover, deliveries_waiting, outcomes_record
 from digest.models import Delivery, DeliveryStatus, Rendering, Run, Window
 from digest.pool import Pool
 from digest.rendering import RenderedDigest, group_render
@@ -51,14 +56,26 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     suppressed: int = 0
-    # SMTP connections opened, and how many the pool had open at once at most.
+    # SMTP connections opened, and how many the pool had open at once at most (the sum over send tasks).
     connections: int = 0
     connections_at_once: int = 0
     # Bounce or complaint rate past the ESP thresholds (digest.bounces), also mailed to ADMINS.
     warning: str = ""
     dry_run: bool = False
+    # Send tasks enqueued for workers and not finished when the run returned (without --wait).
+    tasks_pending: int = 0
+
+    def add(self, counts: dict) -> None:
+        """Add a send task's counts."""
+        for key, value in counts.items():
+            setattr(self, key, getattr(self, key) + value)
 
     def __str__(self) -> str:
+        if self.tasks_pending:
+            return (
+                f"{self.due} due, {self.planned} planned, {self.empty} empty; {self.tasks_pending} send tasks "
+                "enqueued for the workers (send_digests --wait waits for them)"
+            )
         if self.dry_run:
             return (
                 f"dry run: {self.due} due, {self.planned} digests would be sent in {self.groups_rendered} groups, "
@@ -80,10 +97,14 @@ def digest_run(
     newsletter_slug: str | None = None,
     progress: Callable[[str], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    wait: bool = False,
 ) -> RunSummary:
-    """Send every digest due at `now`; with dry_run, report what would happen and change nothing.
+    """Plan every digest due at `now` and enqueue the tasks that send them; with dry_run, change nothing.
 
-    `progress` gets a line per step; `on_batch(done, total)` is called after each batch sent.
+    With the immediate task backend (the default) the send task runs here, before this
+    returns; with workers, `wait` waits for their tasks and folds their counts in.
+    `progress` gets a line per step; `on_batch(done, total)` is called after each batch a
+    send task running here has sent.
     """
     started = timezone.now()
     digest_settings.check_all()
@@ -94,8 +115,26 @@ def digest_run(
     summary = _plan(now=now, newsletter_ids=newsletter_ids, dry_run=dry_run, say=say)
     if dry_run:
         return summary
-    sending = _send_all(now=now, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
-    _finish(sending, summary=summary, now=now)
+    Rendering.objects.filter(rendered_at__lt=now - datetime.timedelta(days=1)).delete()
+    from digest.tasks import sends_enqueue, sends_wait
+
+    token = _progress.set((say, on_batch))
+    try:
+        results = sends_enqueue(now=now, newsletter_ids=newsletter_ids)
+    finally:
+        _progress.reset(token)
+    if wait:
+        sends_wait(results, say=say)
+    for result in results:
+        if not result.is_finished:
+            summary.tasks_pending += 1
+        elif result.status == TaskResultStatus.FAILED:
+            error = result.errors[-1].traceback.strip().splitlines()[-1] if result.errors else "unknown error"
+            raise DigestError(f"The send task {result.id} failed: {error}")
+        else:
+            summary.add(result.return_value)
+    if summary.sent:
+        summary.warning = rates_warn(now=now)
     Run.objects.create(
         started_at=started,
         finished_at=timezone.now(),
@@ -123,6 +162,13 @@ def _plan(*, now: datetime.datetime, newsletter_ids: list[int] | None, dry_run: 
     return summary
 
 
+# Where the command asked progress to go (its lines, and each batch done), for a send task
+# run inline (the immediate backend); a worker's task logs instead.
+_progress: ContextVar[tuple[Callable[[str], None], Callable[[int, int], None] | None] | None] = ContextVar(
+    "digest_progress", default=None
+)
+
+
 @dataclass
 class _Sending:
     """What sending every batch left for the summary and the report."""
@@ -135,32 +181,64 @@ class _Sending:
     # Each group's sender check and fast-path message, made once per run (digest.delivery).
     prepared: dict = field(default_factory=dict)
     held_errors: set[str] = field(default_factory=set)
+    dead: set[str] = field(default_factory=set)
 
 
-def _send_all(*, now: datetime.datetime, newsletter_ids: list[int] | None, say, on_batch=None) -> _Sending:
-    """Open the relay pool, send every batch over it, close it."""
-    claimant = claimant_new()
+def deliveries_send(
+    *, claimant: str, now: datetime.datetime, begun: datetime.datetime, newsletter_ids: list[int] | None
+) -> tuple[dict, set[str]]:
+    """Recover dead senders' batches, then claim, render and send batches until none is left.
+
+    Returns the counts, and the claimants found dead (whose expired claims were taken over).
+
+    `now` is the run's moment (retries and cursors follow it). Claims are stamped with
+    `now` plus the wall-clock time since the run `begun`: that moves on while a task
+    waits in a queue or sends for long, so no run takes a live sender for a dead one.
+    """
+    say, on_batch = _progress.get() or (logger.info, None)
     pool = Pool(
         aliases=digest_settings.mailer_aliases, size=digest_settings.CONNECTIONS, rate=digest_settings.RATE_LIMIT
     )
     sending = _Sending(claimant=claimant, journal=Journal(claimant), pool=pool)
     try:
-        _send_batches(sending, now=now, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
+        _send_batches(sending, now=now, begun=begun, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
     finally:
         pool.close()
-    return sending
+    # Only after every outcome is in the database; if this sender dies, its journal stays.
+    sending.journal.close()
+    digests = [value for value in sending.renders.values() if isinstance(value, RenderedDigest)]
+    counts = {key: sending.counts[key] for key in ("sent", "deferred", "failed", "skipped", "suppressed", "held")}
+    counts |= {
+        "groups_rendered": sum(1 for digest in digests if not digest.reused),
+        "groups_reused": sum(1 for digest in digests if digest.reused),
+        "connections": pool.stats.opened,
+        "connections_at_once": pool.stats.most_at_once,
+    }
+    if counts["failed"] or counts["held"]:
+        report_failures(counts=counts, now=now, claimant=claimant, held_errors=sorted(sending.held_errors))
+    return counts, sending.dead
 
 
 def _send_batches(
-    sending: _Sending, *, now: datetime.datetime, newsletter_ids: list[int] | None, say, on_batch=None
+    sending: _Sending,
+    *,
+    now: datetime.datetime,
+    begun: datetime.datetime,
+    newsletter_ids: list[int] | None,
+    say,
+    on_batch=None,
 ) -> None:
     """Recover dead runs' sends, then claim, render and send batches until none is left."""
+
+    def lease() -> datetime.datetime:
+        return now + max(timezone.now() - begun, datetime.timedelta(0))
+
     claimant = sending.claimant
     counts = sending.counts
-    counts["sent"] = deliveries_recover(now=now)
+    counts["sent"], sending.dead = deliveries_recover(now=now, lease=lease())
     if counts["sent"]:
         say(f"recovered {counts['sent']} messages a dead run had sent (from its journal)")
-    total = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).count()
+    total = deliveries_waiting(now=now, newsletter_ids=newsletter_ids, lease=lease()).count()
     last_id = 0
     while True:
         batch = deliveries_claim(
@@ -169,6 +247,7 @@ def _send_batches(
             limit=digest_settings.BATCH_SIZE,
             newsletter_ids=newsletter_ids,
             after_id=last_id,
+            lease=lease(),
         )
         if not batch and last_id:
             last_id = 0  # one more pass from the start: rows skipped while locked, or freed since
@@ -198,44 +277,25 @@ def _send_batches(
             on_batch(done, max(total, done))
 
 
-def _finish(sending: _Sending, *, summary: RunSummary, now: datetime.datetime) -> None:
-    """Close the journal, prune old renderings, fill in the summary and report failures."""
-    # Only after every outcome is in the database; if this run dies, the journal stays.
-    sending.journal.close()
-    Rendering.objects.filter(rendered_at__lt=now - datetime.timedelta(days=1)).delete()
-    digests = [value for value in sending.renders.values() if isinstance(value, RenderedDigest)]
-    summary.groups_rendered = sum(1 for digest in digests if not digest.reused)
-    summary.groups_reused = sum(1 for digest in digests if digest.reused)
-    for key in ("sent", "deferred", "failed", "skipped", "suppressed", "held"):
-        setattr(summary, key, sending.counts[key])
-    summary.connections = sending.pool.stats.opened
-    summary.connections_at_once = sending.pool.stats.most_at_once
-    if summary.sent:
-        summary.warning = rates_warn(now=now)
-    if summary.failed or summary.held:
-        report_failures(summary=summary, now=now, claimant=sending.claimant, held_errors=sorted(sending.held_errors))
-
-
-def report_failures(*, summary: RunSummary, now: datetime.datetime, claimant: str, held_errors: list[str]) -> None:
-    """Mail ADMINS once about this run's failed and held deliveries."""
+def report_failures(*, counts: dict, now: datetime.datetime, claimant: str, held_errors: list[str]) -> None:
+    """Mail ADMINS once about a send task's failed and held deliveries."""
+    failed, held = counts["failed"], counts["held"]
     recent = (
         Delivery.objects.filter(claimed_by=claimant, status=DeliveryStatus.FAILED)
         .values_list("subscription__subscriber__email", "last_error")
         .order_by("id")[:20]
     )
-    lines = [f"Digest run at {now:%Y-%m-%d %H:%M:%S %Z}: {summary}", ""]
+    tally = ", ".join(f"{counts[key]} {key}" for key in ("sent", "deferred", "failed", "skipped", "held"))
+    lines = [f"Digest sending for the run at {now:%Y-%m-%d %H:%M:%S %Z} (sender {claimant}): {tally}", ""]
     if held_errors:
         lines += [
-            f"{summary.held} digests are held, not sent, until this is fixed (no reader is blamed; they are",
+            f"{held} digests are held, not sent, until this is fixed (no reader is blamed; they are",
             "retried with a growing wait, and go out once the newsletter or issue is corrected):",
         ]
         lines += [f"  {error}" for error in held_errors] + [""]
     lines += [f"{email}: {error}" for email, error in recent]
-    logger.error("Digest run had %d failed and %d held deliveries", summary.failed, summary.held)
-    parts = [
-        f"{summary.failed} failed deliveries" if summary.failed else "",
-        f"{summary.held} held" if summary.held else "",
-    ]
+    logger.error("Digest sending had %d failed and %d held deliveries", failed, held)
+    parts = [f"{failed} failed deliveries" if failed else "", f"{held} held" if held else ""]
     try:
         mail_admins(f"Digest run: {', '.join(filter(None, parts))}", "\n".join(lines))
     except (smtplib.SMTPException, OSError) as error:

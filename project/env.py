@@ -123,6 +123,35 @@ def env_cache(name: str, default: str) -> dict:
     raise ImproperlyConfigured(f"{name}={url!r}: use locmem:// or redis://host:port/db.")
 
 
+def env_tasks(name: str, default: str) -> tuple[dict, dict | None]:
+    """Turn a task backend URL into a TASKS entry, and the RQ_QUEUES setting RQ needs (else None).
+
+    immediate:// runs tasks inline; database:// queues them in the database
+    (django-tasks-db, workers: manage.py db_worker); rq://host:port/db in Redis
+    (django-tasks-rq, workers: manage.py rqworker).
+    """
+    url = env_url(name, default)
+    parts = urlsplit(url)
+    if parts.scheme == "immediate":
+        return {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}, None
+    if parts.scheme == "database":
+        return {"BACKEND": "django_tasks_db.DatabaseBackend"}, None
+    if parts.scheme == "rq":
+        if not parts.hostname:
+            raise ImproperlyConfigured(f"{name}={url!r}: name the Redis host, as in rq://127.0.0.1:6379/0.")
+        try:
+            port = parts.port or 6379
+            database = int(parts.path.strip("/") or 0)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}={url!r}: the port and the database are numbers, as in rq://127.0.0.1:6379/0."
+            ) from None
+        credentials = parts.netloc.rpartition("@")[0]
+        redis_url = f"redis://{credentials + '@' if credentials else ''}{parts.hostname}:{port}/{database}"
+        return {"BACKEND": "django_tasks_rq.RQBackend"}, {"default": {"URL": redis_url}}
+    raise ImproperlyConfigured(f"{name}={url!r}: use immediate://, database:// or rq://host:port/db.")
+
+
 _MAIL_BACKENDS = {
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
     "smtps": "django.core.mail.backends.smtp.EmailBackend",

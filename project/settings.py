@@ -18,6 +18,7 @@ from project.env import (
     env_prefixed,
     env_proxy_ssl_header,
     env_str,
+    env_tasks,
     mailer_from_url,
 )
 
@@ -88,6 +89,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_crontab",
     "anymail",
+    "django_tasks_db",
     "newsletters",
     "digest",
 ]
@@ -165,6 +167,14 @@ CRONTAB_COMMENT = "django-cronjobs for digest-engine"
 # Cron starts jobs with an almost empty environment: load the settings' variables from a file.
 if env_str("DIGEST_ENV_FILE", ""):
     CRONTAB_COMMAND_PREFIX = f"set -a; . {env_str('DIGEST_ENV_FILE', '')}; set +a;"
+
+# Background work (Django's Tasks framework): where the digest job's send tasks run.
+# immediate:// inline in the cron process (default); database:// (django-tasks-db) or
+# rq://host:port/db (django-tasks-rq) for workers; see README "Running workers".
+_TASKS_BACKEND, RQ_QUEUES = env_tasks("TASKS_URL", "immediate://")
+TASKS = {"default": _TASKS_BACKEND}
+if RQ_QUEUES:
+    INSTALLED_APPS.append("django_rq")
 
 LOGGING = {
     "version": 1,

@@ -122,6 +122,46 @@ class BlockingHandler(RecordingHandler):
 
 
 @dataclass
+class GateHandler(RecordingHandler):
+    """Accept every message; once `close_at` have arrived, hold every reply until the gate reopens.
+
+    While closed, each connection of each sender has a message the server accepted but
+    whose reply is on its way: the worst moment to kill a sender. `reached` is set once
+    `hold_count` replies are held.
+    """
+
+    close_at: int | None = None
+    hold_count: int = 1
+    held: int = 0
+    reached: threading.Event = field(default_factory=threading.Event)
+    _open: threading.Event = field(default_factory=threading.Event)
+
+    def close(self, *, at: int, hold_count: int) -> None:
+        """Hold replies from message number `at` on, until reopen()."""
+        with self.lock:
+            self.close_at, self.hold_count, self.held = at, hold_count, 0
+            self.reached.clear()
+            self._open = threading.Event()
+
+    def reopen(self) -> None:
+        with self.lock:
+            self.close_at = None
+            self._open.set()
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = await super().handle_DATA(server, session, envelope)
+        with self.lock:
+            gate = self._open if self.close_at is not None and len(self.received) >= self.close_at else None
+            if gate is not None:
+                self.held += 1
+                if self.held >= self.hold_count:
+                    self.reached.set()
+        if gate is not None:
+            await asyncio.to_thread(gate.wait, 60)
+        return reply
+
+
+@dataclass
 class SlowReplyHandler(RecordingHandler):
     """Accept every message, but past the first `hold_after` hold the reply until released.
 

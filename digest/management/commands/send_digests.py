@@ -19,6 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Report what would be sent; send and change nothing")
         parser.add_argument("--newsletter", metavar="SLUG", help="Only this newsletter")
         parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="Wait until the workers have run the send tasks, and print the whole summary",
+        )
+        parser.add_argument(
             "--json", action="store_true", help="Print the summary as one JSON object (progress goes to stderr)"
         )
 
@@ -33,6 +38,7 @@ class Command(BaseCommand):
                     newsletter_slug=options["newsletter"],
                     progress=progress.note,
                     on_batch=progress.update,
+                    wait=options["wait"],
                 )
         except (DigestError, NewslettersError) as error:
             raise CommandError(str(error)) from None

@@ -1,0 +1,107 @@
+"""The digest job's sending as tasks of Django's Tasks framework: the run enqueues, workers send.
+
+A send task drains the ledger: it claims batches (SKIP LOCKED on PostgreSQL) until none is
+left, so any number of them can run at once on any number of machines and each adds
+throughput; one that finds nothing left ends at once. Claims are taken when a task runs,
+never when it is enqueued, so a task waiting in a queue holds nothing that could expire.
+A task whose worker dies leaves its claims to expire (DIGEST_CLAIM_TIMEOUT); the next
+run's tasks recover what its journal proves was sent and send the rest.
+
+TASKS_URL picks the backend (project.env.env_tasks): immediate:// runs the one task inline,
+database:// (django-tasks-db, `manage.py db_worker`) and rq://host:port/db (django-tasks-rq,
+`manage.py rqworker`) hand them to workers.
+"""
+
+import datetime
+import math
+import time
+import uuid
+from collections.abc import Callable
+
+from django.tasks import TaskContext, TaskResult, TaskResultStatus, task
+from django.tasks.backends.immediate import ImmediateBackend
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from digest.conf import digest_settings
+from digest.exceptions import DigestError
+from digest.ledger import deliveries_waiting
+from digest.run import deliveries_send
+
+
+@task(takes_context=True)
+def digest_send(context: TaskContext, *, now: str, begun: str, newsletter_ids: list[int] | None) -> dict:
+    """Send every claimable digest of the run at `now`; return the counts (digest.run.deliveries_send).
+
+    The task result's id is the claimant: a delivery's "claimed by" names the task that sent it.
+    """
+    counts, dead = deliveries_send(
+        claimant=str(context.task_result.id),
+        now=datetime.datetime.fromisoformat(now),
+        begun=datetime.datetime.fromisoformat(begun),
+        newsletter_ids=newsletter_ids,
+    )
+    if dead:
+        tasks_dead_record(dead, taken_over_by=str(context.task_result.id))
+    return counts
+
+
+def tasks_dead_record(claimants: set[str], *, taken_over_by: str) -> int:
+    """Mark as failed the django-tasks-db results of send tasks whose worker died; return how many.
+
+    Such a task stays "running" in the task store forever; once its claims expired and
+    another task took its deliveries over, the task results say what the ledger says.
+    """
+    ids = []
+    for claimant in claimants:
+        try:
+            ids.append(uuid.UUID(claimant))
+        except ValueError:
+            continue  # not a django-tasks-db result (an RQ job, an immediate run)
+    if not ids:
+        return 0
+    return DBTaskResult.objects.filter(id__in=ids, status=TaskResultStatus.RUNNING).update(
+        status=TaskResultStatus.FAILED,
+        finished_at=timezone.now(),
+        exception_class_path="digest.exceptions.SenderDied",
+        traceback=(
+            "The worker running this task stopped (killed or crashed) while sending. Its claims expired; "
+            f"task {taken_over_by} recorded what its journal proved sent and sent the rest."
+        ),
+    )
+
+
+def sends_enqueue(*, now: datetime.datetime, newsletter_ids: list[int] | None) -> list[TaskResult]:
+    """Enqueue the run's send tasks: one inline, else one per batch waiting, at most DIGEST_SEND_TASKS."""
+    if isinstance(digest_send.get_backend(), ImmediateBackend):
+        count = 1
+    else:
+        waiting = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).count()
+        count = max(1, min(digest_settings.SEND_TASKS, math.ceil(waiting / digest_settings.BATCH_SIZE)))
+    arguments = {"now": now.isoformat(), "begun": timezone.now().isoformat(), "newsletter_ids": newsletter_ids}
+    return [digest_send.enqueue(**arguments) for _ in range(count)]
+
+
+def sends_wait(
+    results: list[TaskResult],
+    *,
+    say: Callable[[str], None],
+    poll: float = 0.5,
+    timeout: float | None = None,
+) -> None:
+    """Wait until every send task has finished (or failed), polling the task backend."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    said = None
+    while True:
+        for result in results:
+            if not result.is_finished:
+                result.refresh()
+        left = sum(1 for result in results if not result.is_finished)
+        if not left:
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            raise DigestError(f"{left} send tasks still unfinished after {timeout:g} s.")
+        if left != said:
+            say(f"waiting for the workers: {left} of {len(results)} send tasks unfinished")
+            said = left
+        time.sleep(poll)  # the task backends offer no way to be told; a poll costs one query
