@@ -69,9 +69,20 @@ def deliveries_plan(*, now: datetime.datetime, newsletter_ids: list[int] | None 
     """Turn every due subscription into a pending Delivery, or advance it past an empty window.
 
     Works in chunks of DIGEST_PLAN_CHUNK, each in one transaction; on PostgreSQL the chunk's
-    rows are locked with SKIP LOCKED so concurrent runs plan disjoint sets. Returns counts:
-    due, planned, empty, groups.
+    rows are locked with SKIP LOCKED so concurrent runs plan disjoint sets, and each chunk
+    is one set-based statement (digest.planning_sql). Returns counts: due, planned, empty, groups.
     """
+    if connection.vendor == "postgresql":
+        from digest.planning_sql import deliveries_plan_sql
+
+        return deliveries_plan_sql(now=now, newsletter_ids=newsletter_ids, progress=progress)
+    return deliveries_plan_python(now=now, newsletter_ids=newsletter_ids, progress=progress)
+
+
+def deliveries_plan_python(
+    *, now: datetime.datetime, newsletter_ids: list[int] | None = None, progress=None
+) -> Counter:
+    """Plan with model instances, a chunk at a time: SQLite's path, and the reference for the SQL one."""
     counts: Counter = Counter()
     latest = latest_visible(now=now, newsletter_ids=newsletter_ids)
     contents: dict[Window, bool] = {}
