@@ -10,8 +10,8 @@ A mark is durable before `record()` returns, which is what keeps that bound: a c
 never starts its next message while the server's acceptance of the last one exists only
 in memory. To cost a few statements per hundred messages rather than one each, marks are
 committed in groups (group commit): the first connection to record waits up to
-DIGEST_JOURNAL_WAIT_MS for the others, or until every connection that records is waiting,
-then writes them all in one multi-row INSERT.
+DIGEST_JOURNAL_WAIT_MS for the others, or until as many connections are waiting as have
+ever recorded at once, then writes them all in one multi-row INSERT.
 """
 
 import threading
@@ -42,6 +42,9 @@ class Journal:
         self._flushing = False
         self._waiting = 0
         self._recorders: set[threading.Thread] = set()
+        # The most connections seen recording at once: a pool's next batch starts new threads,
+        # and its first marks should still wait for as many others as the last batch had.
+        self._most_recorders = 0
         self._write_lock = threading.Lock()
 
     def record(self, delivery_id: int) -> None:
@@ -66,7 +69,7 @@ class Journal:
         """Gather the other connections' marks for a moment, then commit them all (lock held on entry)."""
         self._flushing = True
         deadline = time.monotonic() + digest_settings.JOURNAL_WAIT_MS / 1000
-        while self._waiting < self._live_recorders() and (left := deadline - time.monotonic()) > 0:
+        while self._waiting < self._expected() and (left := deadline - time.monotonic()) > 0:
             self._changed.wait(left)
         marks, self._pending = self._pending, []
         upto = self._recorded
@@ -84,9 +87,11 @@ class Journal:
             self._flushing = False
             self._changed.notify_all()
 
-    def _live_recorders(self) -> int:
+    def _expected(self) -> int:
+        """How many marks a group waits for: one from every connection recording, as many as there have been."""
         self._recorders = {thread for thread in self._recorders if thread.is_alive()}
-        return len(self._recorders)
+        self._most_recorders = max(self._most_recorders, len(self._recorders))
+        return self._most_recorders
 
     def _write(self, marks: list[int]) -> None:
         with self._write_lock, self._connection.cursor() as cursor:

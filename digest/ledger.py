@@ -198,9 +198,10 @@ def deliveries_recover(*, now: datetime.datetime, lease: datetime.datetime | Non
 
 
 def _cursors_advance(deliveries: list[Delivery]) -> None:
-    """Move each subscription's cursor to its window end, one UPDATE per (end, next due) pair.
+    """Move each subscription's cursor to its window end (and its next due time), for a whole batch.
 
-    Subscriptions of one group share both values, so a batch needs only a few statements.
+    PostgreSQL: one UPDATE … FROM (VALUES …) per batch. SQLite: one UPDATE per (end, next
+    due) pair, of which a batch has few, since subscriptions of one group share both.
     A cursor already past the end (a retried old delivery) stays where it is.
     """
     by_values: dict[tuple, list[int]] = {}
@@ -208,6 +209,20 @@ def _cursors_advance(deliveries: list[Delivery]) -> None:
         subscription = delivery.subscription
         next_due = subscription_next_due(subscription, after=delivery.window_end)
         by_values.setdefault((delivery.window_end, next_due), []).append(subscription.pk)
+    if not by_values:
+        return
+    if connection.vendor == "postgresql":
+        rows = [(pk, end, next_due) for (end, next_due), ids in by_values.items() for pk in ids]
+        table = Subscription._meta.db_table
+        values = ", ".join(["(%s::bigint, %s::timestamptz, %s::timestamptz)"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{table}" s SET "cursor" = v.end_at, next_due_at = v.next_due '
+                f"FROM (VALUES {values}) AS v(id, end_at, next_due) "
+                'WHERE s.id = v.id AND (s."cursor" IS NULL OR s."cursor" < v.end_at)',
+                [value for row in rows for value in row],
+            )
+        return
     for (end, next_due), ids in by_values.items():
         Subscription.objects.filter(Q(cursor__isnull=True) | Q(cursor__lt=end), id__in=ids).update(
             cursor=end, next_due_at=next_due
