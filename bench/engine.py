@@ -91,10 +91,45 @@ def engine(now_text: str) -> dict:
     }
 
 
+def plan(now_text: str) -> dict:
+    """Schedule and plan everything due at `now` (no sending): seconds, statements, peak RSS."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.utils.dateparse import parse_datetime
+
+    from digest.aggregation import deliveries_plan
+    from digest.scheduling import subscriptions_schedule
+
+    queries = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    now = parse_datetime(now_text)
+    started = time.perf_counter()
+    with connection.execute_wrapper(count):
+        subscriptions_schedule(now=now)
+        counts = deliveries_plan(now=now)
+    return {
+        "seconds": time.perf_counter() - started,
+        "queries": queries,
+        "due": counts["due"],
+        "planned": counts["planned"],
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "ceiling":
         result = ceiling(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif mode == "plan":
+        result = plan(sys.argv[2])
     else:
         result = engine(sys.argv[2])
     print(json.dumps(result), flush=True)

@@ -14,6 +14,7 @@ import json
 from collections import Counter
 
 from django.db import connection, transaction
+from django.db.models import Max
 
 from digest.aggregation import window_end
 from digest.conf import digest_settings
@@ -97,7 +98,7 @@ advanced AS (
     FROM judged j WHERE s.id = j.id AND NOT j.has_issues
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM picked), (SELECT max(id) FROM picked),
+SELECT (SELECT count(*) FROM picked),
        (SELECT count(*) FROM inserted), (SELECT count(*) FROM advanced),
        (SELECT jsonb_agg(DISTINCT jsonb_build_array(newsletter_id, start_at, end_at)) FROM judged WHERE has_issues)
 """
@@ -112,23 +113,26 @@ def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | N
     columns = [list(column) for column in zip(*schedules, strict=True)]
     groups: set[str] = set()
     wall = datetime.datetime.now(datetime.UTC)
-    last_id = 0
-    while True:
+    # Chunks are ranges of ids, not "the next N due": each statement then reads one range of
+    # the primary key, where "the next N due, after the last" made PostgreSQL step over every
+    # row planned so far, again in each chunk.
+    highest = Subscription.objects.aggregate(highest=Max("id"))["highest"] or 0
+    span = digest_settings.PLAN_CHUNK
+    for low in range(0, highest, span):
         picked = (
             subscriptions_due(now=now, newsletter_ids=newsletter_ids)
-            .filter(id__gt=last_id)
+            .filter(id__gt=low, id__lte=low + span)
             .select_related(None)
             .select_for_update(skip_locked=True, of=("self",))
-            .values("id")[: digest_settings.PLAN_CHUNK]
+            .values("id")
         )
         with transaction.atomic(), connection.cursor() as cursor:
             chunk_sql, chunk_params = picked.query.sql_with_params()  # FOR UPDATE compiles only in a transaction
             params = [*chunk_params, *columns, IssueStatus.PUBLISHED, site_domain(), now, wall, wall]
             cursor.execute(_statement(chunk_sql), params)
-            due, last, planned, empty, windows = cursor.fetchone()
+            due, planned, empty, windows = cursor.fetchone()
         if not due:
-            break
-        last_id = last
+            continue
         counts["due"] += due
         counts["planned"] += planned
         counts["empty"] += empty

@@ -148,7 +148,9 @@ def env_tasks(name: str, default: str) -> tuple[dict, dict | None]:
             ) from None
         credentials = parts.netloc.rpartition("@")[0]
         redis_url = f"redis://{credentials + '@' if credentials else ''}{parts.hostname}:{port}/{database}"
-        return {"BACKEND": "django_tasks_rq.RQBackend"}, {"default": {"URL": redis_url}}
+        # RQ stops a job after 180 s by default; a send task drains the whole ledger, which
+        # takes as long as the list is large (its claims guard against a stuck one).
+        return {"BACKEND": "django_tasks_rq.RQBackend"}, {"default": {"URL": redis_url, "DEFAULT_TIMEOUT": 24 * 3600}}
     raise ImproperlyConfigured(f"{name}={url!r}: use immediate://, database:// or rq://host:port/db.")
 
 

@@ -1,0 +1,149 @@
+"""Benchmark: planning a million readers on PostgreSQL, against 100,000 in the same run.
+
+    .venv/bin/python bench/planning.py --database-url postgres://postgres@127.0.0.1:5432/digest_plan
+                                       [--subscribers 1000000] [--baseline 100000]
+
+Seeds a fresh PostgreSQL database with set-based SQL (generate_series: the seeding is not
+what is measured) in the steady state a live list is in: readers in six time zones and
+three frequencies, daily and weekly ones with their next due time already stored, a third
+with an earlier digest behind them. Then, for the baseline and the full size, it runs
+planning alone (schedule + plan: every due subscription becomes a pending Delivery) in a
+fresh process and prints seconds, statements per 100 readers and peak RSS, and checks the
+targets: planning ≤ 60 s, peak RSS at the full size ≤ 1.25× the baseline's, ≤ 5
+statements per 100 readers.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from run import NOW, PYTHON, ZONES, database_prepare, issue_markdown, say  # noqa: E402
+
+
+def seed_upto(count: int, *, first: bool) -> None:
+    """Add readers until there are `count`, with set-based SQL; reset every digest planned so far."""
+    from django.db import connection
+
+    from newsletters.models import Issue, Newsletter
+
+    if first:
+        newsletter = Newsletter.objects.create(
+            name="Bench Weekly", slug="bench", from_email="bench@example.com", send_time=datetime.time(8, 0)
+        )
+        for number in range(3):
+            Issue.objects.create(
+                newsletter=newsletter,
+                title=f"Part {number + 1}",
+                slug=f"part-{number + 1}",
+                body=issue_markdown(number + 1),
+                status="published",
+                publish_at=NOW - datetime.timedelta(hours=8, minutes=-30 * number),
+            )
+    newsletter_id = Newsletter.objects.get(slug="bench").id
+    created = NOW - datetime.timedelta(days=8)
+    earlier = NOW - datetime.timedelta(days=1, hours=1)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM newsletters_subscriber")
+        have = cursor.fetchone()[0]
+        cursor.execute(
+            """
+            INSERT INTO newsletters_subscriber (email, name, timezone, status, confirmed_at, created_at,
+                                                consecutive_failures)
+            SELECT 'reader' || lpad(n::text, 7, '0') || '@example.com', 'Reader ' || n,
+                   (%s::text[])[n %% 6 + 1], 'active', %s, %s, 0
+            FROM generate_series(%s, %s - 1) AS n
+            """,
+            [ZONES, created, created, have, count],
+        )
+        cursor.execute(
+            """
+            INSERT INTO newsletters_subscription (subscriber_id, newsletter_id, frequency, status, created_at,
+                                                  updated_at)
+            SELECT r.id, %s, (ARRAY['immediate', 'daily', 'weekly'])[(r.id / 6) %% 3 + 1], 'active', %s, %s
+            FROM newsletters_subscriber r
+            WHERE NOT EXISTS (SELECT 1 FROM newsletters_subscription s WHERE s.subscriber_id = r.id)
+            """,
+            [newsletter_id, created, created],
+        )
+        cursor.execute("TRUNCATE digest_delivery, digest_rendering, digest_journalentry")
+        # Steady state: daily and weekly ones are due now (their next due time stored), a
+        # third had a digest yesterday; immediate ones wait for the scheduler to wake them.
+        cursor.execute(
+            """
+            UPDATE newsletters_subscription
+            SET next_due_at = CASE WHEN frequency = 'immediate' THEN NULL ELSE %s END,
+                "cursor" = CASE WHEN id %% 3 = 0 THEN %s ELSE NULL END
+            """,
+            [NOW - datetime.timedelta(minutes=30), earlier],
+        )
+        cursor.execute("VACUUM ANALYZE")
+
+
+def plan_measured(env: dict) -> dict:
+    command = [PYTHON, str(ROOT / "bench" / "engine.py"), "plan", NOW.isoformat()]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"planning failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True, help="PostgreSQL URL of a database to (re)create")
+    parser.add_argument("--subscribers", type=int, default=1_000_000)
+    parser.add_argument("--baseline", type=int, default=100_000)
+    args = parser.parse_args()
+    workdir = Path(f"/tmp/digest-plan-bench-{os.getpid()}")
+    url = database_prepare(args.database_url, workdir)
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "VAR_DIR": str(workdir),
+        "DEBUG": "0",
+        "SECRET_KEY": "benchmark-only-" + "x" * 40,
+        "ALLOWED_HOSTS": "localhost",
+        "SITE_URL": "https://news.example.com",
+        "PYTHONPATH": str(ROOT),
+    }
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    import django
+
+    django.setup()
+    subprocess.run([PYTHON, str(ROOT / "manage.py"), "migrate", "-v0", "--skip-checks"], env=env, check=True)
+    rows = []
+    for size in (args.baseline, args.subscribers):
+        started = time.perf_counter()
+        seed_upto(size, first=not rows)
+        say(f"Seeded {size:,} readers in {time.perf_counter() - started:.1f}s; planning …")
+        rows.append({"readers": size, **plan_measured(env)})
+    say(f"\nPostgreSQL planning (schedule + plan, no sending), {os.cpu_count()} CPUs")
+    say(f"{'readers':>10} {'due':>10} {'planned':>10} {'seconds':>8} {'SQL/100':>8} {'peak RSS MB':>12}")
+    for row in rows:
+        say(
+            f"{row['readers']:>10,} {row['due']:>10,} {row['planned']:>10,} {row['seconds']:>8.1f} "
+            f"{100 * row['queries'] / row['readers']:>8.3f} {row['peak_rss_mb']:>12.1f}"
+        )
+    base, full = rows
+    ratio = full["peak_rss_mb"] / base["peak_rss_mb"]
+    checks = {
+        "planning ≤ 60 s": full["seconds"] <= 60,
+        f"peak RSS ≤ 1.25× the baseline ({ratio:.2f}×)": ratio <= 1.25,
+        "SQL ≤ 5 per 100 readers": all(100 * r["queries"] / r["readers"] <= 5 for r in rows),
+        "every due reader planned": all(r["due"] == r["readers"] and r["planned"] == r["readers"] for r in rows),
+    }
+    for check, ok in checks.items():
+        say(f"{'ok  ' if ok else 'FAIL'} {check}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
