@@ -14,12 +14,12 @@ import json
 from collections import Counter
 
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 
 from digest.aggregation import window_end
 from digest.conf import digest_settings
-from digest.models import Delivery
-from digest.scheduling import latest_visible, settled, subscriptions_due
+from digest.models import OPEN_STATUSES, Delivery
+from digest.scheduling import _live, latest_visible, settled, subscriptions_due
 from newsletters.conf import site_domain
 from newsletters.models import Issue, IssueStatus, Newsletter, Subscriber, Subscription
 from newsletters.schedules import PERIODS, subscription_next_due
@@ -104,6 +104,23 @@ SELECT (SELECT count(*) FROM picked),
 """
 
 
+def _picked(*, now: datetime.datetime, newsletter_ids: list[int] | None, low: int, high: int):
+    """The due subscriptions with ids in (low, high], locked (SKIP LOCKED): digest.scheduling's due query.
+
+    Its "no digest in flight" is a probe per row here: as the anti-join Exists() becomes,
+    PostgreSQL read every open delivery (all those planned so far) again in each chunk.
+    """
+    in_flight = Delivery.objects.filter(subscription=OuterRef("pk"), status__in=OPEN_STATUSES).values("id")[:1]
+    return (
+        Subscription.objects.filter(_live(newsletter_ids), next_due_at__lte=settled(now), id__gt=low, id__lte=high)
+        .annotate(open_delivery=Subquery(in_flight))
+        .filter(open_delivery__isnull=True)
+        .order_by("id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .values("id")
+    )
+
+
 def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | None = None, progress=None) -> Counter:
     """Plan every due subscription, one INSERT … SELECT (and UPDATE of the empty ones) per chunk."""
     counts: Counter = Counter()
@@ -119,13 +136,7 @@ def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | N
     highest = Subscription.objects.aggregate(highest=Max("id"))["highest"] or 0
     span = digest_settings.PLAN_CHUNK
     for low in range(0, highest, span):
-        picked = (
-            subscriptions_due(now=now, newsletter_ids=newsletter_ids)
-            .filter(id__gt=low, id__lte=low + span)
-            .select_related(None)
-            .select_for_update(skip_locked=True, of=("self",))
-            .values("id")
-        )
+        picked = _picked(now=now, newsletter_ids=newsletter_ids, low=low, high=low + span)
         with transaction.atomic(), connection.cursor() as cursor:
             chunk_sql, chunk_params = picked.query.sql_with_params()  # FOR UPDATE compiles only in a transaction
             params = [*chunk_params, *columns, IssueStatus.PUBLISHED, site_domain(), now, wall, wall]
