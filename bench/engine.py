@@ -35,23 +35,28 @@ def ceiling(path: str, count: int, port: int) -> dict:
     return {"sent": count, "seconds": seconds, "bytes": len(data), "peak_rss_mb": peak_rss_mb()}
 
 
-def engine(now_text: str) -> dict:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
+class StatementCounter:
+    """Django set up; counts the statements run through the default connection while used as a wrapper."""
 
-    django.setup()
+    def __init__(self):
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+        import django
+
+        django.setup()
+        self.queries = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.queries += 1
+        return execute(sql, params, many, context)
+
+
+def engine(now_text: str) -> dict:
+    counter = StatementCounter()
     from django.db import connection
     from django.utils.dateparse import parse_datetime
     from premailer import Premailer
 
     from digest.run import digest_run
-
-    queries = 0
-
-    def count(execute, sql, params, many, context):
-        nonlocal queries
-        queries += 1
-        return execute(sql, params, many, context)
 
     calls = 0
     transform = Premailer.transform
@@ -65,7 +70,7 @@ def engine(now_text: str) -> dict:
     profile_path = os.environ.get("BENCH_PROFILE")
     profiler = cProfile.Profile() if profile_path else None
     started = time.perf_counter()
-    with connection.execute_wrapper(count):
+    with connection.execute_wrapper(counter):
         if profiler:
             profiler.enable()
         summary = digest_run(now=parse_datetime(now_text))
@@ -84,7 +89,7 @@ def engine(now_text: str) -> dict:
         "deferred": summary.deferred,
         "groups": summary.groups_rendered + summary.groups_reused,
         "premailer_calls": calls,
-        "queries": queries,
+        "queries": counter.queries,
         "seconds": seconds,
         "started": time.time() - seconds,
         "peak_rss_mb": peak_rss_mb(),
@@ -93,31 +98,21 @@ def engine(now_text: str) -> dict:
 
 def plan(now_text: str) -> dict:
     """Schedule and plan everything due at `now` (no sending): seconds, statements, peak RSS."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
-
-    django.setup()
+    counter = StatementCounter()
     from django.db import connection
     from django.utils.dateparse import parse_datetime
 
     from digest.aggregation import deliveries_plan
     from digest.scheduling import subscriptions_schedule
 
-    queries = 0
-
-    def count(execute, sql, params, many, context):
-        nonlocal queries
-        queries += 1
-        return execute(sql, params, many, context)
-
     now = parse_datetime(now_text)
     started = time.perf_counter()
-    with connection.execute_wrapper(count):
+    with connection.execute_wrapper(counter):
         subscriptions_schedule(now=now)
         counts = deliveries_plan(now=now)
     return {
         "seconds": time.perf_counter() - started,
-        "queries": queries,
+        "queries": counter.queries,
         "due": counts["due"],
         "planned": counts["planned"],
         "peak_rss_mb": peak_rss_mb(),

@@ -26,28 +26,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import NOW, PYTHON, ZONES, database_prepare, issue_markdown, say  # noqa: E402
+from run import NOW, PYTHON, ZONES, environment_ready, newsletter_seed, say  # noqa: E402
 
 
 def seed_upto(count: int, *, first: bool) -> None:
     """Add readers until there are `count`, with set-based SQL; reset every digest planned so far."""
     from django.db import connection
 
-    from newsletters.models import Issue, Newsletter
+    from newsletters.models import Newsletter
 
     if first:
-        newsletter = Newsletter.objects.create(
-            name="Bench Weekly", slug="bench", from_email="bench@example.com", send_time=datetime.time(8, 0)
-        )
-        for number in range(3):
-            Issue.objects.create(
-                newsletter=newsletter,
-                title=f"Part {number + 1}",
-                slug=f"part-{number + 1}",
-                body=issue_markdown(number + 1),
-                status="published",
-                publish_at=NOW - datetime.timedelta(hours=8, minutes=-30 * number),
-            )
+        newsletter_seed()
     newsletter_id = Newsletter.objects.get(slug="bench").id
     created = NOW - datetime.timedelta(days=8)
     earlier = NOW - datetime.timedelta(days=1, hours=1)
@@ -74,7 +63,7 @@ def seed_upto(count: int, *, first: bool) -> None:
             """,
             [newsletter_id, created, created],
         )
-        cursor.execute("TRUNCATE digest_delivery, digest_rendering, digest_journalentry")
+        cursor.execute("TRUNCATE digest_delivery, digest_rendering, digest_journalentry CASCADE")
         # Steady state: daily and weekly ones are due now (their next due time stored), a
         # third had a digest yesterday; immediate ones wait for the scheduler to wake them.
         cursor.execute(
@@ -103,22 +92,7 @@ def main() -> int:
     parser.add_argument("--baseline", type=int, default=100_000)
     args = parser.parse_args()
     workdir = Path(f"/tmp/digest-plan-bench-{os.getpid()}")
-    url = database_prepare(args.database_url, workdir)
-    env = os.environ | {
-        "DATABASE_URL": url,
-        "VAR_DIR": str(workdir),
-        "DEBUG": "0",
-        "SECRET_KEY": "benchmark-only-" + "x" * 40,
-        "ALLOWED_HOSTS": "localhost",
-        "SITE_URL": "https://news.example.com",
-        "PYTHONPATH": str(ROOT),
-    }
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
-    import django
-
-    django.setup()
-    subprocess.run([PYTHON, str(ROOT / "manage.py"), "migrate", "-v0", "--skip-checks"], env=env, check=True)
+    url, env = environment_ready(args.database_url, workdir)
     rows = []
     for size in (args.baseline, args.subscribers):
         started = time.perf_counter()

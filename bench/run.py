@@ -210,6 +210,28 @@ def database_prepare(url: str | None, workdir: Path) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
 
 
+def environment_ready(database_url: str | None, workdir: Path) -> tuple[str, dict]:
+    """Make a fresh database, set the benchmark's settings, set Django up and migrate; return the URL and env."""
+    url = database_prepare(database_url, workdir)
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "VAR_DIR": str(workdir),
+        "DEBUG": "0",
+        "SECRET_KEY": "benchmark-only-" + "x" * 40,
+        "ALLOWED_HOSTS": "localhost",
+        "SITE_URL": "https://news.example.com",
+        "PYTHONPATH": str(ROOT),
+    }
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    import django
+
+    django.setup()
+    say(f"Migrating {url.split('@')[-1]} …")
+    subprocess.run([PYTHON, str(ROOT / "manage.py"), "migrate", "-v0", "--skip-checks"], env=env, check=True)
+    return url, env
+
+
 def issue_markdown(number: int) -> str:
     rows = "\n".join(
         f"| {name} | {number * 10 + i} | {'yes' if i % 2 else 'no'} |" for i, name in enumerate("abcdefgh")
@@ -228,13 +250,11 @@ def issue_markdown(number: int) -> str:
     )
 
 
-def seed(count: int, attachment_kb: int) -> None:
-    """One newsletter, three ~5 KB issues, `count` readers over six zones and three frequencies."""
+def newsletter_seed(attachment_kb: int = 0):
+    """Create the benchmark's newsletter and its three ~5 KB issues published that morning."""
     from django.core.files.base import ContentFile
-    from django.utils import timezone as _  # noqa: F401  (settings are loaded)
 
-    from digest.scheduling import subscriptions_schedule
-    from newsletters.models import Attachment, Issue, Newsletter, Subscriber, Subscription
+    from newsletters.models import Attachment, Issue, Newsletter
 
     newsletter = Newsletter.objects.create(
         name="Bench Weekly", slug="bench", from_email="Bench Weekly <bench@example.com>", send_time=datetime.time(8, 0)
@@ -252,8 +272,18 @@ def seed(count: int, attachment_kb: int) -> None:
             Attachment.objects.create(
                 issue=issue, file=ContentFile(os.urandom(attachment_kb * 1024), name="report.pdf")
             )
+    return newsletter
+
+
+def seed(count: int, attachment_kb: int) -> None:
+    """One newsletter, three ~5 KB issues, `count` readers over six zones and three frequencies."""
+    from django.utils import timezone as _  # noqa: F401  (settings are loaded)
+
+    from digest.scheduling import subscriptions_schedule
+    from newsletters.models import Subscriber, Subscription
     from project.progress import Progress
 
+    newsletter = newsletter_seed(attachment_kb)
     progress = Progress(what="seeding", unit="readers", stream=sys.stdout)
     chunk = 5000
     for start in range(0, count, chunk):
@@ -653,23 +683,7 @@ def main() -> int:
         sinks.remove("smtp-sink")
 
     workdir = Path(tempfile.mkdtemp(prefix="digest-bench-"))
-    url = database_prepare(args.database_url, workdir)
-    env = os.environ | {
-        "DATABASE_URL": url,
-        "VAR_DIR": str(workdir),
-        "DEBUG": "0",
-        "SECRET_KEY": "benchmark-only-" + "x" * 40,
-        "ALLOWED_HOSTS": "localhost",
-        "SITE_URL": "https://news.example.com",
-        "PYTHONPATH": str(ROOT),
-    }
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
-    import django
-
-    django.setup()
-    say(f"Migrating {url.split('@')[-1]} …")
-    subprocess.run([PYTHON, str(ROOT / "manage.py"), "migrate", "-v0", "--skip-checks"], env=env, check=True)
+    url, env = environment_ready(args.database_url, workdir)
     started = time.perf_counter()
     seed(args.subscribers, args.attachment_kb)
     say(f"Seeded {args.subscribers} subscribers in {time.perf_counter() - started:.1f}s")

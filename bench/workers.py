@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import NOW, PYTHON, SMTP_SINK, Sink, database_prepare, ledger_reset, say, seed  # noqa: E402
+from run import NOW, PYTHON, SMTP_SINK, Sink, environment_ready, ledger_reset, say, seed  # noqa: E402
 
 
 def children_cpu() -> float:
@@ -95,22 +95,7 @@ def main() -> int:
     parser.add_argument("--redis", default="rq://127.0.0.1:6379/0", help="the rq:// URL RQ's queue lives at")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="digest-workers-bench-"))
-    url = database_prepare(args.database_url, workdir)
-    env = os.environ | {
-        "DATABASE_URL": url,
-        "VAR_DIR": str(workdir),
-        "DEBUG": "0",
-        "SECRET_KEY": "benchmark-only-" + "x" * 40,
-        "ALLOWED_HOSTS": "localhost",
-        "SITE_URL": "https://news.example.com",
-        "PYTHONPATH": str(ROOT),
-    }
-    os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
-    import django
-
-    django.setup()
-    subprocess.run([PYTHON, str(ROOT / "manage.py"), "migrate", "-v0", "--skip-checks"], env=env, check=True)
+    url, env = environment_ready(args.database_url, workdir)
     seed(args.subscribers, 0)
     rows = []
     for backend in args.backends.split(","):

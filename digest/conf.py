@@ -22,7 +22,7 @@ _SETTINGS = {
     # Send tasks a run enqueues at most (one per batch waiting), when workers run them
     # (TASKS_URL database:// or rq://): at least the number of workers, so all of them send.
     "DIGEST_SEND_TASKS": Setting(8, int, 1),
-    # Due subscriptions planned per transaction (PostgreSQL: the subscription ids one statement covers).
+    # Due subscriptions planned per transaction (PostgreSQL: one statement covers 5× as many ids).
     "DIGEST_PLAN_CHUNK": Setting(1000, int, 1),
     # Seconds after which a claim whose process died may be taken over by another run.
     "DIGEST_CLAIM_TIMEOUT": Setting(600, int, 1),

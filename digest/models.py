@@ -153,6 +153,8 @@ class BounceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
 class JournalEntry(models.Model):
     """A message a relay accepted, noted by its sender at once (digest.journal) and deleted after its batch is recorded."""
 
