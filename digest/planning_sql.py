@@ -10,11 +10,14 @@ Semantics are those of digest.aggregation (its Python path is what SQLite runs).
 """
 
 import datetime
+import hashlib
 import json
 from collections import Counter
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Subquery
+from django.utils.encoding import force_bytes
 
 from digest.aggregation import window_end
 from digest.conf import digest_settings
@@ -55,6 +58,16 @@ def _schedules(*, now: datetime.datetime, newsletter_ids: list[int] | None) -> l
     return rows
 
 
+def _message_id_keys() -> tuple[bytes, bytes]:
+    """Return the outer and inner HMAC keys of message_id_for's signature (Django's salted_hmac, SHA-256).
+
+    HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)): with the two padded keys made here,
+    PostgreSQL's built-in sha256() signs each Message-ID in the statement, no extension needed.
+    """
+    key = hashlib.sha256(b"digest.message-id" + force_bytes(settings.SECRET_KEY)).digest().ljust(64, b"\0")
+    return bytes(b ^ 0x5C for b in key), bytes(b ^ 0x36 for b in key)
+
+
 def _statement(chunk_sql: str) -> str:
     subscription, delivery = Subscription._meta.db_table, Delivery._meta.db_table
     subscriber, issue = Subscriber._meta.db_table, Issue._meta.db_table
@@ -68,6 +81,7 @@ schedule AS (
 chunk AS (
     SELECT s.id, s.newsletter_id, s."cursor", k.end_at, k.next_due, k.next_due_idle,
            COALESCE(s."cursor", LEAST(s.created_at, k.end_at - make_interval(secs => k.period))) AS start_at,
+           'digest.' || s.id || '.' || to_char(k.end_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS') || 'Z' AS local_id,
            (k.end_at IS NULL OR (s."cursor" IS NOT NULL AND k.end_at <= s."cursor")) AS idle
     FROM picked JOIN "{subscription}" s ON s.id = picked.id
     JOIN "{subscriber}" r ON r.id = s.subscriber_id
@@ -84,7 +98,10 @@ inserted AS (
     INSERT INTO "{delivery}" (subscription_id, newsletter_id, window_start, window_end, status, attempts,
                               last_error, message_id, claimed_by, next_attempt_at, created_at, updated_at)
     SELECT id, newsletter_id, start_at, end_at, 'pending', 0, '',
-           '<digest.' || id || '.' || to_char(end_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS') || 'Z@' || %s || '>',
+           -- digest.aggregation.message_id_for: HMAC-SHA256 from PostgreSQL's sha256() and the padded keys.
+           '<' || local_id || '.'
+               || substr(encode(sha256(%s::bytea || sha256(%s::bytea || convert_to(local_id, 'UTF8'))), 'hex'), 1, 12)
+               || '@' || %s || '>',
            '', %s, %s, %s
     FROM judged WHERE has_issues
     ORDER BY end_at, start_at, id
@@ -141,7 +158,16 @@ def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | N
         picked = _picked(now=now, newsletter_ids=newsletter_ids, low=low, high=low + span)
         with transaction.atomic(), connection.cursor() as cursor:
             chunk_sql, chunk_params = picked.query.sql_with_params()  # FOR UPDATE compiles only in a transaction
-            params = [*chunk_params, *columns, IssueStatus.PUBLISHED, site_domain(), now, wall, wall]
+            params = [
+                *chunk_params,
+                *columns,
+                IssueStatus.PUBLISHED,
+                *_message_id_keys(),
+                site_domain(),
+                now,
+                wall,
+                wall,
+            ]
             cursor.execute(_statement(chunk_sql), params)
             due, planned, empty, windows = cursor.fetchone()
         if not due:
