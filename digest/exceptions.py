@@ -27,5 +27,7 @@ class RecipientError(DeliveryError):
 
 class SigningError(DeliveryError, ValueError):
     """A message could not be DKIM-signed (no header block, no From): a fault of how it was built."""
+
+
 class SenderDied(DeliveryError):
     """A send task's worker stopped mid-batch: the error its task result shows once another task took over."""

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('digest', '0003_bounce_events'),
+        ('digest', '0004_dashboard_runs'),
     ]
 
     operations = [
