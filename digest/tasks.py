@@ -15,17 +15,18 @@ database:// (django-tasks-db, `manage.py db_worker`) and rq://host:port/db (djan
 import datetime
 import math
 import time
-import uuid
 from collections.abc import Callable
 
 from django.tasks import TaskContext, TaskResult, TaskResultStatus, task
 from django.tasks.backends.immediate import ImmediateBackend
 from django.utils import timezone
+from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
 from digest.conf import digest_settings
 from digest.exceptions import DigestError
 from digest.ledger import deliveries_waiting
+from digest.models import Delivery, DeliveryStatus
 from digest.run import deliveries_send
 
 
@@ -35,29 +36,41 @@ def digest_send(context: TaskContext, *, now: str, begun: str, newsletter_ids: l
 
     The task result's id is the claimant: a delivery's "claimed by" names the task that sent it.
     """
+    run_now, begun_at = datetime.datetime.fromisoformat(now), datetime.datetime.fromisoformat(begun)
     counts, dead = deliveries_send(
-        claimant=str(context.task_result.id),
-        now=datetime.datetime.fromisoformat(now),
-        begun=datetime.datetime.fromisoformat(begun),
-        newsletter_ids=newsletter_ids,
+        claimant=str(context.task_result.id), now=run_now, begun=begun_at, newsletter_ids=newsletter_ids
     )
-    if dead:
-        tasks_dead_record(dead, taken_over_by=str(context.task_result.id))
+    if isinstance(digest_send.get_backend(), DatabaseBackend):
+        lease = run_now + max(timezone.now() - begun_at, datetime.timedelta(0))
+        tasks_dead_record(dead, lease=lease, taken_over_by=str(context.task_result.id))
     return counts
 
 
-def tasks_dead_record(claimants: set[str], *, taken_over_by: str) -> int:
+def tasks_dead_record(dead: set[str], *, lease: datetime.datetime, taken_over_by: str) -> int:
     """Mark as failed the django-tasks-db results of send tasks whose worker died; return how many.
 
-    Such a task stays "running" in the task store forever; once its claims expired and
-    another task took its deliveries over, the task results say what the ledger says.
+    Such a task stays "running" in the task store forever. It is dead when its expired
+    claims were just taken over (`dead`), or when it holds no claim and started longer
+    than DIGEST_CLAIM_TIMEOUT ago on its run's clock (killed between two batches). A
+    live task wrongly marked so (a very long one, caught between batches) is marked
+    successful again by its worker when it ends.
     """
+    expired = lease - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT)
+    running = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING, task_path=digest_send.module_path)
+    holding = set(Delivery.objects.filter(status=DeliveryStatus.SENDING).values_list("claimed_by", flat=True))
     ids = []
-    for claimant in claimants:
-        try:
-            ids.append(uuid.UUID(claimant))
-        except ValueError:
-            continue  # not a django-tasks-db result (an RQ job, an immediate run)
+    for result in running.only("id", "args_kwargs", "started_at"):
+        if str(result.id) in dead:
+            ids.append(result.id)
+        elif str(result.id) not in holding and result.started_at is not None:
+            arguments = result.args_kwargs.get("kwargs", {})
+            try:
+                run_now = datetime.datetime.fromisoformat(arguments["now"])
+                begun = datetime.datetime.fromisoformat(arguments["begun"])
+            except (KeyError, TypeError, ValueError):
+                continue  # not enqueued by sends_enqueue
+            if run_now + (result.started_at - begun) < expired:
+                ids.append(result.id)
     if not ids:
         return 0
     return DBTaskResult.objects.filter(id__in=ids, status=TaskResultStatus.RUNNING).update(
@@ -65,8 +78,8 @@ def tasks_dead_record(claimants: set[str], *, taken_over_by: str) -> int:
         finished_at=timezone.now(),
         exception_class_path="digest.exceptions.SenderDied",
         traceback=(
-            "The worker running this task stopped (killed or crashed) while sending. Its claims expired; "
-            f"task {taken_over_by} recorded what its journal proved sent and sent the rest."
+            "The worker running this task stopped (killed or crashed). Its claims expired, and task "
+            f"{taken_over_by} recorded what its journal proved sent and sent the rest."
         ),
     )
 
