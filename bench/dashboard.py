@@ -48,8 +48,9 @@ def seed(*, readers: int, days: int, now: datetime.datetime) -> dict:
         # Issues on Mondays, Wednesdays and Fridays at 07:00, in every newsletter.
         cursor.execute(
             """
-            INSERT INTO newsletters_issue (newsletter_id, title, slug, body, status, publish_at, created_at, updated_at)
-            SELECT n.id, 'Issue ' || d::date, 'issue-' || d::date, '## News' || chr(10) || chr(10) || 'Body.',
+            INSERT INTO newsletters_issue (newsletter_id, title, slug, body, preheader, status, publish_at,
+                                           created_at, updated_at)
+            SELECT n.id, 'Issue ' || d::date, 'issue-' || d::date, '## News' || chr(10) || chr(10) || 'Body.', '',
                    'published', d + interval '7 hours', d, d
             FROM newsletters_newsletter n, generate_series(%s::timestamptz, %s::timestamptz, interval '1 day') d
             WHERE extract(isodow FROM d) IN (1, 3, 5)
@@ -158,6 +159,8 @@ def main() -> int:
             "SECRET_KEY": "benchmark-only-" + "x" * 40,
             "ALLOWED_HOSTS": "testserver",
             "SITE_URL": "https://news.example.com",
+            # The test client speaks plain HTTP: no redirect to HTTPS (issue 16's production default).
+            "SECURE_SSL_REDIRECT": "0",
             "DJANGO_SETTINGS_MODULE": "project.settings",
         }
     )
@@ -176,6 +179,8 @@ def main() -> int:
     from newsletters.models import Issue, IssueStatus, Newsletter, Subscriber
 
     setup_test_environment()  # the test client's host and template signals, as in tests
+    # With DEBUG=0 static files come from whitenoise's manifest, as in production.
+    call_command("collectstatic", "--noinput", verbosity=0)
     now = timezone.now()
     if args.reuse:
         made = {
