@@ -68,7 +68,7 @@ _SETTINGS = {
     "DIGEST_BOUNCE_CRON_SCHEDULE": Setting("*/10 * * * *", str),
     # How long a sender's first accepted message waits for the other connections' before
     # their marks are committed together (digest.journal): fewer statements, a little latency.
-    "DIGEST_JOURNAL_WAIT_MS": Setting(50, int, 0),
+    "DIGEST_JOURNAL_WAIT_MS": Setting(10, int, 0),
 }
 
 
