@@ -223,9 +223,10 @@ def test_mail_is_configured_with_mailers_only():
     assert [name for name in vars(module) if name.startswith("EMAIL_")] == []
 
 
-def _mailers(**env) -> dict:
-    full = {key: value for key, value in os.environ.items() if not key.endswith("EMAIL_URL")} | env
-    code = "import json; from django.conf import settings; print(json.dumps(settings.MAILERS))"
+def _setting(expression: str, *, unset: str, **env):
+    """Evaluate `expression` (JSON) in a fresh process whose environment lacks variables ending in `unset`."""
+    full = {key: value for key, value in os.environ.items() if not key.endswith(unset)} | env
+    code = f"import json; from django.conf import settings; print(json.dumps({expression}))"
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
         env=full,
@@ -234,6 +235,10 @@ def _mailers(**env) -> dict:
         check=True,
     )
     return json.loads(result.stdout)
+
+
+def _mailers(**env) -> dict:
+    return _setting("settings.MAILERS", unset="EMAIL_URL", **env)
 
 
 def test_digest_mailer_falls_back_to_email_url_and_can_differ():
@@ -252,16 +257,7 @@ def test_digest_mailer_falls_back_to_email_url_and_can_differ():
 
 
 def _cronjobs(**env) -> list:
-    full = {key: value for key, value in os.environ.items() if key != "BOUNCE_MAILBOX_URL"} | env
-    code = "import json; from django.conf import settings; print(json.dumps([job[1] for job in settings.CRONJOBS]))"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
-        env=full,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout)
+    return _setting("[job[1] for job in settings.CRONJOBS]", unset="BOUNCE_MAILBOX_URL", **env)
 
 
 def test_a_bounce_mailbox_adds_its_cron_job(tmp_path):
