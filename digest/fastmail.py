@@ -277,11 +277,8 @@ class FastMessage:
 
     def envelope(self, smtp: smtplib.SMTP) -> bytes:
         """MAIL, RCPT and DATA in one piece, for a server that offers PIPELINING."""
-        size = f" SIZE={len(self.data)}" if smtp.has_extn("size") else ""
-        return (
-            f"MAIL FROM:{smtplib.quoteaddr(self.sender)}{size}\r\n"
-            f"RCPT TO:{smtplib.quoteaddr(self.recipient)}\r\nDATA\r\n"
-        ).encode("ascii")
+        mail, rcpt = envelope_commands(smtp, self.sender, self.recipient, len(self.data))
+        return f"{mail}\r\n{rcpt}\r\nDATA\r\n".encode("ascii")
 
 
 def smtp_send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
@@ -294,37 +291,52 @@ def smtp_send(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> N
     together, saving two round trips per message; and dot-stuffing is dot_stuffed().
     """
     smtp.ehlo_or_helo_if_needed()
-    esmtp = smtp.does_esmtp
-    size = f" SIZE={len(data)}" if esmtp and smtp.has_extn("size") else ""
-    mail = f"MAIL FROM:{smtplib.quoteaddr(sender)}{size}"
-    rcpt = f"RCPT TO:{smtplib.quoteaddr(recipient)}"
-    if esmtp and smtp.has_extn("pipelining"):
+    mail, rcpt = envelope_commands(smtp, sender, recipient, len(data))
+    if smtp.does_esmtp and smtp.has_extn("pipelining"):
         smtp.send(f"{mail}\r\n{rcpt}\r\nDATA\r\n")
-        (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = (smtp.getreply() for _ in range(3))
-        if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
-            smtp.send(b".\r\n")  # the server opened DATA for a failed transaction: close it empty
-            smtp.getreply()
+        replies = [smtp.getreply() for _ in range(3)]
     else:
-        mail_code, mail_reply = smtp.docmd(mail)
-        rcpt_code = data_code = 0
-        if mail_code == 250:
-            rcpt_code, rcpt_reply = smtp.docmd(rcpt)
-            if rcpt_code in (250, 251):
-                data_code, data_reply = smtp.docmd("DATA")
-    if mail_code != 250:
-        transaction_end(smtp, mail_code)
-        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
-    if rcpt_code not in (250, 251):
-        transaction_end(smtp, rcpt_code)
-        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
-    if data_code != 354:
-        transaction_end(smtp, data_code)
-        raise smtplib.SMTPDataError(data_code, data_reply)
+        replies = [smtp.docmd(mail), (0, b""), (0, b"")]
+        if replies[0][0] == 250:
+            replies[1] = smtp.docmd(rcpt)
+            if replies[1][0] in (250, 251):
+                replies[2] = smtp.docmd("DATA")
+    error = envelope_refused(smtp, sender, recipient, replies)
+    if error is not None:
+        raise error
     smtp.send(dot_stuffed(data))
     code, reply = smtp.getreply()
     if code != 250:
         transaction_end(smtp, code)
         raise smtplib.SMTPDataError(code, reply)
+
+
+def envelope_commands(smtp: smtplib.SMTP, sender: str, recipient: str, size: int) -> tuple[str, str]:
+    """The MAIL (with SIZE when the server takes it) and RCPT commands of one message."""
+    size_parameter = f" SIZE={size}" if smtp.does_esmtp and smtp.has_extn("size") else ""
+    return f"MAIL FROM:{smtplib.quoteaddr(sender)}{size_parameter}", f"RCPT TO:{smtplib.quoteaddr(recipient)}"
+
+
+def envelope_refused(smtp: smtplib.SMTP, sender: str, recipient: str, replies: list[tuple[int, bytes]]):
+    """Check the replies to MAIL, RCPT and DATA; None when the server waits for the content.
+
+    Otherwise end the transaction as sendmail does and return the refusal to raise:
+    SMTPSenderRefused, SMTPRecipientsRefused or SMTPDataError (code 0: not sent).
+    """
+    (mail_code, mail_reply), (rcpt_code, rcpt_reply), (data_code, data_reply) = replies
+    if mail_code == 250 and rcpt_code in (250, 251) and data_code == 354:
+        return None
+    if data_code == 354:
+        smtp.send(b".\r\n")  # the server opened DATA for a failed transaction: close it empty
+        smtp.getreply()
+    if mail_code != 250:
+        code, error = mail_code, smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    elif rcpt_code not in (250, 251):
+        code, error = rcpt_code, smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+    else:
+        code, error = data_code, smtplib.SMTPDataError(data_code, data_reply)
+    transaction_end(smtp, code)
+    return error
 
 
 def transaction_end(smtp: smtplib.SMTP, code: int) -> None:

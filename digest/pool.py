@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from django.core.mail import mailers
 
-from digest.fastmail import FastMessage, dot_stuffed, fast_path_for, transaction_end
+from digest.fastmail import FastMessage, dot_stuffed, envelope_refused, fast_path_for
 from digest.journal import Journal
 from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus
@@ -87,7 +87,6 @@ class PoolStats:
     """What the pool did in a run, for the summary and the benchmark."""
 
     opened: int = 0
-    threads: int = 0
     most_at_once: int = 0
     shrunk: int = 0
     throttled: int = 0
@@ -200,8 +199,7 @@ class Pool:
     def _start(self, count: int) -> None:
         self._workers = [worker for worker in self._workers if worker.is_alive()]
         for _ in range(len(self._workers), count):
-            worker = threading.Thread(target=self._run, name=f"smtp-{self.stats.threads}", daemon=True)
-            self.stats.threads += 1
+            worker = threading.Thread(target=self._run, name=f"smtp-{len(self._workers)}", daemon=True)
             worker.start()
             self._workers.append(worker)
         self.stats.most_at_once = max(self.stats.most_at_once, len(self._workers))
@@ -289,27 +287,33 @@ class Pool:
         """
         smtp = connection.backend.connection
         retry: list[tuple[tuple, bool]] = []  # (item, throttled): not settled on the chain
-        current, previous, carry = item, None, b""
+        current, previous = item, None  # previous: its content goes out with current's envelope
         following = None  # an item taken from the queue that the chain did not send
         try:
             while True:
                 self.limiter.wait()
-                smtp.send(carry + current[1].envelope(smtp))
+                message = current[1]
+                content = dot_stuffed(previous[1].data) if previous is not None else b""
+                smtp.send(content + message.envelope(smtp))
                 if previous is not None:
                     self._settle(previous, smtp.getreply(), retry)
                     previous = None
                 replies = [smtp.getreply() for _ in range(3)]
-                if not (replies[0][0] == 250 and replies[1][0] in (250, 251) and replies[2][0] == 354):
+                refusal = envelope_refused(smtp, message.sender, message.recipient, replies)
+                if refusal is not None:
                     entry, current = current, None
-                    self._refused(connection, entry, replies, retry)
+                    self._failed(entry, refusal, retry)
+                    if _reply(refusal)[0] == 421:
+                        _close(connection)  # the relay closed this connection
                     break
                 following = self._next()
                 if following is None or not isinstance(following[1], FastMessage):
-                    smtp.send(dot_stuffed(current[1].data))
+                    smtp.send(dot_stuffed(message.data))
+                    reply = smtp.getreply()  # before letting go of current: a lost reply resends it
                     entry, current = current, None
-                    self._settle(entry, smtp.getreply(), retry)
+                    self._settle(entry, reply, retry)
                     break
-                previous, carry, current, following = current, dot_stuffed(current[1].data), following, None
+                previous, current, following = current, following, None
         except (smtplib.SMTPException, OSError) as error:
             # Dropped, reset or timed out. A message whose content went out may have been
             # accepted unbeknown to us: it is sent again (same Message-ID), the one in flight.
@@ -334,25 +338,6 @@ class Pool:
             self._done(Outcome(entry[0], DeliveryStatus.SENT))
         else:
             self._failed(entry, smtplib.SMTPDataError(code, text), retry)
-
-    def _refused(self, connection: _Connection, entry, replies: list, retry: list) -> None:
-        """End a transaction the relay did not open for content, as smtp_send does."""
-        (mail_code, mail_text), (rcpt_code, rcpt_text), (data_code, data_text) = replies
-        smtp, message = connection.backend.connection, entry[1]
-        if mail_code != 250:
-            error = smtplib.SMTPSenderRefused(mail_code, mail_text, message.sender)
-        elif rcpt_code not in (250, 251):
-            error = smtplib.SMTPRecipientsRefused({message.recipient: (rcpt_code, rcpt_text)})
-        else:
-            error = smtplib.SMTPDataError(data_code, data_text)
-        self._failed(entry, error, retry)
-        if data_code == 354:
-            smtp.send(b".\r\n")  # DATA opened for a failed transaction: close it empty
-            smtp.getreply()
-        if _reply(error)[0] == 421:
-            _close(connection)  # the relay is closing this connection
-        else:
-            transaction_end(smtp, _reply(error)[0])
 
     def _failed(self, entry, error, retry: list) -> None:
         if throttled(*_reply(error)):
