@@ -15,6 +15,10 @@ database), duplicates, and checks that the sink and the ledger both count N.
 --rtt lists relay round trips in milliseconds (0: loopback). A round trip above 0 puts
 bench/latency_proxy.py between the workers and the sink, as bench/run.py --far does, and
 each row also shows its rate against the same backend and K at loopback.
+
+The workers share --connections to the relay (128, the default DIGEST_CONNECTIONS of one
+process): each has DIGEST_CONNECTIONS = connections / K, as an operator would set it for a
+relay that serves so many connections from one sender.
 """
 
 import argparse
@@ -41,7 +45,7 @@ def children_cpu() -> float:
 
 
 def workers_run(
-    *, backend: str, k: int, rtt: int, kind: str, count: int, workdir: Path, env: dict, redis_url: str
+    *, backend: str, k: int, rtt: int, connections: int, kind: str, count: int, workdir: Path, env: dict, redis_url: str
 ) -> dict:
     """Reset the ledger, enqueue one run's send tasks, run them on `k` workers; return the figures."""
     from digest.models import Delivery
@@ -61,6 +65,9 @@ def workers_run(
             "EMAIL_URL": f"smtp://127.0.0.1:{(proxy or sink).port}?timeout=60",
             "TASKS_URL": "database://" if backend == "database" else redis_url,
             "DIGEST_SEND_TASKS": str(max(k, 8)),
+            # As an operator would: the relay serves so many connections from us in all,
+            # shared by the workers (smtp-sink stops greeting past about 300).
+            "DIGEST_CONNECTIONS": str(max(1, connections // k)),
         }
         cpu_before, started = children_cpu(), time.perf_counter()
         subprocess.run(
@@ -104,6 +111,9 @@ def main() -> int:
     parser.add_argument("--sink", choices=["aiosmtpd", "smtp-sink"], default="smtp-sink" if SMTP_SINK else "aiosmtpd")
     parser.add_argument("--redis", default="rq://127.0.0.1:6379/0", help="the rq:// URL RQ's queue lives at")
     parser.add_argument("--rtt", default="0", help="relay round trips in ms, comma-separated; 0 is loopback")
+    parser.add_argument(
+        "--connections", type=int, default=128, help="connections to the relay in all, DIGEST_CONNECTIONS = this / K"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="digest-workers-bench-"))
     url, env = environment_ready(args.database_url, workdir)
@@ -119,6 +129,7 @@ def main() -> int:
                     backend=backend,
                     k=k,
                     rtt=rtt,
+                    connections=args.connections,
                     kind=args.sink,
                     count=args.subscribers,
                     workdir=workdir,

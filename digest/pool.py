@@ -46,6 +46,10 @@ THROTTLE_CODES = (421, 454)
 THROTTLE_WAITS = (0.5, 2.0, 8.0)
 # How long a relay that refused a connection is skipped.
 RELAY_RETRY_SECONDS = 30.0
+# How long opening a connection (TCP, greeting, EHLO, STARTTLS) may take, whatever the
+# mailer's own timeout: a relay at its process limit leaves further connections queued
+# without a greeting, and a connection waiting for one holds a message its batch waits for.
+OPEN_TIMEOUT = 10.0
 
 
 class RateLimiter:
@@ -73,6 +77,7 @@ class RateLimiter:
 class Relay:
     alias: str
     down_until: float = 0.0
+    opened: int = 0  # connections it accepted and greeted in this run
 
 
 @dataclass
@@ -369,15 +374,24 @@ class Pool:
             if relay.down_until <= self.clock():
                 try:
                     connection.backend = mailers[relay.alias]
-                    connection.backend.open()
+                    _open(connection.backend)
                     _no_delay(connection.backend)
                     connection.opened = True
                     with self._lock:
                         self.stats.opened += 1
+                        relay.opened += 1
                     return True
                 except smtplib.SMTPConnectError as error:
                     if error.smtp_code == 421 and self._shrink():
                         logger.info("Relay %s has too many of our connections (%s): one fewer", relay.alias, error)
+                        return False
+                    self._relay_down(relay, error)
+                except (smtplib.SMTPServerDisconnected, TimeoutError) as error:
+                    # No greeting in time, or a hang-up before it, from a relay that greeted
+                    # others of ours in this run: it serves no more connections at once (its
+                    # process limit queues the rest). The same as a 421, said by silence.
+                    if relay.opened and self._shrink():
+                        logger.info("Relay %s did not greet one more connection (%s): one fewer", relay.alias, error)
                         return False
                     self._relay_down(relay, error)
                 except (smtplib.SMTPException, OSError) as error:
@@ -465,6 +479,23 @@ def _reply(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException)
     else:
         code, text = error.smtp_code, error.smtp_error
     return code, f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
+
+
+def _open(backend) -> None:
+    """Open a mailer backend, waiting at most OPEN_TIMEOUT for the relay; then its own timeout applies."""
+    timeout = getattr(backend, "timeout", 0)
+    if timeout is not None and timeout <= OPEN_TIMEOUT:  # 0: a backend without one (an ESP's API)
+        backend.open()
+        return
+    backend.timeout = OPEN_TIMEOUT  # Django's SMTP backend passes it to smtplib when opening
+    try:
+        backend.open()
+    finally:
+        backend.timeout = timeout
+    smtp = getattr(backend, "connection", None)
+    if smtp is not None and getattr(smtp, "sock", None) is not None:
+        smtp.timeout = timeout
+        smtp.sock.settimeout(timeout)
 
 
 def _pipelines(backend) -> bool:

@@ -56,9 +56,13 @@ class RecordingHandler:
     datas: int = 0
     # Answer 421 to a new connection while this many are open (None: no limit).
     max_connections: int | None = None
+    # Beyond this many open connections, hold new ones without a greeting, as a relay whose
+    # process limit is reached leaves them queued (smtp-sink, Postfix's default_process_limit).
+    greet_at_most: int | None = None
     open_connections: int = 0
     most_open: int = 0
     refused_connections: int = 0
+    silent_connections: int = 0
     # Every connection's TLS state at MAIL time: True once STARTTLS was done.
     tls_at_mail: list = field(default_factory=list)
 
@@ -195,8 +199,11 @@ class _LimitedSMTP(SMTP):
         handler = self.event_handler
         with handler.lock:
             refuse = handler.max_connections is not None and handler.open_connections >= handler.max_connections
+            silent = handler.greet_at_most is not None and handler.open_connections >= handler.greet_at_most
             if refuse:
                 handler.refused_connections += 1
+            elif silent:
+                handler.silent_connections += 1
             else:
                 handler.open_connections += 1
                 handler.most_open = max(handler.most_open, handler.open_connections)
@@ -205,7 +212,14 @@ class _LimitedSMTP(SMTP):
             transport.write(b"421 4.7.0 Too many connections from your host\r\n")
             transport.close()
             return
+        if silent:
+            self._refused = True  # held open, never greeted, until the client gives up
+            return
         super().connection_made(transport)
+
+    def data_received(self, data):
+        if not getattr(self, "_refused", False):
+            super().data_received(data)
 
     def connection_lost(self, error):
         if not getattr(self, "_refused", False):
