@@ -12,6 +12,7 @@ from django.utils import timezone
 from newsletters.models import Attachment, Subscription, SubscriptionStatus
 from newsletters.tokens import preferences_url, unsubscribe_url
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
+from tests.newsletters.test_browser import SHOTS
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +81,24 @@ def test_archive_page_out_of_range_or_not_a_number_is_404(client, page):
     archive_of(41)
     response = client.get("/n/weekly/", {"page": page})
     assert response.status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [375, 800])
+def test_archive_page_links_fit_a_phone(client, request, width):
+    archive_of(45)
+    html = client.get("/n/weekly/?page=2").content.decode()
+    # The browser starts once the page is fetched: Playwright's event loop and the ORM do not mix.
+    page = request.getfixturevalue("chromium").new_page(viewport={"width": width, "height": 700})
+    page.set_content(html)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"archive-{width}.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    nav = page.get_by_role("navigation", name="Archive pages")
+    newer, older = nav.get_by_role("link", name="Newer issues"), nav.get_by_role("link", name="Older issues")
+    assert newer.bounding_box()["y"] == older.bounding_box()["y"]  # side by side, under "Page 2 of 3"
+    assert older.bounding_box()["x"] + older.bounding_box()["width"] <= width
+    page.close()
 
 
 def test_issue_page_renders_sanitized_markdown_and_hides_drafts(client):
