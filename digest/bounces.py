@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import TruncDate
 
 from digest.conf import digest_settings
-from digest.models import BounceAction, BounceEvent, BounceKind, Delivery, DeliveryStatus
+from digest.models import AdminAlert, BounceAction, BounceEvent, BounceKind, Delivery, DeliveryStatus
 from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
 from newsletters.services import subscriber_unsubscribe_all
 
@@ -185,16 +185,27 @@ class Rates:
     def complaint_rate(self) -> float:
         return self.complaints / self.sent if self.sent else 0.0
 
+    def exceeded(self) -> list[str]:
+        """The thresholds passed: "bounce", "complaint", both or none."""
+        if not self.sent:
+            return []
+        kinds = []
+        if self.bounce_rate > digest_settings.BOUNCE_RATE_WARN:
+            kinds.append("bounce")
+        if self.complaint_rate > digest_settings.COMPLAINT_RATE_WARN:
+            kinds.append("complaint")
+        return kinds
+
     def warning(self) -> str:
         """Say which ESP threshold is passed ("" when none)."""
         days = digest_settings.BOUNCE_RATE_DAYS
         over = []
-        if self.sent and self.bounce_rate > digest_settings.BOUNCE_RATE_WARN:
+        if "bounce" in self.exceeded():
             over.append(
                 f"bounce rate {self.bounce_rate:.2%} ({self.hard} hard bounces / {self.sent} sent in {days} days) "
                 f"is above {digest_settings.BOUNCE_RATE_WARN:.2%}"
             )
-        if self.sent and self.complaint_rate > digest_settings.COMPLAINT_RATE_WARN:
+        if "complaint" in self.exceeded():
             over.append(
                 f"complaint rate {self.complaint_rate:.2%} ({self.complaints} complaints / {self.sent} sent in "
                 f"{days} days) is above {digest_settings.COMPLAINT_RATE_WARN:.2%}"
@@ -213,18 +224,51 @@ def bounce_rates(*, now: datetime.datetime) -> Rates:
     )
 
 
+# Runs come every few minutes: while a rate stays high, ADMINS hear about it once a day, not
+# after every run; a threshold newly passed is news at once.
+RATES_ALERT = "bounce_rates"
+RATES_MAIL_EVERY = datetime.timedelta(hours=24)
+
+
 def rates_warn(*, now: datetime.datetime) -> str:
-    """Mail ADMINS when the bounce or complaint rate passes the ESP thresholds; return the warning."""
-    warning = bounce_rates(now=now).warning()
-    if warning:
-        logger.warning("Deliverability: %s", warning)
-        body = (
-            f"At {now:%Y-%m-%d %H:%M %Z}: {warning}.\n\n"
-            "ESPs review or suspend accounts past these rates (Amazon SES: 5% bounces, 0.1% complaints).\n"
-            "See the bounce events in the admin; check imported lists and how readers subscribed."
-        )
-        try:
-            mail_admins("Digest: bounce or complaint rate too high", body)
-        except (smtplib.SMTPException, OSError) as error:
-            logger.error("Cannot mail the deliverability warning to ADMINS: %s", error)
+    """Log a warning when the bounce or complaint rate passes the ESP thresholds, mail ADMINS about it; return it.
+
+    The log line comes every time. The mail goes at most once per RATES_MAIL_EVERY while the
+    same thresholds stay passed, and at once when one is passed that the last mail did not
+    name (bounce → complaint, or again after the rate was back under). When it was mailed is
+    kept in the database (AdminAlert), so every sender machine sees it.
+    """
+    rates = bounce_rates(now=now)
+    kinds = rates.exceeded()
+    if not kinds:
+        # Back under: the next crossing is news again.
+        AdminAlert.objects.filter(key=RATES_ALERT).exclude(kinds="").update(kinds="")
+        return ""
+    warning = rates.warning()
+    logger.warning("Deliverability: %s", warning)
+    with transaction.atomic():
+        # The row is locked while this run decides, so two machines finishing runs together
+        # mail once; it is marked mailed before the mail goes, so no lock waits on SMTP.
+        alert, _ = AdminAlert.objects.select_for_update().get_or_create(key=RATES_ALERT)
+        mailed = set(filter(None, alert.kinds.split(",")))
+        if set(kinds) <= mailed and alert.mailed_at and now - alert.mailed_at < RATES_MAIL_EVERY:
+            if mailed != set(kinds):  # one has cleared: remember, so its return is news
+                alert.kinds = ",".join(kinds)
+                alert.save(update_fields=["kinds"])
+            return warning
+        before = {"kinds": alert.kinds, "mailed_at": alert.mailed_at}
+        alert.kinds, alert.mailed_at = ",".join(kinds), now
+        alert.save(update_fields=["kinds", "mailed_at"])
+    body = (
+        f"At {now:%Y-%m-%d %H:%M %Z}: {warning}.\n\n"
+        "ESPs review or suspend accounts past these rates (Amazon SES: 5% bounces, 0.1% complaints).\n"
+        "See the bounce events in the admin; check imported lists and how readers subscribed.\n\n"
+        "While this lasts you get this mail once a day, and at once if another rate passes its threshold."
+    )
+    try:
+        mail_admins("Digest: bounce or complaint rate too high", body)
+    except (smtplib.SMTPException, OSError) as error:
+        logger.error("Cannot mail the deliverability warning to ADMINS: %s", error)
+        # Not mailed after all: the next run tries again (unless another run has mailed since).
+        AdminAlert.objects.filter(pk=alert.pk, mailed_at=now).update(**before)
     return warning

@@ -196,6 +196,21 @@ class DeliveryDay(models.Model):
         return f"{self.day} {self.newsletter_id} {self.status}: {self.count}"
 
 
+class AdminAlert(models.Model):
+    """What ADMINS were last mailed about, one row per alert, in the database every sender machine shares.
+
+    `kinds` are the conditions the last mail named (comma-separated, e.g. "bounce,complaint");
+    conditions that have cleared since are removed, so one that comes back is new again.
+    """
+
+    key = models.CharField(max_length=50, unique=True)
+    kinds = models.CharField(max_length=200, blank=True)
+    mailed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.kinds or 'clear'}"
+
+
 class Run(models.Model):
     """One digest run (not a dry run) and its summary, as the dashboard lists them."""
 

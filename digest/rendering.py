@@ -2,7 +2,8 @@
 
 Per group, once (`group_render`, shared across runs and processes through the Rendering
 row): issues' Markdown → safe HTML (newsletters.markup) → Django templates
-(emails/digest_subject.txt, digest.txt, digest.html) → premailer inlines the CSS. The
+(emails/digest_subject.txt, digest.txt, digest.html) → premailer inlines the CSS
+(newsletters.emails, the layout every reader mail shares). The
 templates carry placeholder markers where personal values go; `personalize()` swaps
 them in per recipient, which is string replacement, never a render.
 """
@@ -21,12 +22,12 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import Prefetch
 from django.template.loader import render_to_string
-from premailer import Premailer
 
 from digest.conf import digest_settings
 from digest.exceptions import RenderError
 from digest.models import Rendering, Window
 from newsletters.conf import site_url
+from newsletters.emails import PREHEADER_LENGTH, email_html
 from newsletters.markup import html_excerpt, html_for_email, html_to_text, markdown_to_html
 from newsletters.models import Attachment, Issue, Newsletter
 from newsletters.selectors import issues_published_between
@@ -101,37 +102,6 @@ class RenderedDigest:
         return text, body
 
 
-# Inbox previews show the preheader, then whatever text follows it in the body: these
-# invisible characters (zero-width non-joiner and no-break space pairs) fill the preview.
-PREHEADER_FILLER = "&zwnj;&nbsp;" * 90
-PREHEADER_LENGTH = 140
-
-
-def inline_css(document: str) -> str:
-    """Inline the stylesheet into style attributes; keep @media rules in a <style> block.
-
-    premailer serializes the <html> element alone and loses the doctype, which puts mail
-    clients in quirks mode (table cells lose the body's line height): it is put back.
-    """
-    inlined = Premailer(
-        document,
-        base_url=site_url("/"),
-        strip_important=False,
-        keep_style_tags=False,
-        disable_leftover_css=False,
-        allow_network=False,
-        disable_validation=True,
-        cssutils_logging_level=logging.CRITICAL,
-        preserve_internal_links=True,
-        # CSS `height: auto` (images scale with their width) would become height="auto",
-        # which is not a valid attribute value; the style attribute says it.
-        disable_basic_attributes=["height"],
-    ).transform()
-    if inlined.lstrip()[:9].lower() != "<!doctype":
-        inlined = "<!doctype html>\n" + inlined
-    return inlined
-
-
 def preheader_for(entries: list[dict]) -> str:
     """The inbox preview line: the editor's preheader of each issue, else its first words.
 
@@ -169,7 +139,6 @@ def digest_render(
         "entries": entries,
         "count": len(entries),
         "preheader": preheader_for(entries),
-        "preheader_filler": PREHEADER_FILLER,
         "window_start": window_start,
         "window_end": window_end,
         "site_url": site_url(),
@@ -189,7 +158,7 @@ def digest_render(
         newsletter=newsletter,
         subject=subject,
         text=render_to_string("emails/digest.txt", context),
-        html=inline_css(render_to_string("emails/digest.html", context)),
+        html=email_html("emails/digest.html", context),
         issue_ids=[issue.pk for issue in issues],
         attachments=files,
     )

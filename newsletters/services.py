@@ -17,8 +17,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from newsletters.conf import newsletters_settings, site_url
+from newsletters.emails import PREHEADER_LENGTH, email_html
 from newsletters.exceptions import ConfirmationReplayed, RateLimited
-from newsletters.markup import html_to_text, markdown_to_html
+from newsletters.markup import html_excerpt, html_for_email, html_to_text, markdown_to_html
 from newsletters.models import (
     Frequency,
     Issue,
@@ -96,10 +97,15 @@ def subscription_request(
         "confirm_url": confirm_url(payload),
         "max_age_days": newsletters_settings.CONFIRM_MAX_AGE_DAYS,
         "site_url": site_url(),
+        "preheader": "One click confirms it; until then nothing is sent.",
+        # The sender's identity at the foot, as in their digests; several newsletters may share one.
+        "postal_addresses": list(
+            dict.fromkeys(n.postal_address.strip() for n in newsletters if n.postal_address.strip())
+        ),
     }
     subject = " ".join(render_to_string("emails/confirm_subject.txt", context).split())
     message = EmailMultiAlternatives(subject=subject, body=render_to_string("emails/confirm.txt", context), to=[email])
-    message.attach_alternative(render_to_string("emails/confirm.html", context), "text/html")
+    message.attach_alternative(email_html("emails/confirm.html", context), "text/html")
     return message.send() == 1
 
 
@@ -167,8 +173,9 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
     context = {
         "newsletter": newsletter,
         "name": subscriber.name,
-        "body_html": body_html,
+        "body_html": html_for_email(body_html),
         "body_text": html_to_text(body_html, base_url=site_url()),
+        "preheader": html_excerpt(body_html, length=PREHEADER_LENGTH),
         "latest": latest,
         "latest_url": site_url(latest.get_absolute_url()) if latest else "",
         "archive_url": site_url(newsletter.get_absolute_url()),
@@ -181,7 +188,7 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
         to=[subscriber.email],
         reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
     )
-    message.attach_alternative(render_to_string("emails/welcome.html", context), "text/html")
+    message.attach_alternative(email_html("emails/welcome.html", context), "text/html")
     try:
         return message.send() == 1
     except (smtplib.SMTPException, OSError) as error:

@@ -8,6 +8,7 @@ import datetime
 import io
 
 from django.contrib.syndication.views import Feed
+from django.core.paginator import InvalidPage, Paginator
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -43,12 +44,24 @@ def home(request):
     )
 
 
+ARCHIVE_PER_PAGE = 20
+
+
 def archive(request, slug):
-    """List a newsletter's published issues."""
+    """List a newsletter's published issues, newest first, a page at a time (`?page=N`)."""
     newsletter = get_object_or_404(newsletters_public(), slug=slug)
     # The list shows no bodies: do not read them.
     issues = issues_visible(newsletter=newsletter, now=timezone.now()).only("newsletter", "title", "slug", "publish_at")
-    return render(request, "newsletters/archive.html", {"newsletter": newsletter, "issues": issues})
+    number = request.GET.get("page", "1")
+    # Only plain ASCII digits: int() would also take " 2", "+2", "1_0" and other scripts' digits,
+    # so the same page would answer at many addresses.
+    if not number.isascii() or not number.isdigit():
+        raise Http404("No such page.")
+    try:
+        page = Paginator(issues, ARCHIVE_PER_PAGE).page(number)
+    except InvalidPage:
+        raise Http404("No such page.") from None
+    return render(request, "newsletters/archive.html", {"newsletter": newsletter, "page": page})
 
 
 def issue_detail(request, slug, issue_slug):

@@ -1,3 +1,6 @@
+import os
+import shutil
+
 import pytest
 
 from tests.smtp import SMTPServer
@@ -17,3 +20,23 @@ def smtp_server(settings):
     with SMTPServer() as server:
         settings.MAILERS = {"default": server.mailer(), "digest": server.mailer()}
         yield server
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def chromium():
+    """Debian's Chromium under Playwright (browser downloads are not possible here)."""
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; `make browser` installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing; `make browser` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        yield browser
+        browser.close()

@@ -1,22 +1,29 @@
 """The policy: hard bounces suppress, soft bounces score and decay, complaints unsubscribe, editors lift."""
 
 import datetime
+import os
+import subprocess
+import sys
 
 import pytest
 
 from digest.bounces import (
+    RATES_ALERT,
     Report,
     bounce_rates,
     bounce_raw_prune,
     bounce_record,
     fingerprint_of,
+    rates_warn,
     soft_score,
     suppression_lift,
 )
-from digest.models import BounceEvent, BounceKind
+from digest.models import AdminAlert, BounceEvent, BounceKind
 from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
 from tests.digest.conftest import at
-from tests.digest.returns import sent_delivery
+from tests.digest.returns import WINDOW_END, sent_delivery
+from tests.digest.test_processes import database_url
+from tests.smtp import BlockingHandler, SMTPServer
 
 pytestmark = pytest.mark.django_db
 DAY = datetime.timedelta(days=1)
@@ -133,6 +140,122 @@ def test_a_run_warns_admins_when_the_bounce_rate_is_too_high(world, settings):
     assert "bounce rate 5.26% (1 hard bounces / 19 sent in 7 days) is above 5.00%" in str(second)
     [warning] = [m for m in world.inbox("ops@example.com")]
     assert "bounce or complaint rate too high" in warning["Subject"]
+
+
+@pytest.fixture
+def admins(smtp_server, settings):
+    """ADMINS at a real SMTP server; returns a function listing the warnings it received."""
+    settings.ADMINS = ["ops@example.com"]
+    return lambda: [r.message for r in smtp_server.received if "rate too high" in r.message["Subject"]]
+
+
+def _high_bounce_rate(readers: int = 20, bounced: int = 2) -> list:
+    """`readers` digests sent at WINDOW_END, `bounced` of them hard-bounced an hour later (10% by default)."""
+    deliveries = [sent_delivery(f"r{n}@example.com") for n in range(readers)]
+    when = WINDOW_END + datetime.timedelta(hours=1)
+    for n, delivery in enumerate(deliveries[:bounced]):
+        bounce_record(report=_report(BounceKind.HARD, when, n), subscriber=delivery.subscription.subscriber, now=when)
+    return deliveries
+
+
+def _complain(delivery, when) -> None:
+    bounce_record(report=_report(BounceKind.COMPLAINT, when), subscriber=delivery.subscription.subscriber, now=when)
+
+
+def test_the_rate_warning_is_mailed_once_a_day_while_it_lasts_and_logged_every_run(admins, caplog):
+    _high_bounce_rate()
+    first = WINDOW_END + datetime.timedelta(hours=2)
+    runs = [first + datetime.timedelta(minutes=5 * n) for n in range(12)] + [
+        first + datetime.timedelta(hours=23, minutes=59)
+    ]
+    for now in runs:
+        assert rates_warn(now=now).startswith("bounce rate 10.00%")
+    assert len(admins()) == 1
+    assert "once a day" in admins()[0].get_content()
+    assert sum("Deliverability: bounce rate" in record.getMessage() for record in caplog.records) == len(runs)
+    rates_warn(now=first + datetime.timedelta(hours=24))
+    rates_warn(now=first + datetime.timedelta(hours=24, minutes=5))
+    assert len(admins()) == 2
+    alert = AdminAlert.objects.get(key=RATES_ALERT)
+    assert (alert.kinds, alert.mailed_at) == ("bounce", first + datetime.timedelta(hours=24))
+
+
+def test_a_newly_passed_threshold_is_mailed_at_once(admins, settings):
+    deliveries = _high_bounce_rate()
+    now = WINDOW_END + datetime.timedelta(hours=2)
+    rates_warn(now=now)
+    _complain(deliveries[10], now)
+    rates_warn(now=now + datetime.timedelta(minutes=5))  # bounce → bounce and complaint
+    assert len(admins()) == 2 and "complaint rate 5.00%" in admins()[1].get_content()
+    settings.DIGEST_COMPLAINT_RATE_WARN = 0.1  # the complaint rate is under this one
+    rates_warn(now=now + datetime.timedelta(minutes=10))
+    assert len(admins()) == 2  # the bounce rate was mailed ten minutes ago
+    assert AdminAlert.objects.get(key=RATES_ALERT).kinds == "bounce"
+    settings.DIGEST_COMPLAINT_RATE_WARN = 0.001
+    rates_warn(now=now + datetime.timedelta(minutes=15))  # the complaint rate passes again: news
+    assert len(admins()) == 3
+
+
+def test_a_rate_back_under_that_passes_again_is_mailed_at_once(admins):
+    _high_bounce_rate()
+    now = WINDOW_END + datetime.timedelta(hours=2)
+    rates_warn(now=now)
+    more = [sent_delivery(f"more{n}@example.com") for n in range(30)]  # 2 of 50: 4%, under 5%
+    assert rates_warn(now=now + datetime.timedelta(minutes=5)) == ""
+    assert AdminAlert.objects.get(key=RATES_ALERT).kinds == ""
+    later = now + datetime.timedelta(minutes=10)
+    for n, delivery in enumerate(more[:2]):
+        bounce_record(
+            report=_report(BounceKind.HARD, later, f"m{n}"), subscriber=delivery.subscription.subscriber, now=later
+        )
+    assert rates_warn(now=later).startswith("bounce rate 8.00%")
+    assert len(admins()) == 2
+
+
+def test_a_warning_the_mail_server_refused_is_mailed_by_the_next_run(admins, smtp_server, caplog):
+    _high_bounce_rate()
+    now = WINDOW_END + datetime.timedelta(hours=2)
+    smtp_server.handler.replies["ops@example.com"] = "550 5.1.1 No such user"
+    assert rates_warn(now=now)
+    assert admins() == [] and "Cannot mail the deliverability warning" in caplog.text
+    assert not AdminAlert.objects.filter(key=RATES_ALERT, mailed_at__isnull=False).exists()
+    del smtp_server.handler.replies["ops@example.com"]
+    rates_warn(now=now + datetime.timedelta(minutes=5))
+    assert len(admins()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_machines_warning_at_once_mail_it_once(tmp_path):
+    """Each process has its own VAR_DIR and cache: only the database tells them the warning went out."""
+    _high_bounce_rate()
+    now = WINDOW_END + datetime.timedelta(hours=2)
+    # Mailed two days ago about a rate that went back under: the row both processes read.
+    AdminAlert.objects.create(key=RATES_ALERT, kinds="", mailed_at=now - 2 * DAY)
+    script = (
+        "from datetime import datetime; from digest.bounces import rates_warn; "
+        f"print(rates_warn(now=datetime.fromisoformat('{now.isoformat()}')))"
+    )
+    with SMTPServer(BlockingHandler(block_at=1)) as smtp:
+        env = os.environ | {"DATABASE_URL": database_url(), "EMAIL_URL": smtp.url(), "ADMINS": "ops@example.com"}
+
+        def machine(name: str) -> subprocess.Popen:
+            return subprocess.Popen(
+                [sys.executable, "manage.py", "shell", "-c", script],
+                env=env | {"VAR_DIR": str(tmp_path / name)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+
+        first = machine("a")
+        assert smtp.handler.reached.wait(60), first.communicate()  # a's mail is on the wire
+        # b warns in its log too, and mails nothing: the database says a has it in hand.
+        out, err = machine("b").communicate(timeout=120)
+        assert out.splitlines()[-1].startswith("bounce rate 10.00%") and "Deliverability: bounce rate" in err
+        smtp.handler.release.set()
+        _, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+        assert [r.recipients for r in smtp.received] == [["ops@example.com"]]
 
 
 def test_returned_messages_are_forgotten_after_the_keep_days_the_events_stay(settings):

@@ -12,7 +12,7 @@ from digest.models import Delivery, DeliveryStatus, Run
 from newsletters.models import Frequency, Subscription
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 from tests.newsletters import test_browser
-from tests.newsletters.test_browser import shot
+from tests.newsletters.test_browser import SHOTS, shot
 
 browser_page = test_browser.browser_page  # the reader journey's Chromium fixture
 
@@ -84,6 +84,22 @@ def seed_desk() -> tuple:
     return newsletter, issue
 
 
+RUNS_LAYOUT = """() => {
+    const table = document.querySelector('table.runs-table');
+    const row = table.querySelector('tbody tr');
+    const card = table.closest('.dash-card'), padding = getComputedStyle(card);
+    return {
+        page: document.documentElement.scrollWidth,
+        viewport: window.innerWidth,
+        card: card.clientWidth - parseFloat(padding.paddingLeft) - parseFloat(padding.paddingRight),
+        table: table.scrollWidth,
+        tableBox: table.clientWidth,
+        stacked: getComputedStyle(row).display === 'grid' && table.querySelector('thead').offsetHeight <= 1,
+        label: getComputedStyle(row.querySelector('td'), '::before').content.split(' / ')[0],
+    };
+}"""
+
+
 def test_dashboard_and_issue_report(browser_page, live_server):
     page = browser_page
     newsletter, issue = seed_desk()
@@ -101,6 +117,17 @@ def test_dashboard_and_issue_report(browser_page, live_server):
     assert page.locator('rect[data-series="failed"]').count() >= 3
     assert page.locator("table.dash-table tbody tr").count() == 3  # the last runs
     screenshots(page, "7-dashboard")
+    for width in (*WIDTHS, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        layout = page.evaluate(RUNS_LAYOUT)
+        page.locator(".runs-card").screenshot(path=str(SHOTS / f"7-dashboard-runs-{width}.png"))
+        assert layout["page"] <= layout["viewport"], (width, layout)  # the page never scrolls sideways
+        assert layout["table"] <= layout["tableBox"], (width, layout)  # nor does the runs table in its card
+        # A narrow card (a phone; at 800 px beside the admin's sidebar) stacks each run under its
+        # start time, labelled; a wide one has the seven columns.
+        assert layout["stacked"] == (layout["card"] <= 480), (width, layout)
+        assert layout["label"] == ('"Took "' if layout["stacked"] else "none"), (width, layout)
+    assert page.evaluate(RUNS_LAYOUT)["card"] > 480  # 1280 px: the columns were checked too
 
     page.goto(f"{live_server.url}/admin/newsletters/issue/{issue.pk}/change/")
     page.get_by_role("link", name="Report").click()
@@ -180,7 +207,7 @@ def test_welcome_mail_written_in_the_admin_reaches_a_new_reader(browser_page, li
     welcome = smtp_server.received[-1].message
     assert welcome["Subject"] == "Welcome to Django Weekly Notes"
     page.set_content(welcome.get_body(preferencelist=("html",)).get_content())
-    page.get_by_text("One email a week, no more.").wait_for()
+    page.get_by_text("One email a week, no more.", exact=True).wait_for()  # not the preheader's copy
     assert (
         page.get_by_role("link", name="Mailers in Django 6.1")
         .get_attribute("href")

@@ -172,7 +172,7 @@ def test_headings_inside_an_issue_are_smaller_than_its_title(world):
     world.run(at(2026, 6, 2, 8, 5))
     tree = _html_tree(world.inbox("ada@example.com")[0])
     title = _font_size(tree.find_class("issue-title")[0])
-    sizes = [_font_size(tree.xpath(f"//td[@class='issue']//{tag}")[0]) for tag in ("h1[2]", "h2", "h3", "h4")]
+    sizes = [_font_size(tree.xpath(f"//td[@class='content']//{tag}")[0]) for tag in ("h1[2]", "h2", "h3", "h4")]
     assert title == 22 and sizes == sorted(sizes, reverse=True) and max(sizes) < title
 
 
@@ -207,6 +207,6 @@ def test_footnotes_in_email_have_no_dead_links_and_tables_scroll_in_a_box(world)
     assert [[li.text_content().strip() for li in note.iter("li")] for note in notes] == [
         ["First note.", "Second note."]
     ] * 2
-    assert [table.getparent().get("class") for table in tree.xpath("//td[@class='issue']//table")] == [
+    assert [table.getparent().get("class") for table in tree.xpath("//td[@class='content']//table")] == [
         "table-scroll"
     ] * 2

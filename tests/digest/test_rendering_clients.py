@@ -19,7 +19,6 @@ from tests.digest.conftest import at, body
 ROOT = Path(__file__).resolve().parents[2]
 # Its command has no #! line: node runs it.
 DOIUSE = ROOT / "var" / "node" / "node_modules" / "doiuse-email" / "bin" / "cli.js"
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "test-output" / "screenshots"
 # The client families the layout must hold up in: every Gmail (web and apps), every Apple
 # Mail, and Outlook for Windows (Word's engine).
@@ -113,22 +112,6 @@ def png(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-@pytest.fixture
-def chromium():
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing; `make browser` installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing; `make browser` installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        yield browser
-        browser.close()
 
 
 MEASURE = """() => {

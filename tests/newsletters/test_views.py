@@ -1,6 +1,7 @@
 """Reader pages: what the archive pages show, and that no page's queries grow with its content (no N+1)."""
 
 import datetime
+import re
 
 import pytest
 from django.core.cache import cache
@@ -11,6 +12,7 @@ from django.utils import timezone
 from newsletters.models import Attachment, Subscription, SubscriptionStatus
 from newsletters.tokens import preferences_url, unsubscribe_url
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
+from tests.newsletters.test_browser import SHOTS
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +25,80 @@ def test_archive_lists_only_visible_issues(client):
     body = client.get("/n/weekly/").content.decode()
     assert "Shown" in body
     assert "Tomorrow" not in body and "Secret draft" not in body
+
+
+def archive_of(count: int):
+    """A newsletter with `count` published issues, issue-0 the oldest, one hour apart."""
+    newsletter = NewsletterFactory(slug="weekly")
+    start = timezone.now() - datetime.timedelta(days=30)
+    for n in range(count):
+        IssueFactory(newsletter=newsletter, slug=f"issue-{n}", publish_at=start + datetime.timedelta(hours=n))
+    return newsletter
+
+
+def listed(body: str) -> list[str]:
+    return re.findall(r'href="/n/weekly/(issue-\d+)/"', body)
+
+
+def test_archive_pages_list_twenty_issues_newest_first(client):
+    archive_of(41)
+    first = client.get("/n/weekly/").content.decode()
+    assert listed(first) == [f"issue-{n}" for n in range(40, 20, -1)]
+    assert "Page 1 of 3" in first
+    assert 'rel="prev"' not in first
+    assert '<a rel="next" href="/n/weekly/?page=2">' in first
+    second = client.get("/n/weekly/?page=2").content.decode()
+    assert listed(second) == [f"issue-{n}" for n in range(20, 0, -1)]
+    assert "Page 2 of 3" in second
+    assert '<a rel="prev" href="/n/weekly/">' in second  # page 1 has one address
+    assert '<a rel="next" href="/n/weekly/?page=3">' in second
+    last = client.get("/n/weekly/?page=3").content.decode()
+    assert listed(last) == ["issue-0"]
+    assert "Page 3 of 3" in last
+    assert '<a rel="prev" href="/n/weekly/?page=2">' in last and 'rel="next"' not in last
+    assert '<nav class="pages" aria-label="Archive pages">' in last
+
+
+def test_archive_of_one_page_shows_no_page_links(client):
+    archive_of(20)
+    body = client.get("/n/weekly/").content.decode()
+    assert len(listed(body)) == 20
+    assert "Page 1" not in body and 'rel="next"' not in body
+    assert client.get("/n/weekly/?page=1").status_code == 200
+    assert client.get("/n/weekly/?page=2").status_code == 404
+
+
+def test_empty_archive_has_its_first_page(client):
+    NewsletterFactory(slug="weekly")
+    response = client.get("/n/weekly/")
+    assert response.status_code == 200
+    assert "Nothing published yet." in response.content.decode()
+    assert client.get("/n/weekly/?page=2").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["0", "4", "-1", "abc", "", "1.0", " 2", "+2", "1_0", "\u0662", "9" * 30, "last"])
+def test_archive_page_out_of_range_or_not_a_number_is_404(client, page):
+    archive_of(41)
+    response = client.get("/n/weekly/", {"page": page})
+    assert response.status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [375, 800])
+def test_archive_page_links_fit_a_phone(client, request, width):
+    archive_of(45)
+    html = client.get("/n/weekly/?page=2").content.decode()
+    # The browser starts once the page is fetched: Playwright's event loop and the ORM do not mix.
+    page = request.getfixturevalue("chromium").new_page(viewport={"width": width, "height": 700})
+    page.set_content(html)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"archive-{width}.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    nav = page.get_by_role("navigation", name="Archive pages")
+    newer, older = nav.get_by_role("link", name="Newer issues"), nav.get_by_role("link", name="Older issues")
+    assert newer.bounding_box()["y"] == older.bounding_box()["y"]  # side by side, under "Page 2 of 3"
+    assert older.bounding_box()["x"] + older.bounding_box()["width"] <= width
+    page.close()
 
 
 def test_issue_page_renders_sanitized_markdown_and_hides_drafts(client):
@@ -53,14 +129,24 @@ def test_home_and_subscribe_take_one_query_however_many_newsletters(client, djan
     assert "More 4" in get_counting(client, django_assert_num_queries, url, 1)
 
 
-@pytest.mark.parametrize(("path", "queries"), [("/n/weekly/", 2), ("/n/weekly/feed/", 2)])
+@pytest.mark.parametrize(("path", "queries"), [("/n/weekly/", 3), ("/n/weekly/feed/", 2)])
 def test_archive_and_feed_queries_do_not_grow_with_issues(client, django_assert_num_queries, path, queries):
     newsletter = NewsletterFactory(slug="weekly")
     IssueFactory(newsletter=newsletter, slug="first")
     assert "/n/weekly/first/" in get_counting(client, django_assert_num_queries, path, queries)
-    IssueFactory.create_batch(10, newsletter=newsletter)
+    IssueFactory.create_batch(30, newsletter=newsletter)
     body = get_counting(client, django_assert_num_queries, path, queries)
-    assert body.count("/n/weekly/issue-") >= 10
+    assert body.count("/n/weekly/issue-") >= 20
+
+
+def test_archive_pages_take_three_queries_and_read_no_bodies(client, django_assert_num_queries):
+    archive_of(45)
+    for url in ["/n/weekly/", "/n/weekly/?page=2", "/n/weekly/?page=3"]:
+        with django_assert_num_queries(3) as captured:  # newsletter, count, one page of issues
+            response = client.get(url)
+        assert response.status_code == 200
+        issue_query = captured.captured_queries[-1]["sql"]
+        assert '"body"' not in issue_query and "LIMIT" in issue_query
 
 
 def test_issue_page_takes_three_queries_however_many_attachments(client, django_assert_num_queries, settings):

@@ -1,0 +1,47 @@
+"""The HTML of every mail to readers: one layout (emails/base.html), its CSS inlined.
+
+Digests (digest.rendering), confirmation and welcome mails extend the same table skeleton
+and stylesheet, and go through the same inliner, so they look alike in every client.
+"""
+
+import logging
+
+from django.template.loader import render_to_string
+from premailer import Premailer
+
+from newsletters.conf import site_url
+
+# Inbox previews show the preheader, then whatever text follows it in the body: these
+# invisible characters (zero-width non-joiner and no-break space pairs) fill the preview.
+PREHEADER_FILLER = "&zwnj;&nbsp;" * 90
+PREHEADER_LENGTH = 140
+
+
+def inline_css(document: str) -> str:
+    """Inline the stylesheet into style attributes; keep @media rules in a <style> block.
+
+    premailer serializes the <html> element alone and loses the doctype, which puts mail
+    clients in quirks mode (table cells lose the body's line height): it is put back.
+    """
+    inlined = Premailer(
+        document,
+        base_url=site_url("/"),
+        strip_important=False,
+        keep_style_tags=False,
+        disable_leftover_css=False,
+        allow_network=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+        preserve_internal_links=True,
+        # CSS `height: auto` (images scale with their width) would become height="auto",
+        # which is not a valid attribute value; the style attribute says it.
+        disable_basic_attributes=["height"],
+    ).transform()
+    if inlined.lstrip()[:9].lower() != "<!doctype":
+        inlined = "<!doctype html>\n" + inlined
+    return inlined
+
+
+def email_html(template_name: str, context: dict) -> str:
+    """Render a mail's HTML template (one extending emails/base.html) with its CSS inlined."""
+    return inline_css(render_to_string(template_name, {"preheader_filler": PREHEADER_FILLER, **context}))
