@@ -16,8 +16,12 @@ workers = env_int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1))
 timeout = 30
 graceful_timeout = 30
 # Recycle workers now and then, so a slow leak in any library never grows without bound.
-max_requests = 10_000
-max_requests_jitter = 1_000
+# Not often: a new worker costs about a second of CPU (Django, the templates, the
+# time-zone list) and serves slowly until warm. At 10,000 requests, one-click floods of
+# 1,000 a second restarted all four workers within the same few seconds, every 40 s, and
+# doubled the p99 latency (bench/web.py).
+max_requests = 100_000
+max_requests_jitter = 20_000
 # Each worker loads the application itself, so a reload (SIGHUP) picks up new code.
 preload_app = False
 errorlog = "-"
