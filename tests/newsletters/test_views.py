@@ -27,6 +27,14 @@ def test_archive_lists_only_visible_issues(client):
     assert "Tomorrow" not in body and "Secret draft" not in body
 
 
+def test_archive_header_starts_with_the_description_or_the_links(client):
+    NewsletterFactory(slug="weekly", description="Notes for Django people.")
+    NewsletterFactory(slug="bare", description="")
+    described = client.get("/n/weekly/").content.decode()
+    assert '<p class="muted">Notes for Django people. · <a href="/n/weekly/feed/">Atom feed</a>' in described
+    assert '<p class="muted"><a href="/n/bare/feed/">Atom feed</a>' in client.get("/n/bare/").content.decode()
+
+
 def archive_of(count: int):
     """A newsletter with `count` published issues, issue-0 the oldest, one hour apart."""
     newsletter = NewsletterFactory(slug="weekly")
