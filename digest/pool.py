@@ -9,7 +9,9 @@ Every connection is a backend of a configured Django mailer (`mailers[alias]`), 
 host, port, TLS or SSL, credentials and timeout apply. Aliases in DIGEST_MAILERS are used
 round-robin; a relay that refuses connections is skipped for a while and tried again. A
 relay that answers 421 when a connection opens has too many of ours: the pool shrinks by
-that connection for the rest of the run. Throttling replies during a transaction (421,
+that connection for the rest of the run. So does one that leaves a new connection without
+a greeting until the mailer's timeout while answering our others (at its process limit,
+smtp-sink and Postfix queue further connections unanswered). Throttling replies during a transaction (421,
 454, 452) slow that connection down with backoff and retry the message; only when the
 relay keeps refusing is the delivery deferred to a later run.
 
@@ -46,10 +48,6 @@ THROTTLE_CODES = (421, 454)
 THROTTLE_WAITS = (0.5, 2.0, 8.0)
 # How long a relay that refused a connection is skipped.
 RELAY_RETRY_SECONDS = 30.0
-# How long opening a connection (TCP, greeting, EHLO, STARTTLS) may take, whatever the
-# mailer's own timeout: a relay at its process limit leaves further connections queued
-# without a greeting, and a connection waiting for one holds a message its batch waits for.
-OPEN_TIMEOUT = 10.0
 
 
 class RateLimiter:
@@ -77,7 +75,7 @@ class RateLimiter:
 class Relay:
     alias: str
     down_until: float = 0.0
-    opened: int = 0  # connections it accepted and greeted in this run
+    answered_at: float = float("-inf")  # when it last answered a message on any connection of ours
 
 
 @dataclass
@@ -85,6 +83,7 @@ class _Connection:
     relay: Relay
     backend: object = None
     opened: bool = False
+    retired: bool = False  # taken out of the pool for this run: the relay serves no more of ours
 
 
 @dataclass
@@ -304,6 +303,7 @@ class Pool:
                     self._settle(previous, smtp.getreply(), retry)
                     previous = None
                 replies = [smtp.getreply() for _ in range(3)]
+                connection.relay.answered_at = self.clock()
                 refusal = envelope_refused(smtp, message.sender, message.recipient, replies)
                 if refusal is not None:
                     entry, current = current, None
@@ -367,31 +367,37 @@ class Pool:
     def _ready(self, connection: _Connection) -> bool:
         """Open the connection if needed, on its relay or the next one up; False if it should go away."""
         # Django's SMTP backend drops its smtplib object when closed; other backends have none.
+        if connection.retired:
+            return False
         if connection.opened and getattr(connection.backend, "connection", True) is not None:
             return True
         for _ in range(len(self.relays)):
             relay = connection.relay
             if relay.down_until <= self.clock():
+                started = self.clock()
                 try:
                     connection.backend = mailers[relay.alias]
-                    _open(connection.backend)
+                    connection.backend.open()
                     _no_delay(connection.backend)
                     connection.opened = True
                     with self._lock:
                         self.stats.opened += 1
-                        relay.opened += 1
                     return True
                 except smtplib.SMTPConnectError as error:
                     if error.smtp_code == 421 and self._shrink():
                         logger.info("Relay %s has too many of our connections (%s): one fewer", relay.alias, error)
+                        connection.retired = True
                         return False
                     self._relay_down(relay, error)
-                except (smtplib.SMTPServerDisconnected, TimeoutError) as error:
-                    # No greeting in time, or a hang-up before it, from a relay that greeted
-                    # others of ours in this run: it serves no more connections at once (its
-                    # process limit queues the rest). The same as a 421, said by silence.
-                    if relay.opened and self._shrink():
+                except smtplib.SMTPServerDisconnected as error:
+                    # No greeting within the mailer's timeout while the relay went on answering
+                    # our other connections: it serves no more at once (at its process limit it
+                    # leaves the rest queued, unanswered). A 421 said by silence. Silence with
+                    # no answer elsewhere is an outage: the relay is skipped for a while.
+                    timed_out = isinstance(error.__context__, TimeoutError)
+                    if timed_out and relay.answered_at >= started and self._shrink():
                         logger.info("Relay %s did not greet one more connection (%s): one fewer", relay.alias, error)
+                        connection.retired = True
                         return False
                     self._relay_down(relay, error)
                 except (smtplib.SMTPException, OSError) as error:
@@ -423,7 +429,9 @@ class Pool:
         while True:
             self.limiter.wait()
             try:
-                return Outcome(delivery, DeliveryStatus.SENT) if send(connection.backend) else _none_sent(delivery)
+                sent = send(connection.backend)
+                connection.relay.answered_at = self.clock()
+                return Outcome(delivery, DeliveryStatus.SENT) if sent else _none_sent(delivery)
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
                 code, text = _reply(error)
                 if not throttled(code, text):
@@ -479,23 +487,6 @@ def _reply(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException)
     else:
         code, text = error.smtp_code, error.smtp_error
     return code, f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
-
-
-def _open(backend) -> None:
-    """Open a mailer backend, waiting at most OPEN_TIMEOUT for the relay; then its own timeout applies."""
-    timeout = getattr(backend, "timeout", 0)
-    if timeout is not None and timeout <= OPEN_TIMEOUT:  # 0: a backend without one (an ESP's API)
-        backend.open()
-        return
-    backend.timeout = OPEN_TIMEOUT  # Django's SMTP backend passes it to smtplib when opening
-    try:
-        backend.open()
-    finally:
-        backend.timeout = timeout
-    smtp = getattr(backend, "connection", None)
-    if smtp is not None and getattr(smtp, "sock", None) is not None:
-        smtp.timeout = timeout
-        smtp.sock.settimeout(timeout)
 
 
 def _pipelines(backend) -> bool:

@@ -221,10 +221,16 @@ class _LimitedSMTP(SMTP):
         if not getattr(self, "_refused", False):
             super().data_received(data)
 
+    def eof_received(self):
+        if getattr(self, "_refused", False):
+            return False  # no SMTP session began: let the transport close
+        return super().eof_received()
+
     def connection_lost(self, error):
-        if not getattr(self, "_refused", False):
-            with self.event_handler.lock:
-                self.event_handler.open_connections -= 1
+        if getattr(self, "_refused", False):
+            return  # no SMTP session began: nothing of aiosmtpd's to tear down
+        with self.event_handler.lock:
+            self.event_handler.open_connections -= 1
         super().connection_lost(error)
 
 

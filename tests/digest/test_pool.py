@@ -54,11 +54,15 @@ def test_a_relay_that_answers_421_to_the_third_connection_shrinks_the_pool(world
     assert world.smtp.handler.most_open == 2
 
 
-def test_a_relay_that_leaves_further_connections_ungreeted_shrinks_the_pool(world, settings, monkeypatch, caplog):
+def impatient(world: World, settings, seconds: float) -> None:
+    """The digest mailer waits `seconds` for the relay (its greeting included)."""
+    mailer = world.smtp.mailer()
+    settings.MAILERS = settings.MAILERS | {"digest": mailer | {"OPTIONS": mailer["OPTIONS"] | {"timeout": seconds}}}
+
+
+def test_a_relay_that_leaves_further_connections_ungreeted_shrinks_the_pool(world, settings, caplog):
     # smtp-sink, or Postfix at its process limit: the connection is accepted, the greeting never comes.
-    monkeypatch.setattr("digest.pool.OPEN_TIMEOUT", 0.5)
-    patient = world.smtp.mailer() | {"OPTIONS": world.smtp.mailer()["OPTIONS"] | {"timeout": 30}}
-    settings.MAILERS = settings.MAILERS | {"digest": patient}  # the open must not wait for this
+    impatient(world, settings, 2)
     settings.DIGEST_CONNECTIONS = 6
     world.smtp.handler.greet_at_most = 2
     emails = readers(world, 30)
@@ -66,19 +70,23 @@ def test_a_relay_that_leaves_further_connections_ungreeted_shrinks_the_pool(worl
         summary = world.run(at(2026, 6, 2, 8, 5))
     assert (summary.sent, summary.deferred, summary.failed) == (30, 0, 0) and each_once(world.smtp, emails)
     assert world.smtp.handler.silent_connections == 4 and world.smtp.handler.most_open == 2
-    # A connection limit, not an outage: the pool has four fewer, the relay is not skipped.
+    # A connection limit, not an outage: four fewer connections, once each; the relay is not skipped.
     assert sum("did not greet one more connection" in r.getMessage() for r in caplog.records) == 4
     assert not any("Cannot connect to relay" in r.getMessage() for r in caplog.records)
 
 
-def test_a_relay_that_greets_no_connection_at_all_is_down_and_its_digests_wait(world, settings, monkeypatch):
-    monkeypatch.setattr("digest.pool.OPEN_TIMEOUT", 0.5)
+def test_a_relay_that_greets_no_connection_at_all_is_down_and_its_digests_wait(world, settings, caplog):
+    # Silence everywhere is an outage, not a connection limit: the pool does not shrink.
+    impatient(world, settings, 0.5)
     settings.DIGEST_CONNECTIONS = 3
     world.smtp.handler.greet_at_most = 0
     readers(world, 5)
-    summary = world.run(at(2026, 6, 2, 8, 5))
+    with caplog.at_level("INFO", logger="digest.pool"):
+        summary = world.run(at(2026, 6, 2, 8, 5))
     assert (summary.sent, summary.deferred) == (0, 5)
     assert world.smtp.received == []
+    assert not any("did not greet" in r.getMessage() for r in caplog.records)
+    assert any("Cannot connect to relay" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("pipelining", [False, True])
