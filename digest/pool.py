@@ -224,7 +224,9 @@ class Pool:
             outcomes, self._outcomes = self._outcomes, []
         return outcomes
 
-    def _done(self, outcome: Outcome) -> None:
+    def _done(self, outcome: Outcome | None) -> None:
+        if outcome is None:  # given back: another connection, or the next round, sends it
+            return
         if outcome.status == DeliveryStatus.SENT:
             self._journal.record(outcome.delivery.id)
             self._any_sent = True
@@ -422,8 +424,12 @@ class Pool:
             relay.down_until = self.clock() + RELAY_RETRY_SECONDS
             self.stats.relays_down.add(relay.alias)
 
-    def _deliver(self, connection: _Connection, delivery: Delivery, send: Send, waits=None) -> Outcome:
-        """Send one message; back off when throttled, reconnect once when dropped."""
+    def _deliver(self, connection: _Connection, delivery: Delivery, send: Send, waits=None) -> Outcome | None:
+        """Send one message; back off when throttled, reconnect once when dropped.
+
+        None when the message was given back: the relay took this connection out (a 421
+        or no greeting on reconnecting), and another connection sends it.
+        """
         waits = iter(THROTTLE_WAITS if waits is None else waits)
         reconnected = False
         while True:
@@ -456,6 +462,9 @@ class Pool:
                 return Outcome(delivery, DeliveryStatus.DEFERRED, f"the mailer failed: {error}")
             _close(connection)
             if not self._ready(connection):
+                if connection.retired:
+                    self._give_back((delivery, send))
+                    return None
                 return Outcome(delivery, DeliveryStatus.DEFERRED, "cannot connect to the mail server")
 
 
