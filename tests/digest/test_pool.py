@@ -89,6 +89,21 @@ def test_a_relay_that_greets_no_connection_at_all_is_down_and_its_digests_wait(w
     assert any("Cannot connect to relay" in r.getMessage() for r in caplog.records)
 
 
+def test_a_digest_mailer_that_fails_silently_defers_instead_of_losing_track(world, settings):
+    # fail_silently=True: Django's backend returns from open() with no connection and no error.
+    settings.MAILERS = settings.MAILERS | {
+        "digest": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": free_port(), "timeout": 2, "fail_silently": True},
+        }
+    }
+    settings.DIGEST_CONNECTIONS = 2
+    readers(world, 4)
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert (summary.sent, summary.deferred) == (0, 4)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DEFERRED}
+
+
 @pytest.mark.parametrize("pipelining", [False, True])
 def test_throttling_slows_down_and_retries_instead_of_deferring(world, settings, pipelining):
     settings.DIGEST_CONNECTIONS = 1
