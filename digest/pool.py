@@ -11,9 +11,9 @@ round-robin; a relay that refuses connections is skipped for a while and tried a
 relay that answers 421 when a connection opens has too many of ours: the pool shrinks by
 that connection for the rest of the run. So does one that leaves a new connection without
 a greeting until the mailer's timeout while answering our others (at its process limit,
-smtp-sink and Postfix queue further connections unanswered). Throttling replies during a transaction (421,
-454, 452) slow that connection down with backoff and retry the message; only when the
-relay keeps refusing is the delivery deferred to a later run.
+smtp-sink and Postfix queue further connections unanswered). Throttling replies during a
+transaction (421, 454, 452) slow that connection down with backoff and retry the message;
+only when the relay keeps refusing is the delivery deferred to a later run.
 
 Each connection has at most one message in flight, so a process killed mid-send can
 resend at most one message per connection (the journal records the others).
