@@ -373,8 +373,8 @@ def report(results: list[dict], times: dict[str, float], *, args, unsubscribed: 
             failed.append(f"{r['name']}: {server_errors} 5xx, {broken} broken connections, {other} other answers")
     if unsubscribed is not None:
         say(f"\nOne-click readers unsubscribed afterwards: {unsubscribed:,} of {args.one_click:,}.")
-    if unsubscribed is not None and unsubscribed != args.one_click:
-        failed.append(f"{args.one_click - unsubscribed} one-click readers are still subscribed")
+        if unsubscribed != args.one_click:
+            failed.append(f"{args.one_click - unsubscribed} one-click readers are still subscribed")
     for line in failed:
         say(f"FAILED: {line}")
     return 1 if failed else 0
