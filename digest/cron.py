@@ -24,14 +24,16 @@ from django.core.mail import mail_admins
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from project.clock import db_now
+
 logger = logging.getLogger("digest.cron")
 
 
 def send_digests_job() -> None:
-    """Cron entry point: one digest run at the current time, its outcome in the log."""
+    """Cron entry point: one digest run at the current time on the database's clock, its outcome in the log."""
     from digest.run import digest_run
 
-    started = timezone.now()
+    started = db_now()
     try:
         summary = digest_run(now=started, progress=logger.debug)
     except Exception as error:

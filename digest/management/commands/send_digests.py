@@ -2,12 +2,12 @@ import dataclasses
 import json
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from digest.exceptions import DigestError
 from digest.run import digest_run
 from newsletters.exceptions import NewslettersError
 from newsletters.importing import datetime_parse
+from project.clock import db_now
 from project.progress import Progress
 
 
@@ -15,7 +15,9 @@ class Command(BaseCommand):
     help = "Send every digest that is due: one email per due subscription, gathering its new issues."
 
     def add_arguments(self, parser):
-        parser.add_argument("--now", help="Replay this moment (ISO 8601) instead of the current time")
+        parser.add_argument(
+            "--now", help="Replay this moment (ISO 8601) instead of the current time (the database's clock)"
+        )
         parser.add_argument("--dry-run", action="store_true", help="Report what would be sent; send and change nothing")
         parser.add_argument("--newsletter", metavar="SLUG", help="Only this newsletter")
         parser.add_argument(
@@ -29,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            now = datetime_parse(options["now"], what="--now") if options["now"] is not None else timezone.now()
+            now = datetime_parse(options["now"], what="--now") if options["now"] is not None else db_now()
             stream = self.stderr if options["json"] else self.stdout
             with Progress(what="sending", unit="digests", stream=stream) as progress:
                 summary = digest_run(

@@ -1,10 +1,10 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from newsletters.exceptions import NewslettersError
 from newsletters.importing import datetime_parse, issue_upsert_from_file
+from project.clock import db_now
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--draft", action="store_true", help="Save as a draft, not published")
 
     def handle(self, *args, **options):
-        now = timezone.now()
+        now = db_now()
         try:
             publish_at = (
                 datetime_parse(options["publish_at"], what="--publish-at")
