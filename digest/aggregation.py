@@ -3,7 +3,7 @@
 A due subscription's window is (cursor, end]: `end` is the latest send-time occurrence
 that has settled (daily, weekly) or the newest visible issue's publish time (immediate),
 so however many runs were missed, one digest covers the whole gap. A new subscription's
-window reaches back to when it began, and at least one period. Subscriptions sharing
+window starts one period before its first send time (or when it began, if earlier). Subscriptions sharing
 (newsletter, window) form a group, rendered once. Empty windows create no Delivery: the
 cursor advances at once.
 """
@@ -33,15 +33,20 @@ def window_end(
 
 
 def window_for(subscription: Subscription, *, end: datetime.datetime) -> Window:
-    """Return the window (cursor, end]; a new subscription's reaches back to when it began, and one period at least.
+    """Return the window (cursor, end]; a new subscription's starts where its first would have, had every run happened.
 
-    Reaching back only one period would lose the issues published between the reader
-    confirming and their first send when runs were missed (a server down for a week).
+    That first window is one period back from the subscription's first send time, its
+    `next_due_at` until it is planned (the first occurrence after it began; for an
+    immediate one, the issue that woke it), and never after it began. Counting back from
+    the window's end instead would lose the issues published in the day before the reader
+    subscribed whenever the first run was missed; counting back only to when it began would
+    give every reader who subscribed at another instant a window, and a rendering, of their own.
     """
     if subscription.cursor is not None:
         start = subscription.cursor
     else:
-        start = min(subscription.created_at, end - PERIODS[subscription.frequency])
+        first_end = subscription.next_due_at or end
+        start = min(subscription.created_at, first_end - PERIODS[subscription.frequency])
     return Window(subscription.newsletter_id, start, end)
 
 

@@ -80,7 +80,8 @@ schedule AS (
 ),
 chunk AS (
     SELECT s.id, s.newsletter_id, s."cursor", k.end_at, k.next_due, k.next_due_idle,
-           COALESCE(s."cursor", LEAST(s.created_at, k.end_at - make_interval(secs => k.period))) AS start_at,
+           COALESCE(s."cursor", LEAST(s.created_at, COALESCE(s.next_due_at, k.end_at) - make_interval(secs => k.period)))
+               AS start_at,
            'digest.' || s.id || '.' || to_char(k.end_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS') || 'Z' AS local_id,
            (k.end_at IS NULL OR (s."cursor" IS NOT NULL AND k.end_at <= s."cursor")) AS idle
     FROM picked JOIN "{subscription}" s ON s.id = picked.id

@@ -24,8 +24,36 @@ def test_missed_runs_do_not_lose_issues_published_after_subscribing(world, frequ
     summary = world.run(first_run)
     assert summary.sent == 1
     assert world.titles("ada@example.com") == ["Issue early", "Issue late"]
+    # The window starts where the first would have had every run happened: one period
+    # before the first send time (Tuesday 08:00 daily, Monday 8 June 08:00 weekly).
     delivery = Delivery.objects.get()
-    assert delivery.window_start == at(2026, 6, 1, 9, 0)
+    assert delivery.window_start == at(2026, 6, 1, 8, 0)
+
+
+@pytest.mark.parametrize("hour", range(24))
+@pytest.mark.parametrize("frequency", ["daily", "weekly"])
+def test_a_missed_first_run_loses_no_issue_at_any_hour_of_subscribing(world, frequency, hour):
+    # An issue comes out; a reader subscribes at some hour of the same day, 30 minutes
+    # after it; the scheduler is down at the first send time after that and back a period
+    # later. Had the first run happened, its window (first send - period, first send]
+    # would have carried the issue: the late run must too.
+    subscribed = at(2026, 6, 8, hour, 30)
+    published = subscribed - datetime.timedelta(minutes=30)
+    world.publish("Issue before subscribing", published)
+    world.subscribe("ada@example.com", frequency=frequency, since=subscribed)
+    first_send = next(  # the newsletter sends at 08:00 UTC, weekly on Mondays (8 June is one)
+        when
+        for days in range(15)
+        if (when := at(2026, 6, 8, 8, 0) + days * DAY) > subscribed and (frequency == "daily" or when.weekday() == 0)
+    )
+    period = DAY if frequency == "daily" else 7 * DAY
+    world.run(first_send + period + datetime.timedelta(minutes=5))  # the first send time was missed
+    if first_send - period < published:
+        assert world.titles("ada@example.com") == ["Issue before subscribing"]
+        # Readers who subscribed between the same two send times share one window, so one rendering.
+        assert Delivery.objects.get().window_start == first_send - period
+    else:  # published exactly at the send time before subscribing: that earlier digest's issue
+        assert world.titles("ada@example.com") == []
 
 
 def test_a_new_subscription_still_reaches_one_period_back(world):
