@@ -24,8 +24,10 @@ _SETTINGS = {
     "DIGEST_SEND_TASKS": Setting(8, int, 1),
     # Due subscriptions planned per transaction (PostgreSQL: one statement covers 5× as many ids).
     "DIGEST_PLAN_CHUNK": Setting(1000, int, 1),
-    # Seconds after which a claim whose process died may be taken over by another run.
-    "DIGEST_CLAIM_TIMEOUT": Setting(600, int, 1),
+    # The lease of a sender's claims, in seconds of the database's clock (digest.lease): renewed
+    # every quarter of it while a batch is sent; a sender that stops renewing (killed, frozen)
+    # has its claims taken over by the next sender that claims once this has passed.
+    "DIGEST_CLAIM_TIMEOUT": Setting(60, int, 1),
     # Windows close only this many seconds after their end, so an issue being saved
     # with a publish time just before the end is always seen.
     "DIGEST_SETTLE_SECONDS": Setting(60, int, 0),
@@ -72,6 +74,12 @@ _SETTINGS = {
 }
 
 
+# A batch may take at most this many claim leases to send at the rate limit: its claims are
+# renewed meanwhile, but they hold rows other senders could send, and a batch that long
+# means settings that disagree.
+LEASES_PER_BATCH = 10
+
+
 class DigestSettings(AppSettings):
     """Attribute access to DIGEST_* settings without the prefix: digest_settings.BATCH_SIZE."""
 
@@ -93,6 +101,13 @@ class DigestSettings(AppSettings):
             from digest.verp import bounce_address_check
 
             bounce_address_check(self.BOUNCE_ADDRESS)
+        if self.RATE_LIMIT and self.BATCH_SIZE / self.RATE_LIMIT > LEASES_PER_BATCH * self.CLAIM_TIMEOUT:
+            most = int(LEASES_PER_BATCH * self.CLAIM_TIMEOUT * self.RATE_LIMIT)
+            raise ImproperlyConfigured(
+                f"DIGEST_BATCH_SIZE={self.BATCH_SIZE} takes {self.BATCH_SIZE / self.RATE_LIMIT:.0f} s at "
+                f"DIGEST_RATE_LIMIT={self.RATE_LIMIT}, more than {LEASES_PER_BATCH} leases of "
+                f"DIGEST_CLAIM_TIMEOUT={self.CLAIM_TIMEOUT} s: set DIGEST_BATCH_SIZE to at most {most}."
+            )
         for alias in self.mailer_aliases:
             if alias not in mailers:
                 name = "DIGEST_MAILERS" if self.MAILERS else "DIGEST_MAILER"

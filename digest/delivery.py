@@ -23,6 +23,7 @@ from digest.dkim import DkimEmail, dkim_signer
 from digest.exceptions import RecipientError, RenderError
 from digest.fastmail import FastMessage, GroupMessage, batch_date
 from digest.journal import Journal
+from digest.lease import Lease
 from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus, Window
 from digest.pool import Pool, Send
@@ -108,6 +109,7 @@ def batch_send(
     prepared: dict[Window, GroupMessage | None],
     journal: Journal,
     pool: Pool,
+    lease: Lease | None = None,
 ) -> list[Outcome]:
     """Build a claimed batch's messages and send them over the pool's connections; return every outcome.
 
@@ -153,7 +155,7 @@ def batch_send(
                 yield delivery, send
 
     # pool.send() runs the generator, which adds the outcomes of messages it does not send.
-    sent = pool.send(sendable(), journal=journal, expected=len(deliveries))
+    sent = pool.send(sendable(), journal=journal, expected=len(deliveries), lease=lease)
     return outcomes + sent
 
 

@@ -100,10 +100,25 @@ class Journal:
             params = [value for delivery_id in marks for value in (self.claimant, delivery_id)]
             cursor.execute(f"INSERT INTO {table} (claimant, delivery_id) VALUES {rows}", params)
 
-    def close(self) -> None:
-        """Delete this claimant's marks: every outcome they proved is in the ledger now."""
-        JournalEntry.objects.using(self._connection.alias).filter(claimant=self.claimant).delete()
-        self._connection.dec_thread_sharing()
+    def through(self, statement):
+        """Return `statement(connection)` run on the journal's connection, between two of its writes.
+
+        The lease's heartbeat (digest.lease) renews the sender's claims this way.
+        """
+        with self._write_lock:
+            return statement(self._connection)
+
+    def close(self, *, keep: bool = False) -> None:
+        """Delete this claimant's marks (every outcome they proved is in the ledger now), unless `keep`.
+
+        A sender that could not record its outcomes keeps them: they are what a later
+        sender recovers from (digest.ledger.deliveries_recover).
+        """
+        try:
+            if not keep:
+                JournalEntry.objects.using(self._connection.alias).filter(claimant=self.claimant).delete()
+        finally:
+            self._connection.dec_thread_sharing()
 
 
 def journal_read(claimant: str) -> set[int]:

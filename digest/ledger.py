@@ -3,7 +3,12 @@
 Claims are safe across processes and machines: on PostgreSQL the candidate rows are
 locked with SKIP LOCKED; on SQLite the IMMEDIATE transaction holds the write lock; on
 both the UPDATE repeats the claimable condition, so only one claimant can win a row.
-A claim older than DIGEST_CLAIM_TIMEOUT belongs to a process that died and is taken over.
+
+Claims are leases (digest.lease) stamped on the database's clock (project.clock) and
+renewed while their batch is sent. A claim whose stamp is older than DIGEST_CLAIM_TIMEOUT
+belongs to a sender that died or froze: `deliveries_recover` takes it over, in one
+transaction that first records what its claimant's journal proves sent and only then
+hands the rest back to be claimed. Claiming itself never takes a `sending` row.
 
 Outcomes are recorded per batch, in one transaction with the subscription cursor:
 sent → the cursor moves to the window end; 4xx or a dropped connection → deferred with
@@ -18,8 +23,7 @@ count moves, and the run tells ADMINS. They go out once the fault is fixed.
 
 import datetime
 import uuid
-from collections import Counter
-from contextlib import nullcontext
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -30,6 +34,7 @@ from digest.journal import journal_read
 from digest.models import Delivery, DeliveryStatus, JournalEntry
 from newsletters.models import Subscriber, SubscriberStatus, Subscription
 from newsletters.schedules import subscription_next_due
+from project.clock import db_now
 
 
 def claimant_new() -> str:
@@ -37,20 +42,13 @@ def claimant_new() -> str:
     return uuid.uuid4().hex
 
 
-def _claimable(now: datetime.datetime, lease: datetime.datetime | None = None) -> Q:
-    expired = (lease or now) - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT)
-    return (
-        Q(status=DeliveryStatus.PENDING)
-        | Q(status=DeliveryStatus.DEFERRED, next_attempt_at__lte=now)
-        | Q(status=DeliveryStatus.SENDING, claimed_at__lt=expired)
-    )
+def _claimable(now: datetime.datetime) -> Q:
+    return Q(status=DeliveryStatus.PENDING) | Q(status=DeliveryStatus.DEFERRED, next_attempt_at__lte=now)
 
 
-def deliveries_waiting(
-    *, now: datetime.datetime, newsletter_ids: list[int] | None = None, lease: datetime.datetime | None = None
-) -> QuerySet[Delivery]:
-    """Deliveries a run at `now` may claim: pending, deferred and due, or with a claim expired at `lease`."""
-    waiting = Delivery.objects.filter(_claimable(now, lease))
+def deliveries_waiting(*, now: datetime.datetime, newsletter_ids: list[int] | None = None) -> QuerySet[Delivery]:
+    """Deliveries a run at `now` may claim: pending, or deferred and due."""
+    waiting = Delivery.objects.filter(_claimable(now))
     if newsletter_ids is not None:
         waiting = waiting.filter(newsletter_id__in=newsletter_ids)
     return waiting
@@ -63,35 +61,34 @@ def deliveries_claim(
     limit: int,
     newsletter_ids: list[int] | None = None,
     after_id: int = 0,
-    lease: datetime.datetime | None = None,
+    stamp: datetime.datetime,
 ) -> list[Delivery]:
     """Claim up to `limit` deliveries with ids above `after_id` and return them with what sending needs.
 
-    Claims are stamped `lease` (default `now`): the moment the claim's timeout counts from.
+    Claims are stamped `stamp`, the database's time (project.clock.db_now): their lease counts from it.
 
-    One UPDATE whose subquery picks the rows (PostgreSQL: FOR UPDATE SKIP LOCKED) and
-    repeats the claimable condition, so two runs can never claim the same row; then one
-    SELECT of what was claimed. A run passes the last id it claimed, so each claim reads
+    In one transaction, a SELECT picks the rows (PostgreSQL: FOR UPDATE SKIP LOCKED) and an
+    UPDATE claims them, repeating the claimable condition, so two runs can never claim the
+    same row; then one SELECT of what was claimed. A run passes the last id it claimed, so each claim reads
     from there instead of past every row already sent (which made a claim's cost grow
     with the list), then sweeps once more from the start.
     """
-    lease = lease or now
-    candidates = (
-        deliveries_waiting(now=now, newsletter_ids=newsletter_ids, lease=lease).filter(id__gt=after_id).order_by("id")
-    )
-    skip_locked = connection.features.has_select_for_update_skip_locked
-    if skip_locked:
+    candidates = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).filter(id__gt=after_id).order_by("id")
+    if connection.features.has_select_for_update_skip_locked:
         candidates = candidates.select_for_update(skip_locked=True)
-    picked = candidates.values("id")[:limit]
-    # Django wants FOR UPDATE inside a transaction; on SQLite the statement alone is atomic.
-    with transaction.atomic() if skip_locked else nullcontext():
-        claimed = Delivery.objects.filter(_claimable(now, lease), id__in=picked).update(
-            status=DeliveryStatus.SENDING, claimed_by=claimant, claimed_at=lease, attempts=F("attempts") + 1
+    # The ids are read first, then updated: as one UPDATE … WHERE id IN (SELECT … LIMIT n FOR
+    # UPDATE SKIP LOCKED), PostgreSQL may run the subquery again for each row and claim far
+    # more than n. On SQLite the transaction holds the write lock from its start (IMMEDIATE).
+    with transaction.atomic():
+        picked = list(candidates.values_list("id", flat=True)[:limit])
+        claimed = Delivery.objects.filter(_claimable(now), id__in=picked).update(
+            status=DeliveryStatus.SENDING, claimed_by=claimant, claimed_at=stamp, attempts=F("attempts") + 1
         )
     if not claimed:
         return []
+    # A claimant holds one batch at a time: its `sending` rows are this batch.
     return list(
-        Delivery.objects.filter(claimed_by=claimant, claimed_at=lease, status=DeliveryStatus.SENDING)
+        Delivery.objects.filter(claimed_by=claimant, status=DeliveryStatus.SENDING)
         .select_related("subscription__subscriber", "subscription__newsletter")
         .order_by("newsletter_id", "window_start", "window_end", "id")
     )
@@ -170,31 +167,73 @@ def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant
     return counts
 
 
-def deliveries_recover(*, now: datetime.datetime, lease: datetime.datetime | None = None) -> tuple[int, set[str]]:
-    """Record as sent what dead runs' journals say the server accepted; return how many, and the dead claimants.
+def deliveries_recover(*, now: datetime.datetime) -> tuple[int, set[str]]:
+    """Take over expired claims: record as sent what their claimants' journals prove, hand back the rest.
 
-    Runs before claiming, so expired claims (at `lease`, default `now`) are taken over only
-    for the messages whose fate is unknown.
+    Returns how many deliveries this call recorded as sent, and the claimants whose claims
+    it took over. Expiry is judged on the database's clock. The expired rows are locked
+    (SKIP LOCKED) for the whole take-over, so two senders recovering at once never both
+    record (or count) the same delivery, and no row is handed back before its claimant's
+    journal was read. Only the messages whose fate is unknown are sent again, with the same
+    Message-ID: at most the one each of the dead sender's connections had in flight.
     """
     expired = Delivery.objects.filter(
         status=DeliveryStatus.SENDING,
-        claimed_at__lt=(lease or now) - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT),
+        claimed_at__lt=db_now() - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT),
     )
+    if not expired.exists():
+        return 0, set()
     recovered = 0
-    dead = set(expired.values_list("claimed_by", flat=True))
-    for claimant in dead:
-        accepted = journal_read(claimant)
-        if accepted:
-            deliveries = expired.filter(claimed_by=claimant, id__in=accepted).select_related(
-                "subscription__subscriber", "subscription__newsletter"
-            )
-            outcomes = [Outcome(delivery, DeliveryStatus.SENT) for delivery in deliveries]
-            recovered += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)[DeliveryStatus.SENT]
-    # Marks prove something only while their claimant's claim is alive: drop those just
-    # recovered, and those of claimants with nothing in flight (dead after recording).
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            expired = expired.select_for_update(skip_locked=True)
+        held: dict[str, set[int]] = defaultdict(set)
+        for delivery_id, claimant in expired.values_list("id", "claimed_by"):
+            held[claimant].add(delivery_id)
+        for claimant, ids in held.items():
+            accepted = journal_read(claimant) & ids
+            if accepted:
+                deliveries = Delivery.objects.filter(id__in=accepted).select_related(
+                    "subscription__subscriber", "subscription__newsletter"
+                )
+                outcomes = [Outcome(delivery, DeliveryStatus.SENT) for delivery in deliveries]
+                recovered += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)[DeliveryStatus.SENT]
+            deliveries_release(claimant=claimant, ids=ids - accepted, attempted=True)
+        JournalEntry.objects.filter(claimant__in=held).delete()
+    # Marks prove something only while their claimant's claim is alive: drop those of
+    # claimants with nothing in flight (dead after recording).
     in_flight = Delivery.objects.filter(status=DeliveryStatus.SENDING).values("claimed_by")
-    JournalEntry.objects.filter(Q(claimant__in=dead) | ~Q(claimant__in=in_flight)).delete()
-    return recovered, dead
+    JournalEntry.objects.filter(~Q(claimant__in=in_flight)).delete()
+    return recovered, set(held)
+
+
+def deliveries_release(*, claimant: str, ids, attempted: bool = False) -> int:
+    """Hand claimed deliveries back to be claimed again; return how many were still this claimant's.
+
+    A delivery whose message was never written (a stop, an interrupted send) does not count
+    the attempt its claim counted; `attempted` ones (their fate unknown) keep it.
+    """
+    fields = {"status": DeliveryStatus.PENDING, "claimed_by": "", "claimed_at": None}
+    if not attempted:
+        fields["attempts"] = F("attempts") - 1
+    return Delivery.objects.filter(id__in=list(ids), claimed_by=claimant, status=DeliveryStatus.SENDING).update(
+        **fields
+    )
+
+
+def leases_renew(*, claimant: str, connection) -> int:
+    """Stamp a claimant's claims with the database's time again, through `connection`; return how many it holds.
+
+    Raw SQL on the given connection: the heartbeat's thread writes through the sender's
+    own connection (digest.journal), which is the only one that sees its claims in a test.
+    """
+    table, sending = Delivery._meta.db_table, DeliveryStatus.SENDING.value
+    stamp = connection.ops.adapt_datetimefield_value(db_now(connection=connection))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table}" SET claimed_at = %s WHERE claimed_by = %s AND status = %s', [stamp, claimant, sending]
+        )
+        return cursor.rowcount
 
 
 def _cursors_advance(deliveries: list[Delivery]) -> None:

@@ -88,7 +88,7 @@ class Rendering(models.Model):
     wait for it and reuse the result, so premailer runs once per group however many
     processes send, and every reader of a group gets the same text. A rendering is reused
     only while its signature (issues, files, newsletter) matches and it is younger than
-    DIGEST_CLAIM_TIMEOUT; runs delete those older than a day.
+    digest.rendering.REUSE_SECONDS; runs delete those older than a day.
     """
 
     newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="renderings")

@@ -17,6 +17,14 @@ only when the relay keeps refusing is the delivery deferred to a later run.
 
 Each connection has at most one message in flight, so a process killed mid-send can
 resend at most one message per connection (the journal records the others).
+
+A connection goes back to the pool only in a known idle state: after the final reply of
+its last transaction was read, with no reply unread. Anything unexpected on a connection's
+thread (a database error while journalling, a programming error, a lost lease) closes its
+socket without another word (QUIT mid-DATA would be message content), and interrupts the
+send: the pool stops taking messages, and what the thread held is reported as unsettled
+(perhaps accepted: sent again later with the same Message-ID). Before every message each
+connection checks the sender's lease (digest.lease) and whether a stop was asked for.
 """
 
 import logging
@@ -32,6 +40,7 @@ from django.core.mail import mailers
 
 from digest.fastmail import FastMessage, dot_stuffed, envelope_refused, fast_path_for
 from digest.journal import Journal
+from digest.lease import Lease, LeaseLost, stop_requested
 from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus
 
@@ -46,8 +55,11 @@ Send = Callable[[object], bool]
 THROTTLE_CODES = (421, 454)
 # Waits before retrying a throttled message on the same connection, in seconds.
 THROTTLE_WAITS = (0.5, 2.0, 8.0)
-# How long a relay that refused a connection is skipped.
+# How long a relay that refused a connection is skipped, and how long after a relay had too
+# many of our connections the pool tries one more again.
 RELAY_RETRY_SECONDS = 30.0
+# Seconds a relay may take to greet or answer, for mailers that set no timeout of their own.
+DEFAULT_TIMEOUT = 30.0
 
 
 class RateLimiter:
@@ -93,6 +105,7 @@ class PoolStats:
     opened: int = 0
     most_at_once: int = 0
     shrunk: int = 0
+    regrown: int = 0
     throttled: int = 0
     relays_down: set = field(default_factory=set)
 
@@ -105,7 +118,8 @@ class Pool:
         self, *, aliases: list[str], size: int, rate: float, backlog: int = 0, clock=time.monotonic, sleep=time.sleep
     ):
         self.relays = [Relay(alias) for alias in aliases]
-        self.size = size
+        self.size = self.configured_size = size
+        self._shrunk_at = float("-inf")
         # Messages built but not yet taken by a connection: the builder waits beyond this.
         self.backlog = backlog or 4 * size
         self.limiter = RateLimiter(rate, clock=clock, sleep=sleep)
@@ -121,6 +135,13 @@ class Pool:
         self._workers: list[threading.Thread] = []
         self._any_sent = False
         self._journal: Journal | None = None
+        self._lease: Lease | None = None
+        self._local = threading.local()  # each connection thread's items taken and not yet settled
+        # Why this send stopped early (a stop asked for, a fault, a lost lease); "" while it goes on.
+        self.interrupted = ""
+        self.fault: BaseException | None = None
+        # Deliveries whose message may have reached the relay, with no outcome: sent again later.
+        self.unsettled: list[Delivery] = []
 
     @property
     def fast(self) -> bool:
@@ -131,19 +152,33 @@ class Pool:
         """A backend of the first relay, unopened: for what does not need a connection (address parsing)."""
         return mailers[self.relays[0].alias]
 
-    def send(self, items: Iterable[tuple[Delivery, Send]], *, journal: Journal, expected: int) -> list[Outcome]:
-        """Send every item over up to `size` connections at once; return one outcome per item.
+    def send(
+        self,
+        items: Iterable[tuple[Delivery, Send]],
+        *,
+        journal: Journal,
+        expected: int,
+        lease: Lease | None = None,
+    ) -> list[Outcome]:
+        """Send every item over up to `size` connections at once; return one outcome per item sent.
 
         `items` is consumed on this thread while the connections send (building is CPU,
         sending is waiting), up to `backlog` items ahead of them. `expected` is an upper
         bound on the number of items, to open no more connections than there are messages.
         While it runs, only the connections' threads use the database (the journal).
+
+        When the send is interrupted (`interrupted` says why), items not yet written have no
+        outcome and `unsettled` lists those whose fate is unknown; `fault` is the error, if any.
         """
-        self._journal = journal
+        self._journal, self._lease = journal, lease
         self._any_sent = False
+        self.interrupted, self.fault, self.unsettled = "", None, []
+        self._regrow()
         self._start(min(self.size, expected))
         try:
             for item in items:
+                if self._halted():
+                    break
                 with self._space:
                     while self._queued >= self.backlog and self._alive():
                         self._space.wait(0.5)  # also notices connections that all went away
@@ -172,8 +207,8 @@ class Pool:
                 if item is not None:
                     left.append(item)
             self._queued = 0
-            if not left:
-                return self._collect()
+            if not left or self.interrupted:
+                return self._collect()  # an interrupted send leaves what it did not write unsent
             if not self._any_sent:
                 outcomes = self._collect()
                 return outcomes + [
@@ -208,6 +243,27 @@ class Pool:
             self._workers.append(worker)
         self.stats.most_at_once = max(self.stats.most_at_once, len(self._workers))
 
+    def _halted(self) -> bool:
+        """Whether to write no further message: a stop was asked for, or the send was interrupted."""
+        if stop_requested.is_set() and not self.interrupted:
+            self.interrupted = "a stop was asked for (SIGTERM or SIGINT)"
+        return bool(self.interrupted)
+
+    def _interrupt(self, error: BaseException) -> None:
+        with self._lock:
+            if self.fault is None:
+                self.fault = error
+                self.interrupted = f"{type(error).__name__}: {error}"
+        level = logging.WARNING if isinstance(error, LeaseLost) else logging.ERROR
+        logger.log(level, "Sending interrupted: %r; that connection is closed unused", error, exc_info=error)
+
+    def _regrow(self) -> None:
+        """Try one more connection again, a while after a relay had too many of ours."""
+        with self._lock:
+            if self.size < self.configured_size and self.clock() - self._shrunk_at >= RELAY_RETRY_SECONDS:
+                self.size += 1
+                self.stats.regrown += 1
+
     def _stop(self) -> None:
         """Let every connection thread finish what it took, and end."""
         for _ in self._workers:
@@ -232,15 +288,24 @@ class Pool:
             self._any_sent = True
         with self._lock:
             self._outcomes.append(outcome)
+        self._local.held.pop(outcome.delivery.id, None)
 
     def _take(self):
-        """The next item for a connection, or None: the end."""
+        """The next item for a connection, or None: the end (or a halt: the item stays queued)."""
+        if self._halted():
+            return None
         item = self._work.get()
         if item is not None:
             with self._space:
                 self._queued -= 1
                 self._space.notify()
+            self._local.held[item[0].id] = item
         return item
+
+    def _fence(self) -> None:
+        """Raise LeaseLost unless this sender certainly still holds its claims (before each message)."""
+        if self._lease is not None:
+            self._lease.check()
 
     def _next(self):
         """The next item for a chain, or None at the end (the end marker stays for _run to see).
@@ -256,11 +321,13 @@ class Pool:
 
     def _give_back(self, item) -> None:
         """Put back an item this connection cannot send: another one, or the next round, will."""
+        self._local.held.pop(item[0].id, None)
         with self._space:
             self._queued += 1
         self._work.put(item)
 
     def _run(self) -> None:
+        self._local.held = {}
         connection = self._checkout()
         try:
             item = self._take()
@@ -275,6 +342,15 @@ class Pool:
                     continue
                 self._done(self._deliver(connection, delivery, send))
                 item = self._take()
+        except BaseException as error:
+            # Whatever it was, this connection may be mid-transaction with replies unread:
+            # handed to another message it would complete this one's, to this one's reader.
+            _abort(connection)
+            connection = None
+            with self._lock:
+                self.unsettled += [delivery for delivery, _ in self._local.held.values()]
+            self._local.held = {}
+            self._interrupt(error)
         finally:
             if connection is not None:
                 self._checkin(connection)
@@ -298,6 +374,7 @@ class Pool:
         try:
             while True:
                 self.limiter.wait()
+                self._fence()  # before this write, which also ends the previous message
                 message = current[1]
                 content = dot_stuffed(previous[1].data) if previous is not None else b""
                 smtp.send(content + message.envelope(smtp))
@@ -311,10 +388,11 @@ class Pool:
                     entry, current = current, None
                     self._failed(entry, refusal, retry)
                     if _reply(refusal)[0] == 421:
-                        _close(connection)  # the relay closed this connection
+                        _abort(connection)  # the relay closed this connection
                     break
                 following = self._next()
                 if following is None or not isinstance(following[1], FastMessage):
+                    self._fence()
                     smtp.send(dot_stuffed(message.data))
                     reply = smtp.getreply()  # before letting go of current: a lost reply resends it
                     entry, current = current, None
@@ -326,13 +404,13 @@ class Pool:
             # accepted unbeknown to us: it is sent again (same Message-ID), the one in flight.
             logger.info("Connection to %s lost mid-chain: %s", connection.relay.alias, error)
             retry += [(entry, False) for entry in (previous, current) if entry is not None]
-            _close(connection)
+            _abort(connection)
         for entry, was_throttled in retry:
             waits = THROTTLE_WAITS
             if was_throttled:
                 self.sleep(THROTTLE_WAITS[0])
                 waits = THROTTLE_WAITS[1:]
-            if not self._ready(connection):
+            if self._halted() or not self._ready(connection):
                 self._give_back(entry)
                 continue
             self._done(self._deliver(connection, *entry, waits=waits))
@@ -379,6 +457,8 @@ class Pool:
                 started = self.clock()
                 try:
                     connection.backend = mailers[relay.alias]
+                    if getattr(connection.backend, "timeout", 0) is None:
+                        connection.backend.timeout = DEFAULT_TIMEOUT  # never wait for a silent relay forever
                     connection.backend.open()
                     _no_delay(connection.backend)
                     connection.opened = True
@@ -416,6 +496,7 @@ class Pool:
                 return False
             self.size -= 1
             self.stats.shrunk += 1
+            self._shrunk_at = self.clock()
             return True
 
     def _relay_down(self, relay: Relay, error: Exception) -> None:
@@ -434,6 +515,7 @@ class Pool:
         reconnected = False
         while True:
             self.limiter.wait()
+            self._fence()
             try:
                 sent = send(connection.backend)
                 connection.relay.answered_at = self.clock()
@@ -460,7 +542,7 @@ class Pool:
                 # Its connection thread must go on: the delivery is retried in a later run.
                 logger.warning("Mailer %s failed for delivery %s: %r", connection.relay.alias, delivery.id, error)
                 return Outcome(delivery, DeliveryStatus.DEFERRED, f"the mailer failed: {error}")
-            _close(connection)
+            _abort(connection)
             if not self._ready(connection):
                 if connection.retired:
                     self._give_back((delivery, send))
@@ -523,10 +605,27 @@ def _none_sent(delivery: Delivery) -> Outcome:
 
 
 def _close(connection: _Connection) -> None:
+    """Close an idle connection politely (QUIT)."""
     if connection.backend is None:
         return
     try:
         connection.backend.close()
     except (smtplib.SMTPException, OSError):
         connection.backend.connection = None
+    connection.opened = False
+
+
+def _abort(connection: _Connection | None) -> None:
+    """Close a connection in any state at once: the socket, with no QUIT that could land inside a message."""
+    if connection is None or connection.backend is None:
+        return
+    smtp = getattr(connection.backend, "connection", None)
+    if isinstance(smtp, smtplib.SMTP):
+        try:
+            smtp.close()
+        except OSError:
+            pass
+        connection.backend.connection = None
+    else:
+        _close(connection)  # not SMTP (an ESP's HTTP API): nothing can be half-written
     connection.opened = False

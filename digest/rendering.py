@@ -35,6 +35,9 @@ from newsletters.validators import validate_single_line
 
 logger = logging.getLogger(__name__)
 
+# Another run or process reuses a group's stored rendering this long after it was made.
+REUSE_SECONDS = 600
+
 # Markers survive HTML escaping and premailer untouched: the URLs are absolute, so
 # premailer's base_url joining leaves them alone (.invalid never resolves, RFC 2606).
 GREETING = "XDIGESTX_GREETING_X"
@@ -226,7 +229,7 @@ def _render_stored(newsletter, issues, window: Window, *, key: dict, signature: 
     with transaction.atomic():
         Rendering.objects.bulk_create([Rendering(**key, rendered_at=now)], ignore_conflicts=True)
         stored = Rendering.objects.select_for_update().get(**key)
-        fresh = now - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT) <= stored.rendered_at <= now
+        fresh = now - datetime.timedelta(seconds=REUSE_SECONDS) <= stored.rendered_at <= now
         if stored.signature == signature and fresh:
             return _from_stored(stored, newsletter)
         rendered = digest_render(newsletter=newsletter, issues=issues, window_start=window.start, window_end=window.end)

@@ -6,9 +6,11 @@ renders each group once, sends and records them, and tells ADMINS about its fail
 held deliveries. With the immediate backend (the default) the task runs inline, before
 the run returns; with django-tasks-db or RQ, workers on any machine run them.
 
-Every time-dependent decision uses the run's `now`, so `send_digests --now` replays a
-moment exactly; only claims are stamped with `now` plus the time since the run began
-(the lease), so a sender never looks dead merely because its task waited in a queue.
+Every time-dependent decision uses the run's `now` (by default the database's clock,
+project.clock), so `send_digests --now` replays a moment exactly; only claims are stamped
+with the database's own time as it passes: they are leases (digest.lease), renewed while
+their batch is sent, so a sender never looks dead merely because its task waited in a
+queue or a batch took long, and no machine's clock decides when a claim expires.
 """
 
 import dataclasses
@@ -22,7 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.core.mail import mail_admins
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 
@@ -30,13 +32,23 @@ from digest.aggregation import deliveries_plan
 from digest.bounces import rates_warn
 from digest.conf import digest_settings
 from digest.delivery import batch_send
-from digest.exceptions import DigestError, RenderError
+from digest.exceptions import DeliveryError, DigestError, RenderError
 from digest.journal import Journal
-from digest.ledger import deliveries_claim, deliveries_recover, deliveries_waiting, outcomes_record
+from digest.lease import Lease, LeaseLost, stop_requested
+from digest.ledger import (
+    Outcome,
+    deliveries_claim,
+    deliveries_recover,
+    deliveries_release,
+    deliveries_waiting,
+    leases_renew,
+    outcomes_record,
+)
 from digest.models import Delivery, DeliveryStatus, Rendering, Run, Window
 from digest.pool import Pool
 from digest.rendering import RenderedDigest, group_render
 from digest.scheduling import newsletters_selected, subscriptions_schedule
+from project.clock import db_now
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +68,8 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     suppressed: int = 0
+    # Claimed but never written: a stop was asked for (SIGTERM); handed back for the next run.
+    released: int = 0
     # SMTP connections opened, and how many the pool had open at once at most (the sum over send tasks).
     connections: int = 0
     connections_at_once: int = 0
@@ -85,6 +99,7 @@ class RunSummary:
             f"{self.due} due, {self.groups_rendered} groups rendered, {self.sent} sent, {self.empty} empty, "
             f"{self.deferred} deferred, {self.failed} failed, {self.skipped} skipped, {self.suppressed} suppressed"
             + (f", {self.held} held (a fault of the newsletter or its rendering; ADMINS told)" if self.held else "")
+            + (f"; stopped early: {self.released} handed back to the next run" if self.released else "")
             + (f"; {self.groups_reused} groups reused from another run" if self.groups_reused else "")
             + (f"; WARNING: {self.warning}" if self.warning else "")
         )
@@ -176,6 +191,7 @@ class _Sending:
     claimant: str
     journal: Journal
     pool: Pool
+    lease: Lease
     counts: Counter = field(default_factory=Counter)
     renders: dict[Window, RenderedDigest | RenderError | None] = field(default_factory=dict)
     # Each group's sender check and fast-path message, made once per run (digest.delivery).
@@ -185,29 +201,33 @@ class _Sending:
 
 
 def deliveries_send(
-    *, claimant: str, now: datetime.datetime, begun: datetime.datetime, newsletter_ids: list[int] | None
+    *, claimant: str, now: datetime.datetime, newsletter_ids: list[int] | None
 ) -> tuple[dict, set[str]]:
-    """Recover dead senders' batches, then claim, render and send batches until none is left.
+    """Take over expired claims, then claim, render and send batches until none is left or a stop is asked for.
 
-    Returns the counts, and the claimants found dead (whose expired claims were taken over).
-
-    `now` is the run's moment (retries and cursors follow it). Claims are stamped with
-    `now` plus the wall-clock time since the run `begun`: that moves on while a task
-    waits in a queue or sends for long, so no run takes a live sender for a dead one.
+    Returns the counts, and the claimants whose expired claims were taken over. `now` is
+    the run's moment (retries and cursors follow it); claims are leases on the database's
+    clock, renewed while sending (digest.lease).
     """
     say, on_batch = _progress.get() or (logger.info, None)
     pool = Pool(
         aliases=digest_settings.mailer_aliases, size=digest_settings.CONNECTIONS, rate=digest_settings.RATE_LIMIT
     )
-    sending = _Sending(claimant=claimant, journal=Journal(claimant), pool=pool)
+    lease = Lease(claimant=claimant, timeout=digest_settings.CLAIM_TIMEOUT)
+    sending = _Sending(claimant=claimant, journal=Journal(claimant), pool=pool, lease=lease)
+    recorded = False
     try:
-        _send_batches(sending, now=now, begun=begun, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
+        _send_batches(sending, now=now, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
+        recorded = True
     finally:
         pool.close()
-    # Only after every outcome is in the database; if this sender dies, its journal stays.
-    sending.journal.close()
+        # Marks are deleted only once every outcome is in the ledger; otherwise they are
+        # what a later sender recovers this one's accepted messages from.
+        sending.journal.close(keep=not recorded)
     digests = [value for value in sending.renders.values() if isinstance(value, RenderedDigest)]
-    counts = {key: sending.counts[key] for key in ("sent", "deferred", "failed", "skipped", "suppressed", "held")}
+    counts = {
+        key: sending.counts[key] for key in ("sent", "deferred", "failed", "skipped", "suppressed", "held", "released")
+    }
     counts |= {
         "groups_rendered": sum(1 for digest in digests if not digest.reused),
         "groups_reused": sum(1 for digest in digests if digest.reused),
@@ -223,32 +243,31 @@ def _send_batches(
     sending: _Sending,
     *,
     now: datetime.datetime,
-    begun: datetime.datetime,
     newsletter_ids: list[int] | None,
     say,
     on_batch=None,
 ) -> None:
-    """Recover dead runs' sends, then claim, render and send batches until none is left."""
-
-    def lease() -> datetime.datetime:
-        return now + max(timezone.now() - begun, datetime.timedelta(0))
-
-    claimant = sending.claimant
-    counts = sending.counts
-    counts["sent"], sending.dead = deliveries_recover(now=now, lease=lease())
-    if counts["sent"]:
-        say(f"recovered {counts['sent']} messages a dead run had sent (from its journal)")
-    total = deliveries_waiting(now=now, newsletter_ids=newsletter_ids, lease=lease()).count()
+    """Claim, render and send batches until none is left or a stop is asked for; take over expired claims first."""
+    claimant, counts, lease = sending.claimant, sending.counts, sending.lease
+    total = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).count()
     last_id = 0
-    while True:
+    while not stop_requested.is_set():
+        # Before every claim: a sender that died or froze meanwhile is taken over within one lease.
+        recovered, dead = deliveries_recover(now=now)
+        sending.dead |= dead
+        if recovered:
+            counts["sent"] += recovered
+            say(f"recovered {recovered} messages an expired sender had sent (from its journal)")
+        started = lease.stamping()
         batch = deliveries_claim(
             now=now,
             claimant=claimant,
             limit=digest_settings.BATCH_SIZE,
             newsletter_ids=newsletter_ids,
             after_id=last_id,
-            lease=lease(),
+            stamp=db_now(),
         )
+        lease.stamped(started)
         if not batch and last_id:
             last_id = 0  # one more pass from the start: rows skipped while locked, or freed since
             continue
@@ -260,21 +279,73 @@ def _send_batches(
                 sending.renders[window] = group_render(window, now=now)
             except RenderError as error:
                 sending.renders[window] = error
-        outcomes = batch_send(
-            deliveries=batch,
-            rendered=sending.renders,
-            prepared=sending.prepared,
-            journal=sending.journal,
-            pool=sending.pool,
-        )
-        sending.held_errors.update(outcome.error for outcome in outcomes if outcome.held)
-        counts += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)
+        _lease_renew(lease, holding=len(batch), statement=_renewal(claimant))  # rendering may have taken long
+        with lease.heartbeat(lambda: sending.journal.through(_renewal(claimant)), holding=len(batch)):
+            outcomes = batch_send(
+                deliveries=batch,
+                rendered=sending.renders,
+                prepared=sending.prepared,
+                journal=sending.journal,
+                pool=sending.pool,
+                lease=lease,
+            )
+        _batch_settle(sending, batch=batch, outcomes=outcomes, now=now)
         done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped", "held"))
         say(
             f"delivered {done}/{max(total, done)}: {counts['sent']} sent, {counts['deferred']} deferred, {counts['failed']} failed"
         )
         if on_batch:
             on_batch(done, max(total, done))
+
+
+def _renewal(claimant: str):
+    return lambda db: leases_renew(claimant=claimant, connection=db)
+
+
+def _lease_renew(lease: Lease, *, holding: int, statement) -> None:
+    """Renew the lease from this thread; raise LeaseLost if rows were taken over meanwhile."""
+    started = lease.stamping()
+    if statement(connection) < holding:
+        lease.lost = "claimed deliveries were taken over by another sender before they were sent"
+        raise LeaseLost(lease.lost, claimant=lease.claimant)
+    lease.stamped(started)
+
+
+def _batch_settle(sending: _Sending, *, batch: list[Delivery], outcomes: list[Outcome], now: datetime.datetime) -> None:
+    """Record a batch's outcomes; hand back what was never written; raise if the send was interrupted by a fault.
+
+    A message the pool could not settle (its connection failed mid-transaction) may have
+    been accepted: it is deferred, and sent again later with the same Message-ID. Recording
+    reconnects once to the database if the connection was lost (a terminated backend, a
+    restarted server), so a sender that lost its database connection still leaves a ledger
+    that says what it did; if that fails too, its journal does (digest.ledger.deliveries_recover).
+    """
+    pool, counts = sending.pool, sending.counts
+    sending.held_errors.update(outcome.error for outcome in outcomes if outcome.held)
+    settled = {outcome.delivery.id for outcome in outcomes}
+    unsettled = {delivery.id: delivery for delivery in pool.unsettled if delivery.id not in settled}
+    outcomes = outcomes + [
+        Outcome(delivery, DeliveryStatus.DEFERRED, f"sending was interrupted: {pool.interrupted}")
+        for delivery in unsettled.values()
+    ]
+    unwritten = [delivery.id for delivery in batch if delivery.id not in settled and delivery.id not in unsettled]
+
+    def record() -> None:
+        counts.update(outcomes_record(outcomes=outcomes, now=now, claimant=sending.claimant))
+        counts["released"] += deliveries_release(claimant=sending.claimant, ids=unwritten)
+
+    try:
+        record()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        logger.warning("Lost the database connection while recording a batch; reconnecting once")
+        connection.close()
+        record()
+    if isinstance(pool.fault, LeaseLost):
+        raise pool.fault
+    if pool.fault is not None:
+        raise DeliveryError(f"Sending stopped: {pool.interrupted}", claimant=sending.claimant) from pool.fault
 
 
 def report_failures(*, counts: dict, now: datetime.datetime, claimant: str, held_errors: list[str]) -> None:

@@ -4,8 +4,12 @@ A send task drains the ledger: it claims batches (SKIP LOCKED on PostgreSQL) unt
 left, so any number of them can run at once on any number of machines and each adds
 throughput; one that finds nothing left ends at once. Claims are taken when a task runs,
 never when it is enqueued, so a task waiting in a queue holds nothing that could expire.
-A task whose worker dies leaves its claims to expire (DIGEST_CLAIM_TIMEOUT); the next
-run's tasks recover what its journal proves was sent and send the rest.
+A task whose worker dies leaves its claims to expire: they are leases on the database's
+clock, renewed while a batch is sent (digest.lease), so a dead worker is noticed once
+DIGEST_CLAIM_TIMEOUT passes without a renewal; any sender claiming after that (another
+worker's task, the next run's) records what its journal proves was sent and sends the rest.
+A worker asked to stop (SIGTERM, SIGINT) lets its task finish the messages in flight,
+record them and hand the rest back, then stops as the worker's own shutdown says.
 
 TASKS_URL picks the backend (project.env.env_tasks): immediate:// runs the one task inline,
 database:// (django-tasks-db, `manage.py db_worker`) and rq://host:port/db (django-tasks-rq,
@@ -25,52 +29,53 @@ from django_tasks_db.models import DBTaskResult
 
 from digest.conf import digest_settings
 from digest.exceptions import DigestError
+from digest.lease import stop_on_signals
 from digest.ledger import deliveries_waiting
 from digest.models import Delivery, DeliveryStatus
 from digest.run import deliveries_send
+from project.clock import db_now
 
 
 @task(takes_context=True)
-def digest_send(context: TaskContext, *, now: str, begun: str, newsletter_ids: list[int] | None) -> dict:
+def digest_send(context: TaskContext, *, now: str, newsletter_ids: list[int] | None, begun: str = "") -> dict:
     """Send every claimable digest of the run at `now`; return the counts (digest.run.deliveries_send).
 
     The task result's id is the claimant: a delivery's "claimed by" names the task that sent it.
+    (`begun` is accepted and ignored: tasks enqueued before claims became leases carry it.)
     """
-    run_now, begun_at = datetime.datetime.fromisoformat(now), datetime.datetime.fromisoformat(begun)
-    counts, dead = deliveries_send(
-        claimant=str(context.task_result.id), now=run_now, begun=begun_at, newsletter_ids=newsletter_ids
-    )
+    with stop_on_signals():
+        counts, dead = deliveries_send(
+            claimant=str(context.task_result.id),
+            now=datetime.datetime.fromisoformat(now),
+            newsletter_ids=newsletter_ids,
+        )
     if isinstance(digest_send.get_backend(), DatabaseBackend):
-        lease = run_now + max(timezone.now() - begun_at, datetime.timedelta(0))
-        tasks_dead_record(dead, lease=lease, taken_over_by=str(context.task_result.id))
+        tasks_dead_record(dead, taken_over_by=str(context.task_result.id))
     return counts
 
 
-def tasks_dead_record(dead: set[str], *, lease: datetime.datetime, taken_over_by: str) -> int:
+# A running send task that holds no claim and started this many leases ago is taken for dead.
+DEAD_AFTER_LEASES = 10
+
+
+def tasks_dead_record(dead: set[str], *, taken_over_by: str) -> int:
     """Mark as failed the django-tasks-db results of send tasks whose worker died; return how many.
 
     Such a task stays "running" in the task store forever. It is dead when its expired
-    claims were just taken over (`dead`), or when it holds no claim and started longer
-    than DIGEST_CLAIM_TIMEOUT ago on its run's clock (killed between two batches). A
-    live task wrongly marked so (a very long one, caught between batches) is marked
-    successful again by its worker when it ends.
+    claims were just taken over (`dead`), or when it holds no claim and started more than
+    DEAD_AFTER_LEASES × DIGEST_CLAIM_TIMEOUT ago on the database's clock (killed between
+    two batches). A live task wrongly marked so (a very long one, caught between batches)
+    is marked successful again by its worker when it ends.
     """
-    expired = lease - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT)
+    long_ago = db_now() - datetime.timedelta(seconds=DEAD_AFTER_LEASES * digest_settings.CLAIM_TIMEOUT)
     running = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING, task_path=digest_send.module_path)
     holding = set(Delivery.objects.filter(status=DeliveryStatus.SENDING).values_list("claimed_by", flat=True))
     ids = []
-    for result in running.only("id", "args_kwargs", "started_at"):
+    for result in running.only("id", "started_at"):
         if str(result.id) in dead:
             ids.append(result.id)
-        elif str(result.id) not in holding and result.started_at is not None:
-            arguments = result.args_kwargs.get("kwargs", {})
-            try:
-                run_now = datetime.datetime.fromisoformat(arguments["now"])
-                begun = datetime.datetime.fromisoformat(arguments["begun"])
-            except (KeyError, TypeError, ValueError):
-                continue  # not enqueued by sends_enqueue
-            if run_now + (result.started_at - begun) < expired:
-                ids.append(result.id)
+        elif str(result.id) not in holding and result.started_at is not None and result.started_at < long_ago:
+            ids.append(result.id)
     if not ids:
         return 0
     return DBTaskResult.objects.filter(id__in=ids, status=TaskResultStatus.RUNNING).update(
@@ -91,7 +96,7 @@ def sends_enqueue(*, now: datetime.datetime, newsletter_ids: list[int] | None) -
     else:
         waiting = deliveries_waiting(now=now, newsletter_ids=newsletter_ids).count()
         count = max(1, min(digest_settings.SEND_TASKS, math.ceil(waiting / digest_settings.BATCH_SIZE)))
-    arguments = {"now": now.isoformat(), "begun": timezone.now().isoformat(), "newsletter_ids": newsletter_ids}
+    arguments = {"now": now.isoformat(), "newsletter_ids": newsletter_ids}
     return [digest_send.enqueue(**arguments) for _ in range(count)]
 
 

@@ -164,6 +164,11 @@ _MAIL_BACKENDS = {
 }
 
 
+# Seconds an SMTP relay may take to greet or answer, unless the URL says ?timeout=: a relay
+# that never answers is given up on after it, never waited for forever.
+MAIL_TIMEOUT = 30.0
+
+
 def mailer_from_url(name: str, url: str) -> dict:
     """Turn a mail URL into one MAILERS entry.
 
@@ -211,9 +216,14 @@ def mailer_from_url(name: str, url: str) -> dict:
             if scheme == "smtps":
                 raise ImproperlyConfigured(f"{name}={url!r}: smtps:// is already TLS; drop tls=1.")
             options["use_tls"] = True
-    if "timeout" in query:
-        try:
-            options["timeout"] = float(query["timeout"])
-        except ValueError:
-            raise ImproperlyConfigured(f"{name}={url!r}: timeout must be a number of seconds.") from None
+    try:
+        options["timeout"] = float(query.get("timeout", MAIL_TIMEOUT))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={url!r}: timeout must be a number of seconds.") from None
     return backend | {"OPTIONS": options}
+
+
+def mailers_from_urls(name: str, value: str) -> dict[str, dict]:
+    """Turn a list of mail URLs (comma- or space-separated) into MAILERS entries named relay1, relay2, …"""
+    urls = value.replace(",", " ").split()
+    return {f"relay{n}": mailer_from_url(f"{name} (URL {n})", url) for n, url in enumerate(urls, 1)}

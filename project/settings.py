@@ -20,6 +20,7 @@ from project.env import (
     env_str,
     env_tasks,
     mailer_from_url,
+    mailers_from_urls,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -73,6 +74,11 @@ MAILERS = {
         env_str("DIGEST_EMAIL_URL", "") or _EMAIL_URL,
     ),
 }
+# Any number of relays for digests, used round-robin: DIGEST_MAILERS as mail URLs (relay1,
+# relay2, … in MAILERS), or as MAILERS aliases (digest.conf) when it holds no URL.
+if "://" in env_str("DIGEST_MAILERS", ""):
+    MAILERS |= mailers_from_urls("DIGEST_MAILERS", env_str("DIGEST_MAILERS", ""))
+    DIGEST_MAILERS = ",".join(alias for alias in MAILERS if alias.startswith("relay"))
 
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

@@ -1,7 +1,10 @@
 import datetime
 
 import pytest
+from django.db.models import F
 
+from digest.conf import digest_settings
+from digest.models import Delivery, DeliveryStatus
 from digest.run import digest_run
 from newsletters.models import Subscription
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
@@ -11,6 +14,15 @@ UTC = datetime.UTC
 
 def at(*args) -> datetime.datetime:
     return datetime.datetime(*args, tzinfo=UTC)
+
+
+def leases_expire() -> int:
+    """Age every claim in flight past its lease, as the database's clock would without a renewal; return how many.
+
+    Only for claims whose sender is dead (killed, or done): a live one would renew them.
+    """
+    lease = datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT + 1)
+    return Delivery.objects.filter(status=DeliveryStatus.SENDING).update(claimed_at=F("claimed_at") - lease)
 
 
 def body(message, subtype: str) -> str:

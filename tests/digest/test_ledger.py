@@ -74,7 +74,9 @@ def test_claims_read_on_from_the_last_claimed_id_and_a_run_still_sends_everythin
     subscriptions_schedule(now=at(2026, 6, 2, 8, 5))
     deliveries_plan(now=at(2026, 6, 2, 8, 5))
     ids = sorted(Delivery.objects.values_list("id", flat=True))
-    claimed = deliveries_claim(now=at(2026, 6, 2, 8, 5), claimant="x", limit=10, after_id=ids[2])
+    claimed = deliveries_claim(
+        now=at(2026, 6, 2, 8, 5), claimant="x", limit=10, after_id=ids[2], stamp=at(2026, 6, 2, 8, 5)
+    )
     assert sorted(d.id for d in claimed) == ids[3:]
     # Released again, a run claims them in batches of two, each from where the last ended.
     Delivery.objects.filter(id__in=ids[3:]).update(status=DeliveryStatus.PENDING, claimed_by="")

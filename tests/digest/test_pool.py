@@ -286,3 +286,39 @@ def test_backends_without_an_smtp_connection_send_every_message(world, settings,
     assert sorted(address for message in mail.outbox for address in message.to) == sorted(
         f"R{n:03} <{email}>" for n, email in enumerate(emails)
     )
+
+
+def test_after_a_421_the_pool_regrows_once_the_relay_accepts_again(world, settings, monkeypatch):
+    # A relay at its connection limit answers 421 for a while; later batches of the same
+    # run try one more connection again each (after RELAY_RETRY_SECONDS, here 0) and get it.
+    monkeypatch.setattr("digest.pool.RELAY_RETRY_SECONDS", 0)
+    settings.DIGEST_CONNECTIONS, settings.DIGEST_BATCH_SIZE = 6, 10
+    handler = world.smtp.handler
+    handler.max_connections = 2
+    emails = readers(world, 60)
+    original = handler.handle_DATA
+
+    async def lift_the_limit(server, session, envelope):
+        if len(handler.received) >= 10:
+            handler.max_connections = None  # the relay accepts more connections again
+        return await original(server, session, envelope)
+
+    handler.handle_DATA = lift_the_limit
+    summary = world.run(at(2026, 6, 2, 8, 5))
+    assert summary.sent == 60 and each_once(world.smtp, emails)
+    assert handler.refused_connections >= 1
+    assert handler.most_open > 2
+
+
+def test_a_mailer_without_a_timeout_gets_the_pools_default(world, settings):
+    from digest.pool import DEFAULT_TIMEOUT, Pool, _Connection
+
+    mailer = world.smtp.mailer()
+    settings.MAILERS = settings.MAILERS | {"digest": mailer | {"OPTIONS": mailer["OPTIONS"] | {"timeout": None}}}
+    pool = Pool(aliases=["digest"], size=1, rate=0)
+    connection = _Connection(pool.relays[0])
+    assert pool._ready(connection)
+    assert connection.backend.timeout == DEFAULT_TIMEOUT
+    assert connection.backend.connection.sock.gettimeout() == DEFAULT_TIMEOUT
+    pool._checkin(connection)
+    pool.close()

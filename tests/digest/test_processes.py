@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from digest.conf import digest_settings
 from digest.models import Delivery, DeliveryStatus, JournalEntry
 from digest.run import digest_run
-from tests.digest.conftest import World, at
+from tests.digest.conftest import World, at, leases_expire
 from tests.smtp import BlockingHandler, SlowReplyHandler, SMTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,17 +31,15 @@ def database_url() -> str:
     return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def sender(smtp: SMTPServer, machine: Path, *, batch: int, connections: int = 1) -> subprocess.Popen:
-    """Start `send_digests` as on another machine: its own VAR_DIR, nothing shared but the database."""
-    env = os.environ | {
-        "VAR_DIR": str(machine),
-        "DATABASE_URL": database_url(),
-        "EMAIL_URL": smtp.url(),
-        "DIGEST_BATCH_SIZE": str(batch),
-        "DIGEST_CONNECTIONS": str(connections),
-    }
+def sender(smtp: SMTPServer, machine: Path, *, now=RUN_AT, **settings) -> subprocess.Popen:
+    """Start `send_digests` as on another machine: its own VAR_DIR, nothing shared but the database.
+
+    `settings` are DIGEST_* settings without the prefix, e.g. BATCH_SIZE=5, CONNECTIONS=4.
+    """
+    env = os.environ | {"VAR_DIR": str(machine), "DATABASE_URL": database_url(), "EMAIL_URL": smtp.url()}
+    env |= {f"DIGEST_{name}": str(value) for name, value in settings.items()}
     return subprocess.Popen(
-        [sys.executable, "manage.py", "send_digests", "--now", RUN_AT.isoformat()],
+        [sys.executable, "manage.py", "send_digests", "--now", now.isoformat()],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -62,7 +59,8 @@ def test_two_senders_at_once_never_send_the_same_digest(settings, tmp_path):
     with SMTPServer() as smtp:
         settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
         emails = readers(World(smtp), 120)
-        first, second = sender(smtp, tmp_path / "a", batch=7), sender(smtp, tmp_path / "b", batch=7)
+        first = sender(smtp, tmp_path / "a", BATCH_SIZE=7, CONNECTIONS=1)
+        second = sender(smtp, tmp_path / "b", BATCH_SIZE=7, CONNECTIONS=1)
         outputs = [process.communicate(timeout=120) for process in (first, second)]
         assert [first.returncode, second.returncode] == [0, 0], outputs
         per_reader = collections.Counter(r.recipients[0] for r in smtp.received)
@@ -81,7 +79,7 @@ def test_killed_sender_resends_only_the_message_in_flight(settings, tmp_path):
     with SMTPServer(handler) as smtp:
         settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
         emails = readers(World(smtp), 12)
-        process = sender(smtp, tmp_path / "dead", batch=5)
+        process = sender(smtp, tmp_path / "dead", BATCH_SIZE=5, CONNECTIONS=1)
         assert handler.reached.wait(60), process.communicate(timeout=5)
         process.kill()  # SIGKILL mid-batch: 5 recorded, 2 accepted but unrecorded, 1 in flight
         process.wait(timeout=30)
@@ -89,8 +87,8 @@ def test_killed_sender_resends_only_the_message_in_flight(settings, tmp_path):
         assert Delivery.objects.filter(status=DeliveryStatus.SENDING).count() == 5
         assert len(smtp.received) == 7
 
-        later = RUN_AT + datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT + 60)
-        summary = digest_run(now=later)
+        assert leases_expire() > 0  # as a lease's time passing without a renewal would
+        summary = digest_run(now=RUN_AT + datetime.timedelta(minutes=1))
 
     # The server dropped the message in flight with the connection, so the later run (in
     # this process, another VAR_DIR) sent it once; the two it had accepted were recovered
@@ -108,14 +106,14 @@ def test_killed_pooled_sender_resends_at_most_one_message_per_connection(setting
     with SMTPServer(handler) as smtp:
         settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
         emails = readers(World(smtp), 40)
-        process = sender(smtp, tmp_path / "dead", batch=20, connections=connections)
+        process = sender(smtp, tmp_path / "dead", BATCH_SIZE=20, CONNECTIONS=connections)
         # Every connection has a message the relay accepted but whose reply is still on its way.
         assert handler.reached.wait(60), process.communicate(timeout=5)
         process.kill()
         process.wait(timeout=30)
         handler.release.set()
-        later = RUN_AT + datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT + 60)
-        summary = digest_run(now=later)
+        assert leases_expire() > 0  # as a lease's time passing without a renewal would
+        summary = digest_run(now=RUN_AT + datetime.timedelta(minutes=1))
 
     per_reader = collections.Counter(r.recipients[0] for r in smtp.received)
     assert set(per_reader) == set(emails)  # nobody lost

@@ -21,10 +21,9 @@ import pytest
 import redis
 from django.db import connection
 
-from digest.conf import digest_settings
 from digest.models import Delivery, DeliveryStatus, JournalEntry
 from newsletters.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
-from tests.digest.conftest import at
+from tests.digest.conftest import at, leases_expire
 from tests.digest.test_processes import database_url
 from tests.factories import IssueFactory, NewsletterFactory
 from tests.smtp import GateHandler, SMTPServer
@@ -182,7 +181,8 @@ def test_workers_killed_mid_batch_lose_nothing_and_resend_only_messages_in_fligh
                 machines.start_worker()
                 handler.reopen()
             wait_until(machines.settled, timeout=60, what="the surviving workers to finish")
-            later = RUN_AT + datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT + 60)
+            leases_expire()  # the dead workers' leases run out
+            later = RUN_AT + datetime.timedelta(minutes=1)
             rerun = machines.command("send_digests", "--now", later.isoformat(), "--wait", name="rerun")
             assert rerun.wait(60) == 0, (tmp_path / "rerun.log").read_text()
             if backend == "database":

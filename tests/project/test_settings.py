@@ -28,7 +28,7 @@ def test_smtp_url_with_user_password_tls_and_timeout():
 
 def test_smtps_url_uses_implicit_tls():
     config = mailer_from_url("EMAIL_URL", "smtps://mail.example.com")
-    assert config["OPTIONS"] == {"host": "mail.example.com", "use_ssl": True}
+    assert config["OPTIONS"] == {"host": "mail.example.com", "use_ssl": True, "timeout": 30.0}
 
 
 @pytest.mark.parametrize(
@@ -138,6 +138,11 @@ def test_start_up_fails_with_the_variable_named(env, variable, tmp_path):
     [
         ({"NEWSLETTERS_RATE_PERIOD": "hourly"}, "NEWSLETTERS_RATE_PERIOD='hourly' is not an integer"),
         ({"DIGEST_BATCH_SIZE": "0"}, "DIGEST_BATCH_SIZE must be at least 1"),
+        (
+            {"DIGEST_BATCH_SIZE": "2000", "DIGEST_RATE_LIMIT": "1", "DIGEST_CLAIM_TIMEOUT": "60"},
+            "DIGEST_BATCH_SIZE=2000 takes 2000 s at DIGEST_RATE_LIMIT=1, more than 10 leases of "
+            "DIGEST_CLAIM_TIMEOUT=60 s: set DIGEST_BATCH_SIZE to at most 600",
+        ),
         ({"DEFAULT_FROM_EMAIL": "just some text"}, "DEFAULT_FROM_EMAIL"),
         ({"DIGEST_BOUNCE_ADDRESS": "bounces+x@example.org"}, "DIGEST_BOUNCE_ADDRESS"),
         ({"DIGEST_BOUNCE_RATE_WARN": "five percent"}, "DIGEST_BOUNCE_RATE_WARN='five percent' is not a number"),
@@ -248,12 +253,36 @@ def test_digest_mailer_falls_back_to_email_url_and_can_differ():
         == same["default"]
         == {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "relay.example.com", "port": 2525},
+            "OPTIONS": {"host": "relay.example.com", "port": 2525, "timeout": 30.0},
         }
     )
     split = _mailers(EMAIL_URL="smtp://relay.example.com", DIGEST_EMAIL_URL="smtps://bulk.example.com")
     assert split["default"]["OPTIONS"]["host"] == "relay.example.com"
-    assert split["digest"]["OPTIONS"] == {"host": "bulk.example.com", "use_ssl": True}
+    assert split["digest"]["OPTIONS"] == {"host": "bulk.example.com", "use_ssl": True, "timeout": 30.0}
+
+
+def test_a_mail_url_without_a_timeout_gets_one():
+    # A relay that never greets must not hang every sender: 30 s unless the URL names one.
+    assert mailer_from_url("EMAIL_URL", "smtp://relay.example.com")["OPTIONS"]["timeout"] == 30.0
+    assert mailer_from_url("EMAIL_URL", "smtp://relay.example.com?timeout=5")["OPTIONS"]["timeout"] == 5.0
+
+
+def test_any_number_of_digest_relays_from_the_environment():
+    urls = "smtp://a.example.com:25, smtp://b.example.com:2525?tls=1 smtps://c.example.com"
+    mailers, aliases = _setting("[settings.MAILERS, settings.DIGEST_MAILERS]", unset="EMAIL_URL", DIGEST_MAILERS=urls)
+    assert aliases == "relay1,relay2,relay3"
+    assert [mailers[alias]["OPTIONS"]["host"] for alias in aliases.split(",")] == [
+        "a.example.com",
+        "b.example.com",
+        "c.example.com",
+    ]
+    assert mailers["relay2"]["OPTIONS"]["use_tls"] is True
+
+
+def test_a_bad_relay_url_in_digest_mailers_is_named(tmp_path):
+    result = _check(VAR_DIR=str(tmp_path), DIGEST_MAILERS="smtp://a.example.com pigeon://coop")
+    assert result.returncode != 0
+    assert "DIGEST_MAILERS (URL 2)" in result.stderr
 
 
 def _cronjobs(**env) -> list:
