@@ -36,9 +36,13 @@ from digest.exceptions import SigningError
 # signing and keep the signature valid (RFC 6376, 8.15).
 SIGNED_HEADERS = (
     "from", "to", "subject", "date", "message-id", "reply-to", "mime-version", "content-type",
-    "list-id", "list-unsubscribe", "list-unsubscribe-post",
+    "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive", "list-help", "list-post",
+    "archived-at", "feedback-id", "precedence", "auto-submitted",
 )  # fmt: skip
-OVERSIGNED_HEADERS = ("from", "subject", "reply-to", "list-id", "list-unsubscribe", "list-unsubscribe-post")
+OVERSIGNED_HEADERS = (
+    "from", "subject", "reply-to", "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive",
+    "list-help", "list-post", "archived-at", "feedback-id", "precedence", "auto-submitted",
+)  # fmt: skip
 MIN_KEY_BITS = 1024  # receivers ignore shorter keys (RFC 8301); 2048 is what dkim_keygen makes
 
 _WSP = re.compile(rb"[ \t]+")

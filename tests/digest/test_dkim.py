@@ -86,7 +86,7 @@ def test_every_digest_verifies_either_way_and_the_list_headers_are_covered(world
     for message in received:
         assert verify(message.data, signing), message.data[:800]
         covered = signed_headers(message.data)
-        for name in ("from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe"):
+        for name in ("from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe", "feedback-id"):
             assert name in covered
         # Listed once more than present: nobody can add a second one without breaking the signature.
         assert covered.count("list-unsubscribe-post") == 2 and covered.count("from") == 2

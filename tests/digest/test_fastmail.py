@@ -13,8 +13,9 @@ from django.core.files.base import ContentFile
 from django.core.mail import mailers
 
 from digest.aggregation import message_id_for
-from digest.delivery import _personal, list_id_header, message_build
+from digest.delivery import _personal, message_build
 from digest.fastmail import GroupMessage, batch_date, smtp_send
+from digest.headers import list_headers
 from digest.models import Delivery
 from digest.rendering import digest_render
 from newsletters.models import Attachment
@@ -49,6 +50,12 @@ def summary(message) -> dict:
             "List-Unsubscribe",
             "List-Unsubscribe-Post",
             "List-Id",
+            "List-Archive",
+            "List-Help",
+            "List-Post",
+            "Archived-At",
+            "Feedback-ID",
+            "Precedence",
             "Message-ID",
         ]
     }
@@ -90,12 +97,13 @@ def test_fast_path_matches_django_for_every_recipient(settings, with_files):
         window_start=at(2026, 6, 1),
         window_end=at(2026, 6, 2),
     )
+    headers = list_headers(newsletter=newsletter, issue_ids=rendered.issue_ids)
     prebuilt = GroupMessage(
         rendered,
         from_email=newsletter.from_email,
         envelope_from="news@example.com",
         reply_to=newsletter.reply_to,
-        list_id=list_id_header(newsletter),
+        headers=headers,
     )
     for name in NAMES:
         subscription = SubscriptionFactory(subscriber=SubscriberFactory(name=name), newsletter=newsletter)
@@ -110,7 +118,8 @@ def test_fast_path_matches_django_for_every_recipient(settings, with_files):
         fast = prebuilt.message_bytes(
             personal, address=personal.email, message_id=delivery.message_id, date=batch_date()
         )
-        django = message_build(rendered=rendered, delivery=delivery).message(policy=email.policy.SMTP).as_bytes()
+        django = message_build(rendered=rendered, delivery=delivery, headers=headers)
+        django = django.message(policy=email.policy.SMTP).as_bytes()
         ours, theirs = summary(parse(fast)), summary(parse(django))
         assert rfc2047_to(fast) == (name, personal.email)  # exactly the reader's name
         if len(name) < 60:
