@@ -223,10 +223,15 @@ def key_create(path: Path, *, bits: int = 2048) -> rsa.RSAPrivateKey:
 
 
 class DkimEmail(EmailMultiAlternatives):
-    """A Django email that carries a DKIM-Signature over its bytes as Django's backends write them."""
+    """A Django email that carries a DKIM-Signature over its bytes as Django's backends write them.
+
+    Every part is 7-bit (text quoted-printable or base64): a relay without 8BITMIME, or an
+    ESP that converts 8-bit parts (anymail does for Amazon SES), would otherwise re-encode
+    a part after signing and break the body hash.
+    """
 
     def message(self, *, policy=email.policy.default):
-        msg = super().message(policy=policy)
+        msg = super().message(policy=policy.clone(cte_type="7bit"))
         signer = dkim_signer()
         if signer is None:
             return msg

@@ -30,7 +30,9 @@ from digest.dkim import Signer, body_canonical, lines_canonical
 from digest.headers import Verbatim, encoded_words
 from digest.rendering import PERSONAL_FIELDS, Personal, RenderedDigest, personal_values
 
-_POLICY = email.policy.SMTP
+# 7-bit: the bodies are quoted-printable already; a text attachment is encoded too, not
+# sent 8-bit, so no relay or ESP re-encodes a part after signing (digest.dkim.DkimEmail).
+_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 
 
 class GroupMessage:

@@ -1,6 +1,7 @@
 """DKIM: every digest the engine sends verifies with dkimpy, on the fast path and Django's path."""
 
 import email
+import email.encoders
 import email.policy
 import io
 import re
@@ -10,8 +11,10 @@ import dkim as dkimpy
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
 from digest.dkim import Signer, body_canonical, dkim_signer, dns_record, header_canonical
@@ -21,6 +24,7 @@ from tests.digest.conftest import at
 from tests.digest.test_senders import SENDERS
 
 DOMAIN, SELECTOR = "news.example.com", "digest2026"
+ANYMAIL = "anymail.backends.test.EmailBackend"
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +234,46 @@ def test_a_verp_envelope_sender_leaves_the_signed_from_alone(world, sender, sign
     (received,) = world.smtp.received
     assert received.sender.startswith("bounces+") and received.message["From"] == "News <news@example.com>"
     assert verify(received.data, signing)
+
+
+def esp_reencoded(message: email.message.Message) -> bytes:
+    """What anymail's Amazon SES backend does before sending raw MIME: each 8-bit part to quoted-printable or base64.
+
+    Headers are left as they are (refold_source="none"), as a relay converting 8-bit parts would.
+    """
+    for part in message.walk():
+        if part["Content-Transfer-Encoding"] == "8bit":
+            del part["Content-Transfer-Encoding"]
+            if part.get_content_maintype() == "text":
+                email.encoders.encode_quopri(part)
+            else:
+                email.encoders.encode_base64(part)
+    return message.as_bytes(policy=email.policy.default.clone(linesep="\r\n", refold_source="none"))
+
+
+@pytest.mark.parametrize("path", [*SENDERS, "anymail"])
+def test_every_part_is_7bit_so_an_esp_re_encoding_it_keeps_the_signature(world, signing, settings, path):
+    mailer = {**world.smtp.mailer(), "BACKEND": SENDERS[path]} if path in SENDERS else {"BACKEND": ANYMAIL}
+    settings.MAILERS = {**settings.MAILERS, "digest": mailer}
+    world.subscribe("ada@example.com", name="Zoë Ünicode", since=at(2026, 6, 1))
+    issue = world.publish("Grüße", at(2026, 6, 2, 9, 0), body="Ünïcødé text, “quotes”, עברית and 日本語.\n")
+    Attachment.objects.create(issue=issue, file=ContentFile("naïve café notes\n".encode() * 20, name="notes.txt"))
+    mail.outbox = []
+    assert world.run(at(2026, 6, 3, 8, 5)).sent == 1
+    if path == "anymail":
+        (sent,) = mail.outbox
+        message = sent.message()  # what anymail's raw-MIME backends serialize
+    else:
+        (received,) = world.smtp.received
+        message = email.message_from_bytes(received.data, policy=email.policy.default.clone(refold_source="none"))
+    data = message.as_bytes(policy=email.policy.default.clone(linesep="\r\n", refold_source="none"))
+    assert data.isascii()
+    assert {part["Content-Transfer-Encoding"] for part in message.walk() if not part.is_multipart()} <= {
+        "7bit",
+        "quoted-printable",
+        "base64",
+    }
+    assert verify(data, signing)
+    assert verify(esp_reencoded(message), signing)
+    attachment = next(message.iter_attachments())
+    assert attachment.get_content().replace("\r\n", "\n") == "naïve café notes\n" * 20
