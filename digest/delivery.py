@@ -19,16 +19,17 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from digest.dkim import DkimEmail, dkim_signer
+from digest.dkim import dkim_signer
 from digest.exceptions import RecipientError, RenderError
 from digest.fastmail import FastMessage, GroupMessage, batch_date
-from digest.headers import Verbatim, list_headers, list_unsubscribe
+from digest.headers import list_headers, list_unsubscribe
 from digest.journal import Journal
 from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus, Window
 from digest.pool import Pool, Send
 from digest.rendering import Personal, RenderedDigest
 from digest.verp import verp_sender
+from newsletters.messages import ReaderEmail, Verbatim
 from newsletters.models import SubscriberStatus, SubscriptionStatus
 from newsletters.tokens import preferences_url, unsubscribe_url
 from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validate_single_line
@@ -36,7 +37,7 @@ from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validat
 
 def message_build(
     *, rendered: RenderedDigest, delivery: Delivery, headers: dict[str, Verbatim], personal: Personal | None = None
-) -> DkimEmail:
+) -> ReaderEmail:
     """Build one recipient's message with Django's email API (for mailers other than SMTP), DKIM-signed if configured.
 
     `headers` are the group's list headers (digest.headers.list_headers); the email package
@@ -52,7 +53,7 @@ def message_build(
         # Django's backends (and anymail's) take the envelope sender from from_email and
         # the From header from headers["From"].
         extra["From"], from_email = from_email, envelope_from
-    message = DkimEmail(
+    message = ReaderEmail(
         subject=rendered.subject,
         body=text,
         from_email=from_email,

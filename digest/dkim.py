@@ -9,12 +9,13 @@ personal values are, and the hash runs over the joined pieces: about 0.4 ms of C
 message, two thirds of it RSA (README, "Benchmark"). dkimpy, pure Python, takes 7–9 ms;
 the tests use it to verify what this module signs.
 
-Both senders sign: digest.fastmail signs each reader's assembled bytes, and DkimEmail signs
-the message Django's backends serialize.
+Both senders sign: digest.fastmail signs each reader's assembled bytes, and message_sign()
+the message Django's backends serialize (every newsletters.messages.ReaderEmail: digests on
+other backends, test sends, confirmation and welcome mails).
 """
 
 import base64
-import email.policy
+import email.message
 import hashlib
 import os
 import re
@@ -26,7 +27,6 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import EmailMultiAlternatives
 
 from digest.conf import digest_settings
 from digest.exceptions import SigningError
@@ -222,25 +222,19 @@ def key_create(path: Path, *, bits: int = 2048) -> rsa.RSAPrivateKey:
     return key
 
 
-class DkimEmail(EmailMultiAlternatives):
-    """A Django email that carries a DKIM-Signature over its bytes as Django's backends write them.
+def message_sign(msg: email.message.EmailMessage) -> None:
+    """Add a DKIM-Signature to a message Django built (newsletters.messages.ReaderEmail), if signing is on.
 
-    Every part is 7-bit (text quoted-printable or base64): a relay without 8BITMIME, or an
-    ESP that converts 8-bit parts (anymail does for Amazon SES), would otherwise re-encode
-    a part after signing and break the body hash.
+    Installed as the signer of every mail to readers by DigestConfig.ready().
     """
-
-    def message(self, *, policy=email.policy.default):
-        msg = super().message(policy=policy.clone(cte_type="7bit"))
-        signer = dkim_signer()
-        if signer is None:
-            return msg
-        # The SMTP backend serializes with policy.SMTP (CRLF); any other with its own line
-        # ends, which the signature does not see: sign the CRLF form of the same bytes.
-        data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
-        field = signer.signature_field(data).decode("ascii")
-        name, _, value = field.partition(": ")
-        # set_raw: the value is already folded, with lines under 78 characters, so the email
-        # package writes it as it is; the serialization after this one is the same bytes.
-        msg.set_raw(name, value.removesuffix("\r\n").replace("\r\n", msg.policy.linesep))
-        return msg
+    signer = dkim_signer()
+    if signer is None:
+        return
+    # The SMTP backend serializes with policy.SMTP (CRLF); any other with its own line
+    # ends, which the signature does not see: sign the CRLF form of the same bytes.
+    data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    field = signer.signature_field(data).decode("ascii")
+    name, _, value = field.partition(": ")
+    # set_raw: the value is already folded, with lines under 78 characters, so the email
+    # package writes it as it is; the serialization after this one is the same bytes.
+    msg.set_raw(name, value.removesuffix("\r\n").replace("\r\n", msg.policy.linesep))

@@ -9,10 +9,10 @@ from django.template.defaultfilters import filesizeformat
 from lxml import html as lxml_html
 
 from digest.conf import digest_settings
-from digest.dkim import DkimEmail
 from digest.rendering import Personal, RenderedDigest, digest_render
 from newsletters.conf import newsletters_settings
 from newsletters.markup import MARKDOWN_CONFIG, MARKDOWN_EXTENSIONS, markdown_to_html, url_allowed
+from newsletters.messages import ReaderEmail
 from newsletters.models import Attachment, Frequency, Issue, IssueStatus, Newsletter
 from newsletters.schedules import occurrence_last, occurrence_next
 from newsletters.selectors import issues_published_between
@@ -61,7 +61,7 @@ def preview_personalize(rendered: RenderedDigest, *, name: str) -> tuple[str, st
 def preview_send_test(*, rendered: RenderedDigest, to: str, name: str) -> int:
     """Send the rendered digest to one editor, marked as a test, through the digest mailer (DKIM-signed if configured)."""
     text, html = preview_personalize(rendered, name=name)
-    message = DkimEmail(
+    message = ReaderEmail(
         subject=f"[TEST] {rendered.subject}",
         body=text,
         from_email=rendered.newsletter.from_email or settings.DEFAULT_FROM_EMAIL,

@@ -12,16 +12,20 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core import mail
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from digest.dkim import Signer, body_canonical, dkim_signer, dns_record, header_canonical
 from digest.models import Delivery, DeliveryStatus
 from newsletters.models import Attachment
+from newsletters.services import subscription_request, welcome_send
 from tests.digest.conftest import at
 from tests.digest.test_senders import SENDERS
+from tests.factories import NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 DOMAIN, SELECTOR = "news.example.com", "digest2026"
 ANYMAIL = "anymail.backends.test.EmailBackend"
@@ -277,3 +281,25 @@ def test_every_part_is_7bit_so_an_esp_re_encoding_it_keeps_the_signature(world, 
     assert verify(esp_reencoded(message), signing)
     attachment = next(message.iter_attachments())
     assert attachment.get_content().replace("\r\n", "\n") == "naïve café notes\n" * 20
+
+
+def test_confirmation_and_welcome_mails_are_signed_too(db, smtp_server, signing, settings):
+    settings.SITE_URL = "https://news.example.com"
+    cache.clear()  # the subscription request's rate limits
+    newsletter = NewsletterFactory(name="Notes", postal_address="Notes Ltd", welcome_text="Glad you're here, Zoë.")
+    sent = subscription_request(
+        email="ann@example.com",
+        name="Zoë",
+        tz="UTC",
+        choices={newsletter.pk: "weekly"},
+        client="1.2.3.4",
+        now=timezone.now(),
+    )
+    subscription = SubscriptionFactory(newsletter=newsletter, subscriber=SubscriberFactory(name="Zoë"))
+    assert sent and welcome_send(subscriber=subscription.subscriber, newsletter=newsletter, now=timezone.now())
+    confirmation, welcome = smtp_server.received
+    for received in (confirmation, welcome):
+        assert received.data.isascii()
+        assert verify(received.data, signing)
+    assert "auto-submitted" in signed_headers(confirmation.data)
+    assert {"list-id", "list-unsubscribe", "list-unsubscribe-post"} <= set(signed_headers(welcome.data))

@@ -4,8 +4,6 @@ Read raw: a header that reads right once decoded may still be RFC 2047 encoded o
 wire, where Gmail and Yahoo look for the List-Unsubscribe URI and find none.
 """
 
-import email
-import email.policy
 import io
 import re
 
@@ -14,7 +12,7 @@ from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 
 from digest.conf import digest_settings
-from digest.headers import Verbatim, list_headers, phrase
+from digest.headers import list_headers
 from digest.models import Delivery
 from newsletters.models import Newsletter
 from tests.digest.conftest import at
@@ -127,28 +125,6 @@ def test_a_digest_of_several_issues_has_no_archived_at(world, settings):
     assert "Archived-At" not in headers
     # Without DIGEST_FEEDBACK_ID_SENDER the sender id is the site's host; the campaign the newest issue.
     assert headers["Feedback-ID"] == f"{newer.pk}:{world.newsletter.pk}:digest:news.example.com"
-
-
-def test_a_name_is_quoted_or_encoded_and_the_list_id_stays_literal():
-    assert phrase("Weekly Notes") == "Weekly Notes"
-    assert phrase("Notes, weekly") == '"Notes, weekly"'
-    assert phrase("Grüße") == "=?utf-8?b?R3LDvMOfZQ==?="
-    folded = Verbatim("List-Id", f"{phrase(('Ωμέγα ' * 12).strip())} <omega.example.com>").fold(
-        policy=email.policy.SMTP
-    )
-    assert folded.endswith(" <omega.example.com>\r\n")
-    # Broken only at spaces: a word (here, a 72-character encoded-word) is never cut.
-    assert all(len(line) <= 78 for line in folded.split("\r\n")[1:])
-    assert (
-        email.message_from_string(folded, policy=email.policy.default)["List-Id"]
-        == ("Ωμέγα " * 12).strip() + " <omega.example.com>"
-    )
-
-
-@pytest.mark.parametrize("value", ["Zoë", "a\r\nBcc: x@example.com", "x" * 1000])
-def test_a_value_that_cannot_go_out_verbatim_is_refused(value):
-    with pytest.raises(ValueError):
-        Verbatim("List-Id", value)
 
 
 def test_a_list_id_that_is_not_a_dotted_name_holds_the_group(world):

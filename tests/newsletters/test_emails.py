@@ -12,8 +12,9 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from newsletters.services import subscription_request, welcome_send
+from newsletters.tokens import unsubscribe_url
 from tests.digest.test_rendering_clients import FAMILIES, doiuse
-from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory
+from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
@@ -94,15 +95,47 @@ def test_the_confirmation_mail_has_no_postal_address_when_none_is_set(smtp_serve
     assert not assert_email_layout(html).find_class("postal-address")
 
 
-def test_the_confirmation_mail_text_part_is_unchanged(smtp_server, settings):
+def test_the_confirmation_mail_text_part_ends_with_the_postal_address(smtp_server, settings):
     settings.SITE_URL = "https://news.example.org"
     text, _ = confirmation_mail(smtp_server, NewsletterFactory(name="Notes", postal_address="Somewhere"))
     link = re.search(r"https://news\.example\.org/confirm/\S+/", text).group()
     assert text == (
         "Hello Ann <Lee>,\n\nSomeone, hopefully you, asked to receive:\n- Notes (weekly)\n\n"
         f"Confirm with this link (it works for 7 days):\n{link}\n\n"
-        "If you did not ask for this, ignore this message: nothing will be sent.\n\n"
+        "If you did not ask for this, ignore this message: nothing will be sent.\n\nSomewhere\n\n"
     )
+
+
+def raw_header(data: bytes, name: str) -> bytes:
+    """One header field's value as it is on the wire (continuation lines included)."""
+    match = re.search(rb"^" + name.encode() + rb": (.*\r\n(?:[ \t].*\r\n)*)", data, re.MULTILINE | re.IGNORECASE)
+    assert match, name
+    return match.group(1)
+
+
+def test_the_confirmation_mail_is_auto_generated_with_a_message_id_on_the_site(smtp_server, settings):
+    settings.SITE_URL = "https://news.example.org"
+    text, _ = confirmation_mail(smtp_server, NewsletterFactory(name="Notes"))
+    [received] = smtp_server.received
+    assert raw_header(received.data, "Auto-Submitted") == b"auto-generated\r\n"
+    assert received.message["Message-ID"].endswith("@news.example.org>")
+    # The token is compressed; its URL still starts no path segment with a dot (a "hidden path" to filters).
+    assert "/confirm/" in text and "/." not in text
+
+
+def test_the_welcome_mail_has_list_headers_and_the_postal_address_in_both_parts(smtp_server, settings):
+    settings.SITE_URL = "https://news.example.org"
+    newsletter = NewsletterFactory(name="Weekly Notes", slug="weekly", postal_address="Notes Ltd", welcome_text="Hi.")
+    subscription = SubscriptionFactory(newsletter=newsletter, subscriber=SubscriberFactory(name="Ann"))
+    assert welcome_send(subscriber=subscription.subscriber, newsletter=newsletter, now=timezone.now())
+    [received] = smtp_server.received
+    assert raw_header(received.data, "List-Unsubscribe") == f"<{unsubscribe_url(subscription.pk)}>\r\n".encode()
+    assert raw_header(received.data, "List-Unsubscribe").startswith(b"<https://news.example.org/u/")
+    assert raw_header(received.data, "List-Unsubscribe-Post") == b"List-Unsubscribe=One-Click\r\n"
+    assert raw_header(received.data, "List-Id") == b"Weekly Notes <weekly.news.example.org>\r\n"
+    assert received.message["Message-ID"].endswith("@news.example.org>")
+    text, html = parts(received)
+    assert text.rstrip().endswith("Notes Ltd") and "Notes Ltd" in html
 
 
 def test_the_welcome_mail_uses_the_email_layout(smtp_server, settings):
