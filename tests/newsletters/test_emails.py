@@ -224,3 +224,14 @@ def test_doiuse_email_finds_no_error_in_the_confirmation_and_welcome_mails(smtp_
     expected = dict.fromkeys(report, [])
     expected["confirm", "outlook.windows"] = ["`border-radius` is not supported by `outlook.windows`"]
     assert report == expected
+
+
+def test_inline_styles_carry_no_weight_they_need_not(smtp_server):
+    """Every byte of inline style is repeated per element, and Gmail clips the HTML at ~102 KB."""
+    newsletter = NewsletterFactory(welcome_text="One paragraph.\n\nAnother.\n\n- an item\n- and one more\n")
+    _, html = welcome_mail(smtp_server, newsletter)
+    assert not re.search(r' style="[^"]*[;,] ', html)  # no space after a declaration or in a font list
+    tree = lxml.html.fromstring(html)
+    [letter] = tree.find_class("letter")
+    assert "word-break:break-word" in letter.get("style")  # once, inherited
+    assert not [e for e in letter.iter("p", "li") if "word-break" in (e.get("style") or "")]
