@@ -8,7 +8,9 @@ from django.db.models import Prefetch
 from django.template.defaultfilters import filesizeformat
 from lxml import html as lxml_html
 
+from digest.clip import CLIP_BYTES
 from digest.conf import digest_settings
+from digest.exceptions import RenderError
 from digest.rendering import Personal, RenderedDigest, digest_render
 from newsletters.conf import newsletters_settings
 from newsletters.markup import MARKDOWN_CONFIG, MARKDOWN_EXTENSIONS, markdown_to_html, url_allowed
@@ -71,6 +73,25 @@ def preview_send_test(*, rendered: RenderedDigest, to: str, name: str) -> int:
     for file in rendered.attachments:
         message.attach(file.filename, file.path.read_bytes(), file.mimetype)
     return message.send(using=digest_settings.MAILER)
+
+
+def preview_clip_warnings(rendered: RenderedDigest) -> list[str]:
+    """Warn an editor whose issue alone makes a digest too long for Gmail, with its size (digest.clip)."""
+    if not rendered.uncut_bytes:
+        return []
+    return [
+        f"This issue makes an email with {rendered.uncut_bytes / 1000:.0f} KB of HTML. Gmail shows only the "
+        f"first {CLIP_BYTES // 1000} KB or so and hides the rest, the unsubscribe link with it, so readers get "
+        "its opening and a “Read the rest online” link. A shorter issue, or two, reads whole in the mail."
+    ]
+
+
+def issue_published_warnings(sender, *, issue: Issue, **kwargs) -> list[str]:
+    """What publish_issue tells the editor about the digest this issue makes (a newsletters.signals receiver)."""
+    try:
+        return preview_clip_warnings(preview_issue(issue=issue))
+    except (RenderError, OSError) as error:
+        return [f"The digest of this issue cannot be rendered: {error}"]
 
 
 FREQUENCIES = [Frequency.DAILY, Frequency.WEEKLY]
