@@ -19,6 +19,7 @@ import email.message
 import hashlib
 import os
 import re
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,15 +33,16 @@ from digest.conf import digest_settings
 from digest.exceptions import SigningError
 
 # Signed in this order. A name listed once more than the message has it ("oversigned")
-# signs its absence, so nobody can add a second From, Subject or List-Unsubscribe after
-# signing and keep the signature valid (RFC 6376, 8.15).
+# signs its absence, so nobody can add a second From, To, Date, Subject, Content-Type or
+# List-Unsubscribe after signing and keep the signature valid (RFC 6376, 8.15).
 SIGNED_HEADERS = (
     "from", "to", "subject", "date", "message-id", "reply-to", "mime-version", "content-type",
     "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive", "list-help", "list-post",
     "archived-at", "feedback-id", "precedence", "auto-submitted",
 )  # fmt: skip
 OVERSIGNED_HEADERS = (
-    "from", "subject", "reply-to", "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive",
+    "from", "to", "subject", "date", "message-id", "reply-to", "mime-version", "content-type",
+    "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive",
     "list-help", "list-post", "archived-at", "feedback-id", "precedence", "auto-submitted",
 )  # fmt: skip
 MIN_KEY_BITS = 1024  # receivers ignore shorter keys (RFC 8301); 2048 is what dkim_keygen makes
@@ -107,8 +109,12 @@ class Signer:
             raise SigningError("the message has no blank line after its header")
         return self.field_for(message[: end + 2], hashlib.sha256(body_canonical(message[end + 4 :])).digest())
 
-    def field_for(self, header: bytes, body_hash: bytes) -> bytes:
-        """Return the DKIM-Signature header field for a header block and the SHA-256 of the canonical body."""
+    def field_for(self, header: bytes, body_hash: bytes, *, timestamp: int | None = None) -> bytes:
+        """Return the DKIM-Signature header field for a header block and the SHA-256 of the canonical body.
+
+        t= is `timestamp` (seconds since the epoch), else now: receivers may judge a
+        signature's age by it, and a replayed message shows when it was signed.
+        """
         fields = header_fields(header)
         present: dict[bytes, list[bytes]] = {}
         for name, value in fields:
@@ -121,7 +127,9 @@ class Signer:
             # The last instance first (RFC 6376, 5.4.2); one name more than instances: oversigned.
             names += [name] * (len(instances) + (name in OVERSIGNED_HEADERS))
             signed += [header_canonical(name.encode(), value) for value in reversed(instances)]
+        signed_at = int(time.time()) if timestamp is None else timestamp
         words = ["v=1;", "a=rsa-sha256;", "c=relaxed/relaxed;", f"d={self.domain};", f"s={self.selector};"]
+        words.append(f"t={signed_at};")
         words += [f"h={names[0]}:", *(f"{name}:" for name in names[1:-1]), f"{names[-1]};"]
         words += [f"bh={base64.b64encode(body_hash).decode('ascii')};", "b="]
         unsigned = _fold(words)
