@@ -150,8 +150,10 @@ def test_the_html_keeps_its_doctype_and_starts_with_the_preheader(world):
     preheader = tree.body[0]
     assert preheader.get("class") == "preheader"
     assert preheader.text_content().split("\u200c")[0] == "Section The first words of the issue, then more."
-    # Hidden everywhere: no size, the background's colour, and Outlook's own switch.
-    assert "font-size:0" in preheader.get("style") and "mso-hide:all" in preheader.get("style")
+    # Hidden the way filters accept: no zero font size, no text in the background's colour.
+    style = preheader.get("style")
+    assert style == "display:none;max-height:0;overflow:hidden;mso-hide:all"
+    assert "font-size" not in style and "color" not in style
     assert tree.xpath("//meta[@name='color-scheme']/@content") == ["light dark"]
     assert tree.body[1].tag == "table" and tree.body[1].get("role") == "presentation"
 

@@ -59,7 +59,7 @@ def assert_email_layout(html: str) -> lxml.html.HtmlElement:
     assert "max-width:640px" in container.get("style").replace(" ", "")
     assert "background-color:#f4f4f2" in tree.body.get("style").replace(" ", "")
     [preheader] = tree.find_class("preheader")
-    assert "font-size:0" in preheader.get("style").replace(" ", "")
+    assert preheader.get("style") == "display:none;max-height:0;overflow:hidden;mso-hide:all"
     return tree
 
 
