@@ -21,6 +21,7 @@ from newsletters.selectors import issues_published_between
 
 SAMPLE_UNSUBSCRIBE = "#unsubscribe-link-is-personal"
 SAMPLE_PREFERENCES = "#preferences-link-is-personal"
+SAMPLE_EMAIL = "reader@example.com"
 
 
 def _with_files(issues):
@@ -56,7 +57,7 @@ def preview_next(
 def preview_personalize(rendered: RenderedDigest, *, name: str) -> tuple[str, str]:
     """Return (text, html) as a reader named `name` would see them, with inert personal links."""
     return rendered.personalize(
-        Personal(name=name, email="", unsubscribe_url=SAMPLE_UNSUBSCRIBE, preferences_url=SAMPLE_PREFERENCES)
+        Personal(name=name, email=SAMPLE_EMAIL, unsubscribe_url=SAMPLE_UNSUBSCRIBE, preferences_url=SAMPLE_PREFERENCES)
     )
 
 

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 # Markers survive HTML escaping and premailer untouched: the URLs are absolute, so
 # premailer's base_url joining leaves them alone (.invalid never resolves, RFC 2606).
 GREETING = "XDIGESTX_GREETING_X"
+EMAIL = "XDIGESTX_EMAIL_X"
 UNSUBSCRIBE_URL = "https://xdigestx.invalid/unsubscribe"
 PREFERENCES_URL = "https://xdigestx.invalid/preferences"
 
@@ -65,6 +66,7 @@ def greeting_for(name: str) -> str:
 # (personalize() and digest.fastmail) read this table.
 PERSONAL_FIELDS: dict[str, Callable[[Personal], str]] = {
     GREETING: lambda personal: greeting_for(personal.name),
+    EMAIL: lambda personal: personal.email,
     UNSUBSCRIBE_URL: lambda personal: personal.unsubscribe_url,
     PREFERENCES_URL: lambda personal: personal.preferences_url,
 }
@@ -148,6 +150,7 @@ def digest_render(
         "site_url": site_url(),
         "archive_url": site_url(newsletter.get_absolute_url()),
         "greeting": GREETING,
+        "reader_email": EMAIL,
         "unsubscribe_url": UNSUBSCRIBE_URL,
         "preferences_url": PREFERENCES_URL,
         "linked_files": linked,

@@ -179,6 +179,7 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
     context = {
         "newsletter": newsletter,
         "name": subscriber.name,
+        "email": subscriber.email,
         "body_html": html_for_email(body_html),
         "body_text": html_to_text(body_html, base_url=site_url()),
         "preheader": html_excerpt(body_html, length=PREHEADER_LENGTH),

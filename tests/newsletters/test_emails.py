@@ -44,6 +44,12 @@ def welcome_mail(smtp_server, newsletter) -> tuple[str, str]:
     return parts(received)
 
 
+def received_to(smtp_server) -> str:
+    [received] = smtp_server.received
+    [recipient] = received.recipients
+    return recipient
+
+
 def assert_email_layout(html: str) -> lxml.html.HtmlElement:
     """The skeleton the digests use: doctype, dark-mode metas, presentation tables, Outlook's 640 px table."""
     assert html.lstrip().lower().startswith("<!doctype html>")
@@ -164,7 +170,10 @@ def test_the_welcome_mail_uses_the_email_layout(smtp_server, settings):
     assert footer.find_class("postal-address")[0].text_content() == "Notes Ltd1 Rue de la Paix"
     # The text part says the same as before the layout.
     assert text.startswith("Hello Ann,\n\nGlad you're here.\n\n")
-    assert "The latest issue: Latest\nhttps://news.example.org/n/weekly/latest/\n\nAll issues: " in text
+    assert "The latest issue: Latest\nhttps://news.example.org/n/weekly/latest/\n\n" in text
+    # The footer names the address the reader gets it at, in both parts.
+    assert f"You receive Weekly Notes at {received_to(smtp_server)}." in text
+    assert f"You receive Weekly Notes at {received_to(smtp_server)}." in footer.text_content()
 
 
 def test_the_welcome_mail_has_no_postal_address_when_none_is_set(smtp_server):
