@@ -212,3 +212,12 @@ def test_footnotes_in_email_have_no_dead_links_and_tables_scroll_in_a_box(world)
     assert [table.getparent().get("class") for table in tree.xpath("//td[@class='content']//table")] == [
         "table-scroll"
     ] * 2
+
+
+def test_the_text_part_signs_off_with_the_standard_separator(world):
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.run(at(2026, 6, 2, 8, 5))
+    (message,) = world.inbox("ada@example.com")
+    # "-- " (with its space) is what mail clients recognise to fold or strip the footer in replies.
+    assert "\n-- \nYou receive Weekly Notes at ada@example.com.\n" in body(message, "plain")

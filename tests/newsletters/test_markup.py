@@ -153,3 +153,23 @@ def test_email_html_boxes_each_table_and_keeps_the_text_after_it():
 
     email = html_for_email(markdown_to_html("| a |\n|---|\n| 1 |\n\nAfter."))
     assert re.match(r'<div class="table-scroll"><table>.*</table></div>\s*<p>After.</p>', email, re.DOTALL)
+
+
+def test_plain_text_is_wrapped_at_72_without_breaking_a_url_or_code():
+    url = "https://docs.example.com/en/stable/releases/6.1/" + "a-very-long-path-segment/" * 3
+    source = (
+        "A paragraph long enough to need wrapping, " * 4
+        + f"with a [link]({url}) inside.\n\n"
+        + "- a list item that also goes on and on, well past the width of a line of plain text\n\n"
+        + "> a quotation that goes on and on, well past the width of a line of plain text, too\n\n"
+        + "    code = 'a line of code that must stay exactly as it is, however long it is, always'\n"
+    )
+    lines = html_to_text(markdown_to_html(source)).split("\n")
+    assert f"<{url}>" in lines  # longer than a line: a line of its own, whole
+    assert all(len(line) <= 72 for line in lines if url not in line and not line.startswith("    "))
+    assert "    code = 'a line of code that must stay exactly as it is, however long it is, always'" in lines
+    assert [line for line in lines if line.startswith("- ")] == [
+        "- a list item that also goes on and on, well past the width of a line of"
+    ]
+    assert "  plain text" in lines  # continued under the item's text
+    assert all(line.startswith(">") for line in lines if "quotation" in line or line.endswith("text, too"))
