@@ -16,6 +16,8 @@ import markdown
 from lxml import etree
 from lxml import html as lxml_html
 
+from newsletters.validators import LANGUAGE_TAG
+
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "footnotes", "sane_lists", "attr_list"]
 MARKDOWN_CONFIG = {"tables": {"use_align_attribute": True}}
 
@@ -38,6 +40,14 @@ ALLOWED_ATTRIBUTES = {
     "td": ["align", "colspan", "rowspan"],
     "ol": ["start"],
 }
+# Direction and language on any block or span, so right-to-left and mixed-language text
+# renders as written (values checked in _attribute_allowed).
+_TEXT_DIRECTION_TAGS = (
+    "blockquote", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ol", "p", "span", "table", "td", "th", "ul",
+)  # fmt: skip
+for _tag in _TEXT_DIRECTION_TAGS:
+    ALLOWED_ATTRIBUTES[_tag] = [*ALLOWED_ATTRIBUTES.get(_tag, []), "dir", "lang"]
+_DIRECTIONS = frozenset({"ltr", "rtl", "auto"})
 ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
 # Besides the protocol check, a URL must be absolute with an allowed scheme, site-relative
 # or a fragment: "java  script:…" and other scheme look-alikes are dropped, not kept as paths.
@@ -57,6 +67,10 @@ def _attribute_allowed(tag: str, name: str, value: str) -> bool:
         return False
     if name in ("href", "src"):
         return url_allowed(value)
+    if name == "dir":
+        return value.lower() in _DIRECTIONS
+    if name == "lang":
+        return bool(LANGUAGE_TAG.match(value))
     return True
 
 
@@ -110,7 +124,8 @@ def html_for_email(safe_html: str) -> str:
     Footnote markers stay plain superscript numbers and the notes a numbered list: Gmail,
     Outlook mobile, Yahoo mobile and Samsung Mail drop in-page anchors, so links to them
     lead nowhere (and two issues in one digest would share the ids). A table goes in a box
-    that scrolls sideways on a narrow screen, so the page itself never does.
+    that scrolls sideways on a narrow screen, so the page itself never does. Blocks get
+    dir="auto" and images an empty alt when they have none.
     """
     if not safe_html.strip():
         return ""
@@ -122,6 +137,14 @@ def html_for_email(safe_html: str) -> str:
             link.drop_tree()
     for element in wrapper.iter("sup", "li"):
         element.attrib.pop("id", None)
+    # Each block takes its direction from its own first strong character: a Hebrew or Arabic
+    # paragraph is right-aligned with its punctuation in place, in any newsletter.
+    for element in wrapper.iter("p", "h1", "h2", "h3", "h4", "h5", "h6", "li"):
+        if element.get("dir") is None:
+            element.set("dir", "auto")
+    for image in wrapper.iter("img"):
+        if image.get("alt") is None:
+            image.set("alt", "")  # decorative unless described: never the file name read aloud
     for table in list(wrapper.iter("table")):
         box = etree.Element("div", {"class": "table-scroll"})
         table.addprevious(box)

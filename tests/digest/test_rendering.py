@@ -4,11 +4,13 @@ import datetime
 import re
 from unittest import mock
 
+import lxml.html
 import pytest
 from premailer import Premailer
 
 from digest.models import Delivery, Rendering
-from newsletters.models import Attachment
+from digest.rendering import digest_render
+from newsletters.models import Attachment, Newsletter
 from tests.digest.conftest import at, body
 
 pytestmark = pytest.mark.django_db
@@ -146,7 +148,7 @@ def test_the_html_keeps_its_doctype_and_starts_with_the_preheader(world):
     (message,) = world.inbox("ada@example.com")
     assert body(message, "html").startswith("<!doctype html>")
     tree = _html_tree(message)
-    assert tree.get("lang") == "en"
+    assert tree.get("lang") == "en-us"  # LANGUAGE_CODE, the newsletter's default
     preheader = tree.body[0]
     assert preheader.get("class") == "preheader"
     assert preheader.text_content().split("\u200c")[0] == "Section The first words of the issue, then more."
@@ -221,3 +223,15 @@ def test_the_text_part_signs_off_with_the_standard_separator(world):
     (message,) = world.inbox("ada@example.com")
     # "-- " (with its space) is what mail clients recognise to fold or strip the footer in replies.
     assert "\n-- \nYou receive Weekly Notes at ada@example.com.\n" in body(message, "plain")
+
+
+def test_the_html_carries_the_newsletters_language(world):
+    Newsletter.objects.filter(pk=world.newsletter.pk).update(language="he")
+    world.newsletter.refresh_from_db()
+    issue = world.publish("גיליון", at(2026, 6, 1, 12, 0), body="שלום, עולם.")
+    rendered = digest_render(
+        newsletter=world.newsletter, issues=[issue], window_start=at(2026, 6, 1), window_end=at(2026, 6, 2)
+    )
+    tree = lxml.html.fromstring(rendered.html)
+    assert tree.get("lang") == "he"
+    assert [p.get("dir") for p in tree.find_class("content")[0].iter("p") if "שלום" in p.text_content()] == ["auto"]

@@ -56,7 +56,7 @@ def assert_email_layout(html: str) -> lxml.html.HtmlElement:
     assert '<meta name="color-scheme" content="light dark">' in html
     assert '<!--[if mso]><table role="presentation" width="640"' in html
     tree = lxml.html.fromstring(html)
-    assert tree.get("lang") == "en"
+    assert tree.get("lang") == "en-us"  # LANGUAGE_CODE, the newsletter's default
     assert not tree.xpath("//style") and not tree.xpath("//link[@rel='stylesheet']")  # inlined: Gmail drops <style>
     [wrapper] = tree.find_class("wrapper")
     [container] = tree.find_class("container")
