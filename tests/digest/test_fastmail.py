@@ -20,6 +20,7 @@ from digest.models import Delivery
 from digest.rendering import digest_render
 from newsletters.models import Attachment
 from tests.digest.conftest import at
+from tests.digest.test_headers import LIST_HEADERS
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 from tests.smtp import RecordingHandler, SMTPServer, free_port
 
@@ -41,24 +42,8 @@ def rfc2047_to(data: bytes) -> tuple[str, str]:
 
 def summary(message) -> dict:
     """What a reader's mail program sees: headers, structure, bodies and files."""
-    headers = {
-        name: str(message[name])
-        for name in [
-            "Subject",
-            "From",
-            "Reply-To",
-            "List-Unsubscribe",
-            "List-Unsubscribe-Post",
-            "List-Id",
-            "List-Archive",
-            "List-Help",
-            "List-Post",
-            "Archived-At",
-            "Feedback-ID",
-            "Precedence",
-            "Message-ID",
-        ]
-    }
+    names = ["Subject", "From", "Reply-To", *LIST_HEADERS, "Message-ID"]
+    headers = {name: str(message[name]) for name in names}
     [to] = message["To"].addresses
     return {
         "headers": headers,
