@@ -9,8 +9,8 @@ static pieces between personal values are encoded once per group. The pieces are
 joined and handed to the SMTP connection of the configured Django mailer, so its host,
 TLS, credentials and timeout apply.
 
-The list headers (digest.headers) are Verbatim values (newsletters.messages), folded at spaces only, the same
-bytes Django's message build writes for them.
+The list headers (digest.headers) are Verbatim values (newsletters.messages): folded at
+spaces only, the same bytes Django's message build writes for them.
 """
 
 import binascii
@@ -30,8 +30,8 @@ from digest.dkim import Signer, body_canonical, lines_canonical
 from digest.rendering import PERSONAL_FIELDS, Personal, RenderedDigest, personal_values
 from newsletters.messages import Verbatim, encoded_words
 
-# 7-bit: the bodies are quoted-printable already; a text attachment is encoded too, not
-# sent 8-bit, so no relay or ESP re-encodes a part after signing (newsletters.messages.ReaderEmail).
+# 7-bit: the bodies are quoted-printable already; a text attachment is encoded too, not sent
+# 8-bit, so no relay or ESP re-encodes a part after signing (as newsletters.messages.ReaderEmail).
 _POLICY = email.policy.SMTP.clone(cte_type="7bit")
 
 

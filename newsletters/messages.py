@@ -30,7 +30,7 @@ _MAX_LINE = 998  # RFC 5322, 2.1.1: lines MUST
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 # atext and spaces: a phrase that needs no quoting (RFC 5322, 3.2.3).
 _ATOMS = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$")
-# dot-atom-text: what a list id (RFC 2919, 2) and a Feedback-ID field may hold.
+# dot-atom-text: what a list id may hold (RFC 2919, 2).
 _DOT_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*$")
 
 
@@ -106,11 +106,22 @@ def encoded_words(text: str) -> list[str]:
 
 
 def list_id(newsletter: Newsletter) -> str:
-    """Return the newsletter's List-Id identifier (RFC 2919): its own, else slug.site-domain."""
-    identifier = newsletter.list_id or f"{newsletter.slug}.{site_domain()}"
+    """Return the newsletter's List-Id identifier (RFC 2919): its own, else slug.site-domain.
+
+    A slug or host in another script is written as IDNA writes a domain's labels (xn--…).
+    """
+    identifier = newsletter.list_id or f"{_ascii_label(newsletter.slug)}.{_ascii_label(site_domain())}"
     if not _DOT_ATOM.match(identifier) or "." not in identifier:
         raise ValueError(f"the List-Id {identifier!r} is not a dot-separated ASCII name like weekly.example.com")
     return identifier
+
+
+def _ascii_label(name: str) -> str:
+    if name.isascii():
+        return name
+    return ".".join(
+        label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii") for label in name.split(".")
+    )
 
 
 def list_id_header(newsletter: Newsletter) -> str:

@@ -149,3 +149,13 @@ def test_a_header_setting_that_is_not_one_value_is_named(settings, name, value):
     setattr(settings, name, value)
     with pytest.raises(ImproperlyConfigured, match=name):
         digest_settings.check_all()
+
+
+def test_a_slug_in_another_script_makes_an_ascii_list_id(world, settings):
+    settings.SITE_URL = "https://news.example.com"
+    Newsletter.objects.filter(pk=world.newsletter.pk).update(name="Новости", slug="новости")
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue one", at(2026, 6, 2, 9, 0))
+    assert world.run(at(2026, 6, 3, 8, 5)).sent == 1
+    (received,) = world.smtp.received
+    assert raw_fields(received.data)["List-Id"].endswith(b" <xn--b1amnebsh.news.example.com>\r\n")
