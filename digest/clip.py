@@ -2,9 +2,9 @@
 
 Gmail shows only the first ~102 KB of a message's HTML and hides the rest behind "View
 entire message": the unsubscribe link and the postal address in the footer with it. So a
-digest whose HTML would pass CLIP_BYTES is rendered again with its later issues shortened
-to their opening and a "Read the rest online" link, the last issue first, until it fits;
-if the openings alone still do not fit, the last issues keep only their title and link.
+digest whose HTML would pass BUDGET is rendered again with its later issues shortened to
+their opening and a "Read the rest online" link, the last issue first, until it fits; if
+the openings alone still do not fit, the last issues keep only their title and link.
 The footer is part of the layout, never cut. The plain-text part stays whole.
 """
 
@@ -55,27 +55,38 @@ def clip_fit(render: Callable[[], str], entries: list[dict]) -> tuple[str, int]:
     """Render, shortening later entries until the HTML fits BUDGET; return it and its size uncut (0: it fit).
 
     Each entry is a digest entry (its "html" the issue's email HTML, which `render` reads);
-    a shortened one gets "cut": True, for the template's "Read the rest online" link. Once
-    it fits, a later issue that was shortened on the way but need not be (the one that
+    a shortened one gets "cut": True, for the template's "Read the rest online" link.
+    Each render runs premailer over the whole digest, so the entries to shorten are chosen
+    by an estimate of what each saves, and rendered once per round rather than once per
+    entry. Once it fits, a later issue shortened on the way but not needed (the one that
     made the difference was a long earlier one) is given back whole.
     """
     document = render()
     uncut = size = html_bytes(document)
     if size <= BUDGET:
         return document, 0
-    steps: list[tuple[dict, str, int]] = []  # (entry, its whole html, bytes its opening saved)
+    # Bytes of the inlined document per byte of an issue's HTML. The layout's own bytes are
+    # counted in, so each saving is overestimated: cutting errs short (another round), and
+    # giving back errs towards keeping a cut.
+    ratio = size / max(1, sum(html_bytes(entry["html"]) for entry in entries))
+    cuts: list[tuple[dict, str, float]] = []  # (entry, its html before, estimated bytes saved)
     for shorten in (opening, _title_only):
-        for entry in reversed(entries):
-            shorter = shorten(entry["html"])
-            if shorter == entry["html"]:
-                continue
-            whole = entry["html"]
-            entry["html"], entry["cut"] = shorter, True
+        candidates = list(reversed(entries))
+        while size > BUDGET and candidates:
+            estimate = size
+            while candidates and estimate > BUDGET:
+                entry = candidates.pop(0)
+                shorter = shorten(entry["html"])
+                if shorter == entry["html"]:
+                    continue
+                saved = (html_bytes(entry["html"]) - html_bytes(shorter)) * ratio
+                cuts.append((entry, entry["html"], saved))
+                entry["html"], entry["cut"] = shorter, True
+                estimate -= saved
             document = render()
-            steps.append((entry, whole, size - html_bytes(document)))
             size = html_bytes(document)
-            if size <= BUDGET:
-                return _give_back(render, document, steps, shorten is opening), uncut
+        if size <= BUDGET:
+            return (_give_back(render, document, cuts) if shorten is opening else document), uncut
     return document, uncut
 
 
@@ -83,13 +94,11 @@ def _title_only(safe_html: str) -> str:
     return ""
 
 
-def _give_back(render: Callable[[], str], document: str, steps: list[tuple[dict, str, int]], openings: bool) -> str:
-    """Make whole again the entries shortened before the last step, earliest first, while the HTML still fits."""
-    if not openings or len(steps) < 2:
-        return document  # titles only: every opening was needed
+def _give_back(render: Callable[[], str], document: str, cuts: list[tuple[dict, str, float]]) -> str:
+    """Make whole again the shortened entries that still fit, earliest in the digest first."""
     size = html_bytes(document)
     restored = []
-    for entry, whole, saved in reversed(steps[:-1]):  # steps ran from the last entry: earliest first now
+    for entry, whole, saved in reversed(cuts):  # cut from the last entry on: earliest first now
         if size + saved <= BUDGET:
             entry["html"], entry["cut"] = whole, False
             size += saved
@@ -97,7 +106,7 @@ def _give_back(render: Callable[[], str], document: str, steps: list[tuple[dict,
     if not restored:
         return document
     document = render()
-    while html_bytes(document) > BUDGET and restored:  # the savings did not quite add up: cut again
+    while html_bytes(document) > BUDGET and restored:  # the estimates fell short: shorten again
         entry, whole = restored.pop()
         entry["html"], entry["cut"] = opening(whole), True
         document = render()

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from digest.clip import BUDGET, CLIP_BYTES, opening
+from digest.clip import BUDGET, CLIP_BYTES, clip_fit, opening
 from digest.rendering import digest_render
 from newsletters.models import Newsletter
 from tests.digest.conftest import at, body
@@ -80,3 +80,26 @@ def test_an_opening_is_the_first_blocks_or_the_first_words_of_a_huge_one():
     assert opening(paragraphs).startswith("<p>Paragraph 0 ") and "Paragraph 5" not in opening(paragraphs)
     huge = "<pre><code>" + "x = 1\n" * 2_000 + "</code></pre><p>after</p>"
     assert opening(huge).startswith("<p>x = 1 x = 1") and len(opening(huge)) < 500
+
+
+def fake_digest(entries: list[dict], renders: list) -> str:
+    """A layout of 5 KB around the entries, inlined at twice their size, as premailer roughly does."""
+    renders.append(1)
+    return "L" * 5_000 + "".join(entry["html"] * 2 for entry in entries) + "<p>footer</p>"
+
+
+def paragraphs(count: int, tag: str) -> str:
+    return "".join(f"<p>{tag} paragraph {n} " + "words " * 40 + "</p>" for n in range(count))
+
+
+def test_many_issues_are_cut_in_few_renders_and_keep_only_titles_when_openings_do_not_fit():
+    entries = [{"html": paragraphs(20, f"issue{n}")} for n in range(30)]
+    renders: list = []
+    document, uncut = clip_fit(lambda: fake_digest(entries, renders), entries)
+    assert len(document) <= BUDGET < uncut and document.endswith("<p>footer</p>")
+    assert len(renders) <= 6  # premailer runs per round, not per issue
+    assert entries[0].get("cut") is not True and entries[-1]["cut"] is True
+    many = [{"html": paragraphs(3, f"issue{n}")} for n in range(200)]
+    document, _ = clip_fit(lambda: fake_digest(many, []), many)
+    assert len(document) <= BUDGET and any(entry["html"] == "" for entry in many)  # titles only at the end
+    assert many[0]["html"].startswith("<p>issue0 paragraph 0")
