@@ -17,11 +17,13 @@ def long_issue(size: int, *, topic: str = "release") -> str:
     sections, number = [], 0
     while sum(map(len, sections)) < size:
         number += 1
-        sections.append(
-            f"## Part {number}: the {topic}\n\n"
+        sentence = (
             f"This part explains what changed in the {topic}, with a [link to the notes]"
             f"(https://docs.example.com/{topic}/{number}/) and **what to do** about it. "
-            * 3
+        )
+        sections.append(
+            f"## Part {number}: the {topic}\n\n"
+            + sentence * 3
             + "\n\n- check the `settings` first\n- then run the *migrations*\n- and read the changelog\n\n"
             '```python\nMAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}\n```\n\n'
             "| Setting | Default |\n|---|---|\n| `TIMEOUT` | 10 |\n| `USE_TLS` | True |\n\n"

@@ -234,4 +234,6 @@ def test_the_html_carries_the_newsletters_language(world):
     )
     tree = lxml.html.fromstring(rendered.html)
     assert tree.get("lang") == "he"
+    # The layout's own blocks holding the editors' words take their direction from them too.
+    assert tree.find_class("issue-title")[0].get("dir") == tree.find_class("masthead")[0].get("dir") == "auto"
     assert [p.get("dir") for p in tree.find_class("content")[0].iter("p") if "שלום" in p.text_content()] == ["auto"]
