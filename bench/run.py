@@ -349,8 +349,8 @@ def statistics_refresh() -> None:
 def sample_group(*, signer=None):
     """One real group's prebuilt message (digest.fastmail), as the engine builds it, and a reader."""
     from digest.aggregation import window_end, window_for
-    from digest.delivery import list_id_header
     from digest.fastmail import GroupMessage
+    from digest.headers import list_headers
     from digest.models import Window
     from digest.rendering import Personal, group_render
     from digest.scheduling import latest_visible
@@ -366,7 +366,7 @@ def sample_group(*, signer=None):
         from_email=newsletter.from_email,
         envelope_from="bench@example.com",
         reply_to="",
-        list_id=list_id_header(newsletter),
+        headers=list_headers(newsletter=newsletter, issue_ids=rendered.issue_ids),
         signer=signer,
     )
     personal = Personal(

@@ -23,6 +23,7 @@ from digest.exceptions import RenderError
 from digest.models import BounceEvent, BounceKind, Delivery, DeliveryStatus
 from digest.previews import (
     FREQUENCIES,
+    preview_clip_warnings,
     preview_draft,
     preview_issue,
     preview_next,
@@ -323,7 +324,8 @@ class IssueDigestAdmin(IssueAdmin):
                 "subject": rendered.subject,
                 "html": html,
                 "text": text,
-                "warnings": preview_warnings(body=body, attachment_sizes=saved_files + new_files),
+                "warnings": preview_warnings(body=body, attachment_sizes=saved_files + new_files)
+                + preview_clip_warnings(rendered),
             }
         )
 

@@ -3,10 +3,14 @@
 Each may be set in Django's settings or as an environment variable of the same name.
 """
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from project.app_settings import AppSettings, Setting
+
+_FEEDBACK_SENDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
 
 _SETTINGS = {
     # MAILERS alias digests are sent through.
@@ -42,6 +46,9 @@ _SETTINGS = {
     "DIGEST_SUPPRESS_AFTER": Setting(3, int, 1),
     # Optional mailbox for mailto: unsubscribes in List-Unsubscribe, e.g. unsubscribe@example.com.
     "DIGEST_UNSUBSCRIBE_MAILTO": Setting("", str),
+    # The sender id ending every digest's Feedback-ID header (Gmail's complaint reports for
+    # bulk senders group by it), e.g. examplenews; "": the SITE_URL's host.
+    "DIGEST_FEEDBACK_ID_SENDER": Setting("", str),
     # Cron schedule of the digest job (django-crontab and run_scheduler).
     "DIGEST_CRON_SCHEDULE": Setting("*/5 * * * *", str),
     # DKIM signing of digests (off while DIGEST_DKIM_DOMAIN is empty): the d= domain, the
@@ -87,6 +94,7 @@ class DigestSettings(AppSettings):
         """Read every setting once, and the mail settings digests depend on."""
         from django.core.exceptions import ValidationError
         from django.core.mail import mailers
+        from django.core.validators import validate_email
 
         from digest.dkim import dkim_signer
         from newsletters.validators import validate_mailbox
@@ -97,6 +105,19 @@ class DigestSettings(AppSettings):
             validate_mailbox(settings.DEFAULT_FROM_EMAIL)
         except ValidationError as error:
             raise ImproperlyConfigured(f"DEFAULT_FROM_EMAIL: {' '.join(error.messages)}") from None
+        if self.UNSUBSCRIBE_MAILTO:
+            try:
+                validate_email(self.UNSUBSCRIBE_MAILTO)
+                if set(self.UNSUBSCRIBE_MAILTO) & set("?#%&"):  # these would change the mailto: URI
+                    raise ValidationError("a character a mailto: URI reserves")
+            except ValidationError:
+                raise ImproperlyConfigured(
+                    f"DIGEST_UNSUBSCRIBE_MAILTO: {self.UNSUBSCRIBE_MAILTO!r} is not one address (e.g. unsubscribe@example.com)."
+                ) from None
+        if self.FEEDBACK_ID_SENDER and not _FEEDBACK_SENDER.match(self.FEEDBACK_ID_SENDER):
+            raise ImproperlyConfigured(
+                f"DIGEST_FEEDBACK_ID_SENDER: {self.FEEDBACK_ID_SENDER!r} must be letters, digits, dots or dashes, without colons."
+            )
         if self.BOUNCE_ADDRESS:
             from digest.verp import bounce_address_check
 

@@ -12,16 +12,17 @@ newsletter's From is not an address, the relay refuses our sender or the message
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from email.headerregistry import Address
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from digest.conf import digest_settings
-from digest.dkim import DkimEmail, dkim_signer
+from digest.dkim import dkim_signer
 from digest.exceptions import RecipientError, RenderError
 from digest.fastmail import FastMessage, GroupMessage, batch_date
+from digest.headers import list_headers, list_unsubscribe
 from digest.journal import Journal
 from digest.lease import Lease
 from digest.ledger import Outcome
@@ -29,36 +30,37 @@ from digest.models import Delivery, DeliveryStatus, Window
 from digest.pool import Pool, Send
 from digest.rendering import Personal, RenderedDigest
 from digest.verp import verp_sender
-from newsletters.conf import site_domain
+from newsletters.messages import ReaderEmail, Verbatim
 from newsletters.models import SubscriberStatus, SubscriptionStatus
 from newsletters.tokens import preferences_url, unsubscribe_url
 from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validate_single_line
 
 
-def message_build(*, rendered: RenderedDigest, delivery: Delivery, personal: Personal | None = None) -> DkimEmail:
-    """Build one recipient's message with Django's email API (for mailers other than SMTP), DKIM-signed if configured."""
+def message_build(
+    *, rendered: RenderedDigest, delivery: Delivery, headers: dict[str, Verbatim], personal: Personal | None = None
+) -> ReaderEmail:
+    """Build one recipient's message with Django's email API (for mailers other than SMTP), DKIM-signed if configured.
+
+    `headers` are the group's list headers (digest.headers.list_headers); the email package
+    writes them, and this reader's List-Unsubscribe, as they are.
+    """
     personal = personal or _personal(delivery)
     text, html = rendered.personalize(personal)
     newsletter = rendered.newsletter
     from_email = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
-    headers = {
-        "List-Unsubscribe": personal.list_unsubscribe,
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        "List-Id": list_id_header(newsletter),
-        "Message-ID": delivery.message_id,
-    }
+    extra = {"List-Unsubscribe": personal.list_unsubscribe, **headers, "Message-ID": delivery.message_id}
     envelope_from = verp_sender(delivery.pk)
     if envelope_from:
         # Django's backends (and anymail's) take the envelope sender from from_email and
         # the From header from headers["From"].
-        headers["From"], from_email = from_email, envelope_from
-    message = DkimEmail(
+        extra["From"], from_email = from_email, envelope_from
+    message = ReaderEmail(
         subject=rendered.subject,
         body=text,
         from_email=from_email,
         to=[str(Address(display_name=personal.name, addr_spec=personal.email))],
         reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
-        headers=headers,
+        headers=extra,
     )
     message.attach_alternative(html, "text/html")
     for file in rendered.attachments:
@@ -84,29 +86,23 @@ def _personal(delivery: Delivery) -> Personal:
         raise RecipientError(f"the address {subscriber.email!r} is malformed", delivery=delivery.pk) from None
     name = CONTROL_CHARACTERS.sub(" ", subscriber.name)
     unsubscribe = unsubscribe_url(subscription.pk)
-    list_unsubscribe = f"<{unsubscribe}>"
-    if digest_settings.UNSUBSCRIBE_MAILTO:
-        list_unsubscribe += f", <mailto:{digest_settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe-{subscription.pk}>"
-    return Personal(name, subscriber.email, unsubscribe, preferences_url(subscriber.pk), list_unsubscribe)
+    header = list_unsubscribe(url=unsubscribe, subscription_id=subscription.pk)
+    return Personal(name, subscriber.email, unsubscribe, preferences_url(subscriber.pk), header)
 
 
-def list_id_header(newsletter) -> str:
-    """Return the List-Id header value (RFC 2919): "Name <id>"."""
-    return f"{newsletter.name} <{list_id(newsletter)}>"
+@dataclass(frozen=True)
+class Prepared:
+    """What a run builds once per group: its list headers, and on the fast path its prebuilt message."""
 
-
-def list_id(newsletter) -> str:
-    """Return the newsletter's List-Id identifier (RFC 2919)."""
-    if newsletter.list_id:
-        return newsletter.list_id
-    return f"{newsletter.slug}.{site_domain()}"
+    headers: dict[str, Verbatim]
+    message: GroupMessage | None
 
 
 def batch_send(
     *,
     deliveries: list[Delivery],
     rendered: dict[Window, RenderedDigest | RenderError | None],
-    prepared: dict[Window, GroupMessage | None],
+    prepared: dict[Window, Prepared],
     journal: Journal,
     pool: Pool,
     lease: Lease | None = None,
@@ -141,9 +137,9 @@ def batch_send(
                 try:
                     personal = _personal(delivery)
                     send = (
-                        _fast_sender(template, prepared[delivery.window], delivery, personal, date)
+                        _fast_sender(template, prepared[delivery.window].message, delivery, personal, date)
                         if fast
-                        else _django_sender(group, delivery, personal)
+                        else _django_sender(group, prepared[delivery.window].headers, delivery, personal)
                     )
                 except RecipientError as error:
                     outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
@@ -161,12 +157,14 @@ def batch_send(
 
 def _group_ready(
     rendered: dict[Window, RenderedDigest | RenderError | None],
-    prepared: dict[Window, GroupMessage | None],
+    prepared: dict[Window, Prepared],
     window: Window,
     connection,
     fast: bool,
 ) -> RenderedDigest | RenderError | None:
-    """Check a group's sender headers once a run (and build its fast-path message); a fault replaces the group.
+    """Check a group's sender headers and build its list headers once a run (and its fast-path message).
+
+    A fault replaces the group.
 
     The newsletter may have been saved with a bad From before it was validated, or
     DEFAULT_FROM_EMAIL may be wrong: that is the group's fault, so the group is held.
@@ -181,27 +179,31 @@ def _group_ready(
         validate_mailbox(from_email)
         if newsletter.reply_to:
             validate_email(newsletter.reply_to)
-        prepared[window] = (
+        headers = list_headers(newsletter=newsletter, issue_ids=group.issue_ids)
+        message = (
             GroupMessage(
                 group,
                 from_email=from_email,
                 envelope_from=_envelope_address(connection, from_email),
                 reply_to=newsletter.reply_to,
-                list_id=list_id_header(newsletter),
+                headers=headers,
                 signer=dkim_signer(),
             )
             if fast
             else None
         )
+        prepared[window] = Prepared(headers, message)
     except ValidationError as error:
         rendered[window] = RenderError(f"{where} or Reply-To: {' '.join(error.messages)}", newsletter=newsletter.slug)
-    except (ValueError, OSError) as error:  # a header the email package refuses, a missing attachment
+    except (ValueError, OSError) as error:  # a header that cannot go out as it is, a missing attachment
         rendered[window] = RenderError(f"cannot build the message: {error}", newsletter=newsletter.slug)
     return rendered[window]
 
 
-def _django_sender(rendered: RenderedDigest, delivery: Delivery, personal: Personal) -> Send:
-    message = message_build(rendered=rendered, delivery=delivery, personal=personal)
+def _django_sender(
+    rendered: RenderedDigest, headers: dict[str, Verbatim], delivery: Delivery, personal: Personal
+) -> Send:
+    message = message_build(rendered=rendered, delivery=delivery, headers=headers, personal=personal)
     return lambda backend: backend.send_messages([message]) == 1
 
 

@@ -9,15 +9,17 @@ personal values are, and the hash runs over the joined pieces: about 0.4 ms of C
 message, two thirds of it RSA (README, "Benchmark"). dkimpy, pure Python, takes 7–9 ms;
 the tests use it to verify what this module signs.
 
-Both senders sign: digest.fastmail signs each reader's assembled bytes, and DkimEmail signs
-the message Django's backends serialize.
+Both senders sign: digest.fastmail signs each reader's assembled bytes, and message_sign()
+the message Django's backends serialize (every newsletters.messages.ReaderEmail: digests on
+other backends, test sends, confirmation and welcome mails).
 """
 
 import base64
-import email.policy
+import email.message
 import hashlib
 import os
 import re
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,19 +28,23 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import EmailMultiAlternatives
 
 from digest.conf import digest_settings
 from digest.exceptions import SigningError
 
 # Signed in this order. A name listed once more than the message has it ("oversigned")
-# signs its absence, so nobody can add a second From, Subject or List-Unsubscribe after
-# signing and keep the signature valid (RFC 6376, 8.15).
+# signs its absence, so nobody can add a second From, To, Date, Subject, Content-Type or
+# List-Unsubscribe after signing and keep the signature valid (RFC 6376, 8.15).
 SIGNED_HEADERS = (
     "from", "to", "subject", "date", "message-id", "reply-to", "mime-version", "content-type",
-    "list-id", "list-unsubscribe", "list-unsubscribe-post",
+    "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive", "list-help", "list-post",
+    "archived-at", "feedback-id", "precedence", "auto-submitted",
 )  # fmt: skip
-OVERSIGNED_HEADERS = ("from", "subject", "reply-to", "list-id", "list-unsubscribe", "list-unsubscribe-post")
+OVERSIGNED_HEADERS = (
+    "from", "to", "subject", "date", "message-id", "reply-to", "mime-version", "content-type",
+    "list-id", "list-unsubscribe", "list-unsubscribe-post", "list-archive",
+    "list-help", "list-post", "archived-at", "feedback-id", "precedence", "auto-submitted",
+)  # fmt: skip
 MIN_KEY_BITS = 1024  # receivers ignore shorter keys (RFC 8301); 2048 is what dkim_keygen makes
 
 _WSP = re.compile(rb"[ \t]+")
@@ -103,8 +109,12 @@ class Signer:
             raise SigningError("the message has no blank line after its header")
         return self.field_for(message[: end + 2], hashlib.sha256(body_canonical(message[end + 4 :])).digest())
 
-    def field_for(self, header: bytes, body_hash: bytes) -> bytes:
-        """Return the DKIM-Signature header field for a header block and the SHA-256 of the canonical body."""
+    def field_for(self, header: bytes, body_hash: bytes, *, timestamp: int | None = None) -> bytes:
+        """Return the DKIM-Signature header field for a header block and the SHA-256 of the canonical body.
+
+        t= is `timestamp` (seconds since the epoch), else now: receivers may judge a
+        signature's age by it, and a replayed message shows when it was signed.
+        """
         fields = header_fields(header)
         present: dict[bytes, list[bytes]] = {}
         for name, value in fields:
@@ -117,7 +127,9 @@ class Signer:
             # The last instance first (RFC 6376, 5.4.2); one name more than instances: oversigned.
             names += [name] * (len(instances) + (name in OVERSIGNED_HEADERS))
             signed += [header_canonical(name.encode(), value) for value in reversed(instances)]
+        signed_at = int(time.time()) if timestamp is None else timestamp
         words = ["v=1;", "a=rsa-sha256;", "c=relaxed/relaxed;", f"d={self.domain};", f"s={self.selector};"]
+        words.append(f"t={signed_at};")
         words += [f"h={names[0]}:", *(f"{name}:" for name in names[1:-1]), f"{names[-1]};"]
         words += [f"bh={base64.b64encode(body_hash).decode('ascii')};", "b="]
         unsigned = _fold(words)
@@ -218,20 +230,19 @@ def key_create(path: Path, *, bits: int = 2048) -> rsa.RSAPrivateKey:
     return key
 
 
-class DkimEmail(EmailMultiAlternatives):
-    """A Django email that carries a DKIM-Signature over its bytes as Django's backends write them."""
+def message_sign(msg: email.message.EmailMessage) -> None:
+    """Add a DKIM-Signature to a message Django built (newsletters.messages.ReaderEmail), if signing is on.
 
-    def message(self, *, policy=email.policy.default):
-        msg = super().message(policy=policy)
-        signer = dkim_signer()
-        if signer is None:
-            return msg
-        # The SMTP backend serializes with policy.SMTP (CRLF); any other with its own line
-        # ends, which the signature does not see: sign the CRLF form of the same bytes.
-        data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
-        field = signer.signature_field(data).decode("ascii")
-        name, _, value = field.partition(": ")
-        # set_raw: the value is already folded, with lines under 78 characters, so the email
-        # package writes it as it is; the serialization after this one is the same bytes.
-        msg.set_raw(name, value.removesuffix("\r\n").replace("\r\n", msg.policy.linesep))
-        return msg
+    Installed as the signer of every mail to readers by DigestConfig.ready().
+    """
+    signer = dkim_signer()
+    if signer is None:
+        return
+    # The SMTP backend serializes with policy.SMTP (CRLF); any other with its own line
+    # ends, which the signature does not see: sign the CRLF form of the same bytes.
+    data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    field = signer.signature_field(data).decode("ascii")
+    name, _, value = field.partition(": ")
+    # set_raw: the value is already folded, with lines under 78 characters, so the email
+    # package writes it as it is; the serialization after this one is the same bytes.
+    msg.set_raw(name, value.removesuffix("\r\n").replace("\r\n", msg.policy.linesep))

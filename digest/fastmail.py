@@ -9,11 +9,10 @@ static pieces between personal values are encoded once per group. The pieces are
 joined and handed to the SMTP connection of the configured Django mailer, so its host,
 TLS, credentials and timeout apply.
 
-It also writes List-Unsubscribe as one unfolded line: Python's SMTP policy folds a long
-URL into RFC 2047 encoded-words, which mail providers do not decode in that header.
+The list headers (digest.headers) are Verbatim values (newsletters.messages): folded at
+spaces only, the same bytes Django's message build writes for them.
 """
 
-import base64
 import binascii
 import datetime
 import email.policy
@@ -29,8 +28,11 @@ from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
 from digest.dkim import Signer, body_canonical, lines_canonical
 from digest.rendering import PERSONAL_FIELDS, Personal, RenderedDigest, personal_values
+from newsletters.messages import Verbatim, encoded_words
 
-_POLICY = email.policy.SMTP
+# 7-bit: the bodies are quoted-printable already; a text attachment is encoded too, not sent
+# 8-bit, so no relay or ESP re-encodes a part after signing (as newsletters.messages.ReaderEmail).
+_POLICY = email.policy.SMTP.clone(cte_type="7bit")
 
 
 class GroupMessage:
@@ -43,7 +45,7 @@ class GroupMessage:
         from_email: str,
         envelope_from: str,
         reply_to: str,
-        list_id: str,
+        headers: dict[str, Verbatim],
         signer: Signer | None = None,
     ):
         self.rendered = rendered
@@ -51,7 +53,7 @@ class GroupMessage:
         self.envelope_from = envelope_from
         tag = uuid.uuid4().hex.upper()
         self._markers = {name: f"XFASTX{name}X{tag}X" for name in ("TO", "DATE", "MSGID", "UNSUB", "TEXT", "HTML")}
-        prototype = self._prototype(from_email=from_email, reply_to=reply_to, list_id=list_id)
+        prototype = self._prototype(from_email=from_email, reply_to=reply_to, headers=headers)
         self.segments = _split(prototype.as_bytes(policy=_POLICY), self._markers)
         self.text = _body_pieces(rendered.text)
         self.html = _body_pieces(rendered.html)
@@ -60,7 +62,7 @@ class GroupMessage:
             self._text_canonical = [lines_canonical(p) if isinstance(p, bytes) else None for p in self.text]
             self._html_canonical = [lines_canonical(p) if isinstance(p, bytes) else None for p in self.html]
 
-    def _prototype(self, *, from_email: str, reply_to: str, list_id: str) -> EmailMessage:
+    def _prototype(self, *, from_email: str, reply_to: str, headers: dict[str, Verbatim]) -> EmailMessage:
         m = self._markers
         message = EmailMessage(policy=_POLICY)
         message["Subject"] = self.rendered.subject
@@ -72,8 +74,8 @@ class GroupMessage:
         message.set_raw("Date", m["DATE"])
         message.set_raw("Message-ID", m["MSGID"])
         message.set_raw("List-Unsubscribe", m["UNSUB"])
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message["List-Id"] = list_id
+        for name, value in headers.items():
+            message[name] = value
         message["MIME-Version"] = "1.0"
         bodies = []
         for marker, subtype in ((m["TEXT"], "plain"), (m["HTML"], "html")):
@@ -105,7 +107,7 @@ class GroupMessage:
             "TO": _address_header(personal.name, address),
             "DATE": date.encode("ascii"),
             "MSGID": message_id.encode("ascii"),
-            "UNSUB": personal.list_unsubscribe.encode("ascii"),
+            "UNSUB": Verbatim("List-Unsubscribe", personal.list_unsubscribe).folded().encode("ascii"),
             "TEXT": b"".join(text),
             "HTML": b"".join(body),
         }
@@ -222,26 +224,12 @@ def _attachment_part(file) -> EmailMessage:
 
 
 def _address_header(name: str, address: str) -> bytes:
-    """Format "Name <address>"; a non-ASCII name becomes RFC 2047 encoded words.
-
-    Each word holds at most 45 bytes of UTF-8 (72 characters encoded, under RFC 2047's 75)
-    and is cut only between characters; whitespace between encoded words is not part of
-    the name (RFC 2047, 6.2).
-    """
+    """Format "Name <address>"; a non-ASCII name becomes RFC 2047 encoded-words, a line each."""
     if not name:
         return address.encode("ascii")
     if name.isascii():
         return formataddr((name, address)).encode("ascii")
-    words, chunk = [], b""
-    for character in name:
-        encoded = character.encode("utf-8")
-        if len(chunk) + len(encoded) > 45:
-            words.append(chunk)
-            chunk = b""
-        chunk += encoded
-    words.append(chunk)
-    encoded_words = ["=?utf-8?b?" + base64.b64encode(word).decode("ascii") + "?=" for word in words]
-    return ("\r\n ".join(encoded_words) + f" <{address}>").encode("ascii")
+    return ("\r\n ".join(encoded_words(name)) + f" <{address}>").encode("ascii")
 
 
 def dot_stuffed(data: bytes) -> bytes:

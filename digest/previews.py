@@ -8,17 +8,20 @@ from django.db.models import Prefetch
 from django.template.defaultfilters import filesizeformat
 from lxml import html as lxml_html
 
+from digest.clip import CLIP_BYTES
 from digest.conf import digest_settings
-from digest.dkim import DkimEmail
+from digest.exceptions import RenderError
 from digest.rendering import Personal, RenderedDigest, digest_render
 from newsletters.conf import newsletters_settings
 from newsletters.markup import MARKDOWN_CONFIG, MARKDOWN_EXTENSIONS, markdown_to_html, url_allowed
+from newsletters.messages import ReaderEmail
 from newsletters.models import Attachment, Frequency, Issue, IssueStatus, Newsletter
 from newsletters.schedules import occurrence_last, occurrence_next
 from newsletters.selectors import issues_published_between
 
 SAMPLE_UNSUBSCRIBE = "#unsubscribe-link-is-personal"
 SAMPLE_PREFERENCES = "#preferences-link-is-personal"
+SAMPLE_EMAIL = "reader@example.com"
 
 
 def _with_files(issues):
@@ -54,14 +57,14 @@ def preview_next(
 def preview_personalize(rendered: RenderedDigest, *, name: str) -> tuple[str, str]:
     """Return (text, html) as a reader named `name` would see them, with inert personal links."""
     return rendered.personalize(
-        Personal(name=name, email="", unsubscribe_url=SAMPLE_UNSUBSCRIBE, preferences_url=SAMPLE_PREFERENCES)
+        Personal(name=name, email=SAMPLE_EMAIL, unsubscribe_url=SAMPLE_UNSUBSCRIBE, preferences_url=SAMPLE_PREFERENCES)
     )
 
 
 def preview_send_test(*, rendered: RenderedDigest, to: str, name: str) -> int:
     """Send the rendered digest to one editor, marked as a test, through the digest mailer (DKIM-signed if configured)."""
     text, html = preview_personalize(rendered, name=name)
-    message = DkimEmail(
+    message = ReaderEmail(
         subject=f"[TEST] {rendered.subject}",
         body=text,
         from_email=rendered.newsletter.from_email or settings.DEFAULT_FROM_EMAIL,
@@ -71,6 +74,25 @@ def preview_send_test(*, rendered: RenderedDigest, to: str, name: str) -> int:
     for file in rendered.attachments:
         message.attach(file.filename, file.path.read_bytes(), file.mimetype)
     return message.send(using=digest_settings.MAILER)
+
+
+def preview_clip_warnings(rendered: RenderedDigest) -> list[str]:
+    """Warn an editor whose issue alone makes a digest too long for Gmail, with its size (digest.clip)."""
+    if not rendered.uncut_bytes:
+        return []
+    return [
+        f"This issue makes an email with {rendered.uncut_bytes / 1000:.0f} KB of HTML. Gmail shows only the "
+        f"first {CLIP_BYTES // 1000} KB or so and hides the rest, the unsubscribe link with it, so readers get "
+        "its opening and a “Read the rest online” link. A shorter issue, or two, reads whole in the mail."
+    ]
+
+
+def issue_published_warnings(sender, *, issue: Issue, **kwargs) -> list[str]:
+    """What publish_issue tells the editor about the digest this issue makes (a newsletters.signals receiver)."""
+    try:
+        return preview_clip_warnings(preview_issue(issue=issue))
+    except (RenderError, OSError) as error:
+        return [f"The digest of this issue cannot be rendered: {error}"]
 
 
 FREQUENCIES = [Frequency.DAILY, Frequency.WEEKLY]

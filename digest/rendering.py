@@ -3,7 +3,8 @@
 Per group, once (`group_render`, shared across runs and processes through the Rendering
 row): issues' Markdown → safe HTML (newsletters.markup) → Django templates
 (emails/digest_subject.txt, digest.txt, digest.html) → premailer inlines the CSS
-(newsletters.emails, the layout every reader mail shares). The
+(newsletters.emails, the layout every reader mail shares), later issues shortened if the
+HTML would pass Gmail's clip (digest.clip). The
 templates carry placeholder markers where personal values go; `personalize()` swaps
 them in per recipient, which is string replacement, never a render.
 """
@@ -23,6 +24,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Prefetch
 from django.template.loader import render_to_string
 
+from digest.clip import clip_fit
 from digest.conf import digest_settings
 from digest.exceptions import RenderError
 from digest.models import Rendering, Window
@@ -41,6 +43,7 @@ REUSE_SECONDS = 600
 # Markers survive HTML escaping and premailer untouched: the URLs are absolute, so
 # premailer's base_url joining leaves them alone (.invalid never resolves, RFC 2606).
 GREETING = "XDIGESTX_GREETING_X"
+EMAIL = "XDIGESTX_EMAIL_X"
 UNSUBSCRIBE_URL = "https://xdigestx.invalid/unsubscribe"
 PREFERENCES_URL = "https://xdigestx.invalid/preferences"
 
@@ -66,6 +69,7 @@ def greeting_for(name: str) -> str:
 # (personalize() and digest.fastmail) read this table.
 PERSONAL_FIELDS: dict[str, Callable[[Personal], str]] = {
     GREETING: lambda personal: greeting_for(personal.name),
+    EMAIL: lambda personal: personal.email,
     UNSUBSCRIBE_URL: lambda personal: personal.unsubscribe_url,
     PREFERENCES_URL: lambda personal: personal.preferences_url,
 }
@@ -96,6 +100,8 @@ class RenderedDigest:
     attachments: list[FileToSend] = field(default_factory=list)
     # True when another run rendered it (digest.models.Rendering) and this one reused it.
     reused: bool = False
+    # The HTML's size before later issues were shortened to fit Gmail's clip (digest.clip); 0: nothing was.
+    uncut_bytes: int = 0
 
     def personalize(self, personal: Personal) -> tuple[str, str]:
         """Return (text, html) for one recipient."""
@@ -147,6 +153,7 @@ def digest_render(
         "site_url": site_url(),
         "archive_url": site_url(newsletter.get_absolute_url()),
         "greeting": GREETING,
+        "reader_email": EMAIL,
         "unsubscribe_url": UNSUBSCRIBE_URL,
         "preferences_url": PREFERENCES_URL,
         "linked_files": linked,
@@ -157,13 +164,16 @@ def digest_render(
         validate_single_line(subject)
     except ValidationError:
         raise RenderError(f"The subject {subject!r} contains a line break.", newsletter=newsletter.pk) from None
+    text = render_to_string("emails/digest.txt", context)  # whole: only the HTML part is clipped
+    document, uncut_bytes = clip_fit(lambda: email_html("emails/digest.html", context), entries)
     return RenderedDigest(
         newsletter=newsletter,
         subject=subject,
-        text=render_to_string("emails/digest.txt", context),
-        html=email_html("emails/digest.html", context),
+        text=text,
+        html=document,
         issue_ids=[issue.pk for issue in issues],
         attachments=files,
+        uncut_bytes=uncut_bytes,
     )
 
 

@@ -7,6 +7,7 @@ tags, attributes and URL protocols.
 """
 
 import re
+import textwrap
 from functools import lru_cache
 from urllib.parse import urljoin
 
@@ -14,6 +15,8 @@ import bleach
 import markdown
 from lxml import etree
 from lxml import html as lxml_html
+
+from newsletters.validators import LANGUAGE_TAG
 
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "footnotes", "sane_lists", "attr_list"]
 MARKDOWN_CONFIG = {"tables": {"use_align_attribute": True}}
@@ -37,6 +40,14 @@ ALLOWED_ATTRIBUTES = {
     "td": ["align", "colspan", "rowspan"],
     "ol": ["start"],
 }
+# Direction and language on any block or span, so right-to-left and mixed-language text
+# renders as written (values checked in _attribute_allowed).
+_TEXT_DIRECTION_TAGS = (
+    "blockquote", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ol", "p", "span", "table", "td", "th", "ul",
+)  # fmt: skip
+for _tag in _TEXT_DIRECTION_TAGS:
+    ALLOWED_ATTRIBUTES[_tag] = [*ALLOWED_ATTRIBUTES.get(_tag, []), "dir", "lang"]
+_DIRECTIONS = frozenset({"ltr", "rtl", "auto"})
 ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
 # Besides the protocol check, a URL must be absolute with an allowed scheme, site-relative
 # or a fragment: "java  script:…" and other scheme look-alikes are dropped, not kept as paths.
@@ -56,6 +67,10 @@ def _attribute_allowed(tag: str, name: str, value: str) -> bool:
         return False
     if name in ("href", "src"):
         return url_allowed(value)
+    if name == "dir":
+        return value.lower() in _DIRECTIONS
+    if name == "lang":
+        return bool(LANGUAGE_TAG.match(value))
     return True
 
 
@@ -109,7 +124,8 @@ def html_for_email(safe_html: str) -> str:
     Footnote markers stay plain superscript numbers and the notes a numbered list: Gmail,
     Outlook mobile, Yahoo mobile and Samsung Mail drop in-page anchors, so links to them
     lead nowhere (and two issues in one digest would share the ids). A table goes in a box
-    that scrolls sideways on a narrow screen, so the page itself never does.
+    that scrolls sideways on a narrow screen, so the page itself never does. Blocks get
+    dir="auto" and images an empty alt when they have none.
     """
     if not safe_html.strip():
         return ""
@@ -121,6 +137,14 @@ def html_for_email(safe_html: str) -> str:
             link.drop_tree()
     for element in wrapper.iter("sup", "li"):
         element.attrib.pop("id", None)
+    # Each block takes its direction from its own first strong character: a Hebrew or Arabic
+    # paragraph is right-aligned with its punctuation in place, in any newsletter.
+    for element in wrapper.iter("p", "h1", "h2", "h3", "h4", "h5", "h6", "li"):
+        if element.get("dir") is None:
+            element.set("dir", "auto")
+    for image in wrapper.iter("img"):
+        if image.get("alt") is None:
+            image.set("alt", "")  # decorative unless described: never the file name read aloud
     for table in list(wrapper.iter("table")):
         box = etree.Element("div", {"class": "table-scroll"})
         table.addprevious(box)
@@ -141,16 +165,31 @@ def html_excerpt(safe_html: str, *, length: int) -> str:
     return cut.rstrip(" ,;:.") + "…"
 
 
+TEXT_WIDTH = 72  # plain-text mail: lines a reader's client shows whole (RFC 3676 suggests under 78)
+_MIN_WIDTH = 20  # deep in nested lists and quotes, wrap no narrower than this
+
+
+def text_wrap(text: str, *, width: int = TEXT_WIDTH) -> str:
+    """Wrap each line of a text at spaces to `width` characters; a longer word (a URL) stays whole on its own line."""
+    return "\n".join(
+        textwrap.fill(line, width=max(width, _MIN_WIDTH), break_long_words=False, break_on_hyphens=False) or line
+        for line in text.split("\n")
+    )
+
+
 @lru_cache(maxsize=256)
 def html_to_text(safe_html: str, *, base_url: str = "") -> str:
     """Render sanitized HTML as plain text: underlined headings, bullets, links as `text <url>`.
 
-    Site-relative links and images are made absolute with `base_url`.
+    Site-relative links and images are made absolute with `base_url`. Prose is wrapped at
+    TEXT_WIDTH (list items and quotes within it, their markers included), at spaces only: a
+    URL longer than the rest of a line gets a line of its own, never a break. Code and
+    table rows keep their lines.
     """
     if not safe_html.strip():
         return ""
     wrapper = lxml_html.fragment_fromstring(safe_html, create_parent="div")
-    blocks = _TextRenderer(base_url).blocks(wrapper)
+    blocks = _TextRenderer(base_url).blocks(wrapper, width=TEXT_WIDTH)
     return "\n\n".join(block for block in blocks if block.strip()) + "\n"
 
 
@@ -163,14 +202,14 @@ class _TextRenderer:
     def url(self, value: str) -> str:
         return urljoin(self.base_url, value) if self.base_url and value.startswith("/") else value
 
-    def blocks(self, element) -> list[str]:
+    def blocks(self, element, *, width: int) -> list[str]:
         out: list[str] = []
         inline: list[str] = []
 
         def flush():
             text = _SPACES.sub(" ", "".join(inline)).strip()
             if text:
-                out.append(text)
+                out.append(text_wrap(text, width=width))
             inline.clear()
 
         if element.text:
@@ -180,7 +219,7 @@ class _TextRenderer:
                 pass
             elif child.tag in _BLOCKS or child.tag in {"li", "tr", "dt", "dd"}:
                 flush()
-                out.extend(self.block(child))
+                out.extend(self.block(child, width=width))
             else:
                 inline.append(self.inline(child))
             if child.tail:
@@ -188,7 +227,7 @@ class _TextRenderer:
         flush()
         return out
 
-    def block(self, element) -> list[str]:
+    def block(self, element, *, width: int) -> list[str]:
         tag = element.tag
         if tag in {"h1", "h2"}:
             title = self.inline_text(element)
@@ -201,22 +240,22 @@ class _TextRenderer:
             code = element.text_content().rstrip("\n")
             return ["\n".join("    " + line for line in code.split("\n"))]
         if tag == "blockquote":
-            inner = "\n\n".join(self.blocks(element))
+            inner = "\n\n".join(self.blocks(element, width=width - 2))
             return ["\n".join("> " + line if line else ">" for line in inner.split("\n"))]
         if tag in {"ul", "ol"}:
-            return [self.list_block(element)]
+            return [self.list_block(element, width=width)]
         if tag == "table":
             rows = [" | ".join(self.inline_text(cell) for cell in row.iter("th", "td")) for row in element.iter("tr")]
             return ["\n".join(rows)]
-        return self.blocks(element)
+        return self.blocks(element, width=width)
 
-    def list_block(self, element) -> str:
+    def list_block(self, element, *, width: int) -> str:
         lines = []
         number = int(element.get("start") or 1)
         for item in element.iterchildren("li"):
             marker = f"{number}." if element.tag == "ol" else "-"
             number += 1
-            body = "\n".join(self.blocks(item)) or ""
+            body = "\n".join(self.blocks(item, width=width - len(marker) - 1)) or ""
             first, *rest = body.split("\n") if body else [""]
             lines.append(f"{marker} {first}")
             lines.extend(" " * (len(marker) + 1) + line if line else "" for line in rest)

@@ -12,7 +12,13 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from newsletters.validators import validate_attachment_size, validate_mailbox, validate_single_line, validate_timezone
+from newsletters.validators import (
+    validate_attachment_size,
+    validate_language,
+    validate_mailbox,
+    validate_single_line,
+    validate_timezone,
+)
 
 
 def _not_empty(field: str, name: str) -> models.CheckConstraint:
@@ -26,6 +32,11 @@ def _no_newline(field: str, name: str) -> models.CheckConstraint:
         condition=~Q(**{f"{field}__contains": "\n"}) & ~Q(**{f"{field}__contains": "\r"}),
         name=name,
     )
+
+
+def default_language() -> str:
+    """A new newsletter's language: the site's LANGUAGE_CODE."""
+    return settings.LANGUAGE_CODE
 
 
 class Weekday(models.IntegerChoices):
@@ -64,6 +75,13 @@ class Newsletter(models.Model):
         blank=True,
         validators=[ProhibitNullCharactersValidator()],
         help_text="Markdown mailed to each reader when they confirm, with a link to the latest issue. Empty: no welcome mail.",
+    )
+    language = models.CharField(
+        max_length=35,
+        default=default_language,
+        validators=[validate_language],
+        help_text="The language its issues are written in (en, de, he, pt-BR): the emails' lang, which screen "
+        "readers and hyphenation follow. Default: LANGUAGE_CODE.",
     )
     postal_address = models.TextField(
         blank=True,

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -20,6 +19,7 @@ from newsletters.conf import newsletters_settings, site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html
 from newsletters.exceptions import ConfirmationReplayed, RateLimited
 from newsletters.markup import html_excerpt, html_for_email, html_to_text, markdown_to_html
+from newsletters.messages import ReaderEmail, Verbatim, list_id_header
 from newsletters.models import (
     Frequency,
     Issue,
@@ -31,7 +31,7 @@ from newsletters.models import (
     SubscriptionStatus,
 )
 from newsletters.selectors import issues_visible
-from newsletters.tokens import TokenInvalid, confirm_url, preferences_url, token_read
+from newsletters.tokens import TokenInvalid, confirm_url, preferences_url, token_read, unsubscribe_url
 from newsletters.validators import email_normalize
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,13 @@ def subscription_request(
         ),
     }
     subject = " ".join(render_to_string("emails/confirm_subject.txt", context).split())
-    message = EmailMultiAlternatives(subject=subject, body=render_to_string("emails/confirm.txt", context), to=[email])
+    message = ReaderEmail(
+        subject=subject,
+        body=render_to_string("emails/confirm.txt", context),
+        to=[email],
+        # RFC 3834: a machine's answer to a request; auto-responders do not answer it.
+        headers={"Auto-Submitted": "auto-generated"},
+    )
     message.attach_alternative(email_html("emails/confirm.html", context), "text/html")
     return message.send() == 1
 
@@ -173,6 +179,7 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
     context = {
         "newsletter": newsletter,
         "name": subscriber.name,
+        "email": subscriber.email,
         "body_html": html_for_email(body_html),
         "body_text": html_to_text(body_html, base_url=site_url()),
         "preheader": html_excerpt(body_html, length=PREHEADER_LENGTH),
@@ -181,12 +188,13 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
         "archive_url": site_url(newsletter.get_absolute_url()),
         "preferences_url": preferences_url(subscriber.pk),
     }
-    message = EmailMultiAlternatives(
+    message = ReaderEmail(
         subject=" ".join(render_to_string("emails/welcome_subject.txt", context).split()),
         body=render_to_string("emails/welcome.txt", context),
         from_email=newsletter.from_email or None,
         to=[subscriber.email],
         reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
+        headers=_welcome_headers(subscriber, newsletter),
     )
     message.attach_alternative(email_html("emails/welcome.html", context), "text/html")
     try:
@@ -194,6 +202,20 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
     except (smtplib.SMTPException, OSError) as error:
         logger.error("Cannot send the welcome mail of %s to subscriber %s: %s", newsletter.slug, subscriber.pk, error)
         return False
+
+
+def _welcome_headers(subscriber: Subscriber, newsletter: Newsletter) -> dict[str, Verbatim]:
+    """The welcome mail's list headers: the newsletter's List-Id and the reader's one-click unsubscribe."""
+    headers = {}
+    subscription = subscriber.subscriptions.filter(newsletter=newsletter).first()
+    if subscription is not None:
+        headers["List-Unsubscribe"] = Verbatim("List-Unsubscribe", f"<{unsubscribe_url(subscription.pk)}>")
+        headers["List-Unsubscribe-Post"] = Verbatim("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+    try:
+        headers["List-Id"] = Verbatim("List-Id", list_id_header(newsletter))
+    except ValueError as error:  # an editor's List-Id the digests refuse too (digest.delivery holds them)
+        logger.warning("The welcome mail of %s goes without a List-Id: %s", newsletter.slug, error)
+    return headers
 
 
 def confirmation_used(*, payload: dict) -> bool:

@@ -30,6 +30,18 @@ def validate_single_line(value: str) -> None:
         )
 
 
+# A BCP 47 language tag as HTML's lang takes it: a language, then subtags (en, pt-BR, zh-Hant-TW).
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+def validate_language(value: str) -> None:
+    """Accept a BCP 47 language tag such as en, de or pt-BR."""
+    if not LANGUAGE_TAG.match(value):
+        raise ValidationError(
+            "%(value)s is not a language tag (such as en, de, he or pt-BR).", code="language", params={"value": value}
+        )
+
+
 @cache
 def timezone_names() -> frozenset[str]:
     """Return the IANA time zone names this machine knows."""

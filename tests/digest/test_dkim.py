@@ -1,26 +1,35 @@
 """DKIM: every digest the engine sends verifies with dkimpy, on the fast path and Django's path."""
 
 import email
+import email.encoders
 import email.policy
 import io
 import re
 import subprocess
+import time
 
 import dkim as dkimpy
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.core import mail
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from digest.dkim import Signer, body_canonical, dkim_signer, dns_record, header_canonical
 from digest.models import Delivery, DeliveryStatus
 from newsletters.models import Attachment
+from newsletters.services import subscription_request, welcome_send
 from tests.digest.conftest import at
 from tests.digest.test_senders import SENDERS
+from tests.factories import NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 DOMAIN, SELECTOR = "news.example.com", "digest2026"
+ANYMAIL = "anymail.backends.test.EmailBackend"
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +66,14 @@ def verify(data: bytes, key) -> bool:
     return dkimpy.verify(data, dnsfunc=dns)
 
 
-def signed_headers(data: bytes) -> list[str]:
+def signature_tags(data: bytes) -> dict:
     field = email.message_from_bytes(data, policy=email.policy.default)["DKIM-Signature"]
     tags = dict(tag.strip().split("=", 1) for tag in re.sub(r"\s+", "", str(field)).split(";") if tag)
-    return tags["h"].split(":")
+    return {**tags, "t": int(tags["t"])}
+
+
+def signed_headers(data: bytes) -> list[str]:
+    return signature_tags(data)["h"].split(":")
 
 
 @pytest.fixture(params=SENDERS)
@@ -86,10 +99,12 @@ def test_every_digest_verifies_either_way_and_the_list_headers_are_covered(world
     for message in received:
         assert verify(message.data, signing), message.data[:800]
         covered = signed_headers(message.data)
-        for name in ("from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe"):
+        for name in ("from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe", "feedback-id"):
             assert name in covered
         # Listed once more than present: nobody can add a second one without breaking the signature.
-        assert covered.count("list-unsubscribe-post") == 2 and covered.count("from") == 2
+        for name in ("from", "to", "date", "message-id", "content-type", "mime-version", "list-unsubscribe-post"):
+            assert covered.count(name) == 2, name
+        assert abs(signature_tags(message.data)["t"] - time.time()) < 600  # when it was signed
 
 
 def test_a_changed_body_or_an_added_header_fails_verification(world, sender, signing):
@@ -230,3 +245,68 @@ def test_a_verp_envelope_sender_leaves_the_signed_from_alone(world, sender, sign
     (received,) = world.smtp.received
     assert received.sender.startswith("bounces+") and received.message["From"] == "News <news@example.com>"
     assert verify(received.data, signing)
+
+
+def esp_reencoded(message: email.message.Message) -> bytes:
+    """What anymail's Amazon SES backend does before sending raw MIME: each 8-bit part to quoted-printable or base64.
+
+    Headers are left as they are (refold_source="none"), as a relay converting 8-bit parts would.
+    """
+    for part in message.walk():
+        if part["Content-Transfer-Encoding"] == "8bit":
+            del part["Content-Transfer-Encoding"]
+            if part.get_content_maintype() == "text":
+                email.encoders.encode_quopri(part)
+            else:
+                email.encoders.encode_base64(part)
+    return message.as_bytes(policy=email.policy.default.clone(linesep="\r\n", refold_source="none"))
+
+
+@pytest.mark.parametrize("path", [*SENDERS, "anymail"])
+def test_every_part_is_7bit_so_an_esp_re_encoding_it_keeps_the_signature(world, signing, settings, path):
+    mailer = {**world.smtp.mailer(), "BACKEND": SENDERS[path]} if path in SENDERS else {"BACKEND": ANYMAIL}
+    settings.MAILERS = {**settings.MAILERS, "digest": mailer}
+    world.subscribe("ada@example.com", name="Zoë Ünicode", since=at(2026, 6, 1))
+    issue = world.publish("Grüße", at(2026, 6, 2, 9, 0), body="Ünïcødé text, “quotes”, עברית and 日本語.\n")
+    Attachment.objects.create(issue=issue, file=ContentFile("naïve café notes\n".encode() * 20, name="notes.txt"))
+    mail.outbox = []
+    assert world.run(at(2026, 6, 3, 8, 5)).sent == 1
+    if path == "anymail":
+        (sent,) = mail.outbox
+        message = sent.message()  # what anymail's raw-MIME backends serialize
+    else:
+        (received,) = world.smtp.received
+        message = email.message_from_bytes(received.data, policy=email.policy.default.clone(refold_source="none"))
+    data = message.as_bytes(policy=email.policy.default.clone(linesep="\r\n", refold_source="none"))
+    assert data.isascii()
+    assert {part["Content-Transfer-Encoding"] for part in message.walk() if not part.is_multipart()} <= {
+        "7bit",
+        "quoted-printable",
+        "base64",
+    }
+    assert verify(data, signing)
+    assert verify(esp_reencoded(message), signing)
+    attachment = next(message.iter_attachments())
+    assert attachment.get_content().replace("\r\n", "\n") == "naïve café notes\n" * 20
+
+
+def test_confirmation_and_welcome_mails_are_signed_too(db, smtp_server, signing, settings):
+    settings.SITE_URL = "https://news.example.com"
+    cache.clear()  # the subscription request's rate limits
+    newsletter = NewsletterFactory(name="Notes", postal_address="Notes Ltd", welcome_text="Glad you're here, Zoë.")
+    sent = subscription_request(
+        email="ann@example.com",
+        name="Zoë",
+        tz="UTC",
+        choices={newsletter.pk: "weekly"},
+        client="1.2.3.4",
+        now=timezone.now(),
+    )
+    subscription = SubscriptionFactory(newsletter=newsletter, subscriber=SubscriberFactory(name="Zoë"))
+    assert sent and welcome_send(subscriber=subscription.subscriber, newsletter=newsletter, now=timezone.now())
+    confirmation, welcome = smtp_server.received
+    for received in (confirmation, welcome):
+        assert received.data.isascii()
+        assert verify(received.data, signing)
+    assert "auto-submitted" in signed_headers(confirmation.data)
+    assert {"list-id", "list-unsubscribe", "list-unsubscribe-post"} <= set(signed_headers(welcome.data))

@@ -13,12 +13,14 @@ from django.core.files.base import ContentFile
 from django.core.mail import mailers
 
 from digest.aggregation import message_id_for
-from digest.delivery import _personal, list_id_header, message_build
+from digest.delivery import _personal, message_build
 from digest.fastmail import GroupMessage, batch_date, smtp_send
+from digest.headers import list_headers
 from digest.models import Delivery
 from digest.rendering import digest_render
 from newsletters.models import Attachment
 from tests.digest.conftest import at
+from tests.digest.test_headers import LIST_HEADERS
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 from tests.smtp import RecordingHandler, SMTPServer, free_port
 
@@ -40,18 +42,8 @@ def rfc2047_to(data: bytes) -> tuple[str, str]:
 
 def summary(message) -> dict:
     """What a reader's mail program sees: headers, structure, bodies and files."""
-    headers = {
-        name: str(message[name])
-        for name in [
-            "Subject",
-            "From",
-            "Reply-To",
-            "List-Unsubscribe",
-            "List-Unsubscribe-Post",
-            "List-Id",
-            "Message-ID",
-        ]
-    }
+    names = ["Subject", "From", "Reply-To", *LIST_HEADERS, "Message-ID"]
+    headers = {name: str(message[name]) for name in names}
     [to] = message["To"].addresses
     return {
         "headers": headers,
@@ -90,12 +82,13 @@ def test_fast_path_matches_django_for_every_recipient(settings, with_files):
         window_start=at(2026, 6, 1),
         window_end=at(2026, 6, 2),
     )
+    headers = list_headers(newsletter=newsletter, issue_ids=rendered.issue_ids)
     prebuilt = GroupMessage(
         rendered,
         from_email=newsletter.from_email,
         envelope_from="news@example.com",
         reply_to=newsletter.reply_to,
-        list_id=list_id_header(newsletter),
+        headers=headers,
     )
     for name in NAMES:
         subscription = SubscriptionFactory(subscriber=SubscriberFactory(name=name), newsletter=newsletter)
@@ -110,7 +103,8 @@ def test_fast_path_matches_django_for_every_recipient(settings, with_files):
         fast = prebuilt.message_bytes(
             personal, address=personal.email, message_id=delivery.message_id, date=batch_date()
         )
-        django = message_build(rendered=rendered, delivery=delivery).message(policy=email.policy.SMTP).as_bytes()
+        django = message_build(rendered=rendered, delivery=delivery, headers=headers)
+        django = django.message(policy=email.policy.SMTP).as_bytes()
         ours, theirs = summary(parse(fast)), summary(parse(django))
         assert rfc2047_to(fast) == (name, personal.email)  # exactly the reader's name
         if len(name) < 60:

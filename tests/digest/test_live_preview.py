@@ -1,6 +1,7 @@
 """The issue form's live preview: the same render as a real send, inline warnings, staff-only, CSRF-protected."""
 
 import datetime
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -117,3 +118,14 @@ def test_the_endpoint_checks_csrf_and_rights():
     token = client.cookies["csrftoken"].value
     data["csrfmiddlewaretoken"] = token
     assert client.post(reverse(URL_NAME), data).status_code == 200
+
+
+def test_an_issue_too_long_for_gmails_clip_warns_with_its_size(client, editor):
+    newsletter = NewsletterFactory()
+    body = "".join(
+        f"## Part {n}\n\n" + "A sentence with a [link](https://example.com/a) in it. " * 20 + "\n\n" for n in range(60)
+    )
+    data = preview(client, newsletter=newsletter.pk, title="Long", body=body).json()
+    [warning] = [w.replace("\xa0", " ") for w in data["warnings"] if "Gmail" in w]
+    assert re.match(r"This issue makes an email with [0-9]{3} KB of HTML. Gmail shows only the first 100 KB", warning)
+    assert "Read the rest online" in data["html"] and len(data["html"].encode()) < 100_000

@@ -4,11 +4,13 @@ import datetime
 import re
 from unittest import mock
 
+import lxml.html
 import pytest
 from premailer import Premailer
 
 from digest.models import Delivery, Rendering
-from newsletters.models import Attachment
+from digest.rendering import digest_render
+from newsletters.models import Attachment, Newsletter
 from tests.digest.conftest import at, body
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +48,7 @@ def test_a_retry_reuses_its_groups_rendering_until_an_issue_changes(world, setti
     [ada], [bob] = world.inbox("ada@example.com"), world.inbox("bob@example.com")
 
     def impersonal(message) -> str:  # the digest without the reader's name and links
-        return re.sub(r"/[up]/[^/]+/", "/…/", body(message, "html")).replace("Bob", "Ada")
+        return re.sub(r"/[up]/[^/]+/", "/…/", body(message, "html")).replace("Bob", "Ada").replace("bob@", "ada@")
 
     assert "First wording." in body(ada, "plain")
     assert impersonal(ada) == impersonal(bob)
@@ -146,12 +148,14 @@ def test_the_html_keeps_its_doctype_and_starts_with_the_preheader(world):
     (message,) = world.inbox("ada@example.com")
     assert body(message, "html").startswith("<!doctype html>")
     tree = _html_tree(message)
-    assert tree.get("lang") == "en"
+    assert tree.get("lang") == "en-us"  # LANGUAGE_CODE, the newsletter's default
     preheader = tree.body[0]
     assert preheader.get("class") == "preheader"
     assert preheader.text_content().split("\u200c")[0] == "Section The first words of the issue, then more."
-    # Hidden everywhere: no size, the background's colour, and Outlook's own switch.
-    assert "font-size:0" in preheader.get("style") and "mso-hide:all" in preheader.get("style")
+    # Hidden the way filters accept: no zero font size, no text in the background's colour.
+    style = preheader.get("style")
+    assert style == "display:none;max-height:0;overflow:hidden;mso-hide:all"
+    assert "font-size" not in style and "color" not in style
     assert tree.xpath("//meta[@name='color-scheme']/@content") == ["light dark"]
     assert tree.body[1].tag == "table" and tree.body[1].get("role") == "presentation"
 
@@ -210,3 +214,26 @@ def test_footnotes_in_email_have_no_dead_links_and_tables_scroll_in_a_box(world)
     assert [table.getparent().get("class") for table in tree.xpath("//td[@class='content']//table")] == [
         "table-scroll"
     ] * 2
+
+
+def test_the_text_part_signs_off_with_the_standard_separator(world):
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    world.publish("Issue a", at(2026, 6, 1, 12, 0))
+    world.run(at(2026, 6, 2, 8, 5))
+    (message,) = world.inbox("ada@example.com")
+    # "-- " (with its space) is what mail clients recognise to fold or strip the footer in replies.
+    assert "\n-- \nYou receive Weekly Notes at ada@example.com.\n" in body(message, "plain")
+
+
+def test_the_html_carries_the_newsletters_language(world):
+    Newsletter.objects.filter(pk=world.newsletter.pk).update(language="he")
+    world.newsletter.refresh_from_db()
+    issue = world.publish("גיליון", at(2026, 6, 1, 12, 0), body="שלום, עולם.")
+    rendered = digest_render(
+        newsletter=world.newsletter, issues=[issue], window_start=at(2026, 6, 1), window_end=at(2026, 6, 2)
+    )
+    tree = lxml.html.fromstring(rendered.html)
+    assert tree.get("lang") == "he"
+    # The layout's own blocks holding the editors' words take their direction from them too.
+    assert tree.find_class("issue-title")[0].get("dir") == tree.find_class("masthead")[0].get("dir") == "auto"
+    assert [p.get("dir") for p in tree.find_class("content")[0].iter("p") if "שלום" in p.text_content()] == ["auto"]

@@ -57,6 +57,7 @@ def test_a_digest_is_complete_either_way(world, sender, settings, tmp_path):
     assert f"<mailto:unsubscribe@example.com?subject=unsubscribe-{ada.pk}>" in message["List-Unsubscribe"]
     for subtype in ("plain", "html"):
         assert "Hi Zoë Ünicode," in body(message, subtype) and unsubscribe in body(message, subtype)
+        assert "You receive Weekly Notes at ada@example.com." in body(message, subtype)  # the footer names it
     assert [(a.get_filename(), a.get_content()) for a in message.iter_attachments()] == [
         ("report.pdf", b"%PDF-1.4 report")
     ]

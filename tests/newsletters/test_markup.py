@@ -6,7 +6,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from newsletters.markup import html_to_text, markdown_to_html
+from newsletters.markup import html_for_email, html_to_text, markdown_to_html
 
 HOSTILE = [
     ("script tag", "<script>alert('x')</script>", ["<script", "alert"]),
@@ -139,17 +139,51 @@ def test_site_relative_and_fragment_links_stay():
 
 
 def test_email_html_drops_footnote_links_that_the_web_archive_keeps():
-    from newsletters.markup import html_for_email
-
     web = markdown_to_html("Claim[^1].\n\n[^1]: The note.")
     assert 'href="#fn:1"' in web and 'id="fn:1"' in web  # the archive page jumps to the note and back
     email = html_for_email(web)
     assert "href=" not in email and "id=" not in email and "↩" not in email
-    assert "<sup>1</sup>" in email and "<li>\n<p>The note." in email
+    assert "<sup>1</sup>" in email and '<li dir="auto">\n<p dir="auto">The note.' in email
 
 
 def test_email_html_boxes_each_table_and_keeps_the_text_after_it():
-    from newsletters.markup import html_for_email
-
     email = html_for_email(markdown_to_html("| a |\n|---|\n| 1 |\n\nAfter."))
-    assert re.match(r'<div class="table-scroll"><table>.*</table></div>\s*<p>After.</p>', email, re.DOTALL)
+    assert re.match(r'<div class="table-scroll"><table>.*</table></div>\s*<p dir="auto">After.</p>', email, re.DOTALL)
+
+
+def test_plain_text_is_wrapped_at_72_without_breaking_a_url_or_code():
+    url = "https://docs.example.com/en/stable/releases/6.1/" + "a-very-long-path-segment/" * 3
+    source = (
+        "A paragraph long enough to need wrapping, " * 4
+        + f"with a [link]({url}) inside.\n\n"
+        + "- a list item that also goes on and on, well past the width of a line of plain text\n\n"
+        + "> a quotation that goes on and on, well past the width of a line of plain text, too\n\n"
+        + "    code = 'a line of code that must stay exactly as it is, however long it is, always'\n"
+    )
+    lines = html_to_text(markdown_to_html(source)).split("\n")
+    assert f"<{url}>" in lines  # longer than a line: a line of its own, whole
+    assert all(len(line) <= 72 for line in lines if url not in line and not line.startswith("    "))
+    assert "    code = 'a line of code that must stay exactly as it is, however long it is, always'" in lines
+    assert [line for line in lines if line.startswith("- ")] == [
+        "- a list item that also goes on and on, well past the width of a line of"
+    ]
+    assert "  plain text" in lines  # continued under the item's text
+    assert all(line.startswith(">") for line in lines if "quotation" in line or line.endswith("text, too"))
+
+
+def test_direction_and_language_pass_the_sanitizer_and_every_block_gets_dir_auto():
+    source = (
+        '<p dir="rtl" lang="he">שלום, עולם.</p>\n\n<p dir="sideways" lang="not a tag">x</p>\n\n## Title\n\n- item\n'
+    )
+    safe = markdown_to_html(source)
+    assert '<p dir="rtl" lang="he">שלום, עולם.</p>' in safe
+    assert "sideways" not in safe and "not a tag" not in safe  # values checked, not just names
+    email = html_for_email(safe)
+    assert '<p dir="rtl" lang="he">' in email  # the editor's direction stays
+    assert '<h2 dir="auto">Title</h2>' in email and '<li dir="auto">item</li>' in email
+    assert "dir=" not in safe.split("<h2")[1]  # the web archive's HTML is left as it was
+
+
+def test_an_image_without_alt_text_gets_an_empty_one_in_email():
+    email = html_for_email(markdown_to_html('<img src="https://example.com/a.png">'))
+    assert '<img src="https://example.com/a.png" alt="">' in email

@@ -3,10 +3,11 @@
 import datetime
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from newsletters.models import Issue, IssueStatus, Subscriber, Subscription
+from newsletters.models import Issue, IssueStatus, Newsletter, Subscriber, Subscription
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +99,10 @@ def test_unicode_slugs_are_valid():
     newsletter.full_clean()
     newsletter.save()
     Issue(newsletter=newsletter, title="t", slug="日本語-1", body="x").full_clean()
+
+
+def test_a_new_newsletter_speaks_the_sites_language(settings):
+    settings.LANGUAGE_CODE = "de"
+    assert Newsletter.objects.create(name="Notizen", slug="notizen").language == "de"
+    with pytest.raises(ValidationError):
+        Newsletter(name="x", slug="x", language="not a tag").full_clean()

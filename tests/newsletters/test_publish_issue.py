@@ -1,6 +1,8 @@
 """`manage.py publish_issue FILE.md`: front matter, titles, attachments, idempotent updates."""
 
 import datetime
+import io
+import re
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,18 @@ def test_publish_now_uses_the_current_time(tmp_path, newsletter):
     before = timezone.now()
     call_command("publish_issue", str(write(tmp_path / "n.md", "# T\n\nx\n")))
     assert before <= Issue.objects.get().publish_at <= timezone.now()
+
+
+def test_an_issue_too_long_for_gmails_clip_is_published_with_a_warning_naming_its_size(tmp_path, newsletter):
+    long_body = "".join(
+        f"## Part {n}\n\n" + "A sentence with a [link](https://example.com/a) in it. " * 20 + "\n\n" for n in range(60)
+    )
+    out, err = io.StringIO(), io.StringIO()
+    call_command("publish_issue", str(write(tmp_path / "long.md", "# Long\n\n" + long_body)), stdout=out, stderr=err)
+    assert Issue.objects.get().title == "Long"
+    assert re.search(
+        r"Warning: This issue makes an email with [0-9]{3} KB of HTML. Gmail shows only the first 100 KB",
+        err.getvalue(),
+    )
+    call_command("publish_issue", str(write(tmp_path / "short.md", "# Short\n\nText.\n")), stdout=out, stderr=err)
+    assert err.getvalue().count("Warning") == 1

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from newsletters.exceptions import NewslettersError
 from newsletters.importing import datetime_parse, issue_upsert_from_file
+from newsletters.signals import issue_saved_from_file
 from project.clock import db_now
 
 
@@ -43,3 +44,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"{verb} {issue.state} issue {issue.title!r} in {issue.newsletter.slug}{when}")
             + f" ({issue.attachments.count()} attachment(s), slug {issue.slug})."
         )
+        for _, warnings in issue_saved_from_file.send(sender=type(self), issue=issue):
+            for warning in warnings:
+                self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
