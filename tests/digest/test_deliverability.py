@@ -5,6 +5,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
 
 from digest.deliverability.dmarc import DmarcSyntaxError, aligned, dmarc_parse, organizational_domain
 from digest.deliverability.findings import Level
@@ -220,6 +221,23 @@ def test_a_resolver_that_does_not_answer_is_an_error_not_a_missing_record(sendin
     assert report.failed
     assert {f.code for f in report.findings if f.level == Level.ERROR} == {"dns.failure"}
     assert not any(f.code.endswith(".missing") for f in report.findings)
+
+
+@pytest.mark.django_db
+def test_command_prints_findings_and_counts_and_exits_1_on_errors(sending, capsys):
+    sending("good")
+    call_command("deliverability_check")
+    out = capsys.readouterr().out
+    assert "ok       spf.ok" in out
+    assert "0 errors, 0 warnings" in out
+    sending("spfnorelay")
+    with pytest.raises(CommandError) as raised:
+        call_command("deliverability_check")
+    assert raised.value.returncode == 1
+    out = capsys.readouterr().out
+    assert "error    spf.relay_not_covered" in out
+    assert '    publish: spfnorelay.test. IN TXT "v=spf1 mx ip4:192.0.2.25' in out
+    assert "1 error, 0 warnings" in out
 
 
 def test_spf_terms_are_parsed_and_refused():
