@@ -92,8 +92,8 @@ def transport_check(dns: Dns, *, domain: str) -> list[Finding]:
         findings.append(
             Finding(
                 Level.INFO, "mta_sts.absent", domain,
-                f"No MTA-STS for {domain} (optional): mail to it may be sent without TLS. With a policy "
-                f"at https://mta-sts.{domain}/.well-known/mta-sts.txt, publish:",
+                f"No MTA-STS for {domain} (optional): mail to it may be sent without TLS. To require TLS, serve "
+                f"a policy at https://mta-sts.{domain}/.well-known/mta-sts.txt and publish this record.",
                 zone_txt(f"_mta-sts.{domain}", "v=STSv1; id=1"),
             )
         )  # fmt: skip

@@ -6,7 +6,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
+from digest.checks import check_deliverability
 from digest.deliverability.dmarc import DmarcSyntaxError, aligned, dmarc_parse, organizational_domain
 from digest.deliverability.findings import Level
 from digest.deliverability.lookup import nameservers_parse
@@ -238,6 +240,28 @@ def test_command_prints_findings_and_counts_and_exits_1_on_errors(sending, capsy
     assert "error    spf.relay_not_covered" in out
     assert '    publish: spfnorelay.test. IN TXT "v=spf1 mx ip4:192.0.2.25' in out
     assert "1 error, 0 warnings" in out
+
+
+@pytest.mark.django_db
+def test_admin_page_shows_the_findings_to_staff_only(sending, admin_client, client):
+    sending("nodmarc")
+    url = reverse("deliverability")
+    page = admin_client.get(url).content.decode()
+    assert "dmarc.missing" in page
+    assert "_dmarc.nodmarc.test. IN TXT" in page
+    assert reverse("deliverability") in admin_client.get(reverse("admin:index")).content.decode()
+    response = client.get(url)
+    assert response.status_code == 302 and "login" in response.url
+
+
+@pytest.mark.django_db
+def test_system_check_runs_only_when_enabled(sending, settings):
+    sending("nomx")
+    assert check_deliverability(None) == []
+    settings.DIGEST_DELIVERABILITY_CHECK = 1
+    (warning,) = check_deliverability(None)
+    assert warning.id == "digest.W005"
+    assert "bounce.no_mx" in warning.msg
 
 
 def test_spf_terms_are_parsed_and_refused():
