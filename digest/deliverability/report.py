@@ -17,6 +17,7 @@ from digest.conf import digest_settings
 from digest.deliverability.dmarc import dmarc_check
 from digest.deliverability.findings import Finding, Level
 from digest.deliverability.lookup import Dns, DnsFailure
+from digest.deliverability.oneclick import one_click_check
 from digest.deliverability.records import dkim_check, mx_check, transport_check
 from digest.deliverability.spf import spf_check
 from digest.dkim import dkim_signer
@@ -120,8 +121,13 @@ def _guarded(dns_checks) -> list[Finding]:
     return findings
 
 
-def deliverability_check(*, dns: Dns | None = None, domains: dict[str, list[str]] | None = None) -> Report:
-    """Check every From domain's SPF, DKIM, DMARC, bounce MX, MTA-STS and TLS-RPT; return the findings."""
+def deliverability_check(
+    *, dns: Dns | None = None, domains: dict[str, list[str]] | None = None, one_click: bool = False
+) -> Report:
+    """Check every From domain's SPF, DKIM, DMARC, bounce MX, MTA-STS and TLS-RPT; return the findings.
+
+    With one_click, also POST to SITE_URL's one-click endpoint as mail providers do (HTTPS).
+    """
     dns = dns or Dns.from_settings()
     domains = from_domains() if domains is None else domains
     signer = dkim_signer()
@@ -163,4 +169,6 @@ def deliverability_check(*, dns: Dns | None = None, domains: dict[str, list[str]
             checks.insert(0, (from_domain, lambda f=from_domain: dkim_check(dns, domain=f, selector="", key=None)))
         used_by = f" ({', '.join(names)})" if names else ""
         report.sections.append(Section(f"From {from_domain}{used_by}, bounces to {bounce_domain}", _guarded(checks)))
+    if one_click:
+        report.sections.append(Section(f"One-click unsubscribe ({settings.SITE_URL})", one_click_check()))
     return report

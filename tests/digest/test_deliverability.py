@@ -12,11 +12,13 @@ from digest.checks import check_deliverability
 from digest.deliverability.dmarc import DmarcSyntaxError, aligned, dmarc_parse, organizational_domain
 from digest.deliverability.findings import Level
 from digest.deliverability.lookup import nameservers_parse
+from digest.deliverability.oneclick import one_click_check
 from digest.deliverability.report import deliverability_check
 from digest.deliverability.spf import SpfSyntaxError, spf_parse
 from digest.dkim import dns_record, key_create
 from tests.dnsserver import DnsServer
 from tests.factories import NewsletterFactory
+from tests.httpsserver import HttpsSite, certificates_make
 
 RELAY = "relay.mail.test"
 SELECTOR = "s2026"
@@ -293,3 +295,50 @@ def test_resolver_setting_is_read_or_refused():
     assert nameservers_parse("127.0.0.1:5353, [::1]:53, 9.9.9.9") == [("127.0.0.1", 5353), ("::1", 53), ("9.9.9.9", 53)]
     with pytest.raises(ImproperlyConfigured, match="DIGEST_DNS_RESOLVER"):
         nameservers_parse("dns.example:53")
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    return certificates_make(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def https_site(settings, certificates, monkeypatch):
+    """The site over HTTPS, its test CA trusted by this process as a provider trusts a public CA."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates["ca"]))  # OpenSSL's default trust store, read per context
+    settings.ALLOWED_HOSTS = ["localhost"]
+    with HttpsSite(certificates) as site:
+        settings.SITE_URL = site.url
+        yield site
+
+
+def test_one_click_endpoint_answers_a_providers_post_over_https(https_site):
+    assert [finding.code for finding in one_click_check(timeout=5)] == ["one_click.ok"]
+
+
+def test_one_click_behind_an_untrusted_certificate_is_an_error(https_site, tmp_path, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates_make(tmp_path)["ca"]))  # another CA than the site's
+    (finding,) = one_click_check(timeout=5)
+    assert finding.code == "one_click.certificate"
+
+
+def test_one_click_answered_by_something_else_is_an_error(https_site, settings):
+    settings.SITE_URL = f"{https_site.url}/elsewhere"  # a SITE_URL the site does not serve: 404
+    (finding,) = one_click_check(timeout=5)
+    assert finding.code == "one_click.unexpected"
+    assert "got 404" in finding.message
+
+
+def test_one_click_needs_https(settings):
+    settings.SITE_URL = "http://news.example.test"
+    (finding,) = one_click_check(timeout=5)
+    assert (finding.code, finding.publish) == ("one_click.not_https", "SITE_URL=https://news.example.test")
+
+
+@pytest.mark.django_db
+def test_command_checks_one_click_only_when_asked(sending, https_site, capsys):
+    sending("good")
+    call_command("deliverability_check")
+    assert "one_click" not in capsys.readouterr().out
+    call_command("deliverability_check", "--one-click")
+    assert "ok       one_click.ok" in capsys.readouterr().out

@@ -15,9 +15,16 @@ class Command(BaseCommand):
         "DMARC and alignment, the bounce domain's MX, MTA-STS and TLS-RPT. Prints what to publish; exits 1 on errors."
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--one-click",
+            action="store_true",
+            help="Also POST to SITE_URL's one-click unsubscribe endpoint as mail providers do (needs the site reachable)",
+        )
+
     def handle(self, *args, **options):
         try:
-            report = deliverability_check()
+            report = deliverability_check(one_click=options["one_click"])
         except ImproperlyConfigured as error:
             raise CommandError(str(error)) from None
         styles = {Level.ERROR: self.style.ERROR, Level.WARNING: self.style.WARNING, Level.OK: self.style.SUCCESS}
