@@ -84,28 +84,23 @@ def mx_check(dns: Dns, *, domain: str) -> list[Finding]:
 
 def transport_check(dns: Dns, *, domain: str) -> list[Finding]:
     """Report MTA-STS (RFC 8461) and TLS-RPT (RFC 8460), which are optional: what is there, what could be."""
+    kinds = (
+        (
+            "mta_sts", "MTA-STS", f"_mta-sts.{domain}", "v=STSv1; id=1",
+            f"No MTA-STS for {domain} (optional): mail to it may be sent without TLS. To require TLS, serve "
+            f"a policy at https://mta-sts.{domain}/.well-known/mta-sts.txt and publish this record.",
+        ),
+        (
+            "tls_rpt", "TLS-RPT", f"_smtp._tls.{domain}", f"v=TLSRPTv1; rua=mailto:tls-reports@{domain}",
+            f"No TLS-RPT for {domain} (optional): nobody reports TLS failures of mail to it.",
+        ),
+    )  # fmt: skip
     findings = []
-    sts = [text for text in dns.txt(f"_mta-sts.{domain}") if text.lower().startswith("v=stsv1")]
-    if sts:
-        findings.append(Finding(Level.OK, "mta_sts.present", domain, f"MTA-STS: {sts[0]}."))
-    else:
-        findings.append(
-            Finding(
-                Level.INFO, "mta_sts.absent", domain,
-                f"No MTA-STS for {domain} (optional): mail to it may be sent without TLS. To require TLS, serve "
-                f"a policy at https://mta-sts.{domain}/.well-known/mta-sts.txt and publish this record.",
-                zone_txt(f"_mta-sts.{domain}", "v=STSv1; id=1"),
-            )
-        )  # fmt: skip
-    rpt = [text for text in dns.txt(f"_smtp._tls.{domain}") if text.lower().startswith("v=tlsrptv1")]
-    if rpt:
-        findings.append(Finding(Level.OK, "tls_rpt.present", domain, f"TLS-RPT: {rpt[0]}."))
-    else:
-        findings.append(
-            Finding(
-                Level.INFO, "tls_rpt.absent", domain,
-                f"No TLS-RPT for {domain} (optional): nobody reports TLS failures of mail to it.",
-                zone_txt(f"_smtp._tls.{domain}", f"v=TLSRPTv1; rua=mailto:tls-reports@{domain}"),
-            )
-        )  # fmt: skip
+    for code, title, name, suggested, absent in kinds:
+        version = suggested.partition(";")[0].lower()
+        present = [text for text in dns.txt(name) if text.lower().startswith(version)]
+        if present:
+            findings.append(Finding(Level.OK, f"{code}.present", domain, f"{title}: {present[0]}."))
+        else:
+            findings.append(Finding(Level.INFO, f"{code}.absent", domain, absent, zone_txt(name, suggested)))
     return findings

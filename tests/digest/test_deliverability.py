@@ -11,8 +11,9 @@ from django.urls import reverse
 from digest.checks import check_deliverability
 from digest.deliverability.dmarc import DmarcSyntaxError, aligned, dmarc_parse, organizational_domain
 from digest.deliverability.findings import Level
-from digest.deliverability.lookup import nameservers_parse
+from digest.deliverability.lookup import Dns, nameservers_parse
 from digest.deliverability.oneclick import one_click_check
+from digest.deliverability.records import transport_check
 from digest.deliverability.report import deliverability_check
 from digest.deliverability.spf import SpfSyntaxError, spf_parse
 from digest.dkim import dns_record, key_create
@@ -342,3 +343,10 @@ def test_command_checks_one_click_only_when_asked(sending, https_site, capsys):
     assert "one_click" not in capsys.readouterr().out
     call_command("deliverability_check", "--one-click")
     assert "ok       one_click.ok" in capsys.readouterr().out
+
+
+def test_mta_sts_and_tls_rpt_are_optional_and_suggested(sending):
+    sending("good")
+    findings = transport_check(Dns.from_settings(), domain="nothing.test")
+    assert [(f.level, f.code) for f in findings] == [(Level.INFO, "mta_sts.absent"), (Level.INFO, "tls_rpt.absent")]
+    assert findings[1].publish == '_smtp._tls.nothing.test. IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@nothing.test"'
