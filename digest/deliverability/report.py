@@ -110,15 +110,12 @@ def _internal(ip) -> bool:
     return ip.is_loopback or ip.is_link_local or ip.is_unspecified or any(ip in net for net in _INTERNAL)
 
 
-def _guarded(dns_checks) -> list[Finding]:
-    """Run one domain's checks; a resolver failure becomes an error finding instead of ending the report."""
-    findings = []
-    for domain, check in dns_checks:
-        try:
-            findings += check()
-        except DnsFailure as error:
-            findings.append(Finding(Level.ERROR, "dns.failure", domain, f"DNS: {error}; this could not be checked."))
-    return findings
+def _guarded(where: str, check, /, *args, **kwargs) -> list[Finding]:
+    """Run one check of a domain; a resolver failure becomes an error finding instead of ending the report."""
+    try:
+        return check(*args, **kwargs)
+    except DnsFailure as error:
+        return [Finding(Level.ERROR, "dns.failure", where, f"DNS: {error}; this could not be checked.")]
 
 
 def deliverability_check(
@@ -132,43 +129,25 @@ def deliverability_check(
     domains = from_domains() if domains is None else domains
     signer = dkim_signer()
     dkim_domain = signer.domain if signer else ""
-    report = Report()
     try:
         relays, relay_findings = relays_resolve(dns, relay_hosts())
     except DnsFailure as error:
         relays, relay_findings = {}, [Finding(Level.ERROR, "dns.failure", "", f"DNS: {error}; the relay is unknown.")]
-    report.sections.append(Section("Relay", relay_findings))
+    report = Report([Section("Relay", relay_findings)])
     if signer:
-        report.sections.append(
-            Section(
-                f"DKIM key (d={signer.domain}, s={signer.selector})",
-                _guarded(
-                    [
-                        (
-                            dkim_domain,
-                            lambda: dkim_check(dns, domain=dkim_domain, selector=signer.selector, key=signer.key),
-                        )
-                    ]
-                ),
-            )
-        )
+        findings = _guarded(dkim_domain, dkim_check, dns, domain=dkim_domain, selector=signer.selector, key=signer.key)
+        report.sections.append(Section(f"DKIM key (d={signer.domain}, s={signer.selector})", findings))
     for from_domain, names in domains.items():
         bounce_domain = domain_of(digest_settings.BOUNCE_ADDRESS) if digest_settings.BOUNCE_ADDRESS else from_domain
-        checks = [
-            (bounce_domain, lambda b=bounce_domain: spf_check(dns, b, relays)),
-            (bounce_domain, lambda b=bounce_domain: mx_check(dns, domain=b)),
-            (
-                from_domain,
-                lambda f=from_domain, b=bounce_domain: dmarc_check(
-                    dns, from_domain=f, dkim_domain=dkim_domain, bounce_domain=b
-                ),
-            ),
-            (from_domain, lambda f=from_domain: transport_check(dns, domain=f)),
-        ]
-        if not signer:
-            checks.insert(0, (from_domain, lambda f=from_domain: dkim_check(dns, domain=f, selector="", key=None)))
+        findings = [] if signer else dkim_check(dns, domain=from_domain, selector="", key=None)
+        findings += _guarded(bounce_domain, spf_check, dns, bounce_domain, relays)
+        findings += _guarded(bounce_domain, mx_check, dns, domain=bounce_domain)
+        findings += _guarded(
+            from_domain, dmarc_check, dns, from_domain=from_domain, dkim_domain=dkim_domain, bounce_domain=bounce_domain
+        )
+        findings += _guarded(from_domain, transport_check, dns, domain=from_domain)
         used_by = f" ({', '.join(names)})" if names else ""
-        report.sections.append(Section(f"From {from_domain}{used_by}, bounces to {bounce_domain}", _guarded(checks)))
+        report.sections.append(Section(f"From {from_domain}{used_by}, bounces to {bounce_domain}", findings))
     if one_click:
         report.sections.append(Section(f"One-click unsubscribe ({settings.SITE_URL})", one_click_check()))
     return report
