@@ -160,7 +160,11 @@ def dmarc_check(dns: Dns, *, from_domain: str, dkim_domain: str, bounce_domain: 
             )
         )  # fmt: skip
     if not any(finding.level in (Level.ERROR, Level.WARNING) for finding in findings):
+        signer = f"DKIM d={dkim_domain} and " if dkim_domain else ""
         findings.append(
-            Finding(Level.OK, "dmarc.ok", from_domain, f"{where}: p={policy}, From aligns with DKIM and SPF.")
-        )
+            Finding(
+                Level.OK, "dmarc.ok", from_domain,
+                f"{where}: p={policy}; From aligns with {signer}the bounce domain {bounce_domain}.",
+            )
+        )  # fmt: skip
     return findings
