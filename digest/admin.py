@@ -4,7 +4,7 @@ import json
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from digest import dashboard as board
 from digest.bounces import suppression_lift
 from digest.charts import Series, bar_chart, line_chart
+from digest.deliverability.report import deliverability_check
 from digest.exceptions import RenderError
 from digest.models import BounceEvent, BounceKind, Delivery, DeliveryStatus
 from digest.previews import (
@@ -504,3 +505,15 @@ def dashboard(request):
         "runs": board.runs_recent(),
     }
     return TemplateResponse(request, "admin/digest/dashboard.html", context)
+
+
+def deliverability(request):
+    """The deliverability check, run now: findings per From domain, each with the record to publish."""
+    if not request.user.has_perm("digest.view_delivery"):
+        raise PermissionDenied
+    try:
+        report, problem = deliverability_check(), ""
+    except ImproperlyConfigured as error:
+        report, problem = None, str(error)
+    context = {**admin.site.each_context(request), "title": "Deliverability", "report": report, "problem": problem}
+    return TemplateResponse(request, "admin/digest/deliverability.html", context)

@@ -3,9 +3,12 @@
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
 from digest.conf import digest_settings
 from digest.cron import CronSchedule, crontab_executable, crontab_installed_hashes, job_hash
+from digest.deliverability.findings import Level
+from digest.deliverability.report import deliverability_check, domain_of, from_domains
 
 
 @checks.register("digest")
@@ -81,3 +84,30 @@ def check_crontab(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@checks.register("digest")
+def check_deliverability(app_configs, **kwargs):
+    """With DIGEST_DELIVERABILITY_CHECK=1, warn about each DNS mistake `manage.py deliverability_check` finds.
+
+    Warnings, never errors: a DNS mistake must not stop the site or a migration from starting.
+    """
+    try:
+        if not digest_settings.DELIVERABILITY_CHECK:
+            return []
+        try:
+            domains = from_domains()
+        except DatabaseError:  # before the first migrate: the default From is all there is
+            domains = {domain_of(settings.DEFAULT_FROM_EMAIL): []}
+        report = deliverability_check(domains=domains)
+    except ImproperlyConfigured:
+        return []  # check_settings names the setting
+    return [
+        checks.Warning(
+            f"{finding.code}: {finding.message}",
+            hint=f"Publish: {finding.publish}" if finding.publish else "Run `manage.py deliverability_check`.",
+            id="digest.W005",
+        )
+        for finding in report.findings
+        if finding.level in (Level.ERROR, Level.WARNING)
+    ]

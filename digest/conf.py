@@ -78,6 +78,14 @@ _SETTINGS = {
     # How long a sender's first accepted message waits for the other connections' before
     # their marks are committed together (digest.journal): fewer statements, a little latency.
     "DIGEST_JOURNAL_WAIT_MS": Setting(10, int, 0),
+    # The resolver `manage.py deliverability_check` asks (digest.deliverability): IP addresses with
+    # optional ports, comma-separated, e.g. "127.0.0.1:5353" ("": the system's, /etc/resolv.conf).
+    "DIGEST_DNS_RESOLVER": Setting("", str),
+    # Seconds one DNS question may take; after one timeout the check asks nothing more.
+    "DIGEST_DNS_TIMEOUT": Setting(5.0, float, 0.1),
+    # 1: the system checks run the deliverability check's DNS checks at start-up and warn about
+    # what is wrong (0: only the command and the admin page run it; start-up needs no DNS).
+    "DIGEST_DELIVERABILITY_CHECK": Setting(0, int, 0),
 }
 
 

@@ -3,11 +3,12 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
-from digest.admin import dashboard
+from digest.admin import dashboard, deliverability
 
 urlpatterns = [
     # Under admin/, with the admin's staff login; linked first from the admin index.
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
+    path("admin/deliverability/", admin.site.admin_view(deliverability), name="deliverability"),
     path("admin/", admin.site.urls),
     # ESPs' tracking webhooks (django-anymail), for bounces and complaints: digest.webhooks.
     path("anymail/", include("digest.webhooks")),
