@@ -24,6 +24,7 @@ from digest.models import BounceEvent, BounceKind, Delivery, DeliveryStatus
 from digest.previews import (
     FREQUENCIES,
     preview_draft,
+    preview_id,
     preview_issue,
     preview_next,
     preview_personalize,
@@ -32,6 +33,7 @@ from digest.previews import (
 )
 from newsletters.admin import IssueAdmin, NewsletterAdmin, SubscriberAdmin
 from newsletters.conf import newsletters_settings
+from newsletters.exceptions import MarkupError
 from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, SubscriberStatus
 
 BOUNCES = Q(kind__in=[BounceKind.HARD, BounceKind.SOFT])
@@ -291,10 +293,13 @@ class IssueDigestAdmin(IssueAdmin):
         """
         if not (self.has_add_permission(request) or self.has_change_permission(request)):
             raise PermissionDenied
-        newsletter = Newsletter.objects.filter(pk=request.POST.get("newsletter") or None).first()
+        try:
+            newsletter_pk, issue_pk = preview_id(request.POST.get("newsletter")), preview_id(request.POST.get("issue"))
+        except ValueError as error:
+            return JsonResponse({"error": f"newsletter and issue: {error}."}, status=400)
+        newsletter = Newsletter.objects.filter(pk=newsletter_pk).first()
         if newsletter is None:
             return JsonResponse({"error": "Choose a newsletter to see the email."}, status=400)
-        issue_pk = request.POST.get("issue") or None
         if issue_pk is not None:
             issue = get_object_or_404(Issue, pk=issue_pk)
             if not self.has_change_permission(request, issue):
@@ -315,7 +320,7 @@ class IssueDigestAdmin(IssueAdmin):
             rendered = preview_draft(
                 newsletter=newsletter, title=title, slug=request.POST.get("slug", ""), body=body, issue_pk=issue_pk
             )
-        except (RenderError, OSError) as error:
+        except (RenderError, MarkupError, OSError) as error:
             return JsonResponse({"error": f"The email cannot be rendered: {error}"}, status=400)
         text, html = preview_personalize(rendered, name=request.user.get_full_name() or request.user.get_username())
         return JsonResponse(
@@ -385,7 +390,7 @@ class IssueDigestAdmin(IssueAdmin):
             sent = preview_send_test(
                 rendered=preview_issue(issue=issue), to=request.user.email, name=request.user.get_full_name()
             )
-        except (RenderError, OSError) as error:
+        except (RenderError, MarkupError, OSError) as error:
             self.message_user(request, f"The test was not sent: {error}", messages.ERROR)
             return redirect(back)
         self.message_user(request, f"Sent {sent} test message to {request.user.email}.", messages.SUCCESS)
