@@ -22,6 +22,7 @@ from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimite
 from newsletters.forms import PreferencesForm, SubscribeForm
 from newsletters.markup import markdown_to_html
 from newsletters.models import Frequency, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+from newsletters.proxies import client_address
 from newsletters.schedules import occurrence_next
 from newsletters.selectors import issues_visible, newsletters_public
 from newsletters.services import (
@@ -156,7 +157,7 @@ def subscribe(request):
                 name=form.cleaned_data["name"],
                 tz=form.cleaned_data["timezone"],
                 choices=form.choices(),
-                client=request.META.get("REMOTE_ADDR", ""),
+                client=client_address(request.META),
                 now=timezone.now(),
             )
         except RateLimited:
