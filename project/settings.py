@@ -19,6 +19,7 @@ from project.env import (
     env_proxy_ssl_header,
     env_str,
     env_tasks,
+    env_url,
     mailer_from_url,
 )
 
@@ -69,8 +70,8 @@ _EMAIL_URL = env_str("EMAIL_URL", f"smtp://127.0.0.1:{LOCAL_SMTP_PORT}")
 MAILERS = {
     "default": mailer_from_url("EMAIL_URL", _EMAIL_URL),
     "digest": mailer_from_url(
-        "DIGEST_EMAIL_URL" if env_str("DIGEST_EMAIL_URL", "") else "EMAIL_URL",
-        env_str("DIGEST_EMAIL_URL", "") or _EMAIL_URL,
+        "DIGEST_EMAIL_URL" if env_url("DIGEST_EMAIL_URL", "") else "EMAIL_URL",
+        env_url("DIGEST_EMAIL_URL", "") or _EMAIL_URL,
     ),
 }
 
@@ -152,7 +153,7 @@ ANYMAIL = env_prefixed("ANYMAIL_")
 
 # Returned mail (bounces, complaints): the mailbox process_bounces reads, e.g.
 # imaps://user:pass@mail.example.org/INBOX (README, "Bounces and complaints").
-BOUNCE_MAILBOX_URL = env_str("BOUNCE_MAILBOX_URL", "")
+BOUNCE_MAILBOX_URL = env_url("BOUNCE_MAILBOX_URL", "")
 if BOUNCE_MAILBOX_URL:
     CRONJOBS.append(
         (
