@@ -1,11 +1,14 @@
 """System checks: digest settings, the schedule, and whether cron will really run the job."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from digest.conf import digest_settings
 from digest.cron import CronSchedule, crontab_executable, crontab_installed_hashes, job_hash
+from digest.dkim import key_file_exposure
 
 
 @checks.register("digest")
@@ -24,6 +27,22 @@ def check_settings(app_configs, **kwargs):
                 checks.Error(f"CRONJOBS schedule {error}", hint="Fix DIGEST_CRON_SCHEDULE.", id="digest.E002")
             )
     return errors
+
+
+@checks.register("digest")
+def check_dkim_key_file(app_configs, **kwargs):
+    """The DKIM private key is readable by its owner only: anyone else who reads it can sign as the domain."""
+    key_file = digest_settings.DKIM_KEY_FILE if digest_settings.DKIM_DOMAIN else ""
+    exposure = key_file_exposure(Path(key_file)) if key_file else ""
+    if not exposure:
+        return []
+    return [
+        checks.Warning(
+            f"DIGEST_DKIM_KEY_FILE: {exposure}: whoever reads it can sign mail as {digest_settings.DKIM_DOMAIN}.",
+            hint=f"chmod 600 {key_file} (owned by the user that sends digests).",
+            id="digest.W005",
+        )
+    ]
 
 
 @checks.register("digest")
