@@ -48,6 +48,9 @@ _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _MESSAGE_ID = re.compile(rb"<(digest\.[^<>\s@]+@[^<>\s]+)>", re.IGNORECASE)
 # RFC 5322 lines are at most 998 characters; the ledger's Message-IDs are far shorter.
 _MESSAGE_ID_MAX = 998
+# Lines that may start a MIME part. A report has a handful; the email package and
+# flufl.bounce's detectors walk every part, often more than once (10,000 parts took 16 s).
+_MAX_PARTS = 500
 _DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|delivery subsystem|mail system", re.IGNORECASE)
 _AUTO_SUBJECT = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|auto:|out of (the )?office|vacation|abwesenheit)",
@@ -141,6 +144,8 @@ def returned_classify(raw: bytes | None, *, source: str, now: datetime.datetime,
     limit = digest_settings.BOUNCE_MAX_BYTES
     if raw is None or len(raw) > limit:
         return Classified(Outcome.IGNORED, f"larger than DIGEST_BOUNCE_MAX_BYTES ({size or len(raw)} > {limit} bytes)")
+    if raw.count(b"\n--") > _MAX_PARTS:
+        return Classified(Outcome.IGNORED, f"more than {_MAX_PARTS} MIME parts: not a report")
     try:
         message = email.message_from_bytes(raw)
         kind, status, diagnostic = _kind(message)

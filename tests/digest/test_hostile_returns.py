@@ -103,6 +103,11 @@ CASES = [
         lambda d: _dsn(d, headers=b"Subject: " + b"=?utf-8?q?=FF?= " * 10_000 + b"\r\n"),
         "hard",
     ),
+    Case(
+        "5,000 MIME parts",
+        lambda d: _dsn(d).replace(b"--b1--", b"--b1\r\nContent-Type: text/plain\r\n\r\nx\r\n" * 5_000 + b"--b1--"),
+        "ignored",
+    ),
     Case("binary garbage", lambda d: delivered_to(b"\x00\xff\r\n\r\n" * 1000, verp_address(d)), "ignored"),
     Case("no headers at all", lambda d: b"\r\n\r\n", "ignored"),
 ]
@@ -264,3 +269,12 @@ def test_raw_bounces_are_kept_cut_and_capped_per_day(settings):
     assert kept[0] == kept[1] == 64 * 1024
     assert kept[2] == 0  # the day's share is used up: the event is stored, its message is not
     assert BounceEvent.objects.count() == 3
+
+
+def test_a_hundred_thousand_mime_parts_are_ignored_unparsed():
+    """They took the email package and flufl.bounce's detectors about a minute."""
+    attacker = sent_delivery("mallory@example.com")
+    parts = b"--b1\r\nContent-Type: text/plain\r\n\r\nx\r\n" * 100_000
+    raw = _dsn(attacker).replace(b"--b1--", parts + b"--b1--")
+    assert returned_process(raw, source="maildir", now=NOW) == Outcome.IGNORED
+    assert not BounceEvent.objects.exists()
