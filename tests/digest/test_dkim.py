@@ -6,6 +6,7 @@ import io
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import dkim as dkimpy
 import pytest
@@ -257,14 +258,8 @@ def test_a_key_file_that_is_a_fifo_is_refused_without_waiting(settings, tmp_path
         dkim_signer()
 
 
-def test_a_key_file_others_can_read_is_warned_about(settings, tmp_path, key):
-    path = tmp_path / "dkim.pem"
-    path.write_bytes(pem(key))
-    settings.DIGEST_DKIM_DOMAIN, settings.DIGEST_DKIM_SELECTOR, settings.DIGEST_DKIM_KEY_FILE = (
-        DOMAIN,
-        SELECTOR,
-        str(path),
-    )
+def test_a_key_file_others_can_read_is_warned_about(settings, signing):
+    path = Path(settings.DIGEST_DKIM_KEY_FILE)
     path.chmod(0o600)
     assert check_dkim_key_file(None) == []
     path.chmod(0o644)

@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -26,6 +25,7 @@ from digest.models import BounceEvent, BounceKind
 from digest.returned import Outcome, returned_process
 from newsletters.models import Subscriber, SubscriberStatus
 from tests.digest.returns import BOUNCE_ADDRESS, delivered_to, mbox_of, sent_delivery, verp_address
+from tests.digest.test_process_bounces import _maildir
 from tests.digest.test_processes import database_url
 from tests.digest.test_returned import NOW, _report
 from tests.mailservers import Dovecot
@@ -142,14 +142,6 @@ def test_fake_tokens_cost_a_bounded_number_of_signatures(monkeypatch):
     )
     assert returned_process(raw, source="stdin", now=NOW) == Outcome.UNMATCHED
     assert len(calls) <= digest.verp.MAX_CANDIDATES
-
-
-def _maildir(root: Path, messages: list[bytes]) -> Path:
-    for sub in ("new", "cur", "tmp"):
-        (root / sub).mkdir(parents=True)
-    for n, raw in enumerate(messages):
-        (root / "new" / f"1700000000.M{n:05}P1.test").write_bytes(raw)
-    return root
 
 
 def _run(*args) -> str:
