@@ -33,7 +33,6 @@ from digest.previews import (
 )
 from newsletters.admin import IssueAdmin, NewsletterAdmin, SubscriberAdmin
 from newsletters.conf import newsletters_settings
-from newsletters.exceptions import MarkupError
 from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, SubscriberStatus
 
 BOUNCES = Q(kind__in=[BounceKind.HARD, BounceKind.SOFT])
@@ -320,7 +319,7 @@ class IssueDigestAdmin(IssueAdmin):
             rendered = preview_draft(
                 newsletter=newsletter, title=title, slug=request.POST.get("slug", ""), body=body, issue_pk=issue_pk
             )
-        except (RenderError, MarkupError, OSError) as error:
+        except (RenderError, OSError) as error:
             return JsonResponse({"error": f"The email cannot be rendered: {error}"}, status=400)
         text, html = preview_personalize(rendered, name=request.user.get_full_name() or request.user.get_username())
         return JsonResponse(
@@ -390,7 +389,7 @@ class IssueDigestAdmin(IssueAdmin):
             sent = preview_send_test(
                 rendered=preview_issue(issue=issue), to=request.user.email, name=request.user.get_full_name()
             )
-        except (RenderError, MarkupError, OSError) as error:
+        except (RenderError, OSError) as error:
             self.message_user(request, f"The test was not sent: {error}", messages.ERROR)
             return redirect(back)
         self.message_user(request, f"Sent {sent} test message to {request.user.email}.", messages.SUCCESS)

@@ -7,9 +7,12 @@ from unittest import mock
 import pytest
 from premailer import Premailer
 
+from digest.exceptions import RenderError
 from digest.models import Delivery, Rendering
+from digest.rendering import digest_render
 from newsletters.models import Attachment
 from tests.digest.conftest import at, body
+from tests.factories import IssueFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +213,13 @@ def test_footnotes_in_email_have_no_dead_links_and_tables_scroll_in_a_box(world)
     assert [table.getparent().get("class") for table in tree.xpath("//td[@class='content']//table")] == [
         "table-scroll"
     ] * 2
+
+
+@pytest.mark.django_db
+def test_an_issue_whose_markdown_is_refused_is_a_render_error_naming_it():
+    """Saved before its text was checked (M2): the group is held like any other that cannot render."""
+    issue = IssueFactory(title="Bracket bomb", body="[" * 18_000)
+    with pytest.raises(RenderError, match="the issue 'Bracket bomb' cannot be rendered: From line 1: too many"):
+        digest_render(
+            newsletter=issue.newsletter, issues=[issue], window_start=issue.publish_at, window_end=issue.publish_at
+        )
