@@ -368,12 +368,18 @@ class IssueDigestAdmin(IssueAdmin):
 
     def email_preview(self, request, pk):
         issue = self._issue(request, pk)
+        back = reverse("admin:newsletters_issue_change", args=[pk])
+        try:
+            rendered = preview_issue(issue=issue)
+        except RenderError as error:  # e.g. Markdown saved before it was checked; saving the form says why
+            self.message_user(request, f"The email cannot be rendered: {error}", messages.ERROR)
+            return redirect(back)
         return _digest_page(
             request,
             self.admin_site,
             title=f"Email preview: {issue.title}",
-            rendered=preview_issue(issue=issue),
-            back_url=reverse("admin:newsletters_issue_change", args=[pk]),
+            rendered=rendered,
+            back_url=back,
             send_url=reverse("admin:newsletters_issue_send_test", args=[pk]),
         )
 
@@ -419,13 +425,18 @@ class NewsletterDigestAdmin(NewsletterAdmin):
         frequency = request.GET.get("frequency", "daily")
         if frequency not in FREQUENCIES:
             frequency = "daily"
-        rendered, end = preview_next(newsletter=newsletter, frequency=frequency, now=timezone.now())
+        back = reverse("admin:newsletters_newsletter_change", args=[pk])
+        try:
+            rendered, end = preview_next(newsletter=newsletter, frequency=frequency, now=timezone.now())
+        except RenderError as error:
+            self.message_user(request, f"The next digest cannot be rendered: {error}", messages.ERROR)
+            return redirect(back)
         return _digest_page(
             request,
             self.admin_site,
             title=f"Next {frequency} digest of {newsletter.name}",
             rendered=rendered,
-            back_url=reverse("admin:newsletters_newsletter_change", args=[pk]),
+            back_url=back,
             extra={"frequencies": FREQUENCIES, "frequency": frequency, "send_at": end},
         )
 
