@@ -26,6 +26,7 @@ from digest.previews import (
     FREQUENCIES,
     preview_clip_warnings,
     preview_draft,
+    preview_id,
     preview_issue,
     preview_next,
     preview_personalize,
@@ -293,10 +294,13 @@ class IssueDigestAdmin(IssueAdmin):
         """
         if not (self.has_add_permission(request) or self.has_change_permission(request)):
             raise PermissionDenied
-        newsletter = Newsletter.objects.filter(pk=request.POST.get("newsletter") or None).first()
+        try:
+            newsletter_pk, issue_pk = preview_id(request.POST.get("newsletter")), preview_id(request.POST.get("issue"))
+        except ValueError as error:
+            return JsonResponse({"error": f"newsletter and issue: {error}."}, status=400)
+        newsletter = Newsletter.objects.filter(pk=newsletter_pk).first()
         if newsletter is None:
             return JsonResponse({"error": "Choose a newsletter to see the email."}, status=400)
-        issue_pk = request.POST.get("issue") or None
         if issue_pk is not None:
             issue = get_object_or_404(Issue, pk=issue_pk)
             if not self.has_change_permission(request, issue):
@@ -367,12 +371,18 @@ class IssueDigestAdmin(IssueAdmin):
 
     def email_preview(self, request, pk):
         issue = self._issue(request, pk)
+        back = reverse("admin:newsletters_issue_change", args=[pk])
+        try:
+            rendered = preview_issue(issue=issue)
+        except RenderError as error:  # e.g. Markdown saved before it was checked; saving the form says why
+            self.message_user(request, f"The email cannot be rendered: {error}", messages.ERROR)
+            return redirect(back)
         return _digest_page(
             request,
             self.admin_site,
             title=f"Email preview: {issue.title}",
-            rendered=preview_issue(issue=issue),
-            back_url=reverse("admin:newsletters_issue_change", args=[pk]),
+            rendered=rendered,
+            back_url=back,
             send_url=reverse("admin:newsletters_issue_send_test", args=[pk]),
         )
 
@@ -418,13 +428,18 @@ class NewsletterDigestAdmin(NewsletterAdmin):
         frequency = request.GET.get("frequency", "daily")
         if frequency not in FREQUENCIES:
             frequency = "daily"
-        rendered, end = preview_next(newsletter=newsletter, frequency=frequency, now=timezone.now())
+        back = reverse("admin:newsletters_newsletter_change", args=[pk])
+        try:
+            rendered, end = preview_next(newsletter=newsletter, frequency=frequency, now=timezone.now())
+        except RenderError as error:
+            self.message_user(request, f"The next digest cannot be rendered: {error}", messages.ERROR)
+            return redirect(back)
         return _digest_page(
             request,
             self.admin_site,
             title=f"Next {frequency} digest of {newsletter.name}",
             rendered=rendered,
-            back_url=reverse("admin:newsletters_newsletter_change", args=[pk]),
+            back_url=back,
             extra={"frequencies": FREQUENCIES, "frequency": frequency, "send_at": end},
         )
 

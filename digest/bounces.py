@@ -10,8 +10,11 @@
 - An editor may lift a suppression (admin): recorded too, and the soft score restarts.
 
 Every event is stored (digest.models.BounceEvent) once: its fingerprint is unique, so a
-report read again changes nothing. Messages are read by digest.returned, ESP events arrive
-through digest.webhooks; both end here.
+report read again changes nothing. Its raw message is kept cut to DIGEST_BOUNCE_RAW_MAX_BYTES,
+and not at all once the last 24 hours' events hold DIGEST_BOUNCE_RAW_DAY_BYTES. Text from
+outside reaches a query only through `db_text` (PostgreSQL refuses NUL characters and
+unpaired surrogates). Messages are read by digest.returned, ESP events arrive through
+digest.webhooks; both end here.
 """
 
 import datetime
@@ -44,6 +47,13 @@ class Report:
     status: str = ""
     diagnostic: str = ""
     raw: str = ""
+
+
+def db_text(text: str, limit: int | None = None) -> str:
+    """Return text any database stores as it is: no NUL, no unpaired surrogate, at most `limit` characters."""
+    text = text[: limit * 2] if limit is not None else text  # cheap before the copies; a surrogate pair is 2
+    text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+    return text[:limit] if limit is not None else text
 
 
 def fingerprint_of(*parts: object) -> str:
@@ -81,19 +91,31 @@ def bounce_record(
                     delivery=delivery,
                     kind=report.kind,
                     action=action,
-                    source=report.source[:40],
+                    source=db_text(report.source, 40),
                     occurred_at=occurred_at,
-                    status=report.status[:16],
-                    diagnostic=report.diagnostic,
+                    status=db_text(report.status, 16),
+                    diagnostic=db_text(report.diagnostic, 2000),
                     score=score,
-                    fingerprint=report.fingerprint,
-                    raw=report.raw if digest_settings.BOUNCE_KEEP_RAW_DAYS else "",
+                    fingerprint=db_text(report.fingerprint, 64),
+                    raw=_raw_kept(report.raw, now=now),
                 )
         except IntegrityError:  # recorded by another process in the meantime
             transaction.set_rollback(True)
             return None
     logger.info("%s for %s (%s): %s", event.get_kind_display(), subscriber.email, report.source, action)
     return event
+
+
+def _raw_kept(raw: str, *, now: datetime.datetime) -> str:
+    """Return what is kept of a raw report: cut to DIGEST_BOUNCE_RAW_MAX_BYTES, "" past the day's cap."""
+    limit = digest_settings.BOUNCE_RAW_MAX_BYTES
+    if not raw or not digest_settings.BOUNCE_KEEP_RAW_DAYS or not limit:
+        return ""
+    kept_today = BounceEvent.objects.filter(occurred_at__gt=now - datetime.timedelta(days=1)).exclude(raw="").count()
+    if (kept_today + 1) * limit > digest_settings.BOUNCE_RAW_DAY_BYTES:
+        return ""
+    cut = raw[:limit].encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
+    return db_text(cut)
 
 
 def soft_score(*, subscriber: Subscriber, now: datetime.datetime, extra_day: datetime.date | None = None) -> int:

@@ -1,5 +1,7 @@
 """System checks: digest settings, the schedule, and whether cron will really run the job."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -9,6 +11,7 @@ from digest.conf import digest_settings
 from digest.cron import CronSchedule, crontab_executable, crontab_installed_hashes, job_hash
 from digest.deliverability.findings import Level
 from digest.deliverability.report import deliverability_check, domain_of, from_domains
+from digest.dkim import key_file_exposure
 
 
 @checks.register("digest")
@@ -27,6 +30,22 @@ def check_settings(app_configs, **kwargs):
                 checks.Error(f"CRONJOBS schedule {error}", hint="Fix DIGEST_CRON_SCHEDULE.", id="digest.E002")
             )
     return errors
+
+
+@checks.register("digest")
+def check_dkim_key_file(app_configs, **kwargs):
+    """The DKIM private key is readable by its owner only: anyone else who reads it can sign as the domain."""
+    key_file = digest_settings.DKIM_KEY_FILE if digest_settings.DKIM_DOMAIN else ""
+    exposure = key_file_exposure(Path(key_file)) if key_file else ""
+    if not exposure:
+        return []
+    return [
+        checks.Warning(
+            f"DIGEST_DKIM_KEY_FILE: {exposure}: whoever reads it can sign mail as {digest_settings.DKIM_DOMAIN}.",
+            hint=f"chmod 600 {key_file} (owned by the user that sends digests).",
+            id="digest.W005",
+        )
+    ]
 
 
 @checks.register("digest")
@@ -106,7 +125,7 @@ def check_deliverability(app_configs, **kwargs):
         checks.Warning(
             f"{finding.code}: {finding.message}",
             hint=f"Publish: {finding.publish}" if finding.publish else "Run `manage.py deliverability_check`.",
-            id="digest.W005",
+            id="digest.W006",
         )
         for finding in report.findings
         if finding.level in (Level.ERROR, Level.WARNING)

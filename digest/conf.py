@@ -66,6 +66,11 @@ _SETTINGS = {
     "DIGEST_BOUNCE_DECAY_DAYS": Setting(7, int, 1),
     # The returned message is kept with its event this many days, then only the event.
     "DIGEST_BOUNCE_KEEP_RAW_DAYS": Setting(30, int, 0),
+    # A returned message or ESP event is stored with its event cut to this many bytes, and
+    # no more are stored once the events of the last 24 hours hold DIGEST_BOUNCE_RAW_DAY_BYTES
+    # (counted at DIGEST_BOUNCE_RAW_MAX_BYTES each): a flood of reports cannot fill the database.
+    "DIGEST_BOUNCE_RAW_MAX_BYTES": Setting(64 * 1024, int, 0),
+    "DIGEST_BOUNCE_RAW_DAY_BYTES": Setting(256 * 1024 * 1024, int, 0),
     # Returned messages larger than this are logged and skipped, never parsed.
     "DIGEST_BOUNCE_MAX_BYTES": Setting(10 * 1024 * 1024, int, 1024),
     # ADMINS are warned when hard bounces or complaints among the digests sent in the last

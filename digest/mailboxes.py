@@ -64,6 +64,10 @@ def imap_read(url: str, handle: Handle) -> None:
     host, port, user, password, path, options = _parts(url, secure=secure, default_port=143, secure_port=993)
     folder = unquote(path.lstrip("/")) or "INBOX"
     move_to = options.get("move", "")
+    for name in (folder, move_to):
+        if any(ord(char) < 32 or ord(char) == 127 for char in name):
+            # A CR or LF would end the IMAP command and start another one on the server.
+            raise MailboxError(f"{_redacted(url)}: the folder {name!r} holds a control character (CR, LF…)")
     try:
         if secure:
             client = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(), timeout=_TIMEOUT)
@@ -132,6 +136,32 @@ def _quoted(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+class _LongLines:
+    """RETR of lines as long as a returned message may hold (poplib refuses lines over 2048 bytes).
+
+    Otherwise one message with a long line breaks the session before it is handled, on every run.
+    """
+
+    def _getline(self) -> tuple[bytes, int]:
+        limit = digest_settings.BOUNCE_MAX_BYTES
+        line = self.file.readline(limit + 1)
+        if len(line) > limit:
+            raise poplib.error_proto("line too long")
+        if not line:
+            raise poplib.error_proto("-ERR EOF")
+        if line.endswith(b"\r\n"):
+            return line[:-2], len(line)
+        return line.rstrip(b"\r\n"), len(line)
+
+
+class _POP3(_LongLines, poplib.POP3):
+    pass
+
+
+class _POP3SSL(_LongLines, poplib.POP3_SSL):
+    pass
+
+
 def pop3_read(url: str, handle: Handle) -> None:
     """Read every message in a POP3 mailbox (pop3s://user:pass@host/[?delete=yes])."""
     secure = urlsplit(url).scheme.lower() in ("pop3s", "pops")
@@ -139,9 +169,9 @@ def pop3_read(url: str, handle: Handle) -> None:
     delete = options.get("delete", "").lower() in ("1", "yes", "true")
     try:
         if secure:
-            client = poplib.POP3_SSL(host, port, context=ssl.create_default_context(), timeout=_TIMEOUT)
+            client = _POP3SSL(host, port, context=ssl.create_default_context(), timeout=_TIMEOUT)
         else:
-            client = poplib.POP3(host, port, timeout=_TIMEOUT)
+            client = _POP3(host, port, timeout=_TIMEOUT)
             try:
                 client.stls(ssl.create_default_context())
             except poplib.error_proto:

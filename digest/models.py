@@ -154,7 +154,12 @@ class BounceEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["subscriber", "kind", "occurred_at"], name="bounce_subscriber_kind_idx")]
+        indexes = [
+            models.Index(fields=["subscriber", "kind", "occurred_at"], name="bounce_subscriber_kind_idx"),
+            # The last day's events, counted for each event stored (the raw-bounce day cap,
+            # digest.bounces), and the last days' rates and old raw bounces after each run.
+            models.Index(fields=["occurred_at"], name="bounce_occurred_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d %H:%M}"

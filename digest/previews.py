@@ -2,8 +2,9 @@
 
 import datetime
 
-import markdown
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_unicode_slug
 from django.db.models import Prefetch
 from django.template.defaultfilters import filesizeformat
 from lxml import html as lxml_html
@@ -13,7 +14,7 @@ from digest.conf import digest_settings
 from digest.exceptions import RenderError
 from digest.rendering import Personal, RenderedDigest, digest_render
 from newsletters.conf import newsletters_settings
-from newsletters.markup import MARKDOWN_CONFIG, MARKDOWN_EXTENSIONS, markdown_to_html, url_allowed
+from newsletters.markup import markdown_to_html, markdown_unsanitized, url_allowed
 from newsletters.messages import ReaderEmail
 from newsletters.models import Attachment, Frequency, Issue, IssueStatus, Newsletter
 from newsletters.schedules import occurrence_last, occurrence_next
@@ -101,11 +102,26 @@ FREQUENCIES = [Frequency.DAILY, Frequency.WEEKLY]
 # ------------------------------------------------------------------ live preview
 
 
+def preview_id(value: str | None) -> int | None:
+    """Return a row id posted by the editor's page ("" or absent: None); raise ValueError for anything else."""
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise ValueError(f"{value[:40]!r} is not an id")
+    return int(value)
+
+
 def preview_draft(*, newsletter: Newsletter, title: str, slug: str, body: str, issue_pk: int | None) -> RenderedDigest:
     """Render the digest an issue being written would make, without saving anything.
 
     The text comes from the editor's form; an issue already saved keeps its attached files.
+    A slug not yet valid (a space, a "/") is shown as "preview": the form says what is wrong.
+    Raises MarkupError for a body that cannot be rendered at bounded cost.
     """
+    try:
+        validate_unicode_slug(slug)
+    except ValidationError:
+        slug = ""
     publish_at = datetime.datetime.now(datetime.UTC)
     # pk 0 is never a row: a new issue has no files yet, and its (empty) attachment query stays valid.
     issue = Issue(
@@ -143,7 +159,7 @@ def preview_warnings(*, body: str, attachment_sizes: list[tuple[str, int]]) -> l
     """What an editor should fix before sending: links the sanitizer drops, images without alt text,
     tables wider than a phone, attachments over the size budget."""
     warnings = []
-    raw = markdown.markdown(body or "", extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
+    raw = markdown_unsanitized(body or "")
     if raw.strip():
         tree = lxml_html.fragment_fromstring(raw, create_parent="div")
         for link in tree.iter("a"):

@@ -30,6 +30,7 @@ from digest.exceptions import RenderError
 from digest.models import Rendering, Window
 from newsletters.conf import site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html
+from newsletters.exceptions import MarkupError
 from newsletters.markup import html_excerpt, html_for_email, html_to_text, markdown_to_html
 from newsletters.models import Attachment, Issue, Newsletter
 from newsletters.selectors import issues_published_between
@@ -133,7 +134,10 @@ def digest_render(
         raise RenderError("A digest needs at least one issue.", newsletter=newsletter.pk)
     entries = []
     for issue in issues:
-        body_html = markdown_to_html(issue.body)
+        try:
+            body_html = markdown_to_html(issue.body)
+        except MarkupError as error:  # saved before its text was checked: the group is held
+            raise RenderError(f"the issue {issue.title!r} cannot be rendered: {error}", issue=issue.pk) from None
         entries.append(
             {
                 "issue": issue,

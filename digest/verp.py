@@ -21,6 +21,9 @@ _SIGNATURE_LENGTH = 12
 # Anywhere in an address: "+", the id, "-", the signature, "@". Read case-insensitively.
 _TOKEN = re.compile(r"\+([0-9a-z]{1,13})-([a-z2-7]{12})@", re.IGNORECASE)  # 12: _SIGNATURE_LENGTH
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+# Different tokens checked in one returned message at most: a real one is in the first few
+# headers (Delivered-To, then the original's Return-Path).
+MAX_CANDIDATES = 16
 
 
 def _signature(delivery_id: int) -> str:
@@ -51,20 +54,26 @@ def verp_sender(delivery_id: int) -> str | None:
     return f"{local}+{verp_token(delivery_id)}@{domain}"
 
 
-def verp_delivery_id(text: str) -> tuple[int | None, bool]:
+def verp_delivery_id(text: str, *, candidates: int = MAX_CANDIDATES) -> tuple[int | None, bool]:
     """Find a VERP token in an address (or any text); return (delivery id, whether a token was there).
 
     The id is None when no token is found or its signature is wrong (a forged or damaged
-    token); the flag tells the two apart, for the log.
+    token); the flag tells the two apart, for the log. One pass over the text, and only the
+    first `candidates` different tokens are checked: text stuffed with fake tokens costs
+    a bounded number of HMACs.
     """
-    found = False
+    tried: set[tuple[str, str]] = set()
     for match in _TOKEN.finditer(text):
-        found = True
-        raw_id, signature = match.group(1).lower(), match.group(2).lower()
-        delivery_id = int(raw_id, 36)
-        if constant_time_compare(signature, _signature(delivery_id)):
+        candidate = (match.group(1).lower(), match.group(2).lower())
+        if candidate in tried:
+            continue
+        if len(tried) >= candidates:
+            break
+        tried.add(candidate)
+        delivery_id = int(candidate[0], 36)
+        if constant_time_compare(candidate[1], _signature(delivery_id)):
             return delivery_id, True
-    return None, found
+    return None, bool(tried)
 
 
 def bounce_address_check(address: str) -> None:

@@ -9,6 +9,11 @@ The endpoints are /anymail/<esp>/tracking/ and answer 404 until ANYMAIL's WEBHOO
 is set: anymail accepts unauthenticated posts otherwise (with only a warning), and a
 forged event must never unsubscribe anyone. Anymail checks the basic auth (and Mailgun's,
 Postal's or SparkPost's own signatures) on every post.
+
+Anyone can post to them, so they answer every bad post themselves, with a log line and no
+mail to ADMINS (Django mails them for a 500 and for a SuspiciousOperation): a refused
+signature or password 400, an ESP whose own key is not set 403, a body the ESP's parser
+cannot read 400.
 """
 
 import datetime
@@ -17,15 +22,20 @@ import json
 import logging
 import re
 
+import idna
+from anymail.exceptions import AnymailConfigurationError, AnymailError, AnymailWebhookValidationFailure
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason, tracking
 from anymail.utils import get_anymail_setting
-from django.http import Http404
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.urls import URLPattern
 from django.utils import timezone
 
-from digest.bounces import Report, bounce_record, fingerprint_of
+from digest.bounces import Report, bounce_record, db_text, fingerprint_of
 from digest.models import BounceEvent, BounceKind
 from newsletters.models import Subscriber
+from newsletters.validators import email_normalize
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +49,7 @@ def tracking_event_record(*, event: AnymailTrackingEvent, esp_name: str, now: da
     kind, status = _kind(event)
     if kind is None:
         return None
-    subscriber = Subscriber.objects.filter(email__iexact=event.recipient or "").first()
+    subscriber = _subscriber(db_text(str(event.recipient or ""), 320))
     if subscriber is None:
         logger.info("%s %s event for an address we do not know: ignored", esp_name, event.event_type)
         return None
@@ -54,6 +64,26 @@ def tracking_event_record(*, event: AnymailTrackingEvent, esp_name: str, now: da
         raw=_raw(event.esp_event),
     )
     return bounce_record(report=report, subscriber=subscriber, now=now)
+
+
+def _subscriber(address: str) -> Subscriber | None:
+    """Find a subscriber by address, its domain in either form (ESPs report IDN domains in punycode).
+
+    Addresses are stored with Unicode domains (email_normalize); older rows may hold punycode.
+    """
+    if not address:
+        return None
+    forms = {address}
+    try:
+        unicode = email_normalize(address)
+        local, _, domain = unicode.rpartition("@")
+        forms |= {unicode, f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"}
+    except (ValidationError, idna.IDNAError):
+        pass  # not an address we could have stored in another form: the form as given only
+    query = Q()
+    for form in forms:
+        query |= Q(email__iexact=form)
+    return Subscriber.objects.filter(query).first()
 
 
 def _kind(event: AnymailTrackingEvent) -> tuple[BounceKind | None, str]:
@@ -93,14 +123,26 @@ def tracking_connect() -> None:
     tracking.connect(_tracking_received, dispatch_uid="digest.webhooks")
 
 
-def _secured(view):
-    """Serve the view only once ANYMAIL's WEBHOOK_SECRET is set (anymail then checks it on each post)."""
+def _secured(view, esp: str):
+    """Serve the view only once ANYMAIL's WEBHOOK_SECRET is set, and answer every bad post with a 4xx."""
 
     @functools.wraps(view)  # keeps csrf_exempt: ESPs post without a CSRF token
-    def secured(request, *args, **kwargs):
+    def secured(request, *args, **kwargs) -> HttpResponse:
         if not get_anymail_setting("webhook_secret", default=None):
             raise Http404("ANYMAIL WEBHOOK_SECRET is not set")
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except AnymailWebhookValidationFailure as error:
+            logger.warning("%s webhook: post refused: %s", esp, error)
+            return HttpResponseBadRequest("Not authenticated.")
+        except AnymailConfigurationError as error:
+            logger.warning("%s webhook: post refused, the ESP is not set up here: %s", esp, error)
+            return HttpResponseForbidden("This ESP is not set up.")
+        except (AnymailError, ValueError, LookupError, TypeError, AttributeError) as error:
+            # The ESP's parser met a body it does not expect: JSON that is not, fields of the
+            # wrong type, a missing key. Nothing was recorded from it.
+            logger.warning("%s webhook: malformed post refused: %r", esp, error)
+            return HttpResponseBadRequest("Malformed post.")
 
     return secured
 
@@ -109,7 +151,12 @@ def _tracking_urls() -> list[URLPattern]:
     from anymail import urls
 
     return [
-        URLPattern(pattern.pattern, _secured(pattern.callback), pattern.default_args, pattern.name)
+        URLPattern(
+            pattern.pattern,
+            _secured(pattern.callback, pattern.name.removesuffix("_tracking_webhook")),
+            pattern.default_args,
+            pattern.name,
+        )
         for pattern in urls.urlpatterns
         if isinstance(pattern, URLPattern) and pattern.name and pattern.name.endswith("_tracking_webhook")
     ]

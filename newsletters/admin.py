@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from newsletters.exceptions import MarkupError
 from newsletters.markup import markdown_to_html
 from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, Subscription, SubscriptionStatus
 from newsletters.services import issue_publish
@@ -53,8 +54,23 @@ def csv_export_action(columns: dict[str, str], *, filename: str):
     return export
 
 
+def _markdown_clean(source: str) -> str:
+    """Refuse Markdown that cannot be rendered at bounded cost, with the reason, in the form."""
+    try:
+        markdown_to_html(source)
+    except MarkupError as error:
+        raise forms.ValidationError(str(error), code="markup") from None
+    return source
+
+
+class NewsletterForm(forms.ModelForm):
+    def clean_welcome_text(self):
+        return _markdown_clean(self.cleaned_data["welcome_text"])
+
+
 @admin.register(Newsletter)
 class NewsletterAdmin(admin.ModelAdmin):
+    form = NewsletterForm
     list_display = ["name", "slug", "active", "send_time", "weekly_day", "subscriber_count"]
     list_filter = ["active"]
     search_fields = ["name", "slug"]
@@ -97,6 +113,9 @@ class IssueForm(forms.ModelForm):
     class Meta:
         model = Issue
         fields = ["newsletter", "title", "slug", "body", "preheader", "status", "publish_at"]
+
+    def clean_body(self):
+        return _markdown_clean(self.cleaned_data["body"])
 
     def clean(self):
         cleaned = super().clean()
@@ -189,8 +208,11 @@ class IssueAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "issue": issue,
             "title": f"Preview: {issue.title}",
-            "body_html": markdown_to_html(issue.body),
         }
+        try:
+            context["body_html"] = markdown_to_html(issue.body)
+        except MarkupError as error:
+            context["markup_error"] = str(error)
         return TemplateResponse(request, "admin/newsletters/issue_preview.html", context)
 
     @admin.action(description="Publish now", permissions=["change"])

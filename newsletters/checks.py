@@ -5,10 +5,12 @@ from email.utils import parseaddr
 
 from django.conf import settings
 from django.core import checks
+from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
 from newsletters.conf import newsletters_settings
+from newsletters.proxies import UNTRUSTED_PROXY_KEY, trusted_proxies
 
 
 @checks.register("newsletters")
@@ -16,9 +18,41 @@ def check_settings(app_configs, **kwargs):
     """Every NEWSLETTERS_* setting is valid (from settings or the environment)."""
     try:
         newsletters_settings.check_all()
+        trusted_proxies()
     except ImproperlyConfigured as error:
         return [checks.Error(str(error), id="newsletters.E001")]
     return []
+
+
+@checks.register("newsletters", deploy=True)
+def check_rate_limits(app_configs, **kwargs):
+    """Outside DEBUG, the rate limits are shared by every web process and see each client, not the proxy."""
+    if settings.DEBUG:
+        return []
+    warnings = []
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        warnings.append(
+            checks.Warning(
+                "CACHE_URL is locmem:// (or unset): each web process keeps its own rate-limit counters, "
+                "so the subscribe limits are multiplied by the number of workers.",
+                hint="Set CACHE_URL=redis://127.0.0.1:6379/0 (a cache every web process shares).",
+                id="newsletters.W003",
+            )
+        )
+    try:
+        proxy = caches["default"].get(UNTRUSTED_PROXY_KEY)
+    except Exception:  # noqa: BLE001 (any cache backend's error: the check must still run)
+        proxy = None
+    if proxy:
+        warnings.append(
+            checks.Warning(
+                f"Requests with X-Forwarded-For arrived from {proxy}, which is not in NEWSLETTERS_TRUSTED_PROXIES: "
+                "the rate limits count every visitor behind it as one client.",
+                hint=f"If {proxy} is your reverse proxy, add it: NEWSLETTERS_TRUSTED_PROXIES={proxy}.",
+                id="newsletters.W004",
+            )
+        )
+    return warnings
 
 
 @checks.register("newsletters")

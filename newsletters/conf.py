@@ -21,6 +21,12 @@ newsletters_settings = AppSettings(
         "NEWSLETTERS_RATE_PERIOD": Setting(3600, int, 1),
         # Largest single attachment an editor may upload, in bytes.
         "NEWSLETTERS_MAX_ATTACHMENT_BYTES": Setting(10 * 1024 * 1024, int, 0),
+        # Proxies whose X-Forwarded-For the rate limits believe (newsletters.proxies): addresses
+        # or networks, comma-separated, e.g. 127.0.0.1,::1 for nginx on the same machine.
+        "NEWSLETTERS_TRUSTED_PROXIES": Setting("", str),
+        # Wall-clock budget of one Markdown render, in milliseconds: past it the render stops
+        # with an error the editor sees (newsletters.markup).
+        "NEWSLETTERS_MARKDOWN_BUDGET_MS": Setting(2000, int, 1),
     },
 )
 

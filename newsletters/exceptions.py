@@ -11,3 +11,7 @@ class ConfirmationReplayed(NewslettersError):
 
 class RateLimited(NewslettersError):
     """Too many confirmation requests from one client."""
+
+
+class MarkupError(NewslettersError, ValueError):
+    """Markdown that would cost too much to render: nested too deep, too many open brackets, too slow."""

@@ -24,7 +24,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
-from newsletters.exceptions import NewslettersError
+from newsletters.exceptions import MarkupError, NewslettersError
+from newsletters.markup import markdown_to_html, markup_check
 from newsletters.models import (
     Attachment,
     Frequency,
@@ -42,6 +43,16 @@ from newsletters.validators import email_normalize, validate_attachment_size, va
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?", re.S | re.M)
 _FIRST_HEADING = re.compile(r"\A\s*#[ \t]+(.+?)[ \t#]*\r?\n")
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML that keeps dates as text: datetime_parse reads them, and names the key when one is impossible."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,7 @@ def issue_source_parse(*, text: str, path: Path) -> IssueSource:
     match = _FRONT_MATTER.match(text)
     if match:
         try:
-            meta = yaml.safe_load(match.group(1)) or {}
+            meta = yaml.load(match.group(1), Loader=_FrontMatterLoader) or {}  # noqa: S506 (a SafeLoader)
         except yaml.YAMLError as error:
             raise NewslettersError(f"{path}: front matter is not valid YAML: {error}") from None
         if not isinstance(meta, dict):
@@ -165,6 +176,11 @@ def issue_upsert_from_file(
     """
     text = _markdown_read(path)
     source = issue_source_parse(text=text, path=path)
+    try:
+        markup_check(source.body, first_line=text[: text.find(source.body.strip())].count("\n") + 1)
+        markdown_to_html(source.body)  # rendered once now (and cached): its cost is bounded
+    except MarkupError as error:
+        raise NewslettersError(f"{path}: {error}") from None
     newsletter = _newsletter_pick(newsletter_slug or source.newsletter)
     # Every file is opened and checked before anything is written; the open handles are
     # what gets copied, so a file swapped after its check is never the one attached.

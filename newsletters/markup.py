@@ -4,10 +4,18 @@ Python-Markdown passes raw HTML through and keeps `[x](javascript:…)` as a liv
 its output is never trusted: elements whose content is code (script, style, …) are
 removed with their content (lxml), then bleach keeps only an explicit allowlist of
 tags, attributes and URL protocols.
+
+Its cost is bounded too, since editors' text is rendered on public pages and in every
+digest: Python-Markdown's link and HTML patterns rescan the rest of a paragraph at each
+opening bracket (18 KB of `[` took minutes) and it recurses once per list level (250 levels
+broke the page). `markup_check` refuses such text in one linear pass, naming the line, and
+every render stops with MarkupError past NEWSLETTERS_MARKDOWN_BUDGET_MS. Callers catch
+MarkupError: forms show it to the editor, pages show an error box, the feed skips the issue.
 """
 
 import re
 import textwrap
+import time
 from functools import lru_cache
 from urllib.parse import urljoin
 
@@ -16,6 +24,8 @@ import markdown
 from lxml import etree
 from lxml import html as lxml_html
 
+from newsletters.conf import newsletters_settings
+from newsletters.exceptions import MarkupError
 from newsletters.validators import LANGUAGE_TAG
 
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "footnotes", "sane_lists", "attr_list"]
@@ -82,14 +92,123 @@ _DROP_WITH_CONTENT = (
 LINK_REL = "noopener noreferrer"
 
 
-@lru_cache(maxsize=256)
+# Leading white space of a line outside code fences (16 levels of nested lists), and quote
+# markers: Python-Markdown recurses per level.
+MAX_INDENT = 64
+MAX_QUOTES = 16
+# Python-Markdown scans from an opening bracket to its closing one, or to the end of the block
+# when there is none: the sum of those distances over the text, about 1 s of it at worst. An
+# ordinary issue stays far under it; a list item or heading starts a new block.
+MAX_BRACKET_COST = 2_000_000
+# Past this the cost is in sheer size (the sanitizer reads about 100 KB a second).
+MAX_SOURCE_CHARS = 500_000
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_BLOCK_START = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)]|#{1,6})\s")
+_QUOTES = re.compile(r"^(?:[ \t]*>)+")
+_BRACKETS = re.compile(r"[\[\]<>()]")
+_OPENING = {"]": "[", ">": "<", ")": "("}
+
+
+def markup_check(source: str, *, first_line: int = 1) -> None:
+    """Refuse Markdown whose rendering would cost too much (raise MarkupError naming the line); one linear pass.
+
+    `first_line` is the number of the source's first line in its file, for the error.
+    """
+    if len(source) > MAX_SOURCE_CHARS:
+        raise MarkupError(f"The text is {len(source):,} characters long; at most {MAX_SOURCE_CHARS:,} are rendered.")
+    fence = ""
+    block: list[str] = []
+    block_start, cost = first_line, 0
+    for number, line in enumerate([*source.splitlines(), ""], start=first_line):
+        opened = _FENCE.match(line)
+        if fence:
+            fence = "" if opened and opened.group(1).startswith(fence) else fence
+            continue
+        if opened:
+            fence = opened.group(1)
+            continue
+        if not line.strip() or _BLOCK_START.match(line):
+            cost += _bracket_cost("\n".join(block))
+            if cost > MAX_BRACKET_COST:
+                raise MarkupError(
+                    f"From line {block_start}: too many “[”, “<” or “(” without their closing pair for the "
+                    "text to be rendered in reasonable time. Close them, or write them as \\[, &lt; and \\(."
+                )
+            block, block_start = [], number
+        stripped = line.lstrip(" \t")
+        indent = len(line[: len(line) - len(stripped)].expandtabs(4))
+        if indent > MAX_INDENT:
+            raise MarkupError(
+                f"Line {number} is indented {indent} columns: lists may be nested at most {MAX_INDENT // 4} deep."
+            )
+        quotes = _QUOTES.match(line)
+        if quotes and quotes.group().count(">") > MAX_QUOTES:
+            raise MarkupError(f"Line {number}: quotes may be nested at most {MAX_QUOTES} deep.")
+        block.append(line)
+
+
+def _bracket_cost(text: str) -> int:
+    """Sum the distances from each opening bracket to its closing one, or to the end of the text."""
+    open_at: dict[str, list[int]] = {"[": [], "<": [], "(": []}
+    cost = 0
+    for match in _BRACKETS.finditer(text):
+        char = match.group()
+        if char in open_at:
+            open_at[char].append(match.start())
+        elif stack := open_at[_OPENING[char]]:
+            cost += match.start() - stack.pop()
+    return cost + sum(len(text) - at for stack in open_at.values() for at in stack)
+
+
 def markdown_to_html(source: str) -> str:
     """Convert editor Markdown to HTML that is safe to show on a page or in an email.
 
-    Cached by source text: a digest run renders the same issue into many groups.
+    Raises MarkupError for text markup_check refuses or whose render passes its budget.
+    Cached by source text, refusals too: a digest run renders the same issue into many
+    groups, and a page asked for again costs nothing.
     """
-    raw = markdown.markdown(source or "", extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
-    return sanitize_html(raw)
+    html, error = _rendered(source or "")
+    if error:
+        raise MarkupError(error)
+    return html
+
+
+@lru_cache(maxsize=256)
+def _rendered(source: str) -> tuple[str, str]:
+    try:
+        return sanitize_html(markdown_unsanitized(source)), ""
+    except MarkupError as error:
+        return "", str(error)
+    except RecursionError:
+        return "", "The text is nested too deeply to be rendered (lists, quotes or HTML elements)."
+
+
+def markdown_unsanitized(source: str) -> str:
+    """Return Python-Markdown's own output, unsafe (for seeing what the sanitizer drops), at bounded cost.
+
+    Raises MarkupError for text markup_check refuses, or once NEWSLETTERS_MARKDOWN_BUDGET_MS
+    has passed.
+    """
+    markup_check(source)
+    budget = newsletters_settings.MARKDOWN_BUDGET_MS
+    deadline = time.monotonic() + budget / 1000
+    converter = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
+
+    def checked(handle):
+        def handle_match(*args):
+            if time.monotonic() > deadline:
+                raise MarkupError(
+                    f"The text took more than {budget} ms to render; split it into shorter paragraphs "
+                    "or remove runs of brackets and emphasis marks."
+                )
+            return handle(*args)
+
+        return handle_match
+
+    # Every inline pattern, where the superlinear work is, checks the clock on each match.
+    for pattern in converter.inlinePatterns:
+        pattern.handleMatch = checked(pattern.handleMatch)
+    return converter.convert(source)
 
 
 def sanitize_html(raw: str) -> str:

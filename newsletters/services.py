@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from newsletters.conf import newsletters_settings, site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html
-from newsletters.exceptions import ConfirmationReplayed, RateLimited
+from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited
 from newsletters.markup import html_excerpt, html_for_email, html_to_text, markdown_to_html
 from newsletters.messages import ReaderEmail, Verbatim, list_id_header
 from newsletters.models import (
@@ -170,11 +170,16 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
     """Mail a reader who just joined the newsletter's welcome text, with its latest issue linked.
 
     Sends nothing when the newsletter has no welcome text. Goes through the default mailer;
-    a mail server that refuses it is logged, and the subscription stands.
+    a mail server that refuses it, or a text that cannot be rendered, is logged, and the
+    subscription stands.
     """
     if not newsletter.welcome_text.strip():
         return False
-    body_html = markdown_to_html(newsletter.welcome_text)
+    try:
+        body_html = markdown_to_html(newsletter.welcome_text)
+    except MarkupError as error:
+        logger.error("Cannot render the welcome text of %s: %s", newsletter.slug, error)
+        return False
     latest = issues_visible(newsletter=newsletter, now=now).first()
     context = {
         "newsletter": newsletter,

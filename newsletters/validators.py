@@ -88,15 +88,28 @@ def validate_mailbox(value: str) -> None:
         ) from None
 
 
-def email_normalize(value: str) -> str:
-    """Return the address with its domain in one canonical form (lower case, Unicode, IDNA 2008).
+# RFC 5322 dot-atom text (RFC 6531 adds every non-ASCII character): a local part of this
+# shape means the same with or without quotes around it.
+_DOT_ATOM = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\U0010ffff-]+)*"
+)
+_QUOTED_PAIR = re.compile(r"\\(.)")
 
-    `ann@xn--bcher-kva.example` and `ann@Bücher.example` are one reader. The local part is
-    kept as given: only the receiving server may interpret it.
+
+def email_normalize(value: str) -> str:
+    """Return the address in one canonical form: domain lower case, Unicode, IDNA 2008; needless quotes dropped.
+
+    `ann@xn--bcher-kva.example` and `ann@Bücher.example` are one reader, and so are
+    `"ann"@example.com`, `"a\\nn"@example.com` and `ann@example.com` (RFC 5322 3.4.1: quoting
+    a local part that needs none changes nothing). Otherwise the local part is kept as
+    given: only the receiving server may interpret it.
     """
     local, at, domain = value.strip().rpartition("@")
     if not at or not local or not domain:
         raise ValidationError("Enter a valid email address.", code="invalid")
+    if len(local) > 2 and local[0] == local[-1] == '"':
+        unquoted = _QUOTED_PAIR.sub(r"\1", local[1:-1])
+        local = unquoted if _DOT_ATOM.fullmatch(unquoted) else local
     try:
         domain = idna.decode(idna.encode(domain, uts46=True))
     except idna.IDNAError as error:

@@ -6,6 +6,7 @@ or already used one 410, and no page says whether an address is subscribed.
 
 import datetime
 import io
+import logging
 
 from django.contrib.syndication.views import Feed
 from django.core.paginator import InvalidPage, Paginator
@@ -17,10 +18,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from newsletters.conf import newsletters_settings
-from newsletters.exceptions import ConfirmationReplayed, RateLimited
+from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited
 from newsletters.forms import PreferencesForm, SubscribeForm
 from newsletters.markup import markdown_to_html
 from newsletters.models import Frequency, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+from newsletters.proxies import client_address
 from newsletters.schedules import occurrence_next
 from newsletters.selectors import issues_visible, newsletters_public
 from newsletters.services import (
@@ -34,6 +36,8 @@ from newsletters.services import (
     subscription_unsubscribe,
 )
 from newsletters.tokens import TokenExpired, TokenInvalid, preferences_url, token_read
+
+logger = logging.getLogger(__name__)
 
 
 def home(request):
@@ -68,7 +72,13 @@ def issue_detail(request, slug, issue_slug):
     """Show one published issue as readers get it."""
     newsletter = get_object_or_404(newsletters_public(), slug=slug)
     issue = get_object_or_404(issues_visible(newsletter=newsletter, now=timezone.now()), slug=issue_slug)
-    context = {"newsletter": newsletter, "issue": issue, "body_html": markdown_to_html(issue.body)}
+    context = {"newsletter": newsletter, "issue": issue}
+    try:
+        context["body_html"] = markdown_to_html(issue.body)
+    except MarkupError as error:
+        # The page still answers (title, date, files); the editor fixes the text in the admin.
+        logger.error("Issue %s of %s cannot be shown: %s", issue.pk, newsletter.slug, error)
+        context["markup_error"] = True
     return render(request, "newsletters/issue.html", context)
 
 
@@ -100,7 +110,16 @@ class NewsletterFeed(Feed):
         return newsletter.get_absolute_url()
 
     def items(self, newsletter):
-        return issues_visible(newsletter=newsletter, now=timezone.now())[:30]
+        """The latest 30 issues, less any whose text cannot be rendered (logged): one never breaks the feed."""
+        shown = []
+        for issue in issues_visible(newsletter=newsletter, now=timezone.now())[:30]:
+            try:
+                markdown_to_html(issue.body)  # cached: item_description gets it again for free
+            except MarkupError as error:
+                logger.error("Issue %s of %s left out of the feed: %s", issue.pk, newsletter.slug, error)
+                continue
+            shown.append(issue)
+        return shown
 
     def item_title(self, issue):
         return issue.title
@@ -138,7 +157,7 @@ def subscribe(request):
                 name=form.cleaned_data["name"],
                 tz=form.cleaned_data["timezone"],
                 choices=form.choices(),
-                client=request.META.get("REMOTE_ADDR", ""),
+                client=client_address(request.META),
                 now=timezone.now(),
             )
         except RateLimited:

@@ -88,8 +88,30 @@ def env_url(name: str, default: str) -> str:
     if raw is None:
         return default
     if not raw.strip():
-        raise ImproperlyConfigured(f"{name} is set but empty: unset it to use the default ({default}), or give a URL.")
+        instead = f"the default ({default})" if default else "the default"
+        raise ImproperlyConfigured(f"{name} is set but empty: unset it to use {instead}, or give a URL.")
     return raw.strip()
+
+
+def url_shown(url: str) -> str:
+    """Return a URL fit for an error message or a log: its password replaced by ***, quoted like repr()."""
+    parts = urlsplit(url)
+    try:
+        password = parts.password
+    except ValueError:
+        password = None
+    if password:
+        user, _, host = parts.netloc.rpartition("@")
+        url = parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
+    return repr(url)
+
+
+def _without(text: str, url: str) -> str:
+    """Return an error text with the URL's password, should the library have quoted it, replaced by ***."""
+    password = urlsplit(url).netloc.rpartition("@")[0].partition(":")[2]
+    for form in {password, unquote(password)} - {""}:
+        text = text.replace(form, "***")
+    return text
 
 
 def env_database(name: str, default: str) -> dict:
@@ -98,10 +120,12 @@ def env_database(name: str, default: str) -> dict:
     try:
         config = dj_database_url.parse(url)
     except (ValueError, KeyError) as error:
-        raise ImproperlyConfigured(f"{name}={url!r} is not a supported database URL: {error}") from None
+        raise ImproperlyConfigured(
+            f"{name}={url_shown(url)} is not a supported database URL: {_without(str(error), url)}"
+        ) from None
     engine = config.get("ENGINE", "")
     if not engine.endswith(("sqlite3", "postgresql")):
-        raise ImproperlyConfigured(f"{name}={url!r}: only sqlite:// and postgres:// databases are supported.")
+        raise ImproperlyConfigured(f"{name}={url_shown(url)}: only sqlite:// and postgres:// databases are supported.")
     if engine.endswith("sqlite3"):
         # Several processes share one SQLite file (web, scheduler, senders): wait for
         # the write lock instead of failing at once, and take it at BEGIN.
@@ -119,8 +143,12 @@ def env_cache(name: str, default: str) -> dict:
     if scheme == "locmem":
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     if scheme in ("redis", "rediss"):
+        try:
+            _ = urlsplit(url).port  # read to check it: redis-py would fail only on the first request
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={url_shown(url)}: the port is not a number.") from None
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    raise ImproperlyConfigured(f"{name}={url!r}: use locmem:// or redis://host:port/db.")
+    raise ImproperlyConfigured(f"{name}={url_shown(url)}: use locmem:// or redis://host:port/db.")
 
 
 def env_tasks(name: str, default: str) -> tuple[dict, dict | None]:
@@ -138,20 +166,20 @@ def env_tasks(name: str, default: str) -> tuple[dict, dict | None]:
         return {"BACKEND": "django_tasks_db.DatabaseBackend"}, None
     if parts.scheme == "rq":
         if not parts.hostname:
-            raise ImproperlyConfigured(f"{name}={url!r}: name the Redis host, as in rq://127.0.0.1:6379/0.")
+            raise ImproperlyConfigured(f"{name}={url_shown(url)}: name the Redis host, as in rq://127.0.0.1:6379/0.")
         try:
             port = parts.port or 6379
             database = int(parts.path.strip("/") or 0)
         except ValueError:
             raise ImproperlyConfigured(
-                f"{name}={url!r}: the port and the database are numbers, as in rq://127.0.0.1:6379/0."
+                f"{name}={url_shown(url)}: the port and the database are numbers, as in rq://127.0.0.1:6379/0."
             ) from None
         credentials = parts.netloc.rpartition("@")[0]
         redis_url = f"redis://{credentials + '@' if credentials else ''}{parts.hostname}:{port}/{database}"
         # RQ stops a job after 180 s by default; a send task drains the whole ledger, which
         # takes as long as the list is large (its claims guard against a stuck one).
         return {"BACKEND": "django_tasks_rq.RQBackend"}, {"default": {"URL": redis_url, "DEFAULT_TIMEOUT": 24 * 3600}}
-    raise ImproperlyConfigured(f"{name}={url!r}: use immediate://, database:// or rq://host:port/db.")
+    raise ImproperlyConfigured(f"{name}={url_shown(url)}: use immediate://, database:// or rq://host:port/db.")
 
 
 _MAIL_BACKENDS = {
@@ -180,22 +208,22 @@ def mailer_from_url(name: str, url: str) -> dict:
     scheme = parts.scheme.lower()
     if scheme not in _MAIL_BACKENDS:
         known = ", ".join(f"{s}://" for s in _MAIL_BACKENDS)
-        raise ImproperlyConfigured(f"{name}={url!r}: unknown scheme {parts.scheme!r}; use one of {known}.")
+        raise ImproperlyConfigured(f"{name}={url_shown(url)}: unknown scheme {parts.scheme!r}; use one of {known}.")
     backend = {"BACKEND": _MAIL_BACKENDS[scheme]}
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     if scheme == "file":
         path = unquote(parts.path)
         if not path:
-            raise ImproperlyConfigured(f"{name}={url!r}: a file:// mail URL needs a directory path.")
+            raise ImproperlyConfigured(f"{name}={url_shown(url)}: a file:// mail URL needs a directory path.")
         return backend | {"OPTIONS": {"file_path": path}}
     if scheme not in ("smtp", "smtps"):
         return backend
     if not parts.hostname:
-        raise ImproperlyConfigured(f"{name}={url!r}: an SMTP mail URL needs a host.")
+        raise ImproperlyConfigured(f"{name}={url_shown(url)}: an SMTP mail URL needs a host.")
     try:
         port = parts.port
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={url!r}: the port is not a number.") from None
+        raise ImproperlyConfigured(f"{name}={url_shown(url)}: the port is not a number.") from None
     options: dict = {"host": parts.hostname}
     if port:
         options["port"] = port
@@ -207,19 +235,19 @@ def mailer_from_url(name: str, url: str) -> dict:
     unknown = set(query) - {"tls", "timeout"}
     if unknown:
         raise ImproperlyConfigured(
-            f"{name}={url!r}: unknown parameter(s) {', '.join(sorted(unknown))}; use tls, timeout."
+            f"{name}={url_shown(url)}: unknown parameter(s) {', '.join(sorted(unknown))}; use tls, timeout."
         )
     if "tls" in query:
         if query["tls"].lower() not in _TRUE | _FALSE:
-            raise ImproperlyConfigured(f"{name}={url!r}: tls must be 1 or 0.")
+            raise ImproperlyConfigured(f"{name}={url_shown(url)}: tls must be 1 or 0.")
         if query["tls"].lower() in _TRUE:
             if scheme == "smtps":
-                raise ImproperlyConfigured(f"{name}={url!r}: smtps:// is already TLS; drop tls=1.")
+                raise ImproperlyConfigured(f"{name}={url_shown(url)}: smtps:// is already TLS; drop tls=1.")
             options["use_tls"] = True
     try:
         options["timeout"] = float(query.get("timeout", MAIL_TIMEOUT))
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={url!r}: timeout must be a number of seconds.") from None
+        raise ImproperlyConfigured(f"{name}={url_shown(url)}: timeout must be a number of seconds.") from None
     return backend | {"OPTIONS": options}
 
 

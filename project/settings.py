@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from project.env import (
     env_bool,
@@ -19,6 +20,7 @@ from project.env import (
     env_proxy_ssl_header,
     env_str,
     env_tasks,
+    env_url,
     mailer_from_url,
     mailers_from_urls,
 )
@@ -70,8 +72,8 @@ _EMAIL_URL = env_str("EMAIL_URL", f"smtp://127.0.0.1:{LOCAL_SMTP_PORT}")
 MAILERS = {
     "default": mailer_from_url("EMAIL_URL", _EMAIL_URL),
     "digest": mailer_from_url(
-        "DIGEST_EMAIL_URL" if env_str("DIGEST_EMAIL_URL", "") else "EMAIL_URL",
-        env_str("DIGEST_EMAIL_URL", "") or _EMAIL_URL,
+        "DIGEST_EMAIL_URL" if env_url("DIGEST_EMAIL_URL", "") else "EMAIL_URL",
+        env_url("DIGEST_EMAIL_URL", "") or _EMAIL_URL,
     ),
 }
 # Any number of relays for digests, used round-robin: DIGEST_MAILERS as mail URLs (relay1,
@@ -108,7 +110,24 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
+
+# Content-Security-Policy on every page (Django's own, README "Production deployment"): scripts
+# only from this site, or inline with the page's nonce; no plugins, no <base>, forms post here.
+# Styles may be inline: the admin's templates use style attributes, and a digest's HTML (its
+# CSS inlined by premailer) shows in the editors' sandboxed preview frames, which inherit the
+# page's policy. Images may come from anywhere: issues show pictures hosted elsewhere.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "https:", "http:", "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.SELF],
+}
 
 ROOT_URLCONF = "project.urls"
 WSGI_APPLICATION = "project.wsgi.application"
@@ -123,6 +142,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -158,7 +178,7 @@ ANYMAIL = env_prefixed("ANYMAIL_")
 
 # Returned mail (bounces, complaints): the mailbox process_bounces reads, e.g.
 # imaps://user:pass@mail.example.org/INBOX (README, "Bounces and complaints").
-BOUNCE_MAILBOX_URL = env_str("BOUNCE_MAILBOX_URL", "")
+BOUNCE_MAILBOX_URL = env_url("BOUNCE_MAILBOX_URL", "")
 if BOUNCE_MAILBOX_URL:
     CRONJOBS.append(
         (

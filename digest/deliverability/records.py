@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from digest.deliverability.findings import Finding, Level, zone_txt
 from digest.deliverability.lookup import Dns
-from digest.dkim import dns_record
+from digest.dkim import MIN_KEY_BITS, dns_record
 
-DKIM_MIN_BITS = 2048  # what Gmail and Yahoo ask of bulk senders; 1024 still verifies, for now
+DKIM_MIN_BITS = MIN_KEY_BITS  # what Gmail and Yahoo ask of bulk senders, and all the engine signs with
 
 
 def _tags(record: str) -> dict[str, str]:
@@ -49,19 +49,20 @@ def dkim_check(dns: Dns, *, domain: str, selector: str, key: rsa.RSAPrivateKey |
         published = serialization.load_der_public_key(base64.b64decode(tags["p"], validate=True))
     except (binascii.Error, ValueError, UnsupportedAlgorithm):
         return [Finding(Level.ERROR, "dkim.malformed", domain, f"{name}: p= is not an RSA public key.", wanted)]
-    if not isinstance(published, rsa.RSAPublicKey) or published.public_numbers() != key.public_key().public_numbers():
-        return [
-            Finding(
-                Level.ERROR, "dkim.mismatch", domain,
-                f"{name} publishes another key than DIGEST_DKIM_KEY_FILE's: every signature fails.", wanted,
-            )
-        ]  # fmt: skip
-    if published.key_size < DKIM_MIN_BITS:
+    # A short published key fails receivers whatever the signing key is: said first, as it needs a new key.
+    if isinstance(published, rsa.RSAPublicKey) and published.key_size < DKIM_MIN_BITS:
         return [
             Finding(
                 Level.ERROR, "dkim.weak_key", domain,
                 f"{name} is a {published.key_size}-bit key; use {DKIM_MIN_BITS} bits: make one with "
                 "`manage.py dkim_keygen` under a new selector, publish it, then switch DIGEST_DKIM_SELECTOR.",
+            )
+        ]  # fmt: skip
+    if not isinstance(published, rsa.RSAPublicKey) or published.public_numbers() != key.public_key().public_numbers():
+        return [
+            Finding(
+                Level.ERROR, "dkim.mismatch", domain,
+                f"{name} publishes another key than DIGEST_DKIM_KEY_FILE's: every signature fails.", wanted,
             )
         ]  # fmt: skip
     return [Finding(Level.OK, "dkim.ok", domain, f"{name} publishes the signing key ({published.key_size} bits).")]

@@ -122,3 +122,22 @@ def test_staff_without_permission_get_403_not_500(client):
         assert client.get(url).status_code == 403, url
     send_test = reverse("admin:newsletters_issue_send_test", args=[issue.pk])
     assert client.post(send_test).status_code == 403
+
+
+def test_the_email_previews_of_an_issue_whose_markdown_is_refused_say_why(client, editor):
+    """Saved before Markdown was checked (M2): the previews answered 500."""
+    issue = IssueFactory(title="Bomb", body="[" * 18_000, publish_at=timezone.now())  # in the next digest
+    newsletter = issue.newsletter.pk
+    for url, back in [
+        (
+            reverse("admin:newsletters_issue_email", args=[issue.pk]),
+            reverse("admin:newsletters_issue_change", args=[issue.pk]),
+        ),
+        (
+            reverse("admin:newsletters_newsletter_next", args=[newsletter]),
+            reverse("admin:newsletters_newsletter_change", args=[newsletter]),
+        ),
+    ]:
+        response = client.get(url, follow=True)
+        assert response.status_code == 200 and response.redirect_chain == [(back, 302)]
+        assert "cannot be rendered" in response.content.decode() and "too many" in response.content.decode()

@@ -2,12 +2,19 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from digest.models import Delivery
 from tests.digest.conftest import at
+from tests.digest.test_processes import database_url
+from tests.digest.test_workers import readers
+from tests.smtp import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +59,26 @@ def test_json_summary_for_scripts(world):
 def test_send_digests_refuses_a_nul_in_the_newsletter_slug(world):
     with pytest.raises(CommandError, match="No newsletter"):
         call_command("send_digests", "--newsletter", "week\x00ly")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_redis_for_the_task_queue_is_a_one_line_error(tmp_path):
+    """TASKS_URL=rq:// with Redis down was a raw traceback from the enqueue."""
+    readers(1)
+    env = os.environ | {
+        "DATABASE_URL": database_url(),
+        "TASKS_URL": f"rq://127.0.0.1:{free_port()}/0",  # nothing listens there
+        "VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "send_digests", "--now", "2026-06-02T08:10:00+00:00"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr[-1500:]
+    assert "TASKS_URL: cannot reach Redis to enqueue the send tasks" in result.stderr

@@ -4,9 +4,11 @@ import email
 import email.encoders
 import email.policy
 import io
+import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import dkim as dkimpy
 import pytest
@@ -20,6 +22,7 @@ from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from digest.checks import check_dkim_key_file
 from digest.dkim import Signer, body_canonical, dkim_signer, dns_record, header_canonical
 from digest.models import Delivery, DeliveryStatus
 from newsletters.models import Attachment
@@ -310,3 +313,38 @@ def test_confirmation_and_welcome_mails_are_signed_too(db, smtp_server, signing,
         assert verify(received.data, signing)
     assert "auto-submitted" in signed_headers(confirmation.data)
     assert {"list-id", "list-unsubscribe", "list-unsubscribe-post"} <= set(signed_headers(welcome.data))
+
+
+def test_a_1024_bit_key_is_refused(settings, tmp_path):
+    settings.DIGEST_DKIM_DOMAIN, settings.DIGEST_DKIM_SELECTOR = DOMAIN, SELECTOR
+    settings.DIGEST_DKIM_KEY_FILE = str(tmp_path / "short.pem")
+    (tmp_path / "short.pem").write_bytes(pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)))
+    with pytest.raises(ImproperlyConfigured, match="a 1024-bit key is too short; use 2048 bits"):
+        dkim_signer()
+
+
+def test_a_key_file_that_is_a_fifo_is_refused_without_waiting(settings, tmp_path):
+    """Reading a FIFO waits for a writer for ever: dkim_keygen hung on one."""
+    fifo = tmp_path / "dkim.pem"
+    os.mkfifo(fifo)
+    with pytest.raises(CommandError, match="is not a regular file"):
+        call_command("dkim_keygen", domain=DOMAIN, selector=SELECTOR, key_file=str(fifo))
+    settings.DIGEST_DKIM_DOMAIN, settings.DIGEST_DKIM_SELECTOR, settings.DIGEST_DKIM_KEY_FILE = (
+        DOMAIN,
+        SELECTOR,
+        str(fifo),
+    )
+    with pytest.raises(ImproperlyConfigured, match="is not a regular file"):
+        dkim_signer()
+
+
+def test_a_key_file_others_can_read_is_warned_about(settings, signing):
+    path = Path(settings.DIGEST_DKIM_KEY_FILE)
+    path.chmod(0o600)
+    assert check_dkim_key_file(None) == []
+    path.chmod(0o644)
+    [warning] = check_dkim_key_file(None)
+    assert warning.id == "digest.W005" and "readable by everyone (mode 644)" in warning.msg
+    err = io.StringIO()
+    call_command("dkim_keygen", domain=DOMAIN, selector=SELECTOR, key_file=str(path), stdout=io.StringIO(), stderr=err)
+    assert f"chmod 600 {path}" in err.getvalue()

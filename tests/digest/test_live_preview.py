@@ -129,3 +129,26 @@ def test_an_issue_too_long_for_gmails_clip_warns_with_its_size(client, editor):
     [warning] = [w.replace("\xa0", " ") for w in data["warnings"] if "Gmail" in w]
     assert re.match(r"This issue makes an email with [0-9]{3} KB of HTML. Gmail shows only the first 100 KB", warning)
     assert "Read the rest online" in data["html"] and len(data["html"].encode()) < 100_000
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "says"),
+    [
+        ({"newsletter": "abc"}, 400, "'abc' is not an id"),
+        ({"issue": "abc"}, 400, "'abc' is not an id"),
+        ({"issue": "9" * 40}, 400, "is not an id"),
+        ({"newsletter": "١"}, 400, "is not an id"),  # an Arabic-Indic digit: int() would take it
+        ({"slug": "with space"}, 200, ""),
+        ({"slug": "a/b"}, 200, ""),
+        ({"slug": "../../x"}, 200, ""),
+        ({"body": "[" * 18_000}, 400, "without their closing pair"),
+    ],
+)
+def test_odd_ids_slugs_and_bodies_get_an_answer_not_a_500(client, editor, data, status, says):
+    """L4: these were 500s (ValueError on the ids, NoReverseMatch on the slug); M2: the body a time-out."""
+    newsletter = NewsletterFactory(name="Notes")
+    response = preview(client, **({"newsletter": newsletter.pk, "title": "T", "slug": "t", "body": "Hi."} | data))
+    assert response.status_code == status
+    assert says in response.json().get("error", "")
+    if status == 200:
+        assert "/n/" in response.json()["html"] and not Issue.objects.exists()

@@ -128,3 +128,11 @@ def test_a_wrong_password_is_a_clear_error_and_changes_nothing(mailbox, scheme):
 def test_a_missing_imap_folder_is_a_clear_error(mailbox):
     with pytest.raises(CommandError, match="cannot open folder 'Nope'"):
         call_command("process_bounces", "--imap", mailbox.url("imap", path="/Nope"))
+
+
+@pytest.mark.parametrize("query", ["?move=Done%0D%0Aa1 DELETE INBOX", "?move=Done%0A"])
+def test_a_move_folder_with_cr_or_lf_is_refused_before_the_server_sees_it(mailbox, query):
+    with pytest.raises(CommandError, match="holds a control character"):
+        call_command("process_bounces", "--imap", mailbox.url("imap", query=query))
+    assert len(_flags(mailbox)) == 4 and not any("\\Seen" in flags for flags in _flags(mailbox))
+    assert not BounceEvent.objects.exists()

@@ -171,3 +171,15 @@ def test_an_event_for_an_unknown_address_is_accepted_and_ignored(client):
         _json(client, "postmark", _payload("postmark_hard_bounce.json", email="nobody@example.com")).status_code == 200
     )
     assert not BounceEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("stored", "reported"),
+    [("ann@bücher.example", "ann@xn--bcher-kva.example"), ("ann@xn--bcher-kva.example", "ann@BÜCHER.example")],
+    ids=["stored Unicode, reported punycode", "stored punycode, reported Unicode"],
+)
+def test_an_international_domain_matches_in_either_form(client, stored, reported):
+    """L2: ESPs report IDN domains in punycode; they never matched the stored Unicode address."""
+    sent_delivery(stored)
+    assert _json(client, "postmark", _payload("postmark_hard_bounce.json", email=reported)).status_code == 200
+    assert _status(stored) == SubscriberStatus.SUPPRESSED

@@ -90,6 +90,10 @@ def test_draft_and_publish_at_options(tmp_path, newsletter):
         ("---\ntitle: x\nattachments: [missing.pdf]\n---\nx\n", [], "does not exist"),
         ("# x\n", ["--publish-at", "next tuesday"], "not an ISO 8601"),
         ('---\ntitle: "a\\nBcc: x@example.com"\n---\nx\n', [], "Line breaks are not allowed"),
+        # L7: YAML read the date itself, and an impossible one was a traceback.
+        ("---\ntitle: x\npublish_at: 2026-13-45\n---\nx\n", [], "publish_at: '2026-13-45' is not an ISO 8601"),
+        ("---\ntitle: x\ndate: 2026-02-30 09:00\n---\nx\n", [], "publish_at: '2026-02-30 09:00' is not a valid"),
+        ("# x\n\n" + "[" * 18_000 + "\n", [], "bad.md: From line 3: too many"),
     ],
 )
 def test_bad_input_is_refused_and_changes_nothing(tmp_path, newsletter, text, args, message):

@@ -333,3 +333,14 @@ def test_one_click_other_bodies_and_types_change_nothing(weekly, body, content_t
     assert Client(enforce_csrf_checks=True).post(url, body, content_type=content_type).status_code == 400
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.ACTIVE
+
+
+def test_quoted_and_plain_local_parts_are_one_reader_and_share_the_rate_limit(client, weekly, settings):
+    """L3: one mailbox, written three ways, became three active subscribers past the per-address limit."""
+    settings.NEWSLETTERS_RATE_PER_ADDRESS = 2
+    for email in ('"quoted"@example.com', "quoted@example.com", '"quo\\ted"@example.com'):
+        assert subscribe(client, weekly, email=email).status_code == 302
+    assert len(mail.outbox) == 2
+    for message in mail.outbox:
+        client.post(link_in(message))
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["quoted@example.com"]

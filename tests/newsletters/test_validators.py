@@ -2,7 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from newsletters.models import Issue, Subscriber
-from newsletters.validators import validate_single_line
+from newsletters.validators import email_normalize, validate_single_line
 from tests.factories import NewsletterFactory
 
 
@@ -34,3 +34,21 @@ def test_models_refuse_a_title_or_name_with_a_group_separator():
     with pytest.raises(ValidationError) as caught:
         Subscriber(email="a@example.com", name="Ann\x1e").full_clean()
     assert "name" in caught.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ('"quoted"@example.com', "quoted@example.com"),
+        ('"quo\\ted"@example.com', "quoted@example.com"),
+        ('"first.last"@Example.COM', "first.last@example.com"),
+        ('"ann"@xn--bcher-kva.example', "ann@bücher.example"),
+        ('"two words"@example.com', '"two words"@example.com'),  # needs its quotes: kept
+        ('".dot"@example.com', '".dot"@example.com'),
+        ('"a..b"@example.com', '"a..b"@example.com'),
+        ('""@example.com', '""@example.com'),
+    ],
+)
+def test_an_address_has_one_canonical_form(given, canonical):
+    """L3: quoted local parts that need no quotes passed the per-address limit as other addresses."""
+    assert email_normalize(given) == canonical

@@ -293,3 +293,43 @@ def test_a_bounce_mailbox_adds_its_cron_job(tmp_path):
     assert _cronjobs(VAR_DIR=str(tmp_path)) == ["digest.cron.send_digests_job"]
     with_mailbox = _cronjobs(VAR_DIR=str(tmp_path), BOUNCE_MAILBOX_URL="imaps://u:p@mail.example.org/INBOX")
     assert with_mailbox == ["digest.cron.send_digests_job", "digest.cron.process_bounces_job"]
+
+
+SECRET = "hunter2-Secret"
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("DATABASE_URL", f"oracle://app:{SECRET}@db.example.com/news"),
+        ("DATABASE_URL", f"postgres://app:{SECRET}@db.example.com:port/news"),
+        ("EMAIL_URL", f"smtp://relay:{SECRET}@relay.example.com:abc"),
+        ("EMAIL_URL", f"pigeon://relay:{SECRET}@relay.example.com"),
+        ("DIGEST_EMAIL_URL", f"smtp://bulk:{SECRET}@bulk.example.com?colour=red"),
+        ("TASKS_URL", f"rq://:{SECRET}@redis.example.com:abc/0"),
+        ("TASKS_URL", f"celery://:{SECRET}@redis.example.com"),
+        ("CACHE_URL", f"memcached://:{SECRET}@cache.example.com"),
+        ("CACHE_URL", f"redis://:{SECRET}@cache.example.com:abc/0"),
+        ("CACHE_URL", f"redis://:{SECRET.replace('-', '%2D')}@cache.example.com:abc/0"),
+    ],
+)
+def test_a_wrong_url_setting_is_named_without_its_password(variable, url, tmp_path):
+    """L1: these errors printed the whole URL, password included."""
+    result = _check(VAR_DIR=str(tmp_path), **{variable: url})
+    assert result.returncode != 0 and f"ImproperlyConfigured: {variable}=" in result.stderr
+    assert "hunter2" not in result.stderr and "***" in result.stderr, result.stderr[-600:]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        # L8: it passed start-up, then every subscribe answered 500.
+        ({"CACHE_URL": "redis://127.0.0.1:six/0"}, "CACHE_URL='redis://127.0.0.1:six/0': the port is not a number"),
+        # Set but empty was silently unset, unlike DATABASE_URL.
+        ({"DIGEST_EMAIL_URL": ""}, "DIGEST_EMAIL_URL is set but empty: unset it to use the default, or give a URL"),
+        ({"BOUNCE_MAILBOX_URL": " "}, "BOUNCE_MAILBOX_URL is set but empty"),
+    ],
+)
+def test_a_url_setting_that_would_fail_later_is_refused_at_start_up(env, message, tmp_path):
+    result = _check(VAR_DIR=str(tmp_path), **env)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-600:]

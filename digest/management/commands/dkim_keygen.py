@@ -4,7 +4,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from digest.conf import digest_settings
-from digest.dkim import dns_zone_line, key_create, names_check, private_key_load
+from digest.dkim import dns_zone_line, key_create, key_file_exposure, names_check, private_key_load
 
 
 class Command(BaseCommand):
@@ -34,12 +34,16 @@ class Command(BaseCommand):
             names_check(domain=domain, selector=selector)
         except ImproperlyConfigured as error:
             raise CommandError(str(error)) from None
+        if path.exists() and not path.is_file():  # reading a FIFO would wait for ever
+            raise CommandError(f"{path} is not a regular file (a FIFO, a device or a directory).")
         if path.exists():
             try:
                 key = private_key_load(path.read_bytes(), setting=str(path))
             except (OSError, ImproperlyConfigured) as error:
                 raise CommandError(str(error)) from None
             self.stdout.write(f"{path} exists: kept. The record of its key:")
+            if exposure := key_file_exposure(path):
+                self.stderr.write(f"Warning: {exposure}; make it readable by its owner only: chmod 600 {path}")
         else:
             try:
                 key = key_create(path, bits=options["bits"])

@@ -2,6 +2,8 @@ import dataclasses
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from digest.exceptions import DigestError
 from digest.run import digest_run
@@ -44,6 +46,9 @@ class Command(BaseCommand):
                 )
         except (DigestError, NewslettersError) as error:
             raise CommandError(str(error)) from None
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            # Only the RQ task backend talks to Redis here (TASKS_URL=rq://); the work not enqueued stays due.
+            raise CommandError(f"TASKS_URL: cannot reach Redis to enqueue the send tasks: {error}") from None
         if options["json"]:
             self.stdout.write(json.dumps(dataclasses.asdict(summary)))
             return
