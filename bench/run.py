@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [--subscribers 10000] [--database-url postgres://…/digest_bench]
                                   [--sink aiosmtpd|smtp-sink|all] [--processes K] [--attachment-kb 0]
-                                  [--profile] [--far] [--verp] [--dkim]
+                                  [--profile] [--far] [--verp] [--dkim] [--imported]
 
 Seeds a fresh database (SQLite in a temporary directory unless --database-url), starts
 an SMTP sink in its own process, and for each sink measures
@@ -19,7 +19,10 @@ engine without and with DIGEST_BOUNCE_ADDRESS (a signed VERP envelope sender per
 message), alternating two runs of each, and times verp_sender() alone. --dkim measures
 DKIM signing instead: the CPU time per message of building a reader's bytes unsigned and
 signed (and dkimpy's, for reference), then the engine end to end without and with
-signing, on the same sink in the same run.
+signing, on the same sink in the same run. --imported then runs the engine once more on
+readers who were imported one after another (each at its own instant, as
+`import_subscribers --confirmed` makes them) two and a half days before the run, every run
+since missed: the case where new readers' first windows must still share groups.
 """
 
 import argparse
@@ -574,6 +577,48 @@ def measure(kind: str, *, count: int, processes: int, workdir: Path, env: dict, 
     return rows
 
 
+def imported_compare(kind: str, *, seeded: dict, workdir: Path, env: dict) -> dict:
+    """Re-date every reader as imported one after another 2.5 days ago, missed runs since; measure the engine."""
+    from digest.models import Delivery, Rendering
+    from newsletters.models import Subscription
+
+    start = NOW - datetime.timedelta(days=2, hours=12)
+    ids = list(Subscription.objects.order_by("id").values_list("id", flat=True))
+    for first in range(0, len(ids), 5000):
+        chunk = [
+            Subscription(id=pk, created_at=start + datetime.timedelta(microseconds=37 * n))
+            for n, pk in enumerate(ids[first : first + 5000], first)
+        ]
+        Subscription.objects.bulk_update(chunk, ["created_at"])
+    runs, counted = engine_runs(kind, processes=1, workdir=workdir, env=env)
+    (run,) = runs
+    sent = Delivery.objects.filter(status="sent").count()
+    return {
+        "sink": kind,
+        "sent": sent,
+        "engine_rate": sent / run["seconds"] if run["seconds"] else 0.0,
+        "groups": Rendering.objects.count(),
+        "contents": len({tuple(ids) for ids in Rendering.objects.values_list("issue_ids", flat=True)}),
+        "premailer_calls": run["premailer_calls"],
+        "seeded_rate": seeded["engine_rate"],
+        "seeded_groups": seeded["groups"],
+        "duplicates": counted["messages"] - sent,
+    }
+
+
+def imported_report(row: dict) -> bool:
+    say("")
+    say(
+        f"Imported readers, first runs missed ({row['sink']}): {row['sent']} sent at {row['engine_rate']:.0f}/s "
+        f"({row['engine_rate'] / row['seeded_rate']:.2f}x the seeded run's {row['seeded_rate']:.0f}/s); "
+        f"{row['groups']} groups ({row['seeded_groups']} seeded), {row['contents']} distinct contents, "
+        f"{row['premailer_calls']} premailer calls, {row['duplicates']} duplicates"
+    )
+    ok = row["premailer_calls"] == row["groups"] <= 2 * row["seeded_groups"] and not row["duplicates"]
+    say("imported: " + ("groups follow content, not readers" if ok else "CHECKS FAILED: groups grow with readers"))
+    return ok
+
+
 BOUNCE_ADDRESS = "bounces@news.example.com"
 
 
@@ -681,6 +726,9 @@ def main() -> int:
         "--far", action="store_true", help="far relays: the engine near, at 20 and 80 ms RTT, and with STARTTLS"
     )
     parser.add_argument("--dkim", action="store_true", help="the cost of DKIM signing: per message, and end to end")
+    parser.add_argument(
+        "--imported", action="store_true", help="also send to readers imported at distinct instants, runs missed"
+    )
     args = parser.parse_args()
     sinks = ["aiosmtpd", "smtp-sink"] if args.sink == "all" else [args.sink]
     if "smtp-sink" in sinks and not SMTP_SINK:
@@ -721,6 +769,9 @@ def main() -> int:
     ok = report(results, count=args.subscribers, database="PostgreSQL" if args.database_url else "SQLite")
     if args.verp:
         verp_report([verp_compare(kind, count=args.subscribers, workdir=workdir, env=env) for kind in sinks])
+    if args.imported:
+        seeded = next(r for r in results if r["sink"] == sinks[-1] and r["processes"] == 1)
+        ok &= imported_report(imported_compare(sinks[-1], seeded=seeded, workdir=workdir, env=env))
     shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
 

@@ -8,6 +8,7 @@ window starts one period before its first send time (or when it began, if earlie
 cursor advances at once.
 """
 
+import bisect
 import datetime
 from collections import Counter
 
@@ -18,7 +19,7 @@ from digest.conf import digest_settings
 from digest.models import Delivery, Window
 from digest.scheduling import latest_visible, settled, subscriptions_due
 from newsletters.conf import site_domain
-from newsletters.models import Frequency, Subscription
+from newsletters.models import Frequency, Issue, IssueStatus, Subscription
 from newsletters.schedules import PERIODS, occurrence_last, schedule_of, subscription_next_due
 from newsletters.selectors import issues_published_between
 
@@ -32,7 +33,9 @@ def window_end(
     return occurrence_last(at=settled(now), **schedule_of(subscription))
 
 
-def window_for(subscription: Subscription, *, end: datetime.datetime) -> Window:
+def window_for(
+    subscription: Subscription, *, end: datetime.datetime, published: list[datetime.datetime] | None = None
+) -> Window:
     """Return the window (cursor, end]; a new subscription's starts where its first would have, had every run happened.
 
     That first window is one period back from the subscription's first send time, its
@@ -41,13 +44,50 @@ def window_for(subscription: Subscription, *, end: datetime.datetime) -> Window:
     the window's end instead would lose the issues published in the day before the reader
     subscribed whenever the first run was missed; counting back only to when it began would
     give every reader who subscribed at another instant a window, and a rendering, of their own.
+
+    With `published` (the newsletter's visible publish times, sorted) that start moves back
+    to where the content changes (start_snapped): readers imported or subscribed at
+    different instants then share one window, so one rendering, whatever their frequency.
     """
     if subscription.cursor is not None:
-        start = subscription.cursor
-    else:
-        first_end = subscription.next_due_at or end
-        start = min(subscription.created_at, first_end - PERIODS[subscription.frequency])
+        return Window(subscription.newsletter_id, subscription.cursor, end)
+    first_end = subscription.next_due_at or end
+    start = min(subscription.created_at, first_end - PERIODS[subscription.frequency])
+    if published:
+        start = start_snapped(start, end=end, published=published)
     return Window(subscription.newsletter_id, start, end)
+
+
+def start_snapped(
+    start: datetime.datetime, *, end: datetime.datetime, published: list[datetime.datetime]
+) -> datetime.datetime:
+    """Return the earliest start that gives a window ending at `end` the same issues as `start` does.
+
+    That is the latest publish time at or before `start` (the window holds issues published
+    after it), or, with none, a second before the first issue. Many readers' different
+    starts thus become one. digest.planning_sql does the same in SQL.
+    """
+    before = bisect.bisect_right(published, start)
+    if before:
+        return published[before - 1]
+    if published[0] <= end:
+        return published[0] - SNAP_BEFORE_FIRST
+    return start  # nothing visible by `end`: an empty window, whatever its start
+
+
+# A new reader's window with no issue before its start begins this long before the first issue.
+SNAP_BEFORE_FIRST = datetime.timedelta(seconds=1)
+
+
+def publish_times(*, now: datetime.datetime, newsletter_ids: list[int] | None) -> dict[int, list[datetime.datetime]]:
+    """Map each newsletter to the sorted publish times of its issues visible at `now` (for start_snapped)."""
+    issues = Issue.objects.filter(status=IssueStatus.PUBLISHED, publish_at__lte=settled(now))
+    if newsletter_ids is not None:
+        issues = issues.filter(newsletter_id__in=newsletter_ids)
+    times: dict[int, list[datetime.datetime]] = {}
+    for newsletter_id, publish_at in issues.order_by("publish_at").values_list("newsletter_id", "publish_at"):
+        times.setdefault(newsletter_id, []).append(publish_at)
+    return times
 
 
 def message_id_for(subscription_id: int, end: datetime.datetime) -> str:
@@ -90,6 +130,7 @@ def deliveries_plan_python(
     """Plan with model instances, a chunk at a time: SQLite's path, and the reference for the SQL one."""
     counts: Counter = Counter()
     latest = latest_visible(now=now, newsletter_ids=newsletter_ids)
+    published = publish_times(now=now, newsletter_ids=newsletter_ids)
     contents: dict[Window, bool] = {}
     last_id = 0
     while True:
@@ -101,14 +142,14 @@ def deliveries_plan_python(
             if not chunk:
                 break
             last_id = chunk[-1].id
-            _plan_chunk(chunk, now=now, latest=latest, contents=contents, counts=counts)
+            _plan_chunk(chunk, now=now, latest=latest, published=published, contents=contents, counts=counts)
         if progress:
             progress(f"planned {counts['due']} due subscriptions: {counts['planned']} digests, {counts['empty']} empty")
     counts["groups"] = sum(1 for has_issues in contents.values() if has_issues)
     return counts
 
 
-def _plan_chunk(chunk, *, now, latest, contents: dict[Window, bool], counts: Counter) -> None:
+def _plan_chunk(chunk, *, now, latest, published, contents: dict[Window, bool], counts: Counter) -> None:
     deliveries, advanced = [], []
     for subscription in chunk:
         counts["due"] += 1
@@ -120,7 +161,7 @@ def _plan_chunk(chunk, *, now, latest, contents: dict[Window, bool], counts: Cou
             advanced.append(subscription)
             counts["empty"] += 1
             continue
-        window = window_for(subscription, end=end)
+        window = window_for(subscription, end=end, published=published.get(subscription.newsletter_id))
         if window not in contents:
             contents[window] = bool(issues_in(window))
         if contents[window]:

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils.encoding import force_bytes
 
-from digest.aggregation import window_end
+from digest.aggregation import publish_times, window_end
 from digest.conf import digest_settings
 from digest.models import OPEN_STATUSES, Delivery
 from digest.scheduling import _live, latest_visible, settled, subscriptions_due
@@ -78,10 +78,23 @@ schedule AS (
                          %s::timestamptz[], %s::float8[])
         AS k(newsletter_id, frequency, zone, end_at, next_due, next_due_idle, period)
 ),
+visible AS (
+    SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(newsletter_id, publish_at)
+),
 chunk AS (
     SELECT s.id, s.newsletter_id, s."cursor", k.end_at, k.next_due, k.next_due_idle,
-           COALESCE(s."cursor", LEAST(s.created_at, COALESCE(s.next_due_at, k.end_at) - make_interval(secs => k.period)))
-               AS start_at,
+           -- digest.aggregation.window_for and start_snapped: a new subscription's first window
+           -- starts one period before its first send time, moved back to where its content changes.
+           COALESCE(s."cursor", (
+               SELECT COALESCE(
+                   (SELECT max(v.publish_at) FROM visible v
+                    WHERE v.newsletter_id = s.newsletter_id AND v.publish_at <= raw.start_at),
+                   (SELECT min(v.publish_at) - interval '1 second' FROM visible v
+                    WHERE v.newsletter_id = s.newsletter_id AND v.publish_at <= k.end_at),
+                   raw.start_at)
+               FROM (SELECT LEAST(s.created_at, COALESCE(s.next_due_at, k.end_at) - make_interval(secs => k.period))
+                     AS start_at) raw
+           )) AS start_at,
            'digest.' || s.id || '.' || to_char(k.end_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS') || 'Z' AS local_id,
            (k.end_at IS NULL OR (s."cursor" IS NOT NULL AND k.end_at <= s."cursor")) AS idle
     FROM picked JOIN "{subscription}" s ON s.id = picked.id
@@ -146,6 +159,11 @@ def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | N
     if not schedules:
         return counts
     columns = [list(column) for column in zip(*schedules, strict=True)]
+    published = publish_times(now=now, newsletter_ids=newsletter_ids)
+    visible = [
+        [newsletter_id for newsletter_id, times in published.items() for _ in times],
+        [when for times in published.values() for when in times],
+    ]
     groups: set[str] = set()
     wall = datetime.datetime.now(datetime.UTC)
     # Chunks are ranges of ids, not "the next N due": each statement then reads one range of
@@ -162,6 +180,7 @@ def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | N
             params = [
                 *chunk_params,
                 *columns,
+                *visible,
                 IssueStatus.PUBLISHED,
                 *_message_id_keys(),
                 site_domain(),

@@ -24,10 +24,27 @@ def test_missed_runs_do_not_lose_issues_published_after_subscribing(world, frequ
     summary = world.run(first_run)
     assert summary.sent == 1
     assert world.titles("ada@example.com") == ["Issue early", "Issue late"]
-    # The window starts where the first would have had every run happened: one period
-    # before the first send time (Tuesday 08:00 daily, Monday 8 June 08:00 weekly).
+    # The window starts where the first would have had every run happened (one period
+    # before the first send time: Monday 1 June 08:00), moved back to where its content
+    # changes: with no issue before that, a second before the first issue.
     delivery = Delivery.objects.get()
-    assert delivery.window_start == at(2026, 6, 1, 8, 0)
+    assert delivery.window_start == at(2026, 6, 1, 14, 59, 59)
+
+
+def test_readers_who_subscribed_at_different_instants_share_one_window(world):
+    # An import makes each reader at its own instant; after missed runs every one of them
+    # must still fall into the same group (one rendering), whatever the frequency.
+    world.publish("Issue before", at(2026, 6, 1, 6, 0))
+    for n, since in enumerate([at(2026, 6, 1, 9, 0), at(2026, 6, 1, 9, 0, 0, 1), at(2026, 6, 1, 20, 30)]):
+        for frequency in ("daily", "immediate"):
+            world.subscribe(f"{frequency}{n}@example.com", frequency=frequency, since=since)
+    world.publish("Issue after", at(2026, 6, 2, 12, 0))
+    summary = world.run(at(2026, 6, 4, 8, 5))  # two send times missed
+    assert summary.sent == 6
+    assert summary.groups_rendered == 2  # one window per frequency's end, not one per reader
+    # The issue before the send time that preceded them all belonged to that earlier digest.
+    for n in range(3):
+        assert world.titles(f"daily{n}@example.com") == world.titles(f"immediate{n}@example.com") == ["Issue after"]
 
 
 @pytest.mark.parametrize("hour", range(24))
@@ -50,8 +67,8 @@ def test_a_missed_first_run_loses_no_issue_at_any_hour_of_subscribing(world, fre
     world.run(first_send + period + datetime.timedelta(minutes=5))  # the first send time was missed
     if first_send - period < published:
         assert world.titles("ada@example.com") == ["Issue before subscribing"]
-        # Readers who subscribed between the same two send times share one window, so one rendering.
-        assert Delivery.objects.get().window_start == first_send - period
+        # Moved back to a second before the only issue: where the content changes.
+        assert Delivery.objects.get().window_start == published - datetime.timedelta(seconds=1)
     else:  # published exactly at the send time before subscribing: that earlier digest's issue
         assert world.titles("ada@example.com") == []
 

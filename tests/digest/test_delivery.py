@@ -35,7 +35,7 @@ def test_daily_digest_message_is_complete(world, settings, tmp_path):
     assert message.get_content_type() == "multipart/mixed"
     alternative = next(part for part in message.walk() if part.get_content_type() == "multipart/alternative")
     assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
-    assert message["Subject"] == "Weekly Notes: 2 new issues (31 May – 3 Jun 2026)"
+    assert message["Subject"] == "Weekly Notes: 2 new issues (2 Jun – 3 Jun 2026)"
     assert message["From"] == "News <news@example.com>"
     assert message["To"] == "Ada Lovelace <ada@example.com>"
     assert message["Reply-To"] == "editors@example.com"
