@@ -7,23 +7,31 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
 
 .PHONY: setup run serve test test-sqlite test-postgres lint browser postfix mailservers wrk bench bench-web email-tools email-check
 
+# pip's own lines (one per package collected and installed) are the progress of the long step.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed: run with PYTHON=python3.12")'
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $@
+	@echo "== setup 1/3: creating $(VENV) with $$($(PYTHON) --version)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "== setup 2/3: installing requirements-dev.txt into $(VENV) (about a minute the first time)"
+	@$(PY) -m pip install --progress-bar on -r requirements-dev.txt
+	@echo "== setup 3/3: done; 'make run' starts the engine"
+	@touch $@
 
 setup: $(VENV)/.installed
 
+# `make run PORT=8001 SMTP_PORT=2525` moves the site and the mail capture; links in mail follow
+# (SITE_URL), and so does load_demo's admin link.
+PORT ?= 8000
+SMTP_PORT ?= 8025
+RUN_ENV = SITE_URL=http://localhost:$(PORT) LOCAL_SMTP_PORT=$(SMTP_PORT)
 run: setup
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo
-	$(PY) manage.py devserver
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py load_demo
+	$(RUN_ENV) $(PY) manage.py devserver 127.0.0.1:$(PORT)
 
 # The production configuration, locally (README, "Production deployment"): DEBUG=0 and the
 # deploy checks, static files collected, migrations applied, then gunicorn with
 # WEB_CONCURRENCY workers on PORT. Without SECRET_KEY, one is made once and kept in var/.
-PORT ?= 8000
 serve: export DEBUG := 0
 serve: export PORT := $(PORT)
 serve: export ALLOWED_HOSTS ?= localhost,127.0.0.1
