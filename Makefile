@@ -29,7 +29,7 @@ run: setup
 	$(RUN_ENV) $(PY) manage.py load_demo
 	$(RUN_ENV) $(PY) manage.py devserver 127.0.0.1:$(PORT)
 
-# The production configuration, locally (README, "Production deployment"): DEBUG=0 and the
+# The production configuration, locally (docs/operating/deployment.md): DEBUG=0 and the
 # deploy checks, static files collected, migrations applied, then gunicorn with
 # WEB_CONCURRENCY workers on PORT. Without SECRET_KEY, one is made once and kept in var/.
 serve: export DEBUG := 0
@@ -47,7 +47,7 @@ serve: setup
 postfix:
 	@command -v smtp-sink >/dev/null || [ -x /usr/sbin/smtp-sink ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix; }
 
-# Real mail servers the bounce tests start privately (README, "Bounces and complaints"): Postfix
+# Real mail servers the bounce tests start privately (docs/operating/bounces.md): Postfix
 # makes real DSNs, Dovecot serves the bounce mailbox over IMAP and POP3.
 mailservers: postfix
 	@[ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/pop3 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd dovecot-pop3d; }
@@ -82,7 +82,7 @@ test-postgres: setup
 
 test: lint email-tools test-sqlite test-postgres
 
-# The benchmark (README, "Benchmark"): e.g. make bench BENCH_ARGS="--subscribers 100000 --sink smtp-sink"
+# The benchmark (docs/development/benchmarks.md): e.g. make bench BENCH_ARGS="--subscribers 100000 --sink smtp-sink"
 bench: setup postfix
 	$(PY) bench/run.py $(BENCH_ARGS)
 
@@ -90,7 +90,7 @@ bench: setup postfix
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 
-# The web benchmark (README, "Benchmark", web): `make serve` on PostgreSQL loaded from loopback.
+# The web benchmark (docs/development/benchmarks.md, web): `make serve` on PostgreSQL loaded from loopback.
 # e.g. make bench-web BENCH_WEB_ARGS="--workers 4 --connections 32 --duration 10"
 bench-web: setup wrk
 	$(PY) bench/web.py $(BENCH_WEB_ARGS)
