@@ -7,23 +7,31 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
 
 .PHONY: setup run serve test test-sqlite test-postgres lint browser postfix mailservers wrk bench bench-web email-tools email-check
 
+# pip's own lines (one per package collected and installed) are the progress of the long step.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed: run with PYTHON=python3.12")'
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $@
+	@echo "== setup 1/3: creating $(VENV) with $$($(PYTHON) --version)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "== setup 2/3: installing requirements-dev.txt into $(VENV) (about a minute the first time)"
+	@$(PY) -m pip install --progress-bar on -r requirements-dev.txt
+	@echo "== setup 3/3: done; 'make run' starts the engine"
+	@touch $@
 
 setup: $(VENV)/.installed
 
+# `make run PORT=8001 SMTP_PORT=2525` moves the site and the mail capture; links in mail follow
+# (SITE_URL), and so does load_demo's admin link.
+PORT ?= 8000
+SMTP_PORT ?= 8025
+RUN_ENV = SITE_URL=http://localhost:$(PORT) LOCAL_SMTP_PORT=$(SMTP_PORT)
 run: setup
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo
-	$(PY) manage.py devserver
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py load_demo
+	$(RUN_ENV) $(PY) manage.py devserver 127.0.0.1:$(PORT)
 
-# The production configuration, locally (README, "Production deployment"): DEBUG=0 and the
+# The production configuration, locally (docs/operating/deployment.md): DEBUG=0 and the
 # deploy checks, static files collected, migrations applied, then gunicorn with
 # WEB_CONCURRENCY workers on PORT. Without SECRET_KEY, one is made once and kept in var/.
-PORT ?= 8000
 serve: export DEBUG := 0
 serve: export PORT := $(PORT)
 serve: export ALLOWED_HOSTS ?= localhost,127.0.0.1
@@ -39,7 +47,7 @@ serve: setup
 postfix:
 	@command -v smtp-sink >/dev/null || [ -x /usr/sbin/smtp-sink ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix; }
 
-# Real mail servers the bounce tests start privately (README, "Bounces and complaints"): Postfix
+# Real mail servers the bounce tests start privately (docs/operating/bounces.md): Postfix
 # makes real DSNs, Dovecot serves the bounce mailbox over IMAP and POP3.
 mailservers: postfix
 	@[ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/pop3 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd dovecot-pop3d; }
@@ -74,7 +82,7 @@ test-postgres: setup
 
 test: lint email-tools test-sqlite test-postgres
 
-# The benchmark (README, "Benchmark"): e.g. make bench BENCH_ARGS="--subscribers 100000 --sink smtp-sink"
+# The benchmark (docs/development/benchmarks.md): e.g. make bench BENCH_ARGS="--subscribers 100000 --sink smtp-sink"
 bench: setup postfix
 	$(PY) bench/run.py $(BENCH_ARGS)
 
@@ -82,7 +90,7 @@ bench: setup postfix
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 
-# The web benchmark (README, "Benchmark", web): `make serve` on PostgreSQL loaded from loopback.
+# The web benchmark (docs/development/benchmarks.md, web): `make serve` on PostgreSQL loaded from loopback.
 # e.g. make bench-web BENCH_WEB_ARGS="--workers 4 --connections 32 --duration 10"
 bench-web: setup wrk
 	$(PY) bench/web.py $(BENCH_WEB_ARGS)

@@ -1,4 +1,4 @@
-"""gunicorn's settings for `make serve` and the systemd unit (README, "Production deployment").
+"""gunicorn's settings for `make serve` and the systemd unit (docs/operating/deployment.md).
 
     gunicorn -c project/gunicorn.py project.wsgi
 

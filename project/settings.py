@@ -1,6 +1,6 @@
 """Settings for the digest engine, read from the environment with local defaults.
 
-Every variable is listed in the README's Configuration section.
+Every variable is listed in docs/operating/configuration.md (tests/project/test_docs.py checks it).
 """
 
 from pathlib import Path
@@ -64,7 +64,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Digest <digest@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 ADMINS = env_emails("ADMINS", [])
 
-# Local capture server started by `manage.py devserver` (see README, "Local mail").
+# Local capture server started by `manage.py devserver` (README, "Two commands").
 LOCAL_SMTP_PORT = env_int("LOCAL_SMTP_PORT", 8025)
 LOCAL_MAIL_DIR = VAR_DIR / "mail"
 
@@ -113,7 +113,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 
-# Content-Security-Policy on every page (Django's own, README "Production deployment"): scripts
+# Content-Security-Policy on every page (Django's own, docs/operating/deployment.md): scripts
 # only from this site, or inline with the page's nonce; no plugins, no <base>, forms post here.
 # Styles may be inline: the admin's templates use style attributes, and a digest's HTML (its
 # CSS inlined by premailer) shows in the editors' sandboxed preview frames, which inherit the
@@ -162,7 +162,7 @@ CACHES = {"default": env_cache("CACHE_URL", "locmem://")}
 # The digest job's cron schedule, here because CRONJOBS needs it (digest/conf.py checks it).
 DIGEST_CRON_SCHEDULE = env_str("DIGEST_CRON_SCHEDULE", "") or "*/5 * * * *"
 
-# django-crontab: `manage.py crontab add` installs these; see README "Scheduling".
+# django-crontab: `manage.py crontab add` installs these; see docs/operating/scheduling.md.
 (VAR_DIR / "log").mkdir(parents=True, exist_ok=True)
 CRONJOBS = [
     (
@@ -177,7 +177,7 @@ CRONJOBS = [
 ANYMAIL = env_prefixed("ANYMAIL_")
 
 # Returned mail (bounces, complaints): the mailbox process_bounces reads, e.g.
-# imaps://user:pass@mail.example.org/INBOX (README, "Bounces and complaints").
+# imaps://user:pass@mail.example.org/INBOX (docs/operating/bounces.md).
 BOUNCE_MAILBOX_URL = env_url("BOUNCE_MAILBOX_URL", "")
 if BOUNCE_MAILBOX_URL:
     CRONJOBS.append(
@@ -196,7 +196,7 @@ if env_str("DIGEST_ENV_FILE", ""):
 
 # Background work (Django's Tasks framework): where the digest job's send tasks run.
 # immediate:// inline in the cron process (default); database:// (django-tasks-db) or
-# rq://host:port/db (django-tasks-rq) for workers; see README "Running workers".
+# rq://host:port/db (django-tasks-rq) for workers; see docs/operating/deployment.md, "Running workers".
 _TASKS_BACKEND, RQ_QUEUES = env_tasks("TASKS_URL", "immediate://")
 TASKS = {"default": _TASKS_BACKEND}
 if RQ_QUEUES:
@@ -215,7 +215,7 @@ LOGGING = {
     },
 }
 
-# ---- Serving the web in production (README, "Production deployment") ----------------------
+# ---- Serving the web in production (docs/operating/deployment.md) ----------------------
 # Health checks answer before host checks and HTTPS redirects (project/health.py); whitenoise
 # serves collected static files from the WSGI server; HTTPS settings default on when DEBUG is
 # off and SITE_URL is https://, so `manage.py check --deploy` is clean; each can be overridden.

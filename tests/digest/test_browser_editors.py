@@ -1,6 +1,6 @@
 """The editors' desk in a real browser (Debian's Chromium via Playwright): the dashboard, an issue's
 report, the live preview while writing, and the welcome mail. Screenshots at 375 and 800 px go to
-test-output/screenshots/ (the README's come from here)."""
+test-output/screenshots/ (docs/screenshots/ come from here)."""
 
 import datetime
 

@@ -23,7 +23,7 @@ SHOTS = ROOT / "test-output" / "screenshots"
 # The client families the layout must hold up in: every Gmail (web and apps), every Apple
 # Mail, and Outlook for Windows (Word's engine).
 FAMILIES = ["gmail.*", "apple-mail.*", "outlook.windows"]
-# What editors' content (not the layout) may still trip, and why it is acceptable: README, "How digests look".
+# What editors' content (not the layout) may still trip, and why it is acceptable: docs/mail-clients.md.
 CONTENT_FINDINGS = {"`white-space` is not supported by `outlook.windows`"}
 # The preheader's hiding is a set of fallbacks, each family covered by one declaration it
 # honours (display:none; max-height:0 with overflow:hidden in Gmail's mobile webmail;

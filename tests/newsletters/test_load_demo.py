@@ -1,6 +1,7 @@
 """The demo data loads with one command, exercises the features, and loads again safely."""
 
 import io
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -45,3 +46,32 @@ def test_demo_data_produces_real_digests(smtp_server):
     message = smtp_server.received[0].message
     assert message.get_body(preferencelist=("html",)) is not None
     assert message["List-Unsubscribe"].startswith("<http://localhost:8000/u/")
+
+
+def test_the_editor_keeps_one_password_across_runs(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    passwords = []
+    for _ in range(2):
+        out = io.StringIO()
+        call_command("load_demo", stdout=out)
+        [password] = re.findall(r"Editor login: editor / (\S+)", out.getvalue())
+        assert str(tmp_path / "demo-editor-password") in out.getvalue()
+        passwords.append(password)
+    assert passwords[0] == passwords[1]
+    assert get_user_model().objects.get(username="editor").check_password(passwords[0])
+    assert (tmp_path / "demo-editor-password").stat().st_mode & 0o077 == 0
+
+
+def test_the_demo_newsletters_welcome_their_readers(smtp_server):
+    from django.utils import timezone
+
+    from newsletters.services import welcome_send
+
+    call_command("load_demo", "--no-editor", stdout=io.StringIO())
+    for newsletter in Newsletter.objects.all():
+        assert newsletter.welcome_text.strip(), newsletter.slug
+        subscriber = Subscriber.objects.filter(subscriptions__newsletter=newsletter).first()
+        assert welcome_send(subscriber=subscriber, newsletter=newsletter, now=timezone.now())
+    assert {received.message["Subject"] for received in smtp_server.received} == {
+        f"Welcome to {name}" for name in Newsletter.objects.values_list("name", flat=True)
+    }

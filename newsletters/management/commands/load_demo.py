@@ -1,5 +1,7 @@
 import datetime
+import os
 import secrets
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,6 +15,19 @@ from newsletters.importing import csv_file_read, issue_source_parse, issue_upser
 from newsletters.models import Issue, Subscription
 
 DEMO = settings.BASE_DIR / "fixtures" / "demo"
+
+
+def editor_password(path: Path) -> str:
+    """Return the demo editor's password kept in the file, making and storing one the first time."""
+    if path.is_file() and (kept := path.read_text(encoding="utf-8").strip()):
+        return kept
+    password = secrets.token_urlsafe(12)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Readable by its owner only: it logs into an admin account.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(password + "\n")
+    return password
 
 
 class Command(BaseCommand):
@@ -50,7 +65,9 @@ class Command(BaseCommand):
             created_at=now - datetime.timedelta(days=8)
         )
         if not options["no_editor"]:
-            password = secrets.token_urlsafe(12)
+            # The same password on every run, so a browser's saved login keeps working.
+            password_file = Path(settings.VAR_DIR) / "demo-editor-password"
+            password = editor_password(password_file)
             user, _ = get_user_model().objects.get_or_create(username="editor", defaults={"email": "editor@localhost"})
             user.is_staff = user.is_superuser = True
             user.set_password(password)
@@ -58,3 +75,4 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Editor login: editor / {password}  (admin at {site_url('/admin/')})")
             )
+            self.stdout.write(f"  The password is kept in {password_file}; delete the file for a new one.")
