@@ -75,7 +75,7 @@ class BreakerRates:
 
     def __str__(self) -> str:
         if not self.sent:
-            return "nothing sent since"
+            return "nothing sent in that time"
         return (
             f"{self.sent} sent: hard bounces {_share(self.hard / self.sent)}, temporary failures "
             f"{_share(self.soft / self.sent)}, complaints {_share(self.complaints / self.sent)}"

@@ -4,6 +4,10 @@ import datetime
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.urls import reverse
 
 from digest.bounces import Report, bounce_record, fingerprint_of
 from digest.breaker import breaker_check, breaker_rates, newsletter_resume
@@ -158,3 +162,55 @@ def test_after_resume_the_waiting_digests_go_out_once_each(world, settings):
     refused = Delivery.objects.filter(newsletter=world.newsletter, status=DeliveryStatus.FAILED).count()
     assert received.count(1) == 60 - refused and received.count(0) == refused and max(received) == 1
     assert len(_admin_mails(world)) == 1
+
+
+def _editor(*, change: bool):
+    user = get_user_model().objects.create_user("editor", password="pw", is_staff=True)
+    codenames = ["view_subscription", "view_delivery"] + (["change_newsletter"] if change else [])
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def test_the_dashboard_shows_it_and_one_click_resumes_it(world, settings):
+    settings.DIGEST_BREAKER_MIN_SENT = 100
+    deliveries = _sent(world.newsletter, 100)
+    for delivery in deliveries[:6]:
+        _came_back(delivery, BounceKind.HARD)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(_editor(change=True))
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "Sending of Weekly Notes is paused" in page and "hard bounces 6.0% of 100 sent" in page
+    assert "Resume sending" in page
+    url = reverse("breaker_resume", args=[world.newsletter.pk])
+    assert client.get(url).status_code == 405
+    assert client.post(url).status_code == 403  # no CSRF token
+    assert _paused(world.newsletter).paused_at is not None
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    response = client.post(url, {"csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard")
+    newsletter = _paused(world.newsletter)
+    assert newsletter.paused_at is None and newsletter.pause_reason == "" and newsletter.resumed_by == "editor"
+    assert "is paused" not in client.get(reverse("dashboard")).content.decode()
+
+
+def test_resuming_needs_staff_with_the_right_to_change_newsletters(world, client):
+    Newsletter.objects.filter(pk=world.newsletter.pk).update(paused_at=NOW, pause_reason="complaints 1.0% of 200 sent")
+    url = reverse("breaker_resume", args=[world.newsletter.pk])
+    response = client.post(url)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    client.force_login(_editor(change=False))
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "is paused" in page and "Resume sending" not in page
+    assert client.post(url).status_code == 403
+    assert _paused(world.newsletter).paused_at == NOW
+
+
+def test_the_newsletter_form_cannot_clear_a_pause(world, admin_client):
+    Newsletter.objects.filter(pk=world.newsletter.pk).update(paused_at=NOW, pause_reason="complaints 1.0% of 200 sent")
+    change = reverse("admin:newsletters_newsletter_change", args=[world.newsletter.pk])
+    form = admin_client.get(change).context["adminform"].form
+    assert "paused_at" not in form.fields and "resumed_by" not in form.fields
+    posted = {key: value for key, value in form.initial.items() if value is not None}
+    posted |= {"send_time": "08:00", "paused_at": "", "pause_reason": ""}
+    assert admin_client.post(change, posted).status_code == 302
+    assert _paused(world.newsletter).paused_at == NOW
