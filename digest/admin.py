@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from digest import dashboard as board
 from digest.bounces import suppression_lift
+from digest.breaker import breaker_paused
 from digest.charts import Series, bar_chart, line_chart
 from digest.deliverability.report import deliverability_check
 from digest.exceptions import RenderError
@@ -36,6 +37,7 @@ from digest.previews import (
 from newsletters.admin import IssueAdmin, NewsletterAdmin, SubscriberAdmin
 from newsletters.conf import newsletters_settings
 from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, SubscriberStatus
+from project.clock import db_now
 
 BOUNCES = Q(kind__in=[BounceKind.HARD, BounceKind.SOFT])
 COMPLAINTS = Q(kind=BounceKind.COMPLAINT)
@@ -518,6 +520,8 @@ def dashboard(request):
         "due": due,
         "per": per,
         "runs": board.runs_recent(),
+        "paused": breaker_paused(now=db_now(), newsletter_ids=[newsletter_id] if chosen else None),
+        "can_resume": request.user.has_perm("newsletters.change_newsletter"),
     }
     return TemplateResponse(request, "admin/digest/dashboard.html", context)
 

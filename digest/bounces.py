@@ -8,6 +8,8 @@
 - A complaint (an ARF report, an ESP's `complained`) or an ESP's `unsubscribed` event
   unsubscribes the reader from everything; the event records why.
 - An editor may lift a suppression (admin): recorded too, and the soft score restarts.
+- A bounce or complaint about a digest counts towards its newsletter's circuit breaker
+  (digest.breaker), which pauses its sending past the limits.
 
 Every event is stored (digest.models.BounceEvent) once: its fingerprint is unique, so a
 report read again changes nothing. Its raw message is kept cut to DIGEST_BOUNCE_RAW_MAX_BYTES,
@@ -28,10 +30,12 @@ from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
 from django.db.models.functions import TruncDate
 
+from digest.breaker import breaker_check
 from digest.conf import digest_settings
 from digest.models import AdminAlert, BounceAction, BounceEvent, BounceKind, Delivery, DeliveryStatus
 from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
 from newsletters.services import subscriber_unsubscribe_all
+from project.clock import db_now
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +107,8 @@ def bounce_record(
             transaction.set_rollback(True)
             return None
     logger.info("%s for %s (%s): %s", event.get_kind_display(), subscriber.email, report.source, action)
+    if delivery is not None and report.kind in (BounceKind.HARD, BounceKind.SOFT, BounceKind.COMPLAINT):
+        breaker_check(newsletter_ids=[delivery.newsletter_id], now=db_now())
     return event
 
 

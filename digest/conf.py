@@ -78,6 +78,17 @@ _SETTINGS = {
     "DIGEST_BOUNCE_RATE_WARN": Setting(0.05, float, 0),
     "DIGEST_COMPLAINT_RATE_WARN": Setting(0.001, float, 0),
     "DIGEST_BOUNCE_RATE_DAYS": Setting(7, int, 1),
+    # The circuit breaker (digest.breaker): a newsletter's sending pauses, until an owner resumes
+    # it, when among its digests sent in the last DIGEST_BREAKER_HOURS (at least
+    # DIGEST_BREAKER_MIN_SENT of them) hard bounces (5xx from the relay, or a hard DSN or ESP
+    # event), temporary failures reported after acceptance (a soft DSN or ESP event) or
+    # complaints pass these shares (0 turns one off). Amazon SES reviews an account at 5% hard
+    # bounces and 0.1% complaints; Buttondown pauses a sender at 5% temporary failures.
+    "DIGEST_BREAKER_HARD_RATE": Setting(0.05, float, 0),
+    "DIGEST_BREAKER_SOFT_RATE": Setting(0.05, float, 0),
+    "DIGEST_BREAKER_COMPLAINT_RATE": Setting(0.001, float, 0),
+    "DIGEST_BREAKER_MIN_SENT": Setting(200, int, 1),
+    "DIGEST_BREAKER_HOURS": Setting(24, int, 1),
     # Cron schedule of process_bounces, installed when BOUNCE_MAILBOX_URL is set.
     "DIGEST_BOUNCE_CRON_SCHEDULE": Setting("*/10 * * * *", str),
     # How long a sender's first accepted message waits for the other connections' before

@@ -18,7 +18,9 @@ subscriber is suppressed after DIGEST_SUPPRESS_AFTER in a row).
 A fault of the group rather than of the reader (its digest cannot be rendered, the
 newsletter's From is not an address, the relay refuses our sender) *holds* the group:
 its deliveries are deferred without counting an attempt, nobody's cursor or failure
-count moves, and the run tells ADMINS. They go out once the fault is fixed.
+count moves, and the run tells ADMINS. They go out once the fault is fixed. A newsletter
+its circuit breaker paused (digest.breaker) is not claimed at all: its deliveries wait as
+they are until an owner resumes it.
 """
 
 import datetime
@@ -32,7 +34,7 @@ from django.db.models import F, Q, QuerySet
 from digest.conf import digest_settings
 from digest.journal import journal_read
 from digest.models import Delivery, DeliveryStatus, JournalEntry
-from newsletters.models import Subscriber, SubscriberStatus, Subscription
+from newsletters.models import Newsletter, Subscriber, SubscriberStatus, Subscription
 from newsletters.schedules import subscription_next_due
 from project.clock import db_now
 
@@ -47,8 +49,11 @@ def _claimable(now: datetime.datetime) -> Q:
 
 
 def deliveries_waiting(*, now: datetime.datetime, newsletter_ids: list[int] | None = None) -> QuerySet[Delivery]:
-    """Deliveries a run at `now` may claim: pending, or deferred and due."""
-    waiting = Delivery.objects.filter(_claimable(now))
+    """Deliveries a run at `now` may claim: pending, or deferred and due, of a newsletter not paused (digest.breaker)."""
+    # A subquery, not a join: FOR UPDATE SKIP LOCKED on a join would lock the newsletter's row
+    # too, and a second claimant would skip every delivery of that newsletter.
+    paused = Newsletter.objects.filter(paused_at__isnull=False).values("id")
+    waiting = Delivery.objects.filter(_claimable(now)).exclude(newsletter_id__in=paused)
     if newsletter_ids is not None:
         waiting = waiting.filter(newsletter_id__in=newsletter_ids)
     return waiting

@@ -58,6 +58,10 @@ class Delivery(models.Model):
                 name="delivery_claimable_idx",
             ),
             models.Index(fields=["newsletter", "status"], name="delivery_newsletter_status_idx"),
+            # The circuit breaker (digest.breaker) counts a newsletter's digests attempted in its
+            # last hours (by their claim's stamp) after every batch: a range of this index, not
+            # every digest it ever sent.
+            models.Index(fields=["newsletter", "claimed_at"], name="delivery_breaker_idx"),
             # Complaints and bounces without a VERP token are matched by the original Message-ID.
             models.Index(fields=["message_id"], name="delivery_message_id_idx"),
             # The dashboard's digests per day and the issue report read only this index

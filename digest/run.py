@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from digest.aggregation import deliveries_plan
 from digest.bounces import rates_warn
+from digest.breaker import breaker_check, breaker_summary
 from digest.conf import digest_settings
 from digest.delivery import batch_send
 from digest.exceptions import DeliveryError, DigestError, RenderError
@@ -75,6 +76,10 @@ class RunSummary:
     connections_at_once: int = 0
     # Bounce or complaint rate past the ESP thresholds (digest.bounces), also mailed to ADMINS.
     warning: str = ""
+    # Digests of newsletters the circuit breaker paused (digest.breaker), waiting for an owner to
+    # resume them, and why each is paused.
+    paused_held: int = 0
+    paused: str = ""
     dry_run: bool = False
     # Send tasks enqueued for workers and not finished when the run returned (without --wait).
     tasks_pending: int = 0
@@ -99,6 +104,7 @@ class RunSummary:
             f"{self.due} due, {self.groups_rendered} groups rendered, {self.sent} sent, {self.empty} empty, "
             f"{self.deferred} deferred, {self.failed} failed, {self.skipped} skipped, {self.suppressed} suppressed"
             + (f", {self.held} held (a fault of the newsletter or its rendering; ADMINS told)" if self.held else "")
+            + (f"; {self.paused_held} held: {self.paused}" if self.paused else "")
             + (f"; stopped early: {self.released} handed back to the next run" if self.released else "")
             + (f"; {self.groups_reused} groups reused from another run" if self.groups_reused else "")
             + (f"; WARNING: {self.warning}" if self.warning else "")
@@ -150,6 +156,7 @@ def digest_run(
             summary.add(result.return_value)
     if summary.sent:
         summary.warning = rates_warn(now=now)
+    summary.paused_held, summary.paused = breaker_summary(newsletter_ids=newsletter_ids)
     Run.objects.create(
         started_at=started,
         finished_at=timezone.now(),
@@ -290,6 +297,9 @@ def _send_batches(
                 lease=lease,
             )
         _batch_settle(sending, batch=batch, outcomes=outcomes, now=now)
+        # A newsletter paused here is claimed no more, by this sender or any other.
+        for paused in breaker_check(newsletter_ids={delivery.newsletter_id for delivery in batch}, now=db_now()):
+            say(paused)
         done = sum(counts[key] for key in ("sent", "deferred", "failed", "skipped", "held"))
         say(
             f"delivered {done}/{max(total, done)}: {counts['sent']} sent, {counts['deferred']} deferred, {counts['failed']} failed"

@@ -75,6 +75,8 @@ class NewsletterAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+    # Set by the digest engine's circuit breaker, cleared by its resume button (which records who).
+    readonly_fields = ["paused_at", "pause_reason", "resumed_at", "resumed_by"]
 
     def get_queryset(self, request):
         return (

@@ -89,6 +89,14 @@ class Newsletter(models.Model):
         "(required in commercial email by CAN-SPAM; mail providers expect a clear identity).",
     )
     active = models.BooleanField(default=True)
+    # Set by the digest engine's circuit breaker when bounces or complaints pass their limits:
+    # its digests wait, planned, until an owner resumes sending.
+    paused_at = models.DateTimeField(null=True, blank=True, help_text="When sending was paused (circuit breaker).")
+    pause_reason = models.CharField(max_length=300, blank=True, help_text="Why sending was paused.")
+    resumed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When sending was last resumed: rates count from here."
+    )
+    resumed_by = models.CharField(max_length=150, blank=True, help_text="Who last resumed sending.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
