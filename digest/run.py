@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import logging
 import smtplib
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -35,7 +36,7 @@ from digest.conf import digest_settings
 from digest.delivery import batch_send
 from digest.exceptions import DeliveryError, DigestError, RenderError
 from digest.journal import Journal
-from digest.lease import Lease, LeaseLost, stop_requested
+from digest.lease import MARGIN, Lease, LeaseLost, stop_requested
 from digest.ledger import (
     Outcome,
     deliveries_claim,
@@ -199,6 +200,7 @@ class _Sending:
     journal: Journal
     pool: Pool
     lease: Lease
+    now: datetime.datetime
     counts: Counter = field(default_factory=Counter)
     renders: dict[Window, RenderedDigest | RenderError | None] = field(default_factory=dict)
     # Each group's sender check and fast-path message, made once per run (digest.delivery).
@@ -221,7 +223,7 @@ def deliveries_send(
         aliases=digest_settings.mailer_aliases, size=digest_settings.CONNECTIONS, rate=digest_settings.RATE_LIMIT
     )
     lease = Lease(claimant=claimant, timeout=digest_settings.CLAIM_TIMEOUT)
-    sending = _Sending(claimant=claimant, journal=Journal(claimant), pool=pool, lease=lease)
+    sending = _Sending(claimant=claimant, journal=Journal(claimant), pool=pool, lease=lease, now=now)
     recorded = False
     try:
         _send_batches(sending, now=now, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
@@ -279,7 +281,9 @@ def _send_batches(
             last_id = 0  # one more pass from the start: rows skipped while locked, or freed since
             continue
         if not batch:
-            return
+            if _others_settled(sending, lease=lease, say=say):
+                return
+            continue  # a sender died: its claims were just taken over, some handed back
         last_id = max(delivery.id for delivery in batch)
         for window in {delivery.window for delivery in batch} - sending.renders.keys():
             try:
@@ -306,6 +310,30 @@ def _send_batches(
         )
         if on_batch:
             on_batch(done, max(total, done))
+
+
+def _others_settled(sending: _Sending, *, lease: Lease, say) -> bool:
+    """With nothing left to claim, watch the other senders' claims until they are settled or one of them dies.
+
+    True when no other sender holds a claim, or their claims stayed alive (renewed) for a
+    whole lease: they are working. False as soon as expired claims were taken over (their
+    messages are sent again by the loop). So while any sender still runs, a dead one's
+    batch is taken over within one lease, not at the next cron run.
+    """
+    deadline = time.monotonic() + lease.timeout * (1 + MARGIN)
+    while not stop_requested.is_set():
+        if not Delivery.objects.filter(status=DeliveryStatus.SENDING).exclude(claimed_by=sending.claimant).exists():
+            return True
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(lease.timeout / 8)  # another process's claims: nothing to wait on but the database
+        recovered, dead = deliveries_recover(now=sending.now)
+        if dead:
+            sending.dead |= dead
+            sending.counts["sent"] += recovered
+            say(f"took over the claims of a sender that stopped renewing them; {recovered} were sent (its journal)")
+            return False
+    return True
 
 
 def _renewal(claimant: str):

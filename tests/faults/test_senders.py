@@ -100,8 +100,11 @@ def test_a_stopped_sender_finishes_what_is_in_flight_and_hands_back_the_rest(set
 @postgres_only
 def test_a_machine_clock_eleven_minutes_ahead_takes_over_no_live_claim(settings, tmp_path, monkeypatch):
     # D4: expiry is judged on the database's clock. A sender whose machine clock is ahead
-    # (faked in this process) runs beside a live one and must leave its claims alone.
-    with mid_batch(settings, tmp_path / "live", count=30, at=4, connections=2, BATCH_SIZE=30) as scene:
+    # (faked in this process) runs beside a live one and must leave its claims alone, though
+    # it watches them for a whole lease (4 s here) before it ends.
+    lease = settings.DIGEST_CLAIM_TIMEOUT = 4
+    live = tmp_path / "live"
+    with mid_batch(settings, live, count=30, at=4, connections=2, BATCH_SIZE=30, CLAIM_TIMEOUT=lease) as scene:
         real_now = timezone.now
         monkeypatch.setattr(timezone, "now", lambda: real_now() + datetime.timedelta(minutes=11))
         skewed = digest_run(now=RUN_AT + datetime.timedelta(minutes=11))
@@ -112,6 +115,23 @@ def test_a_machine_clock_eleven_minutes_ahead_takes_over_no_live_claim(settings,
     assert "recovered" not in out
     assert skewed.sent == 0  # the live sender holds every claim
     assert guarantees(scene.smtp.received, emails=scene.emails, duplicates_at_most=0) == 0
+
+
+def test_a_sender_with_nothing_left_takes_over_a_dead_ones_batch_within_a_lease(settings, tmp_path):
+    # Recovery needs no later cron run while another sender is still at work: one that runs
+    # out of claims watches the others' and takes over those whose lease runs out.
+    lease = settings.DIGEST_CLAIM_TIMEOUT = 3
+    with mid_batch(
+        settings, tmp_path / "dead", count=30, at=8, connections=2, BATCH_SIZE=30, CLAIM_TIMEOUT=lease
+    ) as scene:
+        scene.process.kill()
+        scene.process.wait(30)
+        scene.gate.reopen()
+        # Its claims are still within their lease: a run now finds nothing to claim, waits, takes over.
+        summary = digest_run(now=RUN_AT + datetime.timedelta(minutes=1))
+    assert summary.sent > 0 and summary.deferred == summary.failed == 0
+    assert guarantees(scene.smtp.received, emails=scene.emails, duplicates_at_most=2) >= 1
+    assert not Delivery.objects.filter(status=DeliveryStatus.SENDING).exists()
 
 
 @postgres_only
