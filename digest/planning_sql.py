@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils.encoding import force_bytes
 
-from digest.aggregation import window_end
+from digest.aggregation import installation_key, window_end
 from digest.conf import digest_settings
 from digest.models import OPEN_STATUSES, Delivery
 from digest.scheduling import _live, latest_visible, settled, subscriptions_due
@@ -82,7 +82,7 @@ chunk AS (
     SELECT s.id, s.newsletter_id, s."cursor", k.end_at, k.next_due, k.next_due_idle,
            COALESCE(s."cursor", LEAST(s.created_at, COALESCE(s.next_due_at, k.end_at) - make_interval(secs => k.period)))
                AS start_at,
-           'digest.' || s.id || '.' || to_char(k.end_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS') || 'Z' AS local_id,
+           'digest.' || %s::text || '.' || s.id || '.' || to_char(k.end_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS') || 'Z' AS local_id,
            (k.end_at IS NULL OR (s."cursor" IS NOT NULL AND k.end_at <= s."cursor")) AS idle
     FROM picked JOIN "{subscription}" s ON s.id = picked.id
     JOIN "{subscriber}" r ON r.id = s.subscriber_id
@@ -147,6 +147,7 @@ def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | N
         return counts
     columns = [list(column) for column in zip(*schedules, strict=True)]
     groups: set[str] = set()
+    installation = installation_key()
     wall = datetime.datetime.now(datetime.UTC)
     # Chunks are ranges of ids, not "the next N due": each statement then reads one range of
     # the primary key, where "the next N due, after the last" made PostgreSQL step over every
@@ -162,6 +163,7 @@ def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | N
             params = [
                 *chunk_params,
                 *columns,
+                installation,
                 IssueStatus.PUBLISHED,
                 *_message_id_keys(),
                 site_domain(),
