@@ -48,7 +48,10 @@ def message_build(
     text, html = rendered.personalize(personal)
     newsletter = rendered.newsletter
     from_email = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
-    extra = {"List-Unsubscribe": personal.list_unsubscribe, **headers, "Message-ID": delivery.message_id}
+    # Verbatim: one line on every path, as the fast path writes it (the email package would
+    # fold a long one onto a line of its own).
+    message_id = Verbatim("Message-ID", delivery.message_id)
+    extra = {"List-Unsubscribe": personal.list_unsubscribe, **headers, "Message-ID": message_id}
     envelope_from = verp_sender(delivery.pk)
     if envelope_from:
         # Django's backends (and anymail's) take the envelope sender from from_email and
