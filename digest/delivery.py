@@ -32,7 +32,7 @@ from digest.rendering import Personal, RenderedDigest
 from digest.verp import verp_sender
 from newsletters.messages import ReaderEmail, Verbatim
 from newsletters.models import SubscriberStatus, SubscriptionStatus
-from newsletters.tokens import preferences_url, unsubscribe_url
+from newsletters.tokens import preferences_url, unsubscribe_token, unsubscribe_url
 from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validate_single_line
 
 
@@ -88,8 +88,9 @@ def _personal(delivery: Delivery) -> Personal:
     except ValidationError:
         raise RecipientError(f"the address {subscriber.email!r} is malformed", delivery=delivery.pk) from None
     name = CONTROL_CHARACTERS.sub(" ", subscriber.name)
-    unsubscribe = unsubscribe_url(subscription.pk)
-    header = list_unsubscribe(url=unsubscribe, subscription_id=subscription.pk)
+    token = unsubscribe_token(subscription.pk)
+    unsubscribe = unsubscribe_url(subscription.pk, token=token)
+    header = list_unsubscribe(url=unsubscribe, token=token)
     return Personal(name, subscriber.email, unsubscribe, preferences_url(subscriber.pk), header)
 
 

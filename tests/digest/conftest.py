@@ -7,6 +7,7 @@ from digest.conf import digest_settings
 from digest.models import Delivery, DeliveryStatus
 from digest.run import digest_run
 from newsletters.models import Subscription
+from newsletters.tokens import token_read
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 UTC = datetime.UTC
@@ -23,6 +24,15 @@ def leases_expire() -> int:
     """
     lease = datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT + 1)
     return Delivery.objects.filter(status=DeliveryStatus.SENDING).update(claimed_at=F("claimed_at") - lease)
+
+
+def mailto_unsubscribe_names(header: str) -> int:
+    """Check a List-Unsubscribe's mailto carries its URL's signed token; return the subscription it names."""
+    url, mailto = (part.strip().strip("<>") for part in header.split(","))
+    token = url.rstrip("/").rsplit("/", 1)[-1]
+    assert mailto.startswith("mailto:unsubscribe@example.com?subject=unsubscribe%20"), mailto
+    assert mailto.removeprefix("mailto:unsubscribe@example.com?subject=unsubscribe%20") == token
+    return token_read(token, purpose="unsubscribe", kind=int)
 
 
 def body(message, subtype: str) -> str:

@@ -7,7 +7,7 @@ from django.core import mail
 
 from digest.models import Delivery, DeliveryStatus
 from newsletters.models import Attachment, Subscriber, SubscriberStatus
-from tests.digest.conftest import at, body
+from tests.digest.conftest import at, body, mailto_unsubscribe_names
 
 pytestmark = pytest.mark.django_db
 
@@ -46,10 +46,7 @@ def test_daily_digest_message_is_complete(world, settings, tmp_path):
     assert message["Message-ID"] == delivery.message_id
     unsubscribe = "https://news.example.com/u/"
     header = message["List-Unsubscribe"]
-    assert (
-        header.startswith(f"<{unsubscribe}")
-        and f"<mailto:unsubscribe@example.com?subject=unsubscribe-{ada.pk}>" in header
-    )
+    assert header.startswith(f"<{unsubscribe}") and mailto_unsubscribe_names(header) == ada.pk
 
     html = body(message, "html")
     text = body(message, "plain")
