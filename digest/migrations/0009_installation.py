@@ -12,7 +12,7 @@ def installation_create(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('digest', '0007_admin_alert'),
+        ('digest', '0008_bounce_occurred_index'),
     ]
 
     operations = [

@@ -1,4 +1,5 @@
 import datetime
+import re
 
 import pytest
 from django.db.models import F
@@ -33,6 +34,22 @@ def mailto_unsubscribe_names(header: str) -> int:
     assert mailto.startswith("mailto:unsubscribe@example.com?subject=unsubscribe%20"), mailto
     assert mailto.removeprefix("mailto:unsubscribe@example.com?subject=unsubscribe%20") == token
     return token_read(token, purpose="unsubscribe", kind=int)
+
+
+def style_block_rules(html: str) -> list[str]:
+    """The top-level rules' preludes in an HTML document's <style> blocks (what premailer left there)."""
+    preludes = []
+    for block in re.findall(r"<style[^>]*>(.*?)</style>", html, re.DOTALL):
+        depth, start = 0, 0
+        for position, character in enumerate(block):
+            if character == "{":
+                if depth == 0:
+                    preludes.append(" ".join(block[start:position].split()))
+                depth += 1
+            elif character == "}":
+                depth -= 1
+                start = position + 1 if depth == 0 else start
+    return preludes
 
 
 def body(message, subtype: str) -> str:
