@@ -10,13 +10,14 @@ cursor advances at once.
 
 import bisect
 import datetime
+import secrets
 from collections import Counter
 
 from django.db import connection, transaction
 from django.utils.crypto import salted_hmac
 
 from digest.conf import digest_settings
-from digest.models import Delivery, Window
+from digest.models import Delivery, Installation, Window
 from digest.scheduling import latest_visible, settled, subscriptions_due
 from newsletters.conf import site_domain
 from newsletters.models import Frequency, Issue, IssueStatus, Subscription
@@ -90,13 +91,27 @@ def publish_times(*, now: datetime.datetime, newsletter_ids: list[int] | None) -
     return times
 
 
-def message_id_for(subscription_id: int, end: datetime.datetime) -> str:
+def installation_key() -> str:
+    """Return this database's installation id: read once per planning run, for every Message-ID it mints.
+
+    The migration that made the table made the row; it is made here only if the row is gone
+    (a flushed test database), and then it is new, as a new installation's would be.
+    """
+    key = Installation.objects.order_by("pk").values_list("key", flat=True).first()
+    if key is None:
+        key = Installation.objects.get_or_create(pk=1, defaults={"key": secrets.token_hex(6)})[0].key
+    return key
+
+
+def message_id_for(subscription_id: int, end: datetime.datetime, *, installation: str) -> str:
     """Return the Message-ID of the digest of this window: the same on every retry.
 
-    It ends with a signature, so a complaint matched by its Message-ID (digest.returned)
-    cannot be forged for another reader from a guessed id and date.
+    The installation's id is in it, so two databases sharing a SECRET_KEY never mint the same
+    Message-ID for their subscription 1's window. It ends with a signature, so a complaint
+    matched by its Message-ID (digest.returned) cannot be forged for another reader from a
+    guessed id and date. digest.planning_sql computes the same in SQL.
     """
-    local = f"digest.{subscription_id}.{end:%Y%m%dT%H%M%S}Z"
+    local = f"digest.{installation}.{subscription_id}.{end:%Y%m%dT%H%M%S}Z"
     signature = salted_hmac("digest.message-id", local, algorithm="sha256").hexdigest()[:12]
     return f"<{local}.{signature}@{site_domain()}>"
 
@@ -131,6 +146,7 @@ def deliveries_plan_python(
     counts: Counter = Counter()
     latest = latest_visible(now=now, newsletter_ids=newsletter_ids)
     published = publish_times(now=now, newsletter_ids=newsletter_ids)
+    installation = installation_key()
     contents: dict[Window, bool] = {}
     last_id = 0
     while True:
@@ -142,14 +158,24 @@ def deliveries_plan_python(
             if not chunk:
                 break
             last_id = chunk[-1].id
-            _plan_chunk(chunk, now=now, latest=latest, published=published, contents=contents, counts=counts)
+            _plan_chunk(
+                chunk,
+                now=now,
+                latest=latest,
+                published=published,
+                installation=installation,
+                contents=contents,
+                counts=counts,
+            )
         if progress:
             progress(f"planned {counts['due']} due subscriptions: {counts['planned']} digests, {counts['empty']} empty")
     counts["groups"] = sum(1 for has_issues in contents.values() if has_issues)
     return counts
 
 
-def _plan_chunk(chunk, *, now, latest, published, contents: dict[Window, bool], counts: Counter) -> None:
+def _plan_chunk(
+    chunk, *, now, latest, published, installation: str, contents: dict[Window, bool], counts: Counter
+) -> None:
     deliveries, advanced = [], []
     for subscription in chunk:
         counts["due"] += 1
@@ -171,7 +197,7 @@ def _plan_chunk(chunk, *, now, latest, published, contents: dict[Window, bool], 
                     newsletter_id=window.newsletter_id,
                     window_start=window.start,
                     window_end=window.end,
-                    message_id=message_id_for(subscription.id, window.end),
+                    message_id=message_id_for(subscription.id, window.end, installation=installation),
                     next_attempt_at=now,
                 )
             )

@@ -1,4 +1,4 @@
-"""System checks: digest settings, the schedule, and whether cron will really run the job."""
+"""System checks: digest settings, DMARC alignment, the schedule, and whether cron will really run the job."""
 
 from pathlib import Path
 
@@ -9,6 +9,7 @@ from django.db import DatabaseError
 
 from digest.conf import digest_settings
 from digest.cron import CronSchedule, crontab_executable, crontab_installed_hashes, job_hash
+from digest.deliverability.dmarc import organizational_domain
 from digest.deliverability.findings import Level
 from digest.deliverability.report import deliverability_check, domain_of, from_domains
 from digest.dkim import key_file_exposure
@@ -46,6 +47,47 @@ def check_dkim_key_file(app_configs, **kwargs):
             id="digest.W005",
         )
     ]
+
+
+@checks.register("digest")
+def check_alignment(app_configs, **kwargs):
+    """DKIM's d= and the bounce domain share each From domain's organizational domain, or DMARC does not count them.
+
+    Offline, from the settings and the newsletters alone (check_deliverability asks DNS, when
+    enabled). DMARC passes when either aligns, but a d= or envelope sender of another
+    organization is almost always a mistake, and Gmail and Yahoo want both from bulk senders.
+    The organizational domain is digest.deliverability.dmarc's built-in rule.
+    """
+    names = {
+        "DIGEST_DKIM_DOMAIN": digest_settings.DKIM_DOMAIN.lower(),
+        "DIGEST_BOUNCE_ADDRESS": domain_of(digest_settings.BOUNCE_ADDRESS),
+    }
+    names = {setting: domain for setting, domain in names.items() if domain}
+    if not names:
+        return []
+    try:
+        domains = from_domains()
+    except DatabaseError:  # before the first migrate: the default From is all there is
+        domains = {domain_of(settings.DEFAULT_FROM_EMAIL): []}
+    warnings = []
+    for from_domain, newsletters in domains.items():
+        who = f"the newsletters {', '.join(map(repr, newsletters))}" if newsletters else "DEFAULT_FROM_EMAIL"
+        for setting, domain in names.items():
+            if not from_domain or organizational_domain(domain) == organizational_domain(from_domain):
+                continue
+            what = "DKIM signature (d=)" if setting == "DIGEST_DKIM_DOMAIN" else "envelope sender (SPF)"
+            warnings.append(
+                checks.Warning(
+                    f"{setting} is at {domain}, but the From domain of {who} is {from_domain}: the {what} does not align "
+                    f"with the From domain ({organizational_domain(domain)} is not "
+                    f"{organizational_domain(from_domain)}), so DMARC does not count it.",
+                    hint=f"Use a domain under {organizational_domain(from_domain)} for {setting}, or send from "
+                    f"an address under {organizational_domain(domain)}. Organizational domains are the last two "
+                    "labels (three under suffixes such as co.uk).",
+                    id="digest.W007" if setting == "DIGEST_DKIM_DOMAIN" else "digest.W008",
+                )
+            )
+    return warnings
 
 
 @checks.register("digest")

@@ -32,7 +32,7 @@ from digest.rendering import Personal, RenderedDigest
 from digest.verp import verp_sender
 from newsletters.messages import ReaderEmail, Verbatim
 from newsletters.models import SubscriberStatus, SubscriptionStatus
-from newsletters.tokens import preferences_url, unsubscribe_url
+from newsletters.tokens import preferences_url, unsubscribe_token, unsubscribe_url
 from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validate_single_line
 
 
@@ -48,7 +48,10 @@ def message_build(
     text, html = rendered.personalize(personal)
     newsletter = rendered.newsletter
     from_email = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
-    extra = {"List-Unsubscribe": personal.list_unsubscribe, **headers, "Message-ID": delivery.message_id}
+    # Verbatim: one line on every path, as the fast path writes it (the email package would
+    # fold a long one onto a line of its own).
+    message_id = Verbatim("Message-ID", delivery.message_id)
+    extra = {"List-Unsubscribe": personal.list_unsubscribe, **headers, "Message-ID": message_id}
     envelope_from = verp_sender(delivery.pk)
     if envelope_from:
         # Django's backends (and anymail's) take the envelope sender from from_email and
@@ -85,8 +88,9 @@ def _personal(delivery: Delivery) -> Personal:
     except ValidationError:
         raise RecipientError(f"the address {subscriber.email!r} is malformed", delivery=delivery.pk) from None
     name = CONTROL_CHARACTERS.sub(" ", subscriber.name)
-    unsubscribe = unsubscribe_url(subscription.pk)
-    header = list_unsubscribe(url=unsubscribe, subscription_id=subscription.pk)
+    token = unsubscribe_token(subscription.pk)
+    unsubscribe = unsubscribe_url(subscription.pk, token=token)
+    header = list_unsubscribe(url=unsubscribe, token=token)
     return Personal(name, subscriber.email, unsubscribe, preferences_url(subscriber.pk), header)
 
 

@@ -7,7 +7,7 @@ console) writes the same bytes as the fast path (digest.fastmail); an ESP's API 
 unfolded value.
 
 The headers (RFC 2369, 2919, 5064, 8058, and Gmail's Feedback-ID):
-    List-Unsubscribe       <https://…/u/TOKEN/>[, <mailto:DIGEST_UNSUBSCRIBE_MAILTO?subject=…>]
+    List-Unsubscribe       <https://…/u/TOKEN/>[, <mailto:DIGEST_UNSUBSCRIBE_MAILTO?subject=unsubscribe%20TOKEN>]
     List-Unsubscribe-Post  List-Unsubscribe=One-Click
     List-Id                "Name" <list id>       the name quoted, or encoded-words if not ASCII
     List-Archive           <the newsletter's archive page>
@@ -17,6 +17,8 @@ The headers (RFC 2369, 2919, 5064, 8058, and Gmail's Feedback-ID):
     Feedback-ID            NEWEST-ISSUE:NEWSLETTER:digest:DIGEST_FEEDBACK_ID_SENDER
     Precedence             bulk
 """
+
+from urllib.parse import quote
 
 from django.urls import reverse
 
@@ -54,9 +56,16 @@ def list_headers(*, newsletter: Newsletter, issue_ids: list[int]) -> dict[str, V
     return {name: Verbatim(name, value) for name, value in values.items()}
 
 
-def list_unsubscribe(*, url: str, subscription_id: int) -> Verbatim:
-    """One reader's List-Unsubscribe: the one-click URL first, then the mailto if configured."""
+def list_unsubscribe(*, url: str, token: str) -> Verbatim:
+    """One reader's List-Unsubscribe: the one-click URL first, then the mailto if configured.
+
+    The mailto's subject carries the URL's signed token, so whatever reads that mailbox can
+    tell a reader's request from a forged one (newsletters.tokens.token_read); a bare
+    subscription id would let anyone unsubscribe anyone.
+    """
     value = f"<{url}>"
     if digest_settings.UNSUBSCRIBE_MAILTO:
-        value += f", <mailto:{digest_settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe-{subscription_id}>"
+        # A signed token is base64url, ":" and "~": characters a mailto: URI keeps as they are (RFC 6068).
+        subject = quote(f"unsubscribe {token}", safe=":~")
+        value += f", <mailto:{digest_settings.UNSUBSCRIBE_MAILTO}?subject={subject}>"
     return Verbatim("List-Unsubscribe", value)

@@ -220,6 +220,19 @@ class AdminAlert(models.Model):
         return f"{self.key}: {self.kinds or 'clear'}"
 
 
+class Installation(models.Model):
+    """This database's own identity: one row, made by a migration, never changed.
+
+    Its id goes into every Message-ID, so two installations sharing a SECRET_KEY (a copy
+    of production as staging, two sites from one settings file) never mint the same one.
+    """
+
+    key = models.CharField(max_length=32, unique=True, help_text="Random, made once when the database was created.")
+
+    def __str__(self) -> str:
+        return f"installation {self.key}"
+
+
 class Run(models.Model):
     """One digest run (not a dry run) and its summary, as the dashboard lists them."""
 

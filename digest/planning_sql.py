@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils.encoding import force_bytes
 
-from digest.aggregation import publish_times, window_end
+from digest.aggregation import installation_key, publish_times, window_end
 from digest.conf import digest_settings
 from digest.models import OPEN_STATUSES, Delivery
 from digest.scheduling import _live, latest_visible, settled, subscriptions_due
@@ -95,7 +95,7 @@ chunk AS (
                FROM (SELECT LEAST(s.created_at, COALESCE(s.next_due_at, k.end_at) - make_interval(secs => k.period))
                      AS start_at) raw
            )) AS start_at,
-           'digest.' || s.id || '.' || to_char(k.end_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS') || 'Z' AS local_id,
+           'digest.' || %s::text || '.' || s.id || '.' || to_char(k.end_at AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISS') || 'Z' AS local_id,
            (k.end_at IS NULL OR (s."cursor" IS NOT NULL AND k.end_at <= s."cursor")) AS idle
     FROM picked JOIN "{subscription}" s ON s.id = picked.id
     JOIN "{subscriber}" r ON r.id = s.subscriber_id
@@ -165,6 +165,7 @@ def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | N
         [when for times in published.values() for when in times],
     ]
     groups: set[str] = set()
+    installation = installation_key()
     wall = datetime.datetime.now(datetime.UTC)
     # Chunks are ranges of ids, not "the next N due": each statement then reads one range of
     # the primary key, where "the next N due, after the last" made PostgreSQL step over every
@@ -181,6 +182,7 @@ def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | N
                 *chunk_params,
                 *columns,
                 *visible,
+                installation,
                 IssueStatus.PUBLISHED,
                 *_message_id_keys(),
                 site_domain(),

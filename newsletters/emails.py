@@ -16,6 +16,8 @@ from newsletters.conf import site_url
 # invisible characters (zero-width non-joiner and no-break space pairs) fill the preview.
 PREHEADER_FILLER = "&zwnj;&nbsp;" * 90
 PREHEADER_LENGTH = 140
+# The width of an issue's column: emails/base.css's 640 px card less its 24 px padding each side.
+EMAIL_COLUMN_WIDTH = 592
 
 
 def inline_css(document: str) -> str:
@@ -52,3 +54,20 @@ _SEPARATORS = re.compile(r"([;,]) ")
 def email_html(template_name: str, context: dict) -> str:
     """Render a mail's HTML template (one extending emails/base.html) with its CSS inlined."""
     return inline_css(render_to_string(template_name, {"preheader_filler": PREHEADER_FILLER, **context}))
+
+
+def image_width_for_outlook(image) -> None:
+    """Give an image a width attribute Outlook for Windows honours (it ignores max-width).
+
+    An editor's pixel width is kept, at most the column's (its height then follows the width
+    elsewhere, so it is dropped). An image without one gets the column's width for Outlook,
+    and the class "fluid": emails/base.css's @media rule, which Outlook for Windows ignores,
+    draws it at its own size (up to the column) in every client that reads a <style>.
+    """
+    width = image.get("width", "")
+    if not width:
+        image.set("width", str(EMAIL_COLUMN_WIDTH))
+        image.set("class", "fluid")
+    elif width.isdigit() and int(width) > EMAIL_COLUMN_WIDTH:
+        image.set("width", str(EMAIL_COLUMN_WIDTH))
+        image.attrib.pop("height", None)

@@ -25,6 +25,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from newsletters.conf import newsletters_settings
+from newsletters.emails import image_width_for_outlook
 from newsletters.exceptions import MarkupError
 from newsletters.validators import LANGUAGE_TAG
 
@@ -264,7 +265,9 @@ def html_for_email(safe_html: str) -> str:
     for image in wrapper.iter("img"):
         if image.get("alt") is None:
             image.set("alt", "")  # decorative unless described: never the file name read aloud
+        image_width_for_outlook(image)
     for table in list(wrapper.iter("table")):
+        table.set("width", "100%")  # Outlook for Windows sizes tables by the attribute, not CSS
         box = etree.Element("div", {"class": "table-scroll"})
         table.addprevious(box)
         box.append(table)  # moves the table, with its tail, into the box

@@ -51,9 +51,18 @@ def token_read(token: str, *, purpose: str, kind: type, max_age: float | None = 
     return value
 
 
-def unsubscribe_url(subscription_id: int) -> str:
-    """Absolute one-click unsubscribe URL of a subscription (List-Unsubscribe target)."""
-    return _link("newsletters:unsubscribe", purpose="unsubscribe", value=subscription_id)
+def unsubscribe_token(subscription_id: int) -> str:
+    """Sign a subscription's unsubscribe token: the URL's, and the mailto unsubscribe's subject."""
+    return token_make(purpose="unsubscribe", value=subscription_id)
+
+
+def unsubscribe_url(subscription_id: int, *, token: str | None = None) -> str:
+    """Absolute one-click unsubscribe URL of a subscription (List-Unsubscribe target).
+
+    Pass the token when the same one goes out elsewhere in the message too.
+    """
+    token = token or unsubscribe_token(subscription_id)
+    return site_url(reverse("newsletters:unsubscribe", kwargs={"token": token}))
 
 
 def preferences_url(subscriber_id: int) -> str:

@@ -1,4 +1,5 @@
 import datetime
+import re
 
 import pytest
 from django.db.models import F
@@ -7,6 +8,7 @@ from digest.conf import digest_settings
 from digest.models import Delivery, DeliveryStatus
 from digest.run import digest_run
 from newsletters.models import Subscription
+from newsletters.tokens import token_read
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 UTC = datetime.UTC
@@ -23,6 +25,31 @@ def leases_expire() -> int:
     """
     lease = datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT + 1)
     return Delivery.objects.filter(status=DeliveryStatus.SENDING).update(claimed_at=F("claimed_at") - lease)
+
+
+def mailto_unsubscribe_names(header: str) -> int:
+    """Check a List-Unsubscribe's mailto carries its URL's signed token; return the subscription it names."""
+    url, mailto = (part.strip().strip("<>") for part in header.split(","))
+    token = url.rstrip("/").rsplit("/", 1)[-1]
+    assert mailto.startswith("mailto:unsubscribe@example.com?subject=unsubscribe%20"), mailto
+    assert mailto.removeprefix("mailto:unsubscribe@example.com?subject=unsubscribe%20") == token
+    return token_read(token, purpose="unsubscribe", kind=int)
+
+
+def style_block_rules(html: str) -> list[str]:
+    """The top-level rules' preludes in an HTML document's <style> blocks (what premailer left there)."""
+    preludes = []
+    for block in re.findall(r"<style[^>]*>(.*?)</style>", html, re.DOTALL):
+        depth, start = 0, 0
+        for position, character in enumerate(block):
+            if character == "{":
+                if depth == 0:
+                    preludes.append(" ".join(block[start:position].split()))
+                depth += 1
+            elif character == "}":
+                depth -= 1
+                start = position + 1 if depth == 0 else start
+    return preludes
 
 
 def body(message, subtype: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from digest.aggregation import message_id_for
+from digest.aggregation import installation_key, message_id_for
 from digest.models import Delivery, DeliveryStatus
 from digest.verp import verp_token
 from tests.factories import SubscriptionFactory
@@ -33,7 +33,7 @@ def sent_delivery(email: str = "ada@example.com", **subscription) -> Delivery:
         window_end=WINDOW_END,
         status=DeliveryStatus.SENT,
         sent_at=WINDOW_END,
-        message_id=message_id_for(subscription.pk, WINDOW_END),
+        message_id=message_id_for(subscription.pk, WINDOW_END, installation=installation_key()),
     )
 
 

@@ -3,8 +3,11 @@
 import datetime
 
 import pytest
+from django.db import transaction
 
-from digest.models import Delivery
+from digest.aggregation import deliveries_plan_python, installation_key, message_id_for
+from digest.models import Delivery, Installation
+from digest.scheduling import subscriptions_schedule
 from tests.digest.conftest import at
 
 pytestmark = pytest.mark.django_db
@@ -183,3 +186,27 @@ def test_confirming_a_subscription_pending_since_an_import_starts_it_then(world)
     world.run(at(2026, 6, 2, 8, 5))
     # One period back from confirming, like any new reader; not the whole month since the import.
     assert world.titles("ada@example.com") == ["Issue of yesterday"]
+
+
+def test_two_installations_sharing_a_secret_key_mint_different_message_ids(world):
+    # Staging restored from production's backup keeps SECRET_KEY and the subscription ids; a
+    # new database (simulated: another stored installation id) must still mint its own ids.
+    world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1, 9, 0))
+    world.publish("Issue", at(2026, 6, 1, 15, 0))
+    ids = []
+    for key in ("a1b2c3d4e5f6", "0f9e8d7c6b5a"):
+        Installation.objects.update(key=key)
+        with transaction.atomic():
+            subscriptions_schedule(now=at(2026, 6, 2, 8, 5))
+            deliveries_plan_python(now=at(2026, 6, 2, 8, 5))
+            delivery = Delivery.objects.get()
+            transaction.set_rollback(True)
+        assert delivery.message_id == message_id_for(delivery.subscription_id, delivery.window_end, installation=key)
+        assert f".{key}." in delivery.message_id
+        ids.append(delivery.message_id)
+    assert ids[0] != ids[1]
+
+
+def test_the_installation_id_is_made_by_the_migration_and_read_unchanged():
+    made = Installation.objects.get()
+    assert len(made.key) == 12 and installation_key() == installation_key() == made.key

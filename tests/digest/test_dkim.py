@@ -7,6 +7,7 @@ import io
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -348,3 +349,26 @@ def test_a_key_file_others_can_read_is_warned_about(settings, signing):
     err = io.StringIO()
     call_command("dkim_keygen", domain=DOMAIN, selector=SELECTOR, key_file=str(path), stdout=io.StringIO(), stderr=err)
     assert f"chmod 600 {path}" in err.getvalue()
+
+
+def test_dkim_keygen_runs_with_the_settings_exported_before_the_key_exists(tmp_path):
+    # The README's order: export DIGEST_DKIM_*, then make the key. manage.py runs the system
+    # checks, which read the key file: they must not stop the command that makes it.
+    path = tmp_path / "dkim.pem"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DIGEST_DKIM_DOMAIN": DOMAIN,
+        "DIGEST_DKIM_SELECTOR": SELECTOR,
+        "DIGEST_DKIM_KEY_FILE": str(path),
+    }
+    made = subprocess.run(
+        [sys.executable, "manage.py", "dkim_keygen"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert made.returncode == 0, made.stderr
+    assert path.exists() and "These settings are in place here" in made.stdout
+    # And the checks pass once the key is there.
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert checked.returncode == 0, checked.stderr

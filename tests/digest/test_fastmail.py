@@ -12,7 +12,7 @@ from aiosmtpd.smtp import AuthResult
 from django.core.files.base import ContentFile
 from django.core.mail import mailers
 
-from digest.aggregation import message_id_for
+from digest.aggregation import installation_key, message_id_for
 from digest.delivery import _personal, message_build
 from digest.fastmail import GroupMessage, batch_date, smtp_send
 from digest.headers import list_headers
@@ -97,7 +97,7 @@ def test_fast_path_matches_django_for_every_recipient(settings, with_files):
             newsletter=newsletter,
             window_start=at(2026, 6, 1),
             window_end=at(2026, 6, 2),
-            message_id=message_id_for(subscription.pk, at(2026, 6, 2)),
+            message_id=message_id_for(subscription.pk, at(2026, 6, 2), installation=installation_key()),
         )
         personal = _personal(delivery)
         fast = prebuilt.message_bytes(

@@ -15,6 +15,7 @@ from digest.conf import digest_settings
 from digest.headers import list_headers
 from digest.models import Delivery
 from newsletters.models import Newsletter
+from newsletters.tokens import TokenInvalid, token_make, token_read
 from tests.digest.conftest import at
 
 pytestmark = pytest.mark.django_db
@@ -97,12 +98,17 @@ def test_every_path_writes_the_list_headers_byte_for_byte(digest, world, setting
     subscription_id = delivery.subscription_id
     unsubscribe = f"{SITE}/u/"
     assert fields["List-Unsubscribe"].startswith(f"List-Unsubscribe: <{unsubscribe}".encode())
-    # Folded at the space after the comma, never inside a URI, never encoded.
-    assert re.fullmatch(
-        rf"List-Unsubscribe: <{re.escape(unsubscribe)}[^>\s]+/>,\r\n"
-        rf" <mailto:unsubscribe@example.com\?subject=unsubscribe-{subscription_id}>\r\n".encode(),
+    # Folded at the space after the comma, never inside a URI, never encoded; the mailto's
+    # subject carries the URL's own signed token, so a mailbox reader can check it.
+    found = re.fullmatch(
+        (
+            rf"List-Unsubscribe: <{re.escape(unsubscribe)}([^>\s/]+)/>,\r\n"
+            r" <mailto:unsubscribe@example.com\?subject=unsubscribe%20\1>\r\n"
+        ).encode(),
         fields["List-Unsubscribe"],
-    ), fields["List-Unsubscribe"]
+    )
+    assert found, fields["List-Unsubscribe"]
+    assert token_read(found.group(1).decode(), purpose="unsubscribe", kind=int) == subscription_id
     newsletter = f"{SITE}/n/weekly/"
     assert {name: value for name, value in fields.items() if name != "List-Unsubscribe"} == {
         "List-Unsubscribe-Post": b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
@@ -159,3 +165,16 @@ def test_a_slug_in_another_script_makes_an_ascii_list_id(world, settings):
     assert world.run(at(2026, 6, 3, 8, 5)).sent == 1
     (received,) = world.smtp.received
     assert raw_fields(received.data)["List-Id"].endswith(b" <xn--b1amnebsh.news.example.com>\r\n")
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "unsubscribe 42",  # the unsigned shape this header had before
+        "unsubscribe " + token_make(purpose="preferences", value=42),  # signed, for another purpose
+        "unsubscribe " + token_make(purpose="unsubscribe", value=42)[:-2] + "xx",  # tampered
+    ],
+)
+def test_an_unsigned_or_forged_mailto_subject_names_nobody(subject):
+    with pytest.raises(TokenInvalid):
+        token_read(subject.removeprefix("unsubscribe "), purpose="unsubscribe", kind=int)

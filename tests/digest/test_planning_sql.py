@@ -6,7 +6,7 @@ import pytest
 from django.db import connection, transaction
 
 from digest.aggregation import deliveries_plan_python
-from digest.models import Delivery
+from digest.models import Delivery, Installation
 from digest.planning_sql import deliveries_plan_sql
 from digest.scheduling import subscriptions_schedule
 from newsletters.models import Subscription
@@ -58,3 +58,19 @@ def test_sql_and_python_plan_the_same_windows_cursors_and_message_ids(smtp_serve
     python, sql = outcome(deliveries_plan_python), outcome(deliveries_plan_sql)
     assert python[0]["planned"] and python[0]["empty"]  # the data covers both kinds
     assert sql == python
+
+
+def test_sql_and_python_put_the_installation_id_in_the_message_id(smtp_server):
+    world = World(smtp_server)
+    for n in range(4):
+        world.subscribe(f"r{n}@example.com", frequency="daily", since=at(2026, 5, 20))
+    world.publish("Issue a", at(2026, 6, 7, 12, 0))
+    seen = []
+    for key in ("a1b2c3d4e5f6", "0f9e8d7c6b5a"):  # two databases that share one SECRET_KEY
+        Installation.objects.update(key=key)
+        python, sql = outcome(deliveries_plan_python), outcome(deliveries_plan_sql)
+        assert sql[1:] == python[1:] and sql[0]["planned"] == python[0]["planned"]
+        message_ids = [row[-1] for row in python[1]]
+        assert len(message_ids) == 4 and all(f"<digest.{key}." in m for m in message_ids)
+        seen.append(set(message_ids))
+    assert not seen[0] & seen[1]

@@ -12,7 +12,7 @@ from digest.exceptions import RenderError
 from digest.models import Delivery, Rendering
 from digest.rendering import digest_render
 from newsletters.models import Attachment, Newsletter
-from tests.digest.conftest import at, body
+from tests.digest.conftest import at, body, style_block_rules
 from tests.factories import IssueFactory
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +249,26 @@ def test_an_issue_whose_markdown_is_refused_is_a_render_error_naming_it():
         digest_render(
             newsletter=issue.newsletter, issues=[issue], window_start=issue.publish_at, window_end=issue.publish_at
         )
+
+
+def test_narrow_and_old_clients_get_widths_a_font_on_every_cell_and_no_detected_links(world):
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    source = (
+        "Call 555-0100 on 1 June.\n\n![A chart](https://img.example.com/c.png)\n\n| x |\n|---|\n| 1 |\n\n```\nok\n```\n"
+    )
+    world.publish("Issue a", at(2026, 6, 1, 12, 0), body=source)
+    world.run(at(2026, 6, 2, 8, 5))
+    tree = _html_tree(world.inbox("ada@example.com")[0])
+    # iOS and Apple Mail would otherwise turn numbers, dates and addresses into links of their own.
+    assert tree.xpath("//meta[@name='format-detection']/@content") == ["telephone=no, date=no, address=no, email=no"]
+    cells = tree.xpath("//td[@class]")
+    assert {cell.get("class") for cell in cells} >= {"outer", "masthead", "greeting", "content", "footer"}
+    assert all("font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;" in cell.get("style") for cell in cells)
+    (image,) = tree.xpath("//td[@class='content']//img")
+    assert image.get("width") == "592" and image.get("class") == "fluid"  # premailer kept it
+    assert "@media screen" in style_block_rules(body(world.inbox("ada@example.com")[0], "html"))
+    assert tree.xpath("//td[@class='content']//table/@width") == ["100%"]
+    pre = tree.xpath("//pre")[0].get("style")
+    assert "break-all" not in pre and "white-space:pre-wrap" in pre
+    content = tree.xpath("//td[@class='content']")[0].get("style")
+    assert "word-wrap:break-word;overflow-wrap:anywhere" in content

@@ -10,7 +10,7 @@ from django.core.files import File
 
 from digest.models import Delivery, DeliveryStatus
 from newsletters.models import Attachment, Newsletter
-from tests.digest.conftest import at, body
+from tests.digest.conftest import at, body, mailto_unsubscribe_names
 
 SENDERS = {
     "fast path": "django.core.mail.backends.smtp.EmailBackend",
@@ -54,7 +54,7 @@ def test_a_digest_is_complete_either_way(world, sender, settings, tmp_path):
     assert message["Message-ID"] == Delivery.objects.get(subscription=ada).message_id
     unsubscribe = message["List-Unsubscribe"].split(",")[0].strip("<>")
     assert unsubscribe.startswith("https://news.example.com/u/")
-    assert f"<mailto:unsubscribe@example.com?subject=unsubscribe-{ada.pk}>" in message["List-Unsubscribe"]
+    assert mailto_unsubscribe_names(message["List-Unsubscribe"]) == ada.pk
     for subtype in ("plain", "html"):
         assert "Hi Zoë Ünicode," in body(message, subtype) and unsubscribe in body(message, subtype)
         assert "You receive Weekly Notes at ada@example.com." in body(message, subtype)  # the footer names it

@@ -5,6 +5,7 @@ import re
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from lxml import html as lxml_html
 
 from newsletters.markup import html_for_email, html_to_text, markdown_to_html
 
@@ -148,7 +149,9 @@ def test_email_html_drops_footnote_links_that_the_web_archive_keeps():
 
 def test_email_html_boxes_each_table_and_keeps_the_text_after_it():
     email = html_for_email(markdown_to_html("| a |\n|---|\n| 1 |\n\nAfter."))
-    assert re.match(r'<div class="table-scroll"><table>.*</table></div>\s*<p dir="auto">After.</p>', email, re.DOTALL)
+    assert re.match(
+        r'<div class="table-scroll"><table width="100%">.*</table></div>\s*<p dir="auto">After.</p>', email, re.DOTALL
+    )
 
 
 def test_plain_text_is_wrapped_at_72_without_breaking_a_url_or_code():
@@ -186,4 +189,20 @@ def test_direction_and_language_pass_the_sanitizer_and_every_block_gets_dir_auto
 
 def test_an_image_without_alt_text_gets_an_empty_one_in_email():
     email = html_for_email(markdown_to_html('<img src="https://example.com/a.png">'))
-    assert '<img src="https://example.com/a.png" alt="">' in email
+    assert '<img src="https://example.com/a.png" alt="" width="592" class="fluid">' in email
+
+
+def test_email_images_and_tables_carry_widths_outlook_honours():
+    source = (
+        '<img src="https://example.com/a.png" alt="a">\n\n'
+        '<img src="https://example.com/b.png" alt="b" width="120" height="40">\n\n'
+        '<img src="https://example.com/c.png" alt="c" width="2000" height="800">\n\n'
+        "| a |\n|---|\n| 1 |\n"
+    )
+    email = lxml_html.fragment_fromstring(html_for_email(markdown_to_html(source)), create_parent="div")
+    images = {image.get("alt"): image.attrib for image in email.iter("img")}
+    # No width of its own: the column's for Outlook, its natural size (up to the column) elsewhere.
+    assert (images["a"]["width"], images["a"]["class"]) == ("592", "fluid")
+    assert (images["b"]["width"], images["b"]["height"]) == ("120", "40")  # the editor's size stays
+    assert images["c"]["width"] == "592" and "height" not in images["c"]  # capped, and in proportion
+    assert next(email.iter("table")).get("width") == "100%"

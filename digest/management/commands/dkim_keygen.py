@@ -12,6 +12,10 @@ class Command(BaseCommand):
         "Make an RSA key for DKIM signing of digests and print the DNS TXT record to publish. "
         "An existing key file is kept: the record of its key is printed."
     )
+    # The system checks read the key DIGEST_DKIM_KEY_FILE names (digest.E001 while it is
+    # missing), so with the settings exported first they would stop the command that makes it.
+    # It checks the names it uses itself.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--domain", default=None, help="The d= domain (default: DIGEST_DKIM_DOMAIN)")
@@ -52,7 +56,14 @@ class Command(BaseCommand):
             self.stdout.write(f"Wrote a new {options['bits']}-bit RSA key to {path} (readable by its owner only).")
         self.stdout.write("Publish this DNS TXT record:\n")
         self.stdout.write(dns_zone_line(domain=domain, selector=selector, key=key) + "\n")
-        self.stdout.write("Then set, for every process that sends digests:")
+        if (domain, selector, str(path)) == (
+            digest_settings.DKIM_DOMAIN.lower(),
+            digest_settings.DKIM_SELECTOR,
+            digest_settings.DKIM_KEY_FILE,
+        ):
+            self.stdout.write("These settings are in place here; set them for every process that sends digests:")
+        else:
+            self.stdout.write("Then set, for every process that sends digests:")
         self.stdout.write(
             f"DIGEST_DKIM_DOMAIN={domain}\nDIGEST_DKIM_SELECTOR={selector}\nDIGEST_DKIM_KEY_FILE={path.resolve()}"
         )
