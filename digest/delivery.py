@@ -102,6 +102,23 @@ class Prepared:
     message: GroupMessage | None
 
 
+def groups_prepare(
+    *,
+    deliveries: list[Delivery],
+    rendered: dict[Window, RenderedDigest | RenderError | None],
+    prepared: dict[Window, GroupMessage | None],
+    pool: Pool,
+) -> None:
+    """Check each group's sender headers and build its fast-path message: a batch's database work, done before it is sent.
+
+    While the pool sends, its connection threads and the lease's heartbeat write through the
+    run's database connection; the thread that builds messages must not use it then.
+    """
+    template, fast = pool.template(), pool.fast
+    for window in {delivery.window for delivery in deliveries}:
+        _group_ready(rendered, prepared, window, template, fast)
+
+
 def batch_send(
     *,
     deliveries: list[Delivery],

@@ -204,7 +204,9 @@ def deliveries_recover(*, now: datetime.datetime) -> tuple[int, set[str]]:
                 outcomes = [Outcome(delivery, DeliveryStatus.SENT) for delivery in deliveries]
                 recovered += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)[DeliveryStatus.SENT]
             deliveries_release(claimant=claimant, ids=ids - accepted, attempted=True)
-        JournalEntry.objects.filter(claimant__in=held).delete()
+            # Only the marks of the rows taken over: rows of the same claimant that another
+            # sender holds locked (SKIP LOCKED passed them) still need theirs.
+            JournalEntry.objects.filter(claimant=claimant, delivery_id__in=ids).delete()
     # Marks prove something only while their claimant's claim is alive: drop those of
     # claimants with nothing in flight (dead after recording).
     in_flight = Delivery.objects.filter(status=DeliveryStatus.SENDING).values("claimed_by")

@@ -410,7 +410,14 @@ class Pool:
             if was_throttled:
                 self.sleep(THROTTLE_WAITS[0])
                 waits = THROTTLE_WAITS[1:]
-            if self._halted() or not self._ready(connection):
+            if self._halted():
+                # Stopping: its content may have gone out before the connection dropped, so it is
+                # unsettled (sent again later, same Message-ID), never handed back as unwritten.
+                self._local.held.pop(entry[0].id, None)
+                with self._lock:
+                    self.unsettled.append(entry[0])
+                continue
+            if not self._ready(connection):
                 self._give_back(entry)
                 continue
             self._done(self._deliver(connection, *entry, waits=waits))
@@ -541,6 +548,7 @@ class Pool:
                 # A mailer that is not SMTP (an ESP's HTTP API backend) raises its own errors.
                 # Its connection thread must go on: the delivery is retried in a later run.
                 logger.warning("Mailer %s failed for delivery %s: %r", connection.relay.alias, delivery.id, error)
+                _abort(connection)  # whatever state it is in, it carries nothing more
                 return Outcome(delivery, DeliveryStatus.DEFERRED, f"the mailer failed: {error}")
             _abort(connection)
             if not self._ready(connection):

@@ -33,7 +33,7 @@ from digest.aggregation import deliveries_plan
 from digest.bounces import rates_warn
 from digest.breaker import breaker_check, breaker_summary
 from digest.conf import digest_settings
-from digest.delivery import batch_send
+from digest.delivery import batch_send, groups_prepare
 from digest.exceptions import DeliveryError, DigestError, RenderError
 from digest.journal import Journal
 from digest.lease import MARGIN, Lease, LeaseLost, stop_requested
@@ -290,6 +290,7 @@ def _send_batches(
                 sending.renders[window] = group_render(window, now=now)
             except RenderError as error:
                 sending.renders[window] = error
+        groups_prepare(deliveries=batch, rendered=sending.renders, prepared=sending.prepared, pool=sending.pool)
         _lease_renew(lease, holding=len(batch), statement=_renewal(claimant))  # rendering may have taken long
         with lease.heartbeat(lambda: sending.journal.through(_renewal(claimant)), holding=len(batch)):
             outcomes = batch_send(

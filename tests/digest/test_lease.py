@@ -144,3 +144,14 @@ def test_a_claim_takes_at_most_its_limit(world):
     # As one UPDATE … WHERE id IN (SELECT … LIMIT 5 FOR UPDATE SKIP LOCKED), PostgreSQL claimed all 12.
     assert len(claim(world, 12, claimant="me", limit=5)) == 5
     assert Delivery.objects.filter(status=DeliveryStatus.SENDING).count() == 5
+
+
+def test_a_take_over_keeps_the_journal_marks_of_the_rows_it_did_not_take(world):
+    # On PostgreSQL SKIP LOCKED may pass some of a claimant's rows (another sender holds them,
+    # or its own late renewal); their marks are all that proves those messages were accepted.
+    ids = claim(world, 4, claimant="slow")
+    JournalEntry.objects.bulk_create(JournalEntry(claimant="slow", delivery_id=i) for i in ids)
+    leases_expire()
+    Delivery.objects.filter(id__in=ids[2:]).update(claimed_at=db_now())  # not taken: still within the lease
+    assert deliveries_recover(now=at(2026, 6, 2, 8, 10)) == (2, {"slow"})
+    assert set(JournalEntry.objects.values_list("delivery_id", flat=True)) == set(ids[2:])
