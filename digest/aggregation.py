@@ -18,9 +18,9 @@ from django.utils.crypto import salted_hmac
 
 from digest.conf import digest_settings
 from digest.models import Delivery, Installation, Window
-from digest.scheduling import latest_visible, settled, subscriptions_due
+from digest.scheduling import publish_times, settled, subscriptions_due
 from newsletters.conf import site_domain
-from newsletters.models import Frequency, Issue, IssueStatus, Subscription
+from newsletters.models import Frequency, Subscription
 from newsletters.schedules import PERIODS, occurrence_last, schedule_of, subscription_next_due
 from newsletters.selectors import issues_published_between
 
@@ -80,17 +80,6 @@ def start_snapped(
 SNAP_BEFORE_FIRST = datetime.timedelta(seconds=1)
 
 
-def publish_times(*, now: datetime.datetime, newsletter_ids: list[int] | None) -> dict[int, list[datetime.datetime]]:
-    """Map each newsletter to the sorted publish times of its issues visible at `now` (for start_snapped)."""
-    issues = Issue.objects.filter(status=IssueStatus.PUBLISHED, publish_at__lte=settled(now))
-    if newsletter_ids is not None:
-        issues = issues.filter(newsletter_id__in=newsletter_ids)
-    times: dict[int, list[datetime.datetime]] = {}
-    for newsletter_id, publish_at in issues.order_by("publish_at").values_list("newsletter_id", "publish_at"):
-        times.setdefault(newsletter_id, []).append(publish_at)
-    return times
-
-
 def installation_key() -> str:
     """Return this database's installation id: read once per planning run, for every Message-ID it mints.
 
@@ -144,8 +133,8 @@ def deliveries_plan_python(
 ) -> Counter:
     """Plan with model instances, a chunk at a time: SQLite's path, and the reference for the SQL one."""
     counts: Counter = Counter()
-    latest = latest_visible(now=now, newsletter_ids=newsletter_ids)
     published = publish_times(now=now, newsletter_ids=newsletter_ids)
+    latest = {newsletter_id: times[-1] for newsletter_id, times in published.items()}
     installation = installation_key()
     contents: dict[Window, bool] = {}
     last_id = 0

@@ -82,6 +82,15 @@ class Lease:
             self.lost = f"the claims' lease of {self.timeout:g} s ran out before they were renewed"
             raise LeaseLost(self.lost, claimant=self.claimant)
 
+    def renew(self, renew, *, holding: int) -> None:
+        """Re-stamp the claims with `renew()` (it returns how many rows they still are); raise LeaseLost if fewer than `holding`."""
+        started = self.clock()
+        held = renew()
+        if held < holding:
+            self.lost = f"{holding - held} of {holding} claimed deliveries were taken over by another sender"
+            raise LeaseLost(self.lost, claimant=self.claimant)
+        self.stamped(started)
+
     @contextlib.contextmanager
     def heartbeat(self, renew, *, holding: int):
         """Renew the claims every timeout / 4 while the block runs; `holding` is how many rows they are."""
@@ -98,18 +107,14 @@ class Lease:
         while not self._stop.wait(self.timeout / 4):
             if self.lost:
                 return
-            started = self.clock()
             try:
-                held = renew()
+                self.renew(renew, holding=holding)
             except DatabaseError as error:
                 # Nothing is lost yet: the local deadline stops sending if renewals keep failing.
                 logger.warning("Cannot renew the claims of %s: %s", self.claimant, error)
-                continue
-            if held < holding:
-                self.lost = f"{holding - held} of {holding} claimed deliveries were taken over by another sender"
+            except LeaseLost:
                 logger.error("Sender %s: %s; it stops sending", self.claimant, self.lost)
                 return
-            self.stamped(started)
 
 
 @contextlib.contextmanager

@@ -19,18 +19,19 @@ from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils.encoding import force_bytes
 
-from digest.aggregation import installation_key, publish_times, window_end
+from digest.aggregation import installation_key, window_end
 from digest.conf import digest_settings
 from digest.models import OPEN_STATUSES, Delivery
-from digest.scheduling import _live, latest_visible, settled, subscriptions_due
+from digest.scheduling import _live, publish_times, settled, subscriptions_due
 from newsletters.conf import site_domain
 from newsletters.models import Issue, IssueStatus, Newsletter, Subscriber, Subscription
 from newsletters.schedules import PERIODS, subscription_next_due
 
 
-def _schedules(*, now: datetime.datetime, newsletter_ids: list[int] | None) -> list[tuple]:
+def _schedules(
+    *, now: datetime.datetime, newsletter_ids: list[int] | None, latest: dict[int, datetime.datetime]
+) -> list[tuple]:
     """Return (newsletter, frequency, zone, window end, next due after it, next due if idle, period) per schedule due."""
-    latest = latest_visible(now=now, newsletter_ids=newsletter_ids)
     keys = (
         subscriptions_due(now=now, newsletter_ids=newsletter_ids)
         .order_by()
@@ -155,11 +156,12 @@ def _picked(*, now: datetime.datetime, newsletter_ids: list[int] | None, low: in
 def deliveries_plan_sql(*, now: datetime.datetime, newsletter_ids: list[int] | None = None, progress=None) -> Counter:
     """Plan every due subscription, one INSERT … SELECT (and UPDATE of the empty ones) per chunk."""
     counts: Counter = Counter()
-    schedules = _schedules(now=now, newsletter_ids=newsletter_ids)
+    published = publish_times(now=now, newsletter_ids=newsletter_ids)
+    latest = {newsletter_id: times[-1] for newsletter_id, times in published.items()}
+    schedules = _schedules(now=now, newsletter_ids=newsletter_ids, latest=latest)
     if not schedules:
         return counts
     columns = [list(column) for column in zip(*schedules, strict=True)]
-    published = publish_times(now=now, newsletter_ids=newsletter_ids)
     visible = [
         [newsletter_id for newsletter_id, times in published.items() for _ in times],
         [when for times in published.values() for when in times],

@@ -291,7 +291,7 @@ def _send_batches(
             except RenderError as error:
                 sending.renders[window] = error
         groups_prepare(deliveries=batch, rendered=sending.renders, prepared=sending.prepared, pool=sending.pool)
-        _lease_renew(lease, holding=len(batch), statement=_renewal(claimant))  # rendering may have taken long
+        lease.renew(lambda: _renewal(claimant)(connection), holding=len(batch))  # rendering may have taken long
         with lease.heartbeat(lambda: sending.journal.through(_renewal(claimant)), holding=len(batch)):
             outcomes = batch_send(
                 deliveries=batch,
@@ -339,15 +339,6 @@ def _others_settled(sending: _Sending, *, lease: Lease, say) -> bool:
 
 def _renewal(claimant: str):
     return lambda db: leases_renew(claimant=claimant, connection=db)
-
-
-def _lease_renew(lease: Lease, *, holding: int, statement) -> None:
-    """Renew the lease from this thread; raise LeaseLost if rows were taken over meanwhile."""
-    started = lease.stamping()
-    if statement(connection) < holding:
-        lease.lost = "claimed deliveries were taken over by another sender before they were sent"
-        raise LeaseLost(lease.lost, claimant=lease.claimant)
-    lease.stamped(started)
 
 
 def _batch_settle(sending: _Sending, *, batch: list[Delivery], outcomes: list[Outcome], now: datetime.datetime) -> None:

@@ -43,14 +43,28 @@ def _live(newsletter_ids: list[int] | None) -> Q:
     return condition
 
 
-def latest_visible(*, now: datetime.datetime, newsletter_ids: list[int] | None) -> dict[int, datetime.datetime]:
-    """Map each newsletter to the publish time of its newest issue visible in a closed window."""
+def _visible(*, now: datetime.datetime, newsletter_ids: list[int] | None) -> QuerySet[Issue]:
     issues = Issue.objects.filter(status=IssueStatus.PUBLISHED, publish_at__lte=settled(now))
     if newsletter_ids is not None:
         issues = issues.filter(newsletter_id__in=newsletter_ids)
+    return issues
+
+
+def latest_visible(*, now: datetime.datetime, newsletter_ids: list[int] | None) -> dict[int, datetime.datetime]:
+    """Map each newsletter to the publish time of its newest issue visible in a closed window."""
+    issues = _visible(now=now, newsletter_ids=newsletter_ids)
     return dict(
         issues.values("newsletter_id").annotate(latest=Max("publish_at")).values_list("newsletter_id", "latest")
     )
+
+
+def publish_times(*, now: datetime.datetime, newsletter_ids: list[int] | None) -> dict[int, list[datetime.datetime]]:
+    """Map each newsletter to the sorted publish times of its visible issues; the last is latest_visible's."""
+    times: dict[int, list[datetime.datetime]] = {}
+    issues = _visible(now=now, newsletter_ids=newsletter_ids).order_by("publish_at")
+    for newsletter_id, publish_at in issues.values_list("newsletter_id", "publish_at"):
+        times.setdefault(newsletter_id, []).append(publish_at)
+    return times
 
 
 def subscriptions_schedule(*, now: datetime.datetime, newsletter_ids: list[int] | None = None) -> int:

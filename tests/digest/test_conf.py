@@ -10,6 +10,7 @@ def test_defaults_apply_when_unset():
     assert digest_settings.BATCH_SIZE == 2000
     assert digest_settings.CONNECTIONS == 128 and digest_settings.RATE_LIMIT == 0
     assert digest_settings.MAILER == "digest"
+    assert digest_settings.CLAIM_TIMEOUT <= 120  # a dead sender's lease runs out within two minutes
 
 
 @pytest.mark.parametrize(

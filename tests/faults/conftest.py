@@ -17,19 +17,12 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 
-import pytest
-
 from digest.models import Delivery
-from tests.digest.conftest import World
+from tests.digest.conftest import World, world  # noqa: F401  (the fixture, for the relay scenarios)
 from tests.digest.test_processes import RUN_AT, readers, sender
 from tests.smtp import GateHandler, Received, SMTPServer
 
 __all__ = ["RUN_AT", "readers"]  # for the scenarios
-
-
-@pytest.fixture
-def world(db, smtp_server):
-    return World(smtp_server)
 
 
 @dataclass

@@ -17,7 +17,6 @@ import redis
 from django.db import connection
 from django.utils import timezone
 
-from digest.conf import digest_settings
 from digest.models import Delivery, DeliveryStatus, JournalEntry
 from digest.run import digest_run
 from project.clock import db_now
@@ -200,14 +199,6 @@ def test_a_relay_that_never_greets_is_given_up_on_and_its_digests_wait(world, se
     again = world.run(LATER)
     assert again.sent == 12
     guarantees(list(world.smtp.received), emails=emails, duplicates_at_most=0)
-
-
-def test_mailers_without_a_timeout_get_one(settings):
-    from project.env import MAIL_TIMEOUT, mailer_from_url
-
-    assert mailer_from_url("EMAIL_URL", "smtp://relay.example.com")["OPTIONS"]["timeout"] == MAIL_TIMEOUT
-    assert mailer_from_url("EMAIL_URL", "smtp://relay.example.com?timeout=5")["OPTIONS"]["timeout"] == 5
-    assert digest_settings.CLAIM_TIMEOUT <= 120  # a dead sender is noticed within two minutes
 
 
 @postgres_only
