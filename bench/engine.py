@@ -102,8 +102,8 @@ def plan(now_text: str) -> dict:
     from django.db import connection
     from django.utils.dateparse import parse_datetime
 
-    from digest.aggregation import deliveries_plan
-    from digest.scheduling import subscriptions_schedule
+    from digest.planning.due import subscriptions_schedule
+    from digest.planning.plan import deliveries_plan
 
     now = parse_datetime(now_text)
     started = time.perf_counter()

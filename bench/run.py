@@ -285,7 +285,7 @@ def seed(count: int, attachment_kb: int) -> None:
     """One newsletter, three ~5 KB issues, `count` readers over six zones and three frequencies."""
     from django.utils import timezone as _  # noqa: F401  (settings are loaded)
 
-    from digest.scheduling import subscriptions_schedule
+    from digest.planning.due import subscriptions_schedule
     from newsletters.models import Subscriber, Subscription
     from project.progress import Progress
 
@@ -327,7 +327,7 @@ def seed(count: int, attachment_kb: int) -> None:
 def ledger_reset() -> None:
     """Forget every digest sent and rendered, so the next measurement starts from the same due set."""
     from digest.models import Delivery, Rendering
-    from digest.scheduling import subscriptions_schedule
+    from digest.planning.due import subscriptions_schedule
     from newsletters.models import Subscription
 
     Delivery.objects.all().delete()
@@ -350,13 +350,13 @@ def statistics_refresh() -> None:
 
 
 def sample_group(*, signer=None):
-    """One real group's prebuilt message (digest.fastmail), as the engine builds it, and a reader."""
-    from digest.aggregation import window_end, window_for
-    from digest.fastmail import GroupMessage
-    from digest.headers import list_headers
+    """One real group's prebuilt message (digest.rendering.prebuilt), as the engine builds it, and a reader."""
     from digest.models import Window
-    from digest.rendering import Personal, group_render
-    from digest.scheduling import latest_visible
+    from digest.planning.due import latest_visible
+    from digest.planning.plan import window_end, window_for
+    from digest.rendering.content import Personal, group_render
+    from digest.rendering.headers import list_headers
+    from digest.rendering.prebuilt import GroupMessage
     from newsletters.models import Subscription
 
     subscription = Subscription.objects.select_related("subscriber", "newsletter").filter(frequency="daily").first()
@@ -384,7 +384,7 @@ def sample_group(*, signer=None):
 
 def sample_message(workdir: Path) -> Path:
     """Write one real digest's bytes (as the engine would send them) for the ceiling."""
-    from digest.fastmail import batch_date
+    from digest.rendering.prebuilt import batch_date
 
     prebuilt, personal = sample_group()
     data = prebuilt.message_bytes(personal, address=personal.email, message_id="<bench@example.com>", date=batch_date())
@@ -406,8 +406,8 @@ def dkim_costs(workdir: Path, *, count: int = 2000) -> dict:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    from digest.dkim import Signer, dns_record, key_create
-    from digest.fastmail import batch_date
+    from digest.rendering.dkim import Signer, dns_record, key_create
+    from digest.rendering.prebuilt import batch_date
 
     key = key_create(workdir / "dkim-micro.pem")
     signer = Signer("news.example.com", "bench", key)
@@ -451,8 +451,8 @@ def dkim_costs(workdir: Path, *, count: int = 2000) -> dict:
 
 def dkim_engine(kind: str, *, count: int, workdir: Path, env: dict) -> list[dict]:
     """The engine end to end without and with DKIM signing, on the same sink, one after the other."""
-    from digest.dkim import key_create
     from digest.models import Delivery
+    from digest.rendering.dkim import key_create
 
     path = workdir / "dkim.pem"
     key_create(path)

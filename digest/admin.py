@@ -16,14 +16,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from digest import dashboard as board
-from digest.bounces import suppression_lift
 from digest.breaker import breaker_paused
-from digest.charts import Series, bar_chart, line_chart
 from digest.deliverability.report import deliverability_check
-from digest.exceptions import RenderError
-from digest.models import BounceEvent, BounceKind, Delivery, DeliveryStatus
-from digest.previews import (
+from digest.desk import dashboard as board
+from digest.desk.charts import Series, bar_chart, line_chart
+from digest.desk.previews import (
     FREQUENCIES,
     preview_clip_warnings,
     preview_draft,
@@ -34,6 +31,9 @@ from digest.previews import (
     preview_send_test,
     preview_warnings,
 )
+from digest.exceptions import RenderError
+from digest.models import BounceEvent, BounceKind, Delivery, DeliveryStatus
+from digest.returns.policy import suppression_lift
 from newsletters.admin import IssueAdmin, NewsletterAdmin, SubscriberAdmin
 from newsletters.conf import newsletters_settings
 from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, SubscriberStatus

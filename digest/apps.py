@@ -7,12 +7,12 @@ class DigestConfig(AppConfig):
 
     def ready(self):
         from digest import checks  # noqa: F401  (registers the system checks)
-        from digest.dkim import message_sign
-        from digest.previews import issue_published_warnings
-        from digest.webhooks import tracking_connect
+        from digest.desk.previews import issue_published_warnings
+        from digest.rendering.dkim import message_sign
+        from digest.returns.webhooks import tracking_connect
         from newsletters.messages import signer_install
         from newsletters.signals import issue_saved_from_file
 
         tracking_connect()
         signer_install(message_sign)  # every mail to readers, not only digests, is DKIM-signed
-        issue_saved_from_file.connect(issue_published_warnings, dispatch_uid="digest.clip")
+        issue_saved_from_file.connect(issue_published_warnings, dispatch_uid="digest.rendering.clip")

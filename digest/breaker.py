@@ -1,9 +1,9 @@
 """The circuit breaker: a newsletter whose recent digests bounce or draw complaints past the limits stops sending.
 
 Its rates are counted after every batch a sender records (digest.run) and whenever a bounce
-or complaint about one of its digests is recorded (digest.bounces: DSNs and ESP events come
+or complaint about one of its digests is recorded (digest.returns.policy: DSNs and ESP events come
 back minutes or hours later), over its digests attempted in the last DIGEST_BREAKER_HOURS,
-or since it was last resumed if that is later. Like claims' leases (digest.lease) this is
+or since it was last resumed if that is later. Like claims' leases (digest.sending.lease) this is
 judged on the database's clock: a digest's attempt is its claim's stamp, and a resume is
 stamped with the database's time, so no machine's clock (nor a run replayed with --now)
 moves the window:
@@ -17,7 +17,7 @@ moves the window:
 
 Once at least DIGEST_BREAKER_MIN_SENT were sent and one share passes its setting, the
 newsletter is paused (Newsletter.paused_at, with the reason): senders stop claiming its
-digests (digest.ledger), which stay planned, with no attempt counted, and go out once an
+digests (digest.sending.ledger), which stay planned, with no attempt counted, and go out once an
 owner resumes it (the dashboard's button). The process whose update paused it mails ADMINS,
 so they hear of each pause once. Every other newsletter keeps sending.
 """
@@ -39,7 +39,7 @@ from newsletters.models import Newsletter
 logger = logging.getLogger(__name__)
 
 # A refusal the relay answered with a 5xx: the ledger keeps its reply, code first
-# (digest.pool.reply_outcome); "gave up after …" and "not sent: …" failures are not refusals.
+# (digest.sending.pool.reply_outcome); "gave up after …" and "not sent: …" failures are not refusals.
 _REFUSED = r"^5[0-9][0-9] "
 
 

@@ -12,7 +12,7 @@ from digest.cron import CronSchedule, crontab_executable, crontab_installed_hash
 from digest.deliverability.dmarc import organizational_domain
 from digest.deliverability.findings import Level
 from digest.deliverability.report import deliverability_check, domain_of, from_domains
-from digest.dkim import key_file_exposure
+from digest.rendering.dkim import key_file_exposure
 
 
 @checks.register("digest")

@@ -28,7 +28,7 @@ _SETTINGS = {
     "DIGEST_SEND_TASKS": Setting(8, int, 1),
     # Due subscriptions planned per transaction (PostgreSQL: one statement covers 5× as many ids).
     "DIGEST_PLAN_CHUNK": Setting(1000, int, 1),
-    # The lease of a sender's claims, in seconds of the database's clock (digest.lease): renewed
+    # The lease of a sender's claims, in seconds of the database's clock (digest.sending.lease): renewed
     # every quarter of it while a batch is sent; a sender that stops renewing (killed, frozen)
     # has its claims taken over by the next sender that claims once this has passed.
     "DIGEST_CLAIM_TIMEOUT": Setting(60, int, 1),
@@ -57,7 +57,7 @@ _SETTINGS = {
     "DIGEST_DKIM_DOMAIN": Setting("", str),
     "DIGEST_DKIM_SELECTOR": Setting("", str),
     "DIGEST_DKIM_KEY_FILE": Setting("", str),
-    # Bounces and complaints (digest.bounces). The envelope sender of every digest becomes
+    # Bounces and complaints (digest.returns.policy). The envelope sender of every digest becomes
     # bounces+TOKEN@domain (VERP) when set, e.g. bounces@news.example.org; "": DEFAULT_FROM_EMAIL.
     "DIGEST_BOUNCE_ADDRESS": Setting("", str),
     # Soft bounces (4.x.x) on this many different days within DIGEST_BOUNCE_DECAY_DAYS suppress.
@@ -92,7 +92,7 @@ _SETTINGS = {
     # Cron schedule of process_bounces, installed when BOUNCE_MAILBOX_URL is set.
     "DIGEST_BOUNCE_CRON_SCHEDULE": Setting("*/10 * * * *", str),
     # How long a sender's first accepted message waits for the other connections' before
-    # their marks are committed together (digest.journal): fewer statements, a little latency.
+    # their marks are committed together (digest.sending.journal): fewer statements, a little latency.
     "DIGEST_JOURNAL_WAIT_MS": Setting(10, int, 0),
     # The resolver `manage.py deliverability_check` asks (digest.deliverability): IP addresses with
     # optional ports, comma-separated, e.g. "127.0.0.1:5353" ("": the system's, /etc/resolv.conf).
@@ -120,7 +120,7 @@ class DigestSettings(AppSettings):
         from django.core.mail import mailers
         from django.core.validators import validate_email
 
-        from digest.dkim import dkim_signer
+        from digest.rendering.dkim import dkim_signer
         from newsletters.validators import validate_mailbox
 
         super().check_all()

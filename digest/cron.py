@@ -46,8 +46,8 @@ def send_digests_job() -> None:
 
 def process_bounces_job() -> None:
     """Cron entry point: read BOUNCE_MAILBOX_URL's returned mail, the counts in the log."""
-    from digest.mailboxes import mailbox_read
-    from digest.returned import returned_read, summary_line
+    from digest.returns.mailboxes import mailbox_read
+    from digest.returns.returned import returned_read, summary_line
 
     started = timezone.now()
     try:

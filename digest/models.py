@@ -92,7 +92,7 @@ class Rendering(models.Model):
     wait for it and reuse the result, so premailer runs once per group however many
     processes send, and every reader of a group gets the same text. A rendering is reused
     only while its signature (issues, files, newsletter) matches and it is younger than
-    digest.rendering.REUSE_SECONDS; runs delete those older than a day.
+    digest.rendering.content.REUSE_SECONDS; runs delete those older than a day.
     """
 
     newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="renderings")
@@ -126,7 +126,7 @@ class BounceKind(models.TextChoices):
 
 
 class BounceAction(models.TextChoices):
-    """What the policy (digest.bounces) did about an event."""
+    """What the policy (digest.returns.policy) did about an event."""
 
     SUPPRESSED = "suppressed", "Suppressed"
     COUNTED = "counted", "Counted (soft score)"
@@ -161,7 +161,7 @@ class BounceEvent(models.Model):
         indexes = [
             models.Index(fields=["subscriber", "kind", "occurred_at"], name="bounce_subscriber_kind_idx"),
             # The last day's events, counted for each event stored (the raw-bounce day cap,
-            # digest.bounces), and the last days' rates and old raw bounces after each run.
+            # digest.returns.policy), and the last days' rates and old raw bounces after each run.
             models.Index(fields=["occurred_at"], name="bounce_occurred_idx"),
         ]
 
@@ -170,7 +170,7 @@ class BounceEvent(models.Model):
 
 
 class JournalEntry(models.Model):
-    """A message a relay accepted, noted by its sender at once (digest.journal) and deleted after its batch is recorded."""
+    """A message a relay accepted, noted by its sender at once (digest.sending.journal) and deleted after its batch is recorded."""
 
     claimant = models.CharField(max_length=64)
     delivery_id = models.BigIntegerField()

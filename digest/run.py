@@ -8,7 +8,7 @@ the run returns; with django-tasks-db or RQ, workers on any machine run them.
 
 Every time-dependent decision uses the run's `now` (by default the database's clock,
 project.clock), so `send_digests --now` replays a moment exactly; only claims are stamped
-with the database's own time as it passes: they are leases (digest.lease), renewed while
+with the database's own time as it passes: they are leases (digest.sending.lease), renewed while
 their batch is sent, so a sender never looks dead merely because its task waited in a
 queue or a batch took long, and no machine's clock decides when a claim expires.
 """
@@ -29,15 +29,18 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 
-from digest.aggregation import deliveries_plan
-from digest.bounces import rates_warn
 from digest.breaker import breaker_check, breaker_summary
 from digest.conf import digest_settings
-from digest.delivery import batch_send, groups_prepare
 from digest.exceptions import DeliveryError, DigestError, RenderError
-from digest.journal import Journal
-from digest.lease import MARGIN, Lease, LeaseLost, stop_requested
-from digest.ledger import (
+from digest.models import Delivery, DeliveryStatus, Rendering, Run, Window
+from digest.planning.due import newsletters_selected, subscriptions_schedule
+from digest.planning.plan import deliveries_plan
+from digest.rendering.content import RenderedDigest, group_render
+from digest.returns.policy import rates_warn
+from digest.sending.delivery import batch_send, groups_prepare
+from digest.sending.journal import Journal
+from digest.sending.lease import MARGIN, Lease, LeaseLost, stop_requested
+from digest.sending.ledger import (
     Outcome,
     deliveries_claim,
     deliveries_recover,
@@ -46,10 +49,7 @@ from digest.ledger import (
     leases_renew,
     outcomes_record,
 )
-from digest.models import Delivery, DeliveryStatus, Rendering, Run, Window
-from digest.pool import Pool
-from digest.rendering import RenderedDigest, group_render
-from digest.scheduling import newsletters_selected, subscriptions_schedule
+from digest.sending.pool import Pool
 from project.clock import db_now
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class RunSummary:
     # SMTP connections opened, and how many the pool had open at once at most (the sum over send tasks).
     connections: int = 0
     connections_at_once: int = 0
-    # Bounce or complaint rate past the ESP thresholds (digest.bounces), also mailed to ADMINS.
+    # Bounce or complaint rate past the ESP thresholds (digest.returns.policy), also mailed to ADMINS.
     warning: str = ""
     # Digests of newsletters the circuit breaker paused (digest.breaker), waiting for an owner to
     # resume them, and why each is paused.
@@ -203,7 +203,7 @@ class _Sending:
     now: datetime.datetime
     counts: Counter = field(default_factory=Counter)
     renders: dict[Window, RenderedDigest | RenderError | None] = field(default_factory=dict)
-    # Each group's sender check and fast-path message, made once per run (digest.delivery).
+    # Each group's sender check and fast-path message, made once per run (digest.sending.delivery).
     prepared: dict = field(default_factory=dict)
     held_errors: set[str] = field(default_factory=set)
     dead: set[str] = field(default_factory=set)
@@ -216,7 +216,7 @@ def deliveries_send(
 
     Returns the counts, and the claimants whose expired claims were taken over. `now` is
     the run's moment (retries and cursors follow it); claims are leases on the database's
-    clock, renewed while sending (digest.lease).
+    clock, renewed while sending (digest.sending.lease).
     """
     say, on_batch = _progress.get() or (logger.info, None)
     pool = Pool(
@@ -348,7 +348,7 @@ def _batch_settle(sending: _Sending, *, batch: list[Delivery], outcomes: list[Ou
     been accepted: it is deferred, and sent again later with the same Message-ID. Recording
     reconnects once to the database if the connection was lost (a terminated backend, a
     restarted server), so a sender that lost its database connection still leaves a ledger
-    that says what it did; if that fails too, its journal does (digest.ledger.deliveries_recover).
+    that says what it did; if that fails too, its journal does (digest.sending.ledger.deliveries_recover).
     """
     pool, counts = sending.pool, sending.counts
     sending.held_errors.update(outcome.error for outcome in outcomes if outcome.held)

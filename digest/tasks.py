@@ -5,7 +5,7 @@ left, so any number of them can run at once on any number of machines and each a
 throughput; one that finds nothing left ends at once. Claims are taken when a task runs,
 never when it is enqueued, so a task waiting in a queue holds nothing that could expire.
 A task whose worker dies leaves its claims to expire: they are leases on the database's
-clock, renewed while a batch is sent (digest.lease), so a dead worker is noticed once
+clock, renewed while a batch is sent (digest.sending.lease), so a dead worker is noticed once
 DIGEST_CLAIM_TIMEOUT passes without a renewal; any sender claiming after that (another
 worker's task, the next run's) records what its journal proves was sent and sends the rest.
 A worker asked to stop (SIGTERM, SIGINT) lets its task finish the messages in flight,
@@ -29,10 +29,10 @@ from django_tasks_db.models import DBTaskResult
 
 from digest.conf import digest_settings
 from digest.exceptions import DigestError
-from digest.lease import stop_on_signals
-from digest.ledger import deliveries_waiting
 from digest.models import Delivery, DeliveryStatus
 from digest.run import deliveries_send
+from digest.sending.lease import stop_on_signals
+from digest.sending.ledger import deliveries_waiting
 from project.clock import db_now
 
 

@@ -1,6 +1,6 @@
 """The HTML of every mail to readers: one layout (emails/base.html), its CSS inlined.
 
-Digests (digest.rendering), confirmation and welcome mails extend the same table skeleton
+Digests (digest.rendering.content), confirmation and welcome mails extend the same table skeleton
 and stylesheet, and go through the same inliner, so they look alike in every client.
 """
 

@@ -1,9 +1,9 @@
 """The message every mail to readers is built as: 7-bit, list headers verbatim, signed once built.
 
-Digests (digest.delivery), confirmation and welcome mails are all `ReaderEmail`s. Every
+Digests (digest.sending.delivery), confirmation and welcome mails are all `ReaderEmail`s. Every
 part is 7-bit (text quoted-printable or base64), so a relay without 8BITMIME or an ESP that
 converts 8-bit parts (anymail does for Amazon SES) has nothing to re-encode after signing.
-The signature itself is the digest app's (digest.dkim), installed here by its
+The signature itself is the digest app's (digest.rendering.dkim), installed here by its
 AppConfig.ready() with `signer_install()`, since this app never imports digest.
 
 Python's email policies fold an over-long header value into RFC 2047 encoded-words, and

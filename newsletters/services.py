@@ -218,7 +218,7 @@ def _welcome_headers(subscriber: Subscriber, newsletter: Newsletter) -> dict[str
         headers["List-Unsubscribe-Post"] = Verbatim("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     try:
         headers["List-Id"] = Verbatim("List-Id", list_id_header(newsletter))
-    except ValueError as error:  # an editor's List-Id the digests refuse too (digest.delivery holds them)
+    except ValueError as error:  # an editor's List-Id the digests refuse too (digest.sending.delivery holds them)
         logger.warning("The welcome mail of %s goes without a List-Id: %s", newsletter.slug, error)
     return headers
 

@@ -171,7 +171,7 @@ CRONJOBS = [
         f">> {VAR_DIR / 'log' / 'digest-cron.log'} 2>&1",
     )
 ]
-# ESP events through django-anymail's tracking webhooks (digest.webhooks): every ANYMAIL_<NAME>
+# ESP events through django-anymail's tracking webhooks (digest.returns.webhooks): every ANYMAIL_<NAME>
 # variable becomes ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET=user:password (required: the
 # endpoints answer 404 without it) and ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY.
 ANYMAIL = env_prefixed("ANYMAIL_")

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from digest.admin import dashboard, deliverability
-from digest.breaker_views import breaker_resume
+from digest.desk.views import breaker_resume
 
 urlpatterns = [
     # Under admin/, with the admin's staff login; linked first from the admin index.
@@ -12,8 +12,8 @@ urlpatterns = [
     path("admin/dashboard/resume/<int:pk>/", admin.site.admin_view(breaker_resume), name="breaker_resume"),
     path("admin/deliverability/", admin.site.admin_view(deliverability), name="deliverability"),
     path("admin/", admin.site.urls),
-    # ESPs' tracking webhooks (django-anymail), for bounces and complaints: digest.webhooks.
-    path("anymail/", include("digest.webhooks")),
+    # ESPs' tracking webhooks (django-anymail), for bounces and complaints: digest.returns.webhooks.
+    path("anymail/", include("digest.returns.webhooks")),
     path("dev/", include("newsletters.dev_urls")),
     path("", include("newsletters.urls")),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

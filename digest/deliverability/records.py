@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from digest.deliverability.findings import Finding, Level, zone_txt
 from digest.deliverability.lookup import Dns
-from digest.dkim import MIN_KEY_BITS, dns_record
+from digest.rendering.dkim import MIN_KEY_BITS, dns_record
 
 DKIM_MIN_BITS = MIN_KEY_BITS  # what Gmail and Yahoo ask of bulk senders, and all the engine signs with
 

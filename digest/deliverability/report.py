@@ -20,7 +20,7 @@ from digest.deliverability.lookup import Dns, DnsFailure
 from digest.deliverability.oneclick import one_click_check
 from digest.deliverability.records import dkim_check, mx_check, transport_check
 from digest.deliverability.spf import spf_check
-from digest.dkim import dkim_signer
+from digest.rendering.dkim import dkim_signer
 from newsletters.models import Newsletter
 
 # Addresses the world never sees mail from: a relay there relays on, from an address not known here.

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from digest.aggregation import installation_key, message_id_for
 from digest.models import Delivery, DeliveryStatus
+from digest.planning.plan import installation_key, message_id_for
 from digest.verp import verp_token
 from tests.factories import SubscriptionFactory
 

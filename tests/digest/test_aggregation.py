@@ -5,9 +5,9 @@ import datetime
 import pytest
 from django.db import transaction
 
-from digest.aggregation import deliveries_plan_python, installation_key, message_id_for
 from digest.models import Delivery, Installation
-from digest.scheduling import subscriptions_schedule
+from digest.planning.due import subscriptions_schedule
+from digest.planning.plan import deliveries_plan_python, installation_key, message_id_for
 from tests.digest.conftest import at
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from digest.bounces import Report, bounce_record, fingerprint_of
 from digest.models import BounceEvent, BounceKind
+from digest.returns.policy import Report, bounce_record, fingerprint_of
 from newsletters.models import Subscriber, SubscriberStatus
 from tests.digest.returns import WINDOW_END, sent_delivery
 from tests.factories import IssueFactory

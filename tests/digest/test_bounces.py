@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from digest.bounces import (
+from digest.models import AdminAlert, BounceEvent, BounceKind
+from digest.returns.policy import (
     RATES_ALERT,
     Report,
     bounce_rates,
@@ -18,7 +19,6 @@ from digest.bounces import (
     soft_score,
     suppression_lift,
 )
-from digest.models import AdminAlert, BounceEvent, BounceKind
 from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
 from tests.digest.conftest import at
 from tests.digest.returns import WINDOW_END, sent_delivery
@@ -232,7 +232,7 @@ def test_two_machines_warning_at_once_mail_it_once(tmp_path):
     # Mailed two days ago about a rate that went back under: the row both processes read.
     AdminAlert.objects.create(key=RATES_ALERT, kinds="", mailed_at=now - 2 * DAY)
     script = (
-        "from datetime import datetime; from digest.bounces import rates_warn; "
+        "from datetime import datetime; from digest.returns.policy import rates_warn; "
         f"print(rates_warn(now=datetime.fromisoformat('{now.isoformat()}')))"
     )
     with SMTPServer(BlockingHandler(block_at=1)) as smtp:

@@ -9,9 +9,9 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
-from digest.bounces import Report, bounce_record, fingerprint_of
 from digest.breaker import breaker_check, breaker_rates, newsletter_resume
 from digest.models import BounceKind, Delivery, DeliveryStatus
+from digest.returns.policy import Report, bounce_record, fingerprint_of
 from newsletters.models import Newsletter, Subscription
 from project.clock import db_now
 from tests.digest.conftest import at

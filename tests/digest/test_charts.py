@@ -5,7 +5,7 @@ import re
 import pytest
 from lxml import etree
 
-from digest.charts import Series, bar_chart, line_chart, nice_ceiling
+from digest.desk.charts import Series, bar_chart, line_chart, nice_ceiling
 
 
 @pytest.mark.parametrize("value", [0, 1, 3, 7, 24, 25, 99, 307, 1001, 54321])

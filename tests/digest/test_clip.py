@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from digest.clip import BUDGET, CLIP_BYTES, clip_fit, opening
-from digest.rendering import digest_render
+from digest.rendering.clip import BUDGET, CLIP_BYTES, clip_fit, opening
+from digest.rendering.content import digest_render
 from newsletters.models import Newsletter
 from tests.digest.conftest import at, body
 

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from digest.dashboard import (
+from digest.desk.dashboard import (
     deliveries_timeline,
     delivery_days,
     due_next_days,
@@ -119,7 +119,7 @@ def test_deliveries_per_day_roll_up_settled_days_only():
     Delivery.objects.filter(status=DeliveryStatus.FAILED).update(status=DeliveryStatus.SENT)
     assert deliveries_timeline(days=30, now=now).series["sent"][-3] == 1
     # … until that day is forgotten, as the retry action does.
-    from digest.dashboard import delivery_days_forget
+    from digest.desk.dashboard import delivery_days_forget
 
     delivery_days_forget(Delivery.objects.all())
     assert deliveries_timeline(days=30, now=now).series["sent"][-3] == 2

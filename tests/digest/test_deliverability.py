@@ -16,7 +16,7 @@ from digest.deliverability.oneclick import one_click_check
 from digest.deliverability.records import transport_check
 from digest.deliverability.report import deliverability_check
 from digest.deliverability.spf import SpfSyntaxError, spf_parse
-from digest.dkim import dns_record, key_create
+from digest.rendering.dkim import dns_record, key_create
 from tests.dnsserver import DnsServer
 from tests.factories import NewsletterFactory
 from tests.httpsserver import HttpsSite, certificates_make
@@ -113,7 +113,7 @@ def sending(settings, dns_server, keys):
 
     def use(zone: str) -> None:
         domain = f"{zone}.test"
-        key_file = keys["good"][0]  # the engine refuses a shorter key of its own (digest.dkim.MIN_KEY_BITS)
+        key_file = keys["good"][0]  # the engine refuses a shorter key of its own (digest.rendering.dkim.MIN_KEY_BITS)
         settings.DEFAULT_FROM_EMAIL = f"News <news@{domain}>"
         settings.DIGEST_BOUNCE_ADDRESS = f"bounces@{domain}"
         settings.DIGEST_DKIM_DOMAIN = SIGNER if zone == "dmarcmisaligned" else domain

@@ -24,8 +24,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from digest.checks import check_dkim_key_file
-from digest.dkim import Signer, body_canonical, dkim_signer, dns_record, header_canonical
 from digest.models import Delivery, DeliveryStatus
+from digest.rendering.dkim import Signer, body_canonical, dkim_signer, dns_record, header_canonical
 from newsletters.models import Attachment
 from newsletters.services import subscription_request, welcome_send
 from tests.digest.conftest import at
@@ -223,7 +223,7 @@ def test_dkim_keygen_names_what_is_missing(settings, tmp_path):
 
 
 def test_the_editors_test_send_is_signed_too(world, signing):
-    from digest.previews import preview_issue, preview_send_test
+    from digest.desk.previews import preview_issue, preview_send_test
 
     issue = world.publish("Issue one", at(2026, 6, 2, 9, 0))
     assert preview_send_test(rendered=preview_issue(issue=issue), to="editor@example.com", name="Ed") == 1

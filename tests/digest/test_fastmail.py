@@ -12,12 +12,12 @@ from aiosmtpd.smtp import AuthResult
 from django.core.files.base import ContentFile
 from django.core.mail import mailers
 
-from digest.aggregation import installation_key, message_id_for
-from digest.delivery import _personal, message_build
-from digest.fastmail import GroupMessage, batch_date, smtp_send
-from digest.headers import list_headers
 from digest.models import Delivery
-from digest.rendering import digest_render
+from digest.planning.plan import installation_key, message_id_for
+from digest.rendering.content import digest_render
+from digest.rendering.headers import list_headers
+from digest.rendering.prebuilt import GroupMessage, batch_date, smtp_send
+from digest.sending.delivery import _personal, message_build
 from newsletters.models import Attachment
 from tests.digest.conftest import at
 from tests.digest.test_headers import LIST_HEADERS

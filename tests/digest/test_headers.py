@@ -12,8 +12,8 @@ from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 
 from digest.conf import digest_settings
-from digest.headers import list_headers
 from digest.models import Delivery
+from digest.rendering.headers import list_headers
 from newsletters.models import Newsletter
 from newsletters.tokens import TokenInvalid, token_make, token_read
 from tests.digest.conftest import at

@@ -19,10 +19,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
-import digest.returned
+import digest.returns.returned
 import digest.verp
 from digest.models import BounceEvent, BounceKind
-from digest.returned import Outcome, returned_process
+from digest.returns.returned import Outcome, returned_process
 from newsletters.models import Subscriber, SubscriberStatus
 from tests.digest.returns import BOUNCE_ADDRESS, delivered_to, mbox_of, sent_delivery, verp_address
 from tests.digest.test_process_bounces import _maildir
@@ -164,14 +164,14 @@ def test_a_thousand_hostile_messages_then_a_genuine_bounce(tmp_path):
 
 def _poison_on(monkeypatch, marker: bytes) -> None:
     """Make classifying any message holding `marker` raise, as an unforeseen bug in a parser would."""
-    classify = digest.returned.returned_classify
+    classify = digest.returns.returned.returned_classify
 
     def poisoned(raw, **kwargs):
         if raw and marker in raw:
             raise RuntimeError("a parser broke")
         return classify(raw, **kwargs)
 
-    monkeypatch.setattr(digest.returned, "returned_classify", poisoned)
+    monkeypatch.setattr(digest.returns.returned, "returned_classify", poisoned)
 
 
 def test_whatever_one_message_raises_it_is_counted_marked_and_the_next_is_read(tmp_path, monkeypatch, caplog):

@@ -5,9 +5,9 @@ import threading
 import pytest
 from django.db import connection
 
-from digest.journal import Journal, journal_read
-from digest.ledger import claimant_new
 from digest.models import JournalEntry
+from digest.sending.journal import Journal, journal_read
+from digest.sending.ledger import claimant_new
 
 pytestmark = pytest.mark.django_db
 

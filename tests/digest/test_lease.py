@@ -9,9 +9,9 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from digest.lease import MARGIN, Lease, LeaseLost, stop_on_signals, stop_requested
-from digest.ledger import deliveries_recover, leases_renew
 from digest.models import Delivery, DeliveryStatus, JournalEntry
+from digest.sending.lease import MARGIN, Lease, LeaseLost, stop_on_signals, stop_requested
+from digest.sending.ledger import deliveries_recover, leases_renew
 from project.clock import db_now
 from tests.digest.conftest import at, leases_expire
 
@@ -76,9 +76,9 @@ def test_a_heartbeat_whose_renewal_fails_keeps_the_deadline_it_had():
 
 def claim(world, count: int, *, claimant: str, limit: int = 100) -> list[int]:
     """Plan `count` digests and claim up to `limit` of them for `claimant`, stamped with the database's time."""
-    from digest.aggregation import deliveries_plan
-    from digest.ledger import deliveries_claim
-    from digest.scheduling import subscriptions_schedule
+    from digest.planning.due import subscriptions_schedule
+    from digest.planning.plan import deliveries_plan
+    from digest.sending.ledger import deliveries_claim
 
     for n in range(count):
         world.subscribe(f"r{n}@example.com", since=at(2026, 6, 1))

@@ -47,8 +47,8 @@ def test_unsubscribe_after_planning_is_honoured(world):
     subscription = world.subscribe("ada@example.com", frequency="daily", since=at(2026, 6, 1))
     world.subscribe("bob@example.com", frequency="daily", since=at(2026, 6, 1))
     world.publish("Issue a", at(2026, 6, 1, 12, 0))
-    from digest.aggregation import deliveries_plan
-    from digest.scheduling import subscriptions_schedule
+    from digest.planning.due import subscriptions_schedule
+    from digest.planning.plan import deliveries_plan
 
     now = at(2026, 6, 2, 8, 5)
     subscriptions_schedule(now=now)
@@ -62,14 +62,14 @@ def test_unsubscribe_after_planning_is_honoured(world):
 
 
 def test_claims_read_on_from_the_last_claimed_id_and_a_run_still_sends_everything(world, settings):
-    from digest.ledger import deliveries_claim
+    from digest.sending.ledger import deliveries_claim
 
     settings.DIGEST_BATCH_SIZE = 2
     for n in range(5):
         world.subscribe(f"r{n}@example.com", frequency="daily", since=at(2026, 6, 1))
     world.publish("Issue a", at(2026, 6, 1, 12, 0))
-    from digest.aggregation import deliveries_plan
-    from digest.scheduling import subscriptions_schedule
+    from digest.planning.due import subscriptions_schedule
+    from digest.planning.plan import deliveries_plan
 
     subscriptions_schedule(now=at(2026, 6, 2, 8, 5))
     deliveries_plan(now=at(2026, 6, 2, 8, 5))

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from digest.previews import preview_warnings
-from digest.rendering import digest_render
+from digest.desk.previews import preview_warnings
+from digest.rendering.content import digest_render
 from newsletters.models import Attachment, Issue
 from tests.factories import IssueFactory, NewsletterFactory
 

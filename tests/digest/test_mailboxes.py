@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from digest.cron import process_bounces_job
-from digest.mailboxes import KEYWORD
 from digest.models import BounceEvent
+from digest.returns.mailboxes import KEYWORD
 from newsletters.models import Subscriber, SubscriberStatus
 from tests.digest.returns import BOUNCE_ADDRESS, delivered_to, sent_delivery, verp_address
 from tests.digest.test_returned import _report

@@ -5,10 +5,10 @@ import datetime
 import pytest
 from django.db import connection, transaction
 
-from digest.aggregation import deliveries_plan_python
 from digest.models import Delivery, Installation
-from digest.planning_sql import deliveries_plan_sql
-from digest.scheduling import subscriptions_schedule
+from digest.planning.due import subscriptions_schedule
+from digest.planning.plan import deliveries_plan_python
+from digest.planning.plan_sql import deliveries_plan_sql
 from newsletters.models import Subscription
 from tests.digest.conftest import World, at
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.mail.backends import locmem
 
 from digest.models import Delivery, DeliveryStatus
-from digest.pool import RateLimiter
+from digest.sending.pool import RateLimiter
 from tests.digest.conftest import World, at
 from tests.smtp import RecordingHandler, SMTPServer, TurnCounter, free_port, self_signed_certificate
 
@@ -66,7 +66,7 @@ def test_a_relay_that_leaves_further_connections_ungreeted_shrinks_the_pool(worl
     settings.DIGEST_CONNECTIONS = 6
     world.smtp.handler.greet_at_most = 2
     emails = readers(world, 30)
-    with caplog.at_level("INFO", logger="digest.pool"):
+    with caplog.at_level("INFO", logger="digest.sending.pool"):
         summary = world.run(at(2026, 6, 2, 8, 5))
     assert (summary.sent, summary.deferred, summary.failed) == (30, 0, 0) and each_once(world.smtp, emails)
     assert world.smtp.handler.silent_connections == 4 and world.smtp.handler.most_open == 2
@@ -81,7 +81,7 @@ def test_a_relay_that_greets_no_connection_at_all_is_down_and_its_digests_wait(w
     settings.DIGEST_CONNECTIONS = 3
     world.smtp.handler.greet_at_most = 0
     readers(world, 5)
-    with caplog.at_level("INFO", logger="digest.pool"):
+    with caplog.at_level("INFO", logger="digest.sending.pool"):
         summary = world.run(at(2026, 6, 2, 8, 5))
     assert (summary.sent, summary.deferred) == (0, 5)
     assert world.smtp.received == []
@@ -116,7 +116,7 @@ def test_throttling_slows_down_and_retries_instead_of_deferring(world, settings,
 
 
 def test_a_throttled_final_dot_is_retried_on_the_chain(world, settings, monkeypatch):
-    monkeypatch.setattr("digest.pool.THROTTLE_WAITS", (0.01, 0.01))
+    monkeypatch.setattr("digest.sending.pool.THROTTLE_WAITS", (0.01, 0.01))
     settings.DIGEST_CONNECTIONS = 1
     world.smtp.handler.pipelining = True
     world.smtp.handler.throttle_data_first = 2  # the first two messages' "." get 454
@@ -150,7 +150,7 @@ def test_with_pipelining_each_message_costs_one_round_trip(world, settings, pipe
 
 @pytest.mark.parametrize("pipelining", [False, True])
 def test_a_relay_that_keeps_throttling_defers_to_a_later_run(world, settings, monkeypatch, pipelining):
-    monkeypatch.setattr("digest.pool.THROTTLE_WAITS", (0.01, 0.01))
+    monkeypatch.setattr("digest.sending.pool.THROTTLE_WAITS", (0.01, 0.01))
     settings.DIGEST_CONNECTIONS = 1
     world.smtp.handler.pipelining = pipelining
     world.smtp.handler.throttle_first = 10**6
@@ -234,9 +234,9 @@ def test_the_rate_limit_holds_across_the_pool(world, settings):
 def test_an_error_while_building_stops_the_connections_instead_of_hanging(world, settings, tmp_path):
     import threading
 
-    from digest.journal import Journal
-    from digest.ledger import claimant_new
-    from digest.pool import Pool
+    from digest.sending.journal import Journal
+    from digest.sending.ledger import claimant_new
+    from digest.sending.pool import Pool
 
     pool = Pool(aliases=["digest"], size=4, rate=0)
     before = threading.active_count()
@@ -291,7 +291,7 @@ def test_backends_without_an_smtp_connection_send_every_message(world, settings,
 def test_after_a_421_the_pool_regrows_once_the_relay_accepts_again(world, settings, monkeypatch):
     # A relay at its connection limit answers 421 for a while; later batches of the same
     # run try one more connection again each (after RELAY_RETRY_SECONDS, here 0) and get it.
-    monkeypatch.setattr("digest.pool.RELAY_RETRY_SECONDS", 0)
+    monkeypatch.setattr("digest.sending.pool.RELAY_RETRY_SECONDS", 0)
     settings.DIGEST_CONNECTIONS, settings.DIGEST_BATCH_SIZE = 6, 10
     handler = world.smtp.handler
     handler.max_connections = 2
@@ -311,7 +311,7 @@ def test_after_a_421_the_pool_regrows_once_the_relay_accepts_again(world, settin
 
 
 def test_a_mailer_without_a_timeout_gets_the_pools_default(world, settings):
-    from digest.pool import DEFAULT_TIMEOUT, Pool, _Connection
+    from digest.sending.pool import DEFAULT_TIMEOUT, Pool, _Connection
 
     mailer = world.smtp.mailer()
     settings.MAILERS = settings.MAILERS | {"digest": mailer | {"OPTIONS": mailer["OPTIONS"] | {"timeout": None}}}

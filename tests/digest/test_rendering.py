@@ -10,7 +10,7 @@ from premailer import Premailer
 
 from digest.exceptions import RenderError
 from digest.models import Delivery, Rendering
-from digest.rendering import digest_render
+from digest.rendering.content import digest_render
 from newsletters.models import Attachment, Newsletter
 from tests.digest.conftest import at, body, style_block_rules
 from tests.factories import IssueFactory

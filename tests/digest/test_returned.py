@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from digest.models import BounceEvent, BounceKind
-from digest.returned import Outcome, returned_process
+from digest.returns.returned import Outcome, returned_process
 from digest.verp import verp_token
 from newsletters.models import SubscriberStatus, SubscriptionStatus
 from tests.digest.returns import BOUNCE_ADDRESS, delivered_to, flufl_corpus, sample, sent_delivery, verp_address

@@ -4,7 +4,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from digest.conf import digest_settings
-from digest.dkim import dns_zone_line, key_create, key_file_exposure, names_check, private_key_load
+from digest.rendering.dkim import dns_zone_line, key_create, key_file_exposure, names_check, private_key_load
 
 
 class Command(BaseCommand):

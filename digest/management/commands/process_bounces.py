@@ -7,8 +7,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 from django.utils import timezone
 
-from digest.mailboxes import MailboxError, imap_read, mailbox_read, maildir_read, mbox_read, pop3_read, stream_read
-from digest.returned import returned_read, summary_line
+from digest.returns.mailboxes import (
+    MailboxError,
+    imap_read,
+    mailbox_read,
+    maildir_read,
+    mbox_read,
+    pop3_read,
+    stream_read,
+)
+from digest.returns.returned import returned_read, summary_line
 
 # sysexits.h EX_TEMPFAIL: an MTA's pipe transport keeps the message and tries again.
 EX_TEMPFAIL = 75

@@ -4,7 +4,7 @@ Claims are safe across processes and machines: on PostgreSQL the candidate rows 
 locked with SKIP LOCKED; on SQLite the IMMEDIATE transaction holds the write lock; on
 both the UPDATE repeats the claimable condition, so only one claimant can win a row.
 
-Claims are leases (digest.lease) stamped on the database's clock (project.clock) and
+Claims are leases (digest.sending.lease) stamped on the database's clock (project.clock) and
 renewed while their batch is sent. A claim whose stamp is older than DIGEST_CLAIM_TIMEOUT
 belongs to a sender that died or froze: `deliveries_recover` takes it over, in one
 transaction that first records what its claimant's journal proves sent and only then
@@ -32,8 +32,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 
 from digest.conf import digest_settings
-from digest.journal import journal_read
 from digest.models import Delivery, DeliveryStatus, JournalEntry
+from digest.sending.journal import journal_read
 from newsletters.models import Newsletter, Subscriber, SubscriberStatus, Subscription
 from newsletters.schedules import subscription_next_due
 from project.clock import db_now
@@ -232,7 +232,7 @@ def leases_renew(*, claimant: str, connection) -> int:
     """Stamp a claimant's claims with the database's time again, through `connection`; return how many it holds.
 
     Raw SQL on the given connection: the heartbeat's thread writes through the sender's
-    own connection (digest.journal), which is the only one that sees its claims in a test.
+    own connection (digest.sending.journal), which is the only one that sees its claims in a test.
     """
     table, sending = Delivery._meta.db_table, DeliveryStatus.SENDING.value
     stamp = connection.ops.adapt_datetimefield_value(db_now(connection=connection))

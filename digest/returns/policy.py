@@ -15,8 +15,8 @@ Every event is stored (digest.models.BounceEvent) once: its fingerprint is uniqu
 report read again changes nothing. Its raw message is kept cut to DIGEST_BOUNCE_RAW_MAX_BYTES,
 and not at all once the last 24 hours' events hold DIGEST_BOUNCE_RAW_DAY_BYTES. Text from
 outside reaches a query only through `db_text` (PostgreSQL refuses NUL characters and
-unpaired surrogates). Messages are read by digest.returned, ESP events arrive through
-digest.webhooks; both end here.
+unpaired surrogates). Messages are read by digest.returns.returned, ESP events arrive through
+digest.returns.webhooks; both end here.
 """
 
 import datetime

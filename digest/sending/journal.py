@@ -103,7 +103,7 @@ class Journal:
     def through(self, statement):
         """Return `statement(connection)` run on the journal's connection, between two of its writes.
 
-        The lease's heartbeat (digest.lease) renews the sender's claims this way.
+        The lease's heartbeat (digest.sending.lease) renews the sender's claims this way.
         """
         with self._write_lock:
             return statement(self._connection)
@@ -112,7 +112,7 @@ class Journal:
         """Delete this claimant's marks (every outcome they proved is in the ledger now), unless `keep`.
 
         A sender that could not record its outcomes keeps them: they are what a later
-        sender recovers from (digest.ledger.deliveries_recover).
+        sender recovers from (digest.sending.ledger.deliveries_recover).
         """
         try:
             if not keep:

@@ -3,7 +3,7 @@
 Claims are stamped with the database's time (project.clock), never a machine's. While a
 batch is sent a heartbeat renews the stamp every DIGEST_CLAIM_TIMEOUT / 4. Another sender
 takes claims over only once their stamp is older than DIGEST_CLAIM_TIMEOUT on that same
-clock, and only after applying their claimant's journal (digest.ledger.deliveries_recover).
+clock, and only after applying their claimant's journal (digest.sending.ledger.deliveries_recover).
 
 The sender never asks the database whether it still holds its claims before a message: it
 knows the latest moment they can still be valid from its own monotonic clock, read before

@@ -3,7 +3,7 @@
 Each is a newsletters.messages.Verbatim value: plain ASCII, folded only at its own spaces,
 never RFC 2047-encoded (Gmail and Yahoo find no unsubscribe URI in an encoded-word). So
 Django's message build (every backend but the fast path: SMTP subclasses, anymail, file,
-console) writes the same bytes as the fast path (digest.fastmail); an ESP's API gets the
+console) writes the same bytes as the fast path (digest.rendering.prebuilt); an ESP's API gets the
 unfolded value.
 
 The headers (RFC 2369, 2919, 5064, 8058, and Gmail's Feedback-ID):

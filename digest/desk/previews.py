@@ -9,10 +9,10 @@ from django.db.models import Prefetch
 from django.template.defaultfilters import filesizeformat
 from lxml import html as lxml_html
 
-from digest.clip import CLIP_BYTES
 from digest.conf import digest_settings
 from digest.exceptions import RenderError
-from digest.rendering import Personal, RenderedDigest, digest_render
+from digest.rendering.clip import CLIP_BYTES
+from digest.rendering.content import Personal, RenderedDigest, digest_render
 from newsletters.conf import newsletters_settings
 from newsletters.markup import markdown_to_html, markdown_unsanitized, url_allowed
 from newsletters.messages import ReaderEmail
@@ -78,7 +78,7 @@ def preview_send_test(*, rendered: RenderedDigest, to: str, name: str) -> int:
 
 
 def preview_clip_warnings(rendered: RenderedDigest) -> list[str]:
-    """Warn an editor whose issue alone makes a digest too long for Gmail, with its size (digest.clip)."""
+    """Warn an editor whose issue alone makes a digest too long for Gmail, with its size (digest.rendering.clip)."""
     if not rendered.uncut_bytes:
         return []
     return [

@@ -4,9 +4,9 @@ The clock math stays in Python (newsletters.schedules, zoneinfo): a window's end
 next due time depend only on the subscription's *schedule* (newsletter, frequency, time
 zone), of which a run has a handful. They are computed once per schedule and joined in
 as a table; the statement then, for each subscription of the chunk (locked with SKIP
-LOCKED, as the due query of digest.scheduling picks it), works out the window, checks
+LOCKED, as the due query of digest.planning.due picks it), works out the window, checks
 the window has issues, inserts the pending Deliveries and advances the empty ones.
-Semantics are those of digest.aggregation (its Python path is what SQLite runs).
+Semantics are those of digest.planning.plan (its Python path is what SQLite runs).
 """
 
 import datetime
@@ -19,10 +19,10 @@ from django.db import connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils.encoding import force_bytes
 
-from digest.aggregation import installation_key, window_end
 from digest.conf import digest_settings
 from digest.models import OPEN_STATUSES, Delivery
-from digest.scheduling import _live, publish_times, settled, subscriptions_due
+from digest.planning.due import _live, publish_times, settled, subscriptions_due
+from digest.planning.plan import installation_key, window_end
 from newsletters.conf import site_domain
 from newsletters.models import Issue, IssueStatus, Newsletter, Subscriber, Subscription
 from newsletters.schedules import PERIODS, subscription_next_due
@@ -84,7 +84,7 @@ visible AS (
 ),
 chunk AS (
     SELECT s.id, s.newsletter_id, s."cursor", k.end_at, k.next_due, k.next_due_idle,
-           -- digest.aggregation.window_for and start_snapped: a new subscription's first window
+           -- digest.planning.plan.window_for and start_snapped: a new subscription's first window
            -- starts one period before its first send time, moved back to where its content changes.
            COALESCE(s."cursor", (
                SELECT COALESCE(
@@ -113,7 +113,7 @@ inserted AS (
     INSERT INTO "{delivery}" (subscription_id, newsletter_id, window_start, window_end, status, attempts,
                               last_error, message_id, claimed_by, next_attempt_at, created_at, updated_at)
     SELECT id, newsletter_id, start_at, end_at, 'pending', 0, '',
-           -- digest.aggregation.message_id_for: HMAC-SHA256 from PostgreSQL's sha256() and the padded keys.
+           -- digest.planning.plan.message_id_for: HMAC-SHA256 from PostgreSQL's sha256() and the padded keys.
            '<' || local_id || '.'
                || substr(encode(sha256(%s::bytea || sha256(%s::bytea || convert_to(local_id, 'UTF8'))), 'hex'), 1, 12)
                || '@' || %s || '>',
@@ -137,7 +137,7 @@ SELECT (SELECT count(*) FROM picked),
 
 
 def _picked(*, now: datetime.datetime, newsletter_ids: list[int] | None, low: int, high: int):
-    """The due subscriptions with ids in (low, high], locked (SKIP LOCKED): digest.scheduling's due query.
+    """The due subscriptions with ids in (low, high], locked (SKIP LOCKED): digest.planning.due's due query.
 
     Its "no digest in flight" is a probe per row here: as the anti-join Exists() becomes,
     PostgreSQL read every open delivery (all those planned so far) again in each chunk.

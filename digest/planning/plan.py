@@ -18,7 +18,7 @@ from django.utils.crypto import salted_hmac
 
 from digest.conf import digest_settings
 from digest.models import Delivery, Installation, Window
-from digest.scheduling import publish_times, settled, subscriptions_due
+from digest.planning.due import publish_times, settled, subscriptions_due
 from newsletters.conf import site_domain
 from newsletters.models import Frequency, Subscription
 from newsletters.schedules import PERIODS, occurrence_last, schedule_of, subscription_next_due
@@ -66,7 +66,7 @@ def start_snapped(
 
     That is the latest publish time at or before `start` (the window holds issues published
     after it), or, with none, a second before the first issue. Many readers' different
-    starts thus become one. digest.planning_sql does the same in SQL.
+    starts thus become one. digest.planning.plan_sql does the same in SQL.
     """
     before = bisect.bisect_right(published, start)
     if before:
@@ -97,8 +97,8 @@ def message_id_for(subscription_id: int, end: datetime.datetime, *, installation
 
     The installation's id is in it, so two databases sharing a SECRET_KEY never mint the same
     Message-ID for their subscription 1's window. It ends with a signature, so a complaint
-    matched by its Message-ID (digest.returned) cannot be forged for another reader from a
-    guessed id and date. digest.planning_sql computes the same in SQL.
+    matched by its Message-ID (digest.returns.returned) cannot be forged for another reader from a
+    guessed id and date. digest.planning.plan_sql computes the same in SQL.
     """
     local = f"digest.{installation}.{subscription_id}.{end:%Y%m%dT%H%M%S}Z"
     signature = salted_hmac("digest.message-id", local, algorithm="sha256").hexdigest()[:12]
@@ -119,10 +119,10 @@ def deliveries_plan(*, now: datetime.datetime, newsletter_ids: list[int] | None 
 
     Works in chunks of DIGEST_PLAN_CHUNK, each in one transaction; on PostgreSQL the chunk's
     rows are locked with SKIP LOCKED so concurrent runs plan disjoint sets, and each chunk
-    is one set-based statement (digest.planning_sql). Returns counts: due, planned, empty, groups.
+    is one set-based statement (digest.planning.plan_sql). Returns counts: due, planned, empty, groups.
     """
     if connection.vendor == "postgresql":
-        from digest.planning_sql import deliveries_plan_sql
+        from digest.planning.plan_sql import deliveries_plan_sql
 
         return deliveries_plan_sql(now=now, newsletter_ids=newsletter_ids, progress=progress)
     return deliveries_plan_python(now=now, newsletter_ids=newsletter_ids, progress=progress)

@@ -32,8 +32,8 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpRespo
 from django.urls import URLPattern
 from django.utils import timezone
 
-from digest.bounces import Report, bounce_record, db_text, fingerprint_of
 from digest.models import BounceEvent, BounceKind
+from digest.returns.policy import Report, bounce_record, db_text, fingerprint_of
 from newsletters.models import Subscriber
 from newsletters.validators import email_normalize
 
@@ -120,7 +120,7 @@ def _tracking_received(sender, event, esp_name, **kwargs) -> None:
 
 def tracking_connect() -> None:
     """Listen to anymail's tracking signal (called once, from the app's ready())."""
-    tracking.connect(_tracking_received, dispatch_uid="digest.webhooks")
+    tracking.connect(_tracking_received, dispatch_uid="digest.returns.webhooks")
 
 
 def _secured(view, esp: str):

@@ -1,13 +1,13 @@
 """How a claimed batch reaches the relays: build each reader's message and hand it to the pool.
 
 With exactly Django's SMTP backend each message comes from the group's prebuilt MIME
-message (digest.fastmail); with any other backend from EmailMultiAlternatives. The pool
-(digest.pool) sends them over its connections; every outcome goes back to the ledger
-(digest.ledger), which records it.
+message (digest.rendering.prebuilt); with any other backend from EmailMultiAlternatives. The pool
+(digest.sending.pool) sends them over its connections; every outcome goes back to the ledger
+(digest.sending.ledger), which records it.
 
 A fault of the group rather than of the reader (its digest cannot be rendered, the
 newsletter's From is not an address, the relay refuses our sender or the message's size)
-*holds* the group: see digest.ledger.
+*holds* the group: see digest.sending.ledger.
 """
 
 import re
@@ -19,16 +19,16 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from digest.dkim import dkim_signer
 from digest.exceptions import RecipientError, RenderError
-from digest.fastmail import FastMessage, GroupMessage, batch_date
-from digest.headers import list_headers, list_unsubscribe
-from digest.journal import Journal
-from digest.lease import Lease
-from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus, Window
-from digest.pool import Pool, Send
-from digest.rendering import Personal, RenderedDigest
+from digest.rendering.content import Personal, RenderedDigest
+from digest.rendering.dkim import dkim_signer
+from digest.rendering.headers import list_headers, list_unsubscribe
+from digest.rendering.prebuilt import FastMessage, GroupMessage, batch_date
+from digest.sending.journal import Journal
+from digest.sending.lease import Lease
+from digest.sending.ledger import Outcome
+from digest.sending.pool import Pool, Send
 from digest.verp import verp_sender
 from newsletters.messages import ReaderEmail, Verbatim
 from newsletters.models import SubscriberStatus, SubscriptionStatus
@@ -41,7 +41,7 @@ def message_build(
 ) -> ReaderEmail:
     """Build one recipient's message with Django's email API (for mailers other than SMTP), DKIM-signed if configured.
 
-    `headers` are the group's list headers (digest.headers.list_headers); the email package
+    `headers` are the group's list headers (digest.rendering.headers.list_headers); the email package
     writes them, and this reader's List-Unsubscribe, as they are.
     """
     personal = personal or _personal(delivery)
@@ -131,7 +131,7 @@ def batch_send(
     """Build a claimed batch's messages and send them over the pool's connections; return every outcome.
 
     With exactly Django's SMTP backend each message comes from the group's prebuilt MIME
-    message (digest.fastmail, cached in `prepared` for the run); with any other backend,
+    message (digest.rendering.prebuilt, cached in `prepared` for the run); with any other backend,
     a subclass included, from EmailMultiAlternatives through its own send_messages().
     Readers who unsubscribed before the batch was claimed are skipped.
     """

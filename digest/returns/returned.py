@@ -9,7 +9,7 @@
 
 The delivery is named by the VERP token in the address the message came back to (or, in
 a complaint, the original's Return-Path), else by the original's Message-ID. Both are
-signed (digest.verp, digest.aggregation), so nobody can aim a report at another reader.
+signed (digest.verp, digest.planning.plan), so nobody can aim a report at another reader.
 Malformed, oversized or unmatched messages are logged and skipped: they change nothing.
 
 Every header is read as `str` whatever its bytes (`_header`), and what reaches a query
@@ -33,9 +33,9 @@ from email.utils import collapse_rfc2231_value
 from django.db import InterfaceError, OperationalError, transaction
 from flufl.bounce import all_failures
 
-from digest.bounces import Report, bounce_raw_prune, bounce_record, db_text, fingerprint_of
 from digest.conf import digest_settings
 from digest.models import BounceKind, Delivery
+from digest.returns.policy import Report, bounce_raw_prune, bounce_record, db_text, fingerprint_of
 from digest.verp import verp_delivery_id
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Per group, once (`group_render`, shared across runs and processes through the Re
 row): issues' Markdown → safe HTML (newsletters.markup) → Django templates
 (emails/digest_subject.txt, digest.txt, digest.html) → premailer inlines the CSS
 (newsletters.emails, the layout every reader mail shares), later issues shortened if the
-HTML would pass Gmail's clip (digest.clip). The
+HTML would pass Gmail's clip (digest.rendering.clip). The
 templates carry placeholder markers where personal values go; `personalize()` swaps
 them in per recipient, which is string replacement, never a render.
 """
@@ -24,10 +24,10 @@ from django.db import DatabaseError, transaction
 from django.db.models import Prefetch
 from django.template.loader import render_to_string
 
-from digest.clip import clip_fit
 from digest.conf import digest_settings
 from digest.exceptions import RenderError
 from digest.models import Rendering, Window
+from digest.rendering.clip import clip_fit
 from newsletters.conf import site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html
 from newsletters.exceptions import MarkupError
@@ -67,7 +67,7 @@ def greeting_for(name: str) -> str:
 
 # The one table of personal values in a digest's bodies: marker → its value for a reader.
 # A new placeholder is a row here and a context entry in digest_render; both senders
-# (personalize() and digest.fastmail) read this table.
+# (personalize() and digest.rendering.prebuilt) read this table.
 PERSONAL_FIELDS: dict[str, Callable[[Personal], str]] = {
     GREETING: lambda personal: greeting_for(personal.name),
     EMAIL: lambda personal: personal.email,
@@ -101,7 +101,7 @@ class RenderedDigest:
     attachments: list[FileToSend] = field(default_factory=list)
     # True when another run rendered it (digest.models.Rendering) and this one reused it.
     reused: bool = False
-    # The HTML's size before later issues were shortened to fit Gmail's clip (digest.clip); 0: nothing was.
+    # The HTML's size before later issues were shortened to fit Gmail's clip (digest.rendering.clip); 0: nothing was.
     uncut_bytes: int = 0
 
     def personalize(self, personal: Personal) -> tuple[str, str]:

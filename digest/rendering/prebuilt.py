@@ -9,7 +9,7 @@ static pieces between personal values are encoded once per group. The pieces are
 joined and handed to the SMTP connection of the configured Django mailer, so its host,
 TLS, credentials and timeout apply.
 
-The list headers (digest.headers) are Verbatim values (newsletters.messages): folded at
+The list headers (digest.rendering.headers) are Verbatim values (newsletters.messages): folded at
 spaces only, the same bytes Django's message build writes for them.
 """
 
@@ -26,8 +26,8 @@ from email.utils import format_datetime, formataddr
 
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
-from digest.dkim import Signer, body_canonical, lines_canonical
-from digest.rendering import PERSONAL_FIELDS, Personal, RenderedDigest, personal_values
+from digest.rendering.content import PERSONAL_FIELDS, Personal, RenderedDigest, personal_values
+from digest.rendering.dkim import Signer, body_canonical, lines_canonical
 from newsletters.messages import Verbatim, encoded_words
 
 # 7-bit: the bodies are quoted-printable already; a text attachment is encoded too, not sent

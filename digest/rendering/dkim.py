@@ -9,7 +9,7 @@ personal values are, and the hash runs over the joined pieces: about 0.4 ms of C
 message, two thirds of it RSA (README, "Benchmark"). dkimpy, pure Python, takes 7–9 ms;
 the tests use it to verify what this module signs.
 
-Both senders sign: digest.fastmail signs each reader's assembled bytes, and message_sign()
+Both senders sign: digest.rendering.prebuilt signs each reader's assembled bytes, and message_sign()
 the message Django's backends serialize (every newsletters.messages.ReaderEmail: digests on
 other backends, test sends, confirmation and welcome mails).
 """

@@ -24,7 +24,7 @@ thread (a database error while journalling, a programming error, a lost lease) c
 socket without another word (QUIT mid-DATA would be message content), and interrupts the
 send: the pool stops taking messages, and what the thread held is reported as unsettled
 (perhaps accepted: sent again later with the same Message-ID). Before every message each
-connection checks the sender's lease (digest.lease) and whether a stop was asked for.
+connection checks the sender's lease (digest.sending.lease) and whether a stop was asked for.
 """
 
 import logging
@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 
 from django.core.mail import mailers
 
-from digest.fastmail import FastMessage, dot_stuffed, envelope_refused, fast_path_for
-from digest.journal import Journal
-from digest.lease import Lease, LeaseLost, stop_requested
-from digest.ledger import Outcome
 from digest.models import Delivery, DeliveryStatus
+from digest.rendering.prebuilt import FastMessage, dot_stuffed, envelope_refused, fast_path_for
+from digest.sending.journal import Journal
+from digest.sending.lease import Lease, LeaseLost, stop_requested
+from digest.sending.ledger import Outcome
 
 logger = logging.getLogger(__name__)
 
