@@ -353,7 +353,7 @@ def sample_group(*, signer=None):
     """One real group's prebuilt message (digest.rendering.prebuilt), as the engine builds it, and a reader."""
     from digest.models import Window
     from digest.planning.due import latest_visible
-    from digest.planning.plan import window_end, window_for
+    from digest.planning.windows import window_end, window_for
     from digest.rendering.content import Personal, group_render
     from digest.rendering.headers import list_headers
     from digest.rendering.prebuilt import GroupMessage

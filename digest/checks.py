@@ -8,11 +8,23 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
 from digest.conf import digest_settings
-from digest.cron import CronSchedule, crontab_executable, crontab_installed_hashes, job_hash
+from digest.crontab import CronSchedule, crontab_executable, crontab_installed_hashes, job_hash
 from digest.deliverability.dmarc import organizational_domain
 from digest.deliverability.findings import Level
 from digest.deliverability.report import deliverability_check, domain_of, from_domains
-from digest.rendering.dkim import key_file_exposure
+from digest.rendering.dkim import dkim_signer, key_file_exposure
+from digest.verp import bounce_address_check
+
+
+def settings_check_all() -> None:
+    """Every DIGEST_* setting, the DKIM key and the bounce address: ImproperlyConfigured names the first that is wrong.
+
+    A run calls this before it sends, so a wrong setting stops it before any reader is mailed.
+    """
+    digest_settings.check_all()
+    dkim_signer()  # reads the key once
+    if digest_settings.BOUNCE_ADDRESS:
+        bounce_address_check(digest_settings.BOUNCE_ADDRESS)
 
 
 @checks.register("digest")
@@ -20,7 +32,7 @@ def check_settings(app_configs, **kwargs):
     """Every DIGEST_* setting is valid and the schedule parses."""
     errors = []
     try:
-        digest_settings.check_all()
+        settings_check_all()
     except ImproperlyConfigured as error:
         errors.append(checks.Error(str(error), id="digest.E001"))
     for job in getattr(settings, "CRONJOBS", []):

@@ -6,8 +6,11 @@ Each may be set in Django's settings or as an environment variable of the same n
 import re
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.mail import mailers
+from django.core.validators import validate_email
 
+from newsletters.validators import validate_mailbox
 from project.app_settings import AppSettings, Setting
 
 _FEEDBACK_SENDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
@@ -115,16 +118,12 @@ class DigestSettings(AppSettings):
     """Attribute access to DIGEST_* settings without the prefix: digest_settings.BATCH_SIZE."""
 
     def check_all(self) -> None:
-        """Read every setting once, and the mail settings digests depend on."""
-        from django.core.exceptions import ValidationError
-        from django.core.mail import mailers
-        from django.core.validators import validate_email
+        """Read every setting once, and the mail settings digests depend on.
 
-        from digest.rendering.dkim import dkim_signer
-        from newsletters.validators import validate_mailbox
-
+        The DKIM key and the bounce address are checked where they are used, and all
+        together by digest.checks.settings_check_all.
+        """
         super().check_all()
-        dkim_signer()  # reads the key once: a wrong DKIM setting stops the run before it sends
         try:
             validate_mailbox(settings.DEFAULT_FROM_EMAIL)
         except ValidationError as error:
@@ -142,10 +141,6 @@ class DigestSettings(AppSettings):
             raise ImproperlyConfigured(
                 f"DIGEST_FEEDBACK_ID_SENDER: {self.FEEDBACK_ID_SENDER!r} must be letters, digits, dots or dashes, without colons."
             )
-        if self.BOUNCE_ADDRESS:
-            from digest.verp import bounce_address_check
-
-            bounce_address_check(self.BOUNCE_ADDRESS)
         if self.RATE_LIMIT and self.BATCH_SIZE / self.RATE_LIMIT > LEASES_PER_BATCH * self.CLAIM_TIMEOUT:
             most = int(LEASES_PER_BATCH * self.CLAIM_TIMEOUT * self.RATE_LIMIT)
             raise ImproperlyConfigured(

@@ -30,7 +30,7 @@ from django_tasks_db.models import DBTaskResult
 from digest.conf import digest_settings
 from digest.exceptions import DigestError
 from digest.models import Delivery, DeliveryStatus
-from digest.run import deliveries_send
+from digest.sending.batches import deliveries_send
 from digest.sending.lease import stop_on_signals
 from digest.sending.ledger import deliveries_waiting
 from project.clock import db_now
@@ -38,7 +38,7 @@ from project.clock import db_now
 
 @task(takes_context=True)
 def digest_send(context: TaskContext, *, now: str, newsletter_ids: list[int] | None, begun: str = "") -> dict:
-    """Send every claimable digest of the run at `now`; return the counts (digest.run.deliveries_send).
+    """Send every claimable digest of the run at `now`; return the counts (digest.sending.batches.deliveries_send).
 
     The task result's id is the claimant: a delivery's "claimed by" names the task that sent it.
     (`begun` is accepted and ignored: tasks enqueued before claims became leases carry it.)

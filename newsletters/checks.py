@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
 from newsletters.conf import newsletters_settings
+from newsletters.models import Newsletter
 from newsletters.proxies import UNTRUSTED_PROXY_KEY, trusted_proxies
 
 
@@ -64,8 +65,6 @@ def check_senders(app_configs, **kwargs):
     """
     if settings.DEBUG:
         return []
-    from newsletters.models import Newsletter
-
     try:
         newsletters = list(Newsletter.objects.filter(active=True).order_by("slug"))
     except DatabaseError:

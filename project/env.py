@@ -4,7 +4,8 @@ import os
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -70,9 +71,6 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 def env_emails(name: str, default: list[str]) -> list[str]:
     """Parse a comma-separated list of email addresses, rejecting malformed ones."""
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_email
-
     addresses = env_list(name, default)
     for address in addresses:
         try:

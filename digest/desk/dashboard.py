@@ -15,7 +15,7 @@ from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
 from digest.conf import digest_settings
-from digest.cron import CronSchedule
+from digest.crontab import CronSchedule
 from digest.models import OPEN_STATUSES, BounceEvent, BounceKind, Delivery, DeliveryDay, DeliveryStatus, Run
 from newsletters.models import (
     Frequency,

@@ -22,7 +22,8 @@ from django.utils.encoding import force_bytes
 from digest.conf import digest_settings
 from digest.models import OPEN_STATUSES, Delivery
 from digest.planning.due import _live, publish_times, settled, subscriptions_due
-from digest.planning.plan import installation_key, window_end
+from digest.planning.message_ids import installation_key
+from digest.planning.windows import window_end
 from newsletters.conf import site_domain
 from newsletters.models import Issue, IssueStatus, Newsletter, Subscriber, Subscription
 from newsletters.schedules import PERIODS, subscription_next_due
@@ -84,7 +85,7 @@ visible AS (
 ),
 chunk AS (
     SELECT s.id, s.newsletter_id, s."cursor", k.end_at, k.next_due, k.next_due_idle,
-           -- digest.planning.plan.window_for and start_snapped: a new subscription's first window
+           -- digest.planning.windows.window_for and start_snapped: a new subscription's first window
            -- starts one period before its first send time, moved back to where its content changes.
            COALESCE(s."cursor", (
                SELECT COALESCE(
@@ -113,7 +114,7 @@ inserted AS (
     INSERT INTO "{delivery}" (subscription_id, newsletter_id, window_start, window_end, status, attempts,
                               last_error, message_id, claimed_by, next_attempt_at, created_at, updated_at)
     SELECT id, newsletter_id, start_at, end_at, 'pending', 0, '',
-           -- digest.planning.plan.message_id_for: HMAC-SHA256 from PostgreSQL's sha256() and the padded keys.
+           -- digest.planning.message_ids.message_id_for: HMAC-SHA256 from PostgreSQL's sha256() and the padded keys.
            '<' || local_id || '.'
                || substr(encode(sha256(%s::bytea || sha256(%s::bytea || convert_to(local_id, 'UTF8'))), 'hex'), 1, 12)
                || '@' || %s || '>',

@@ -23,6 +23,7 @@ import logging
 import re
 
 import idna
+from anymail import urls as anymail_urls
 from anymail.exceptions import AnymailConfigurationError, AnymailError, AnymailWebhookValidationFailure
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason, tracking
 from anymail.utils import get_anymail_setting
@@ -148,8 +149,6 @@ def _secured(view, esp: str):
 
 
 def _tracking_urls() -> list[URLPattern]:
-    from anymail import urls
-
     return [
         URLPattern(
             pattern.pattern,
@@ -157,7 +156,7 @@ def _tracking_urls() -> list[URLPattern]:
             pattern.default_args,
             pattern.name,
         )
-        for pattern in urls.urlpatterns
+        for pattern in anymail_urls.urlpatterns
         if isinstance(pattern, URLPattern) and pattern.name and pattern.name.endswith("_tracking_webhook")
     ]
 

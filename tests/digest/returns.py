@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 
 from digest.models import Delivery, DeliveryStatus
-from digest.planning.plan import installation_key, message_id_for
+from digest.planning.message_ids import installation_key, message_id_for
 from digest.verp import verp_token
 from tests.factories import SubscriptionFactory
 

@@ -7,7 +7,8 @@ from django.db import transaction
 
 from digest.models import Delivery, Installation
 from digest.planning.due import subscriptions_schedule
-from digest.planning.plan import deliveries_plan_python, installation_key, message_id_for
+from digest.planning.message_ids import installation_key, message_id_for
+from digest.planning.plan import deliveries_plan_python
 from tests.digest.conftest import at
 
 pytestmark = pytest.mark.django_db

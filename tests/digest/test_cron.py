@@ -9,7 +9,8 @@ from django.core import mail
 from django.core.management import call_command
 
 from digest.checks import check_crontab, check_settings
-from digest.cron import CronSchedule, job_hash, scheduler_loop, send_digests_job
+from digest.cron import scheduler_loop, send_digests_job
+from digest.crontab import CronSchedule, job_hash
 from tests.digest.conftest import at
 
 

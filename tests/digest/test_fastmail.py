@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.mail import mailers
 
 from digest.models import Delivery
-from digest.planning.plan import installation_key, message_id_for
+from digest.planning.message_ids import installation_key, message_id_for
 from digest.rendering.content import digest_render
 from digest.rendering.headers import list_headers
 from digest.rendering.prebuilt import GroupMessage, batch_date, smtp_send

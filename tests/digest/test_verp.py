@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from digest.conf import digest_settings
+from digest.checks import settings_check_all
 from digest.models import Delivery
 from digest.verp import verp_delivery_id, verp_sender, verp_token
 from tests.digest.conftest import at
@@ -72,4 +72,4 @@ def test_a_token_does_not_name_another_delivery():
 def test_a_wrong_bounce_address_names_the_setting(settings, value, message):
     settings.DIGEST_BOUNCE_ADDRESS = value
     with pytest.raises(ImproperlyConfigured, match=f"DIGEST_BOUNCE_ADDRESS.*{message}"):
-        digest_settings.check_all()
+        settings_check_all()
