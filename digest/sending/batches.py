@@ -26,7 +26,6 @@ from digest.sending.delivery import batch_send, groups_prepare
 from digest.sending.journal import Journal
 from digest.sending.lease import MARGIN, Lease, LeaseLost, stop_requested
 from digest.sending.ledger import (
-    Outcome,
     deliveries_claim,
     deliveries_recover,
     deliveries_release,
@@ -34,6 +33,7 @@ from digest.sending.ledger import (
     leases_renew,
     outcomes_record,
 )
+from digest.sending.outcomes import Outcome
 from digest.sending.pool import Pool
 from project.clock import db_now
 

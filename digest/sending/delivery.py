@@ -24,11 +24,12 @@ from digest.models import Delivery, DeliveryStatus, Window
 from digest.rendering.content import Personal, RenderedDigest
 from digest.rendering.dkim import dkim_signer
 from digest.rendering.headers import list_headers, list_unsubscribe
-from digest.rendering.prebuilt import FastMessage, GroupMessage, batch_date
+from digest.rendering.prebuilt import GroupMessage, batch_date
 from digest.sending.journal import Journal
 from digest.sending.lease import Lease
-from digest.sending.ledger import Outcome
+from digest.sending.outcomes import Outcome
 from digest.sending.pool import Pool, Send
+from digest.sending.smtp import FastMessage
 from digest.verp import verp_sender
 from newsletters.messages import ReaderEmail, Verbatim
 from newsletters.models import SubscriberStatus, SubscriptionStatus

@@ -26,7 +26,6 @@ they are until an owner resumes it.
 import datetime
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
@@ -34,6 +33,7 @@ from django.db.models import F, Q, QuerySet
 from digest.conf import digest_settings
 from digest.models import Delivery, DeliveryStatus, JournalEntry
 from digest.sending.journal import journal_read
+from digest.sending.outcomes import Outcome, backoff, hold_wait
 from newsletters.models import Newsletter, Subscriber, SubscriberStatus, Subscription
 from newsletters.schedules import subscription_next_due
 from project.clock import db_now
@@ -97,30 +97,6 @@ def deliveries_claim(
         .select_related("subscription__subscriber", "subscription__newsletter")
         .order_by("newsletter_id", "window_start", "window_end", "id")
     )
-
-
-@dataclass
-class Outcome:
-    delivery: Delivery
-    status: str
-    error: str = ""
-    # A 5xx for this recipient: counts towards suppressing the subscriber.
-    permanent: bool = False
-    # Deferred for a fault of the group (newsletter settings, rendering, our sender): not the reader's.
-    held: bool = False
-
-
-def backoff(attempts: int) -> datetime.timedelta:
-    """Return the wait before retry number `attempts` + 1: doubling, capped."""
-    seconds = digest_settings.RETRY_BACKOFF * 2 ** max(attempts - 1, 0)
-    return datetime.timedelta(seconds=min(seconds, digest_settings.RETRY_MAX))
-
-
-def hold_wait(delivery: Delivery, *, now: datetime.datetime) -> datetime.timedelta:
-    """Return how long a held delivery waits: as long as it has waited so far, within the retry bounds."""
-    waited = now - delivery.created_at
-    low = datetime.timedelta(seconds=digest_settings.RETRY_BACKOFF)
-    return min(max(waited, low), datetime.timedelta(seconds=digest_settings.RETRY_MAX))
 
 
 def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant: str) -> Counter:

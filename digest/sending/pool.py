@@ -5,13 +5,7 @@ connection, so one connection would spend nearly all its time waiting. Messages 
 on the caller's thread; each connection has a thread of its own that writes them, and
 waiting on the network releases the GIL, so round trips overlap instead of adding up.
 
-Every connection is a backend of a configured Django mailer (`mailers[alias]`), so its
-host, port, TLS or SSL, credentials and timeout apply. Aliases in DIGEST_MAILERS are used
-round-robin; a relay that refuses connections is skipped for a while and tried again. A
-relay that answers 421 when a connection opens has too many of ours: the pool shrinks by
-that connection for the rest of the run. So does one that leaves a new connection without
-a greeting until the mailer's timeout while answering our others (at its process limit,
-smtp-sink and Postfix queue further connections unanswered). Throttling replies during a
+Connections go to the relays in turn (digest.sending.relays). Throttling replies during a
 transaction (421, 454, 452) slow that connection down with backoff and retry the message;
 only when the relay keeps refusing is the delivery deferred to a later run.
 
@@ -30,84 +24,24 @@ connection checks the sender's lease (digest.sending.lease) and whether a stop w
 import logging
 import queue
 import smtplib
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-
-from django.core.mail import mailers
 
 from digest.models import Delivery, DeliveryStatus
-from digest.rendering.prebuilt import FastMessage, dot_stuffed, envelope_refused, fast_path_for
 from digest.sending.journal import Journal
 from digest.sending.lease import Lease, LeaseLost, stop_requested
-from digest.sending.ledger import Outcome
+from digest.sending.outcomes import Outcome, none_sent, reply_of, reply_outcome, throttled
+from digest.sending.relays import Connection, PoolStats, RateLimiter, Relays
+from digest.sending.smtp import FastMessage, dot_stuffed, envelope_refused, pipelines
 
 logger = logging.getLogger(__name__)
 
-# A message is sent by calling it with an open backend of the pool: True when accepted.
-Send = Callable[[object], bool]
-
-# Replies that mean "slow down", not "this recipient or message is bad": 421 (the relay is
-# closing: too busy, try again later), 454 (SES's "Throttling failure"), and 452 when it is
-# "too many recipients" (4.5.3); a 452 "mailbox full" is about the recipient.
-THROTTLE_CODES = (421, 454)
 # Waits before retrying a throttled message on the same connection, in seconds.
 THROTTLE_WAITS = (0.5, 2.0, 8.0)
-# How long a relay that refused a connection is skipped, and how long after a relay had too
-# many of our connections the pool tries one more again.
-RELAY_RETRY_SECONDS = 30.0
-# Seconds a relay may take to greet or answer, for mailers that set no timeout of their own.
-DEFAULT_TIMEOUT = 30.0
 
-
-class RateLimiter:
-    """At most `rate` messages a second across every connection of the pool (0: no limit)."""
-
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep=time.sleep):
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.clock, self.sleep = clock, sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        """Return when the next message may start."""
-        if not self.interval:
-            return
-        with self._lock:
-            now = self.clock()
-            start = max(self._next, now)
-            self._next = start + self.interval
-        if start > now:
-            self.sleep(start - now)
-
-
-@dataclass
-class Relay:
-    alias: str
-    down_until: float = 0.0
-    answered_at: float = float("-inf")  # when it last answered a message on any connection of ours
-
-
-@dataclass
-class _Connection:
-    relay: Relay
-    backend: object = None
-    opened: bool = False
-    retired: bool = False  # taken out of the pool for this run: the relay serves no more of ours
-
-
-@dataclass
-class PoolStats:
-    """What the pool did in a run, for the summary and the benchmark."""
-
-    opened: int = 0
-    most_at_once: int = 0
-    shrunk: int = 0
-    regrown: int = 0
-    throttled: int = 0
-    relays_down: set = field(default_factory=set)
+# A message is sent by calling it with an open backend of the pool: True when accepted.
+Send = Callable[[object], bool]
 
 
 class Pool:
@@ -117,16 +51,12 @@ class Pool:
     def __init__(
         self, *, aliases: list[str], size: int, rate: float, backlog: int = 0, clock=time.monotonic, sleep=time.sleep
     ):
-        self.relays = [Relay(alias) for alias in aliases]
-        self.size = self.configured_size = size
-        self._shrunk_at = float("-inf")
         # Messages built but not yet taken by a connection: the builder waits beyond this.
         self.backlog = backlog or 4 * size
         self.limiter = RateLimiter(rate, clock=clock, sleep=sleep)
         self.clock, self.sleep = clock, sleep
         self.stats = PoolStats()
-        self._idle: list[_Connection] = []
-        self._next_relay = 0
+        self.relays = Relays(aliases, size=size, stats=self.stats, clock=clock)
         self._lock = threading.Lock()
         self._work: queue.SimpleQueue = queue.SimpleQueue()
         self._space = threading.Condition()
@@ -146,11 +76,11 @@ class Pool:
     @property
     def fast(self) -> bool:
         """Whether every relay is exactly Django's SMTP backend, so the fast path may write to it."""
-        return all(fast_path_for(mailers[relay.alias]) for relay in self.relays)
+        return self.relays.fast
 
     def template(self):
         """A backend of the first relay, unopened: for what does not need a connection (address parsing)."""
-        return mailers[self.relays[0].alias]
+        return self.relays.template()
 
     def send(
         self,
@@ -173,8 +103,8 @@ class Pool:
         self._journal, self._lease = journal, lease
         self._any_sent = False
         self.interrupted, self.fault, self.unsettled = "", None, []
-        self._regrow()
-        self._start(min(self.size, expected))
+        self.relays.regrow()
+        self._start(min(self.relays.size, expected))
         try:
             for item in items:
                 if self._halted():
@@ -215,7 +145,7 @@ class Pool:
                     Outcome(d, DeliveryStatus.DEFERRED, "cannot connect to the mail server") for d, _ in left
                 ]
             self._any_sent = False  # this round must send something to earn another
-            self._start(min(self.size, len(left)))
+            self._start(min(self.relays.size, len(left)))
             for item in left:
                 self._queued += 1
                 self._work.put(item)
@@ -223,15 +153,7 @@ class Pool:
     def close(self) -> None:
         """Stop the connections' threads and close every connection (QUIT)."""
         self._stop()
-        with self._lock:
-            idle, self._idle = self._idle, []
-        # QUIT waits a round trip for the relay's answer: at 80 ms, 64 connections closed one
-        # after another would take five seconds. They are closed all at once.
-        closers = [threading.Thread(target=_close, args=(connection,), daemon=True) for connection in idle]
-        for closer in closers:
-            closer.start()
-        for closer in closers:
-            closer.join()
+        self.relays.close()
 
     # ------------------------------------------------------------------ one thread per connection
 
@@ -256,13 +178,6 @@ class Pool:
                 self.interrupted = f"{type(error).__name__}: {error}"
         level = logging.WARNING if isinstance(error, LeaseLost) else logging.ERROR
         logger.log(level, "Sending interrupted: %r; that connection is closed unused", error, exc_info=error)
-
-    def _regrow(self) -> None:
-        """Try one more connection again, a while after a relay had too many of ours."""
-        with self._lock:
-            if self.size < self.configured_size and self.clock() - self._shrunk_at >= RELAY_RETRY_SECONDS:
-                self.size += 1
-                self.stats.regrown += 1
 
     def _stop(self) -> None:
         """Let every connection thread finish what it took, and end."""
@@ -328,16 +243,16 @@ class Pool:
 
     def _run(self) -> None:
         self._local.held = {}
-        connection = self._checkout()
+        connection = self.relays.checkout()
         try:
             item = self._take()
             while item is not None:
-                if not self._ready(connection):
+                if not self.relays.ready(connection):
                     self._give_back(item)
                     connection = None
                     return
                 delivery, send = item
-                if isinstance(send, FastMessage) and _pipelines(connection.backend):
+                if isinstance(send, FastMessage) and pipelines(connection.backend):
                     item = self._chain(connection, item)
                     continue
                 self._done(self._deliver(connection, delivery, send))
@@ -345,7 +260,7 @@ class Pool:
         except BaseException as error:
             # Whatever it was, this connection may be mid-transaction with replies unread:
             # handed to another message it would complete this one's, to this one's reader.
-            _abort(connection)
+            connection.abort()
             connection = None
             with self._lock:
                 self.unsettled += [delivery for delivery, _ in self._local.held.values()]
@@ -353,9 +268,9 @@ class Pool:
             self._interrupt(error)
         finally:
             if connection is not None:
-                self._checkin(connection)
+                self.relays.checkin(connection)
 
-    def _chain(self, connection: _Connection, item) -> object:
+    def _chain(self, connection: Connection, item) -> object:
         """Send messages back to back on one connection, one round trip each; return the next item.
 
         RFC 2920 lets a message's content start a group of commands, so the next
@@ -387,8 +302,8 @@ class Pool:
                 if refusal is not None:
                     entry, current = current, None
                     self._failed(entry, refusal, retry)
-                    if _reply(refusal)[0] == 421:
-                        _abort(connection)  # the relay closed this connection
+                    if reply_of(refusal)[0] == 421:
+                        connection.abort()  # the relay closed this connection
                     break
                 following = self._next()
                 if following is None or not isinstance(following[1], FastMessage):
@@ -404,7 +319,7 @@ class Pool:
             # accepted unbeknown to us: it is sent again (same Message-ID), the one in flight.
             logger.info("Connection to %s lost mid-chain: %s", connection.relay.alias, error)
             retry += [(entry, False) for entry in (previous, current) if entry is not None]
-            _abort(connection)
+            connection.abort()
         for entry, was_throttled in retry:
             waits = THROTTLE_WAITS
             if was_throttled:
@@ -417,7 +332,7 @@ class Pool:
                 with self._lock:
                     self.unsettled.append(entry[0])
                 continue
-            if not self._ready(connection):
+            if not self.relays.ready(connection):
                 self._give_back(entry)
                 continue
             self._done(self._deliver(connection, *entry, waits=waits))
@@ -432,87 +347,14 @@ class Pool:
             self._failed(entry, smtplib.SMTPDataError(code, text), retry)
 
     def _failed(self, entry, error, retry: list) -> None:
-        if throttled(*_reply(error)):
+        if throttled(*reply_of(error)):
             with self._lock:
                 self.stats.throttled += 1
             retry.append((entry, True))
         else:
             self._done(reply_outcome(entry[0], error))
 
-    def _checkout(self) -> _Connection:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-            relay = self.relays[self._next_relay % len(self.relays)]
-            self._next_relay += 1
-        return _Connection(relay)
-
-    def _checkin(self, connection: _Connection) -> None:
-        with self._lock:
-            self._idle.append(connection)
-
-    def _ready(self, connection: _Connection) -> bool:
-        """Open the connection if needed, on its relay or the next one up; False if it should go away."""
-        # Django's SMTP backend drops its smtplib object when closed; other backends have none.
-        if connection.retired:
-            return False
-        if connection.opened and getattr(connection.backend, "connection", True) is not None:
-            return True
-        for _ in range(len(self.relays)):
-            relay = connection.relay
-            if relay.down_until <= self.clock():
-                started = self.clock()
-                try:
-                    connection.backend = mailers[relay.alias]
-                    if getattr(connection.backend, "timeout", 0) is None:
-                        connection.backend.timeout = DEFAULT_TIMEOUT  # never wait for a silent relay forever
-                    connection.backend.open()
-                    _no_delay(connection.backend)
-                    connection.opened = True
-                    with self._lock:
-                        self.stats.opened += 1
-                    return True
-                except smtplib.SMTPConnectError as error:
-                    if error.smtp_code == 421 and self._shrink():
-                        logger.info("Relay %s has too many of our connections (%s): one fewer", relay.alias, error)
-                        connection.retired = True
-                        return False
-                    self._relay_down(relay, error)
-                except smtplib.SMTPServerDisconnected as error:
-                    # No greeting within the mailer's timeout while the relay went on answering
-                    # our other connections: it serves no more at once (at its process limit it
-                    # leaves the rest queued, unanswered). A 421 said by silence. Silence with
-                    # no answer elsewhere is an outage: the relay is skipped for a while.
-                    timed_out = isinstance(error.__context__, TimeoutError)
-                    if timed_out and relay.answered_at >= started and self._shrink():
-                        logger.info("Relay %s did not greet one more connection (%s): one fewer", relay.alias, error)
-                        connection.retired = True
-                        return False
-                    self._relay_down(relay, error)
-                except (smtplib.SMTPException, OSError) as error:
-                    self._relay_down(relay, error)
-            with self._lock:
-                connection.relay = self.relays[self._next_relay % len(self.relays)]
-                self._next_relay += 1
-        return False
-
-    def _shrink(self) -> bool:
-        """Take one connection out of the pool for this run, unless it is the last."""
-        with self._lock:
-            if self.size <= 1:
-                return False
-            self.size -= 1
-            self.stats.shrunk += 1
-            self._shrunk_at = self.clock()
-            return True
-
-    def _relay_down(self, relay: Relay, error: Exception) -> None:
-        logger.warning("Cannot connect to relay %s: %s; skipping it for %ds", relay.alias, error, RELAY_RETRY_SECONDS)
-        with self._lock:
-            relay.down_until = self.clock() + RELAY_RETRY_SECONDS
-            self.stats.relays_down.add(relay.alias)
-
-    def _deliver(self, connection: _Connection, delivery: Delivery, send: Send, waits=None) -> Outcome | None:
+    def _deliver(self, connection: Connection, delivery: Delivery, send: Send, waits=None) -> Outcome | None:
         """Send one message; back off when throttled, reconnect once when dropped.
 
         None when the message was given back: the relay took this connection out (a 421
@@ -526,9 +368,9 @@ class Pool:
             try:
                 sent = send(connection.backend)
                 connection.relay.answered_at = self.clock()
-                return Outcome(delivery, DeliveryStatus.SENT) if sent else _none_sent(delivery)
+                return Outcome(delivery, DeliveryStatus.SENT) if sent else none_sent(delivery)
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
-                code, text = _reply(error)
+                code, text = reply_of(error)
                 if not throttled(code, text):
                     return reply_outcome(delivery, error)
                 wait = next(waits, None)
@@ -548,92 +390,11 @@ class Pool:
                 # A mailer that is not SMTP (an ESP's HTTP API backend) raises its own errors.
                 # Its connection thread must go on: the delivery is retried in a later run.
                 logger.warning("Mailer %s failed for delivery %s: %r", connection.relay.alias, delivery.id, error)
-                _abort(connection)  # whatever state it is in, it carries nothing more
+                connection.abort()  # whatever state it is in, it carries nothing more
                 return Outcome(delivery, DeliveryStatus.DEFERRED, f"the mailer failed: {error}")
-            _abort(connection)
-            if not self._ready(connection):
+            connection.abort()
+            if not self.relays.ready(connection):
                 if connection.retired:
                     self._give_back((delivery, send))
                     return None
                 return Outcome(delivery, DeliveryStatus.DEFERRED, "cannot connect to the mail server")
-
-
-def throttled(code: int, text: str) -> bool:
-    """Whether a reply asks us to slow down rather than refusing this recipient or message."""
-    lowered = text.lower()
-    return code in THROTTLE_CODES or (code == 452 and ("4.5.3" in lowered or "too many" in lowered))
-
-
-def reply_outcome(delivery: Delivery, error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> Outcome:
-    """The outcome of an error reply: the sender refused or a message too big holds the group;
-    5xx is permanent for this recipient; 4xx is worth a retry in a later run."""
-    code, text = _reply(error)
-    if isinstance(error, smtplib.SMTPSenderRefused) and code >= 500:
-        # MAIL FROM refused: our sender, not this reader; every message of the group would fail.
-        return Outcome(
-            delivery, DeliveryStatus.DEFERRED, f"the mail server refused the sender {error.sender}: {text}", held=True
-        )
-    if isinstance(error, smtplib.SMTPDataError) and (code == 552 or text.split(" ")[1:2] == ["5.3.4"]):
-        # Too big for the relay: the digest's fault, the same for every reader of the group.
-        return Outcome(delivery, DeliveryStatus.DEFERRED, f"message refused: {text}", held=True)
-    status = DeliveryStatus.FAILED if code >= 500 else DeliveryStatus.DEFERRED
-    return Outcome(delivery, status, text, permanent=code >= 500)
-
-
-def _reply(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> tuple[int, str]:
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        code, text = next(iter(error.recipients.values()), (0, b""))
-    else:
-        code, text = error.smtp_code, error.smtp_error
-    return code, f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
-
-
-def _pipelines(backend) -> bool:
-    """Whether the backend's open SMTP connection offers PIPELINING (RFC 2920)."""
-    smtp = getattr(backend, "connection", None)
-    if smtp is None:
-        return False
-    try:
-        smtp.ehlo_or_helo_if_needed()
-    except (smtplib.SMTPException, OSError):
-        return False  # the transaction that follows finds out, and reconnects
-    return bool(smtp.does_esmtp and smtp.has_extn("pipelining"))
-
-
-def _no_delay(backend) -> None:
-    """Send each command at once: every write is a whole command, so Nagle's algorithm (waiting
-    for the previous segment's ACK, which the peer may delay by 40 ms) only adds round trips."""
-    sock = getattr(getattr(backend, "connection", None), "sock", None)
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _none_sent(delivery: Delivery) -> Outcome:
-    return Outcome(delivery, DeliveryStatus.DEFERRED, "the mailer reported 0 messages sent")
-
-
-def _close(connection: _Connection) -> None:
-    """Close an idle connection politely (QUIT)."""
-    if connection.backend is None:
-        return
-    try:
-        connection.backend.close()
-    except (smtplib.SMTPException, OSError):
-        connection.backend.connection = None
-    connection.opened = False
-
-
-def _abort(connection: _Connection | None) -> None:
-    """Close a connection in any state at once: the socket, with no QUIT that could land inside a message."""
-    if connection is None or connection.backend is None:
-        return
-    smtp = getattr(connection.backend, "connection", None)
-    if isinstance(smtp, smtplib.SMTP):
-        try:
-            smtp.close()
-        except OSError:
-            pass
-        connection.backend.connection = None
-    else:
-        _close(connection)  # not SMTP (an ESP's HTTP API): nothing can be half-written
-    connection.opened = False

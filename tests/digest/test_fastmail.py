@@ -16,8 +16,9 @@ from digest.models import Delivery
 from digest.planning.message_ids import installation_key, message_id_for
 from digest.rendering.content import digest_render
 from digest.rendering.headers import list_headers
-from digest.rendering.prebuilt import GroupMessage, batch_date, smtp_send
+from digest.rendering.prebuilt import GroupMessage, batch_date
 from digest.sending.delivery import _personal, message_build
+from digest.sending.smtp import smtp_send
 from newsletters.models import Attachment
 from tests.digest.conftest import at
 from tests.digest.test_headers import LIST_HEADERS

@@ -6,7 +6,7 @@ import pytest
 from django.core.mail.backends import locmem
 
 from digest.models import Delivery, DeliveryStatus
-from digest.sending.pool import RateLimiter
+from digest.sending.relays import RateLimiter
 from tests.digest.conftest import World, at
 from tests.smtp import RecordingHandler, SMTPServer, TurnCounter, free_port, self_signed_certificate
 
@@ -291,7 +291,7 @@ def test_backends_without_an_smtp_connection_send_every_message(world, settings,
 def test_after_a_421_the_pool_regrows_once_the_relay_accepts_again(world, settings, monkeypatch):
     # A relay at its connection limit answers 421 for a while; later batches of the same
     # run try one more connection again each (after RELAY_RETRY_SECONDS, here 0) and get it.
-    monkeypatch.setattr("digest.sending.pool.RELAY_RETRY_SECONDS", 0)
+    monkeypatch.setattr("digest.sending.relays.RELAY_RETRY_SECONDS", 0)
     settings.DIGEST_CONNECTIONS, settings.DIGEST_BATCH_SIZE = 6, 10
     handler = world.smtp.handler
     handler.max_connections = 2
@@ -311,14 +311,15 @@ def test_after_a_421_the_pool_regrows_once_the_relay_accepts_again(world, settin
 
 
 def test_a_mailer_without_a_timeout_gets_the_pools_default(world, settings):
-    from digest.sending.pool import DEFAULT_TIMEOUT, Pool, _Connection
+    from digest.sending.pool import Pool
+    from digest.sending.relays import DEFAULT_TIMEOUT
 
     mailer = world.smtp.mailer()
     settings.MAILERS = settings.MAILERS | {"digest": mailer | {"OPTIONS": mailer["OPTIONS"] | {"timeout": None}}}
     pool = Pool(aliases=["digest"], size=1, rate=0)
-    connection = _Connection(pool.relays[0])
-    assert pool._ready(connection)
+    connection = pool.relays.checkout()
+    assert pool.relays.ready(connection)
     assert connection.backend.timeout == DEFAULT_TIMEOUT
     assert connection.backend.connection.sock.gettimeout() == DEFAULT_TIMEOUT
-    pool._checkin(connection)
+    pool.relays.checkin(connection)
     pool.close()
