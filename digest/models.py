@@ -9,6 +9,22 @@ from django.db.models import Q
 from newsletters.models import Newsletter, Subscriber, Subscription
 
 
+def carrying(*, newsletter, publish_at, prefix: str = "") -> Q:
+    """Deliveries whose window holds an issue's publish time: the digests that carried it.
+
+    A window is (start, end], so the issue is in it when start < publish_at <= end. The
+    arguments may be values or expressions (OuterRef); `prefix` reaches Delivery through
+    a relation ("delivery__" from BounceEvent).
+    """
+    return Q(
+        **{
+            f"{prefix}newsletter": newsletter,
+            f"{prefix}window_start__lt": publish_at,
+            f"{prefix}window_end__gte": publish_at,
+        }
+    )
+
+
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENDING = "sending", "Sending"

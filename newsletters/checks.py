@@ -81,7 +81,7 @@ def check_senders(app_configs, **kwargs):
                     id="newsletters.W001",
                 )
             )
-        sender = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
+        sender = newsletter.sender
         if _domain(sender) == "localhost":
             where = "its From" if newsletter.from_email else "DEFAULT_FROM_EMAIL"
             warnings.append(

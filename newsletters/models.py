@@ -49,6 +49,11 @@ class Weekday(models.IntegerChoices):
     SUNDAY = 6, "Sunday"
 
 
+def sender_of(from_email: str) -> str:
+    """A newsletter's From, given its from_email field: that, else DEFAULT_FROM_EMAIL."""
+    return from_email or settings.DEFAULT_FROM_EMAIL
+
+
 class Newsletter(models.Model):
     name = models.CharField(max_length=200, validators=[validate_single_line])
     slug = models.SlugField(max_length=100, unique=True, allow_unicode=True)
@@ -111,6 +116,11 @@ class Newsletter(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("newsletters:archive", kwargs={"slug": self.slug})
+
+    @property
+    def sender(self) -> str:
+        """The From of its mail: its own from_email, else DEFAULT_FROM_EMAIL."""
+        return sender_of(self.from_email)
 
 
 class IssueStatus(models.TextChoices):

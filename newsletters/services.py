@@ -18,7 +18,7 @@ from django.utils import timezone
 from newsletters.conf import newsletters_settings, site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html
 from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited
-from newsletters.markup import html_excerpt, html_for_email, html_to_text, markdown_to_html
+from newsletters.markup import html_excerpt, html_for_email, markdown_to_html
 from newsletters.messages import ReaderEmail, Verbatim, list_id_header
 from newsletters.models import (
     Frequency,
@@ -30,6 +30,7 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
+from newsletters.plaintext import html_to_text
 from newsletters.selectors import issues_visible
 from newsletters.tokens import TokenInvalid, confirm_url, preferences_url, token_read, unsubscribe_url
 from newsletters.validators import email_normalize

@@ -3,8 +3,7 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
-from digest.admin import dashboard, deliverability
-from digest.desk.views import breaker_resume
+from digest.desk.views import breaker_resume, dashboard, deliverability
 
 urlpatterns = [
     # Under admin/, with the admin's staff login; linked first from the admin index.

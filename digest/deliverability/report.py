@@ -21,7 +21,7 @@ from digest.deliverability.oneclick import one_click_check
 from digest.deliverability.records import dkim_check, mx_check, transport_check
 from digest.deliverability.spf import spf_check
 from digest.rendering.dkim import dkim_signer
-from newsletters.models import Newsletter
+from newsletters.models import Newsletter, sender_of
 
 # Addresses the world never sees mail from: a relay there relays on, from an address not known here.
 _INTERNAL = [ipaddress.ip_network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")]
@@ -60,7 +60,7 @@ def from_domains() -> dict[str, list[str]]:
     """The From domains digests are sent from, each with the newsletters that use it."""
     domains: dict[str, list[str]] = {}
     for name, from_email in Newsletter.objects.order_by("name").values_list("name", "from_email"):
-        domains.setdefault(domain_of(from_email or settings.DEFAULT_FROM_EMAIL), []).append(name)
+        domains.setdefault(domain_of(sender_of(from_email)), []).append(name)
     return domains or {domain_of(settings.DEFAULT_FROM_EMAIL): []}
 
 

@@ -8,15 +8,15 @@ digests are all settled, and count the rest live.
 
 import datetime
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, Exists, OuterRef
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
 from digest.conf import digest_settings
 from digest.crontab import CronSchedule
-from digest.models import OPEN_STATUSES, BounceEvent, BounceKind, Delivery, DeliveryDay, DeliveryStatus, Run
+from digest.models import OPEN_STATUSES, Delivery, DeliveryDay, DeliveryStatus, Run
 from newsletters.models import (
     Frequency,
     Issue,
@@ -35,7 +35,7 @@ OUTCOMES = ["sent", "deferred", "failed", "skipped", "queued"]
 RANGES = {30: "30 days", 90: "90 days", 365: "a year"}
 
 
-def _outcome(status: str) -> str:
+def outcome_of(status: str) -> str:
     """Pending and sending digests are queued; every other status is its own outcome."""
     return "queued" if status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING) else status
 
@@ -252,7 +252,7 @@ def deliveries_timeline(*, days: int, now: datetime.datetime, newsletter_id: int
             continue
         bucket = _bucket_of(day, by_week)
         if bucket in index:
-            series[_outcome(status)][index[bucket]] += n
+            series[outcome_of(status)][index[bucket]] += n
     return Timeline(buckets=buckets, series=series, by_week=by_week)
 
 
@@ -359,97 +359,3 @@ def due_next_days(
 
 
 # ------------------------------------------------------------------------------ issues
-
-
-@dataclass
-class FrequencyPlan:
-    """When one frequency's readers get an issue: counts, first and last send, readers per day."""
-
-    frequency: str
-    readers: int = 0
-    first: datetime.datetime | None = None
-    last: datetime.datetime | None = None
-    per_day: Counter = field(default_factory=Counter)
-
-    def add(self, moment: datetime.datetime, readers: int) -> None:
-        self.readers += readers
-        self.first = moment if self.first is None else min(self.first, moment)
-        self.last = moment if self.last is None else max(self.last, moment)
-        self.per_day[timezone.localdate(moment)] += readers
-
-    @property
-    def days(self) -> list[tuple[datetime.date, int]]:
-        return sorted(self.per_day.items())
-
-
-def issue_audience(*, issue: Issue, now: datetime.datetime) -> tuple[datetime.datetime, list[FrequencyPlan]]:
-    """Who gets this issue and when, if it is published at its publish time (or now).
-
-    Immediate readers get it at the first run after it settles; daily readers at their
-    next local send time; weekly readers on the newsletter's weekday, in their time zone.
-    Counts today's live readers.
-    """
-    publish_at = issue.publish_at if issue.publish_at and issue.publish_at > now else now
-    plans = {frequency.value: FrequencyPlan(frequency.value) for frequency in FREQUENCIES}
-    first_run = next_run_after(publish_at)
-    for group in audience_groups(newsletter_id=issue.newsletter_id):
-        if group.frequency == Frequency.IMMEDIATE:
-            plans[group.frequency].add(first_run, group.readers)
-        else:
-            # The digest of the window ending at that send time goes out at the first run after it.
-            plans[group.frequency].add(next_run_after(group.next_send(after=publish_at)), group.readers)
-    return publish_at, [plan for plan in plans.values() if plan.readers]
-
-
-@dataclass
-class IssueReport:
-    digests: int
-    by_outcome: Counter
-    unsubscribed_after: int
-    bounces: int
-    complaints: int
-
-
-def deliveries_carrying(issue: Issue):
-    """The digests whose window holds this issue's publish time: those that carried it."""
-    return Delivery.objects.filter(
-        newsletter_id=issue.newsletter_id, window_end__gte=issue.publish_at, window_start__lt=issue.publish_at
-    )
-
-
-def issue_report(*, issue: Issue) -> IssueReport:
-    """How many digests carried a published issue, by outcome, and how many readers left after it.
-
-    "Left after it": the reader unsubscribed after this digest was sent and before any later
-    one was. Bounces (hard and soft) and complaints are the events that came back about
-    these digests.
-    """
-    carried = deliveries_carrying(issue)
-    by_outcome: Counter = Counter({name: 0 for name in OUTCOMES})
-    for status, n in carried.values_list("status").annotate(n=Count("id")).order_by():
-        by_outcome[_outcome(status)] += n
-    later = Delivery.objects.filter(
-        subscription=OuterRef("subscription"),
-        status=DeliveryStatus.SENT,
-        sent_at__gt=OuterRef("sent_at"),
-        sent_at__lte=OuterRef("subscription__unsubscribed_at"),
-    )
-    left = (
-        carried.filter(
-            status=DeliveryStatus.SENT,
-            subscription__status=SubscriptionStatus.UNSUBSCRIBED,
-            subscription__unsubscribed_at__gte=F("sent_at"),
-        )
-        .exclude(Exists(later))
-        .count()
-    )
-    events = Counter(
-        dict(BounceEvent.objects.filter(delivery__in=carried).values_list("kind").annotate(n=Count("id")).order_by())
-    )
-    return IssueReport(
-        digests=sum(by_outcome.values()),
-        by_outcome=by_outcome,
-        unsubscribed_after=left,
-        bounces=events[BounceKind.HARD] + events[BounceKind.SOFT],
-        complaints=events[BounceKind.COMPLAINT],
-    )

@@ -68,7 +68,7 @@ def preview_send_test(*, rendered: RenderedDigest, to: str, name: str) -> int:
     message = ReaderEmail(
         subject=f"[TEST] {rendered.subject}",
         body=text,
-        from_email=rendered.newsletter.from_email or settings.DEFAULT_FROM_EMAIL,
+        from_email=rendered.newsletter.sender,
         to=[to],
     )
     message.attach_alternative(html, "text/html")

@@ -31,8 +31,9 @@ from digest.rendering.clip import clip_fit
 from newsletters.conf import site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html
 from newsletters.exceptions import MarkupError
-from newsletters.markup import html_excerpt, html_for_email, html_to_text, markdown_to_html
+from newsletters.markup import html_excerpt, html_for_email, markdown_to_html
 from newsletters.models import Attachment, Issue, Newsletter
+from newsletters.plaintext import html_to_text
 from newsletters.selectors import issues_published_between
 from newsletters.validators import validate_single_line
 

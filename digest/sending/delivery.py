@@ -13,9 +13,7 @@ newsletter's From is not an address, the relay refuses our sender or the message
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.headerregistry import Address
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -23,7 +21,8 @@ from digest.exceptions import RecipientError, RenderError
 from digest.models import Delivery, DeliveryStatus, Window
 from digest.rendering.content import Personal, RenderedDigest
 from digest.rendering.dkim import dkim_signer
-from digest.rendering.headers import list_headers, list_unsubscribe
+from digest.rendering.headers import list_headers
+from digest.rendering.message import message_build, personal_for
 from digest.rendering.prebuilt import GroupMessage, batch_date
 from digest.sending.journal import Journal
 from digest.sending.lease import Lease
@@ -31,68 +30,9 @@ from digest.sending.outcomes import Outcome
 from digest.sending.pool import Pool, Send
 from digest.sending.smtp import FastMessage
 from digest.verp import verp_sender
-from newsletters.messages import ReaderEmail, Verbatim
+from newsletters.messages import Verbatim
 from newsletters.models import SubscriberStatus, SubscriptionStatus
-from newsletters.tokens import preferences_url, unsubscribe_token, unsubscribe_url
-from newsletters.validators import CONTROL_CHARACTERS, validate_mailbox, validate_single_line
-
-
-def message_build(
-    *, rendered: RenderedDigest, delivery: Delivery, headers: dict[str, Verbatim], personal: Personal | None = None
-) -> ReaderEmail:
-    """Build one recipient's message with Django's email API (for mailers other than SMTP), DKIM-signed if configured.
-
-    `headers` are the group's list headers (digest.rendering.headers.list_headers); the email package
-    writes them, and this reader's List-Unsubscribe, as they are.
-    """
-    personal = personal or _personal(delivery)
-    text, html = rendered.personalize(personal)
-    newsletter = rendered.newsletter
-    from_email = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
-    # Verbatim: one line on every path, as the fast path writes it (the email package would
-    # fold a long one onto a line of its own).
-    message_id = Verbatim("Message-ID", delivery.message_id)
-    extra = {"List-Unsubscribe": personal.list_unsubscribe, **headers, "Message-ID": message_id}
-    envelope_from = verp_sender(delivery.pk)
-    if envelope_from:
-        # Django's backends (and anymail's) take the envelope sender from from_email and
-        # the From header from headers["From"].
-        extra["From"], from_email = from_email, envelope_from
-    message = ReaderEmail(
-        subject=rendered.subject,
-        body=text,
-        from_email=from_email,
-        to=[str(Address(display_name=personal.name, addr_spec=personal.email))],
-        reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
-        headers=extra,
-    )
-    message.attach_alternative(html, "text/html")
-    for file in rendered.attachments:
-        if file.path.name == file.filename:
-            message.attach_file(file.path, file.mimetype)
-        else:
-            message.attach(file.filename, file.path.read_bytes(), file.mimetype)
-    return message
-
-
-def _personal(delivery: Delivery) -> Personal:
-    """Collect a recipient's values. Raises RecipientError for an address that cannot be used.
-
-    A name stored before control characters were refused is cleaned, not held against
-    the reader: it is only a greeting and a display name.
-    """
-    subscription = delivery.subscription
-    subscriber = subscription.subscriber
-    try:
-        validate_single_line(subscriber.email)
-        validate_email(subscriber.email)
-    except ValidationError:
-        raise RecipientError(f"the address {subscriber.email!r} is malformed", delivery=delivery.pk) from None
-    name = CONTROL_CHARACTERS.sub(" ", subscriber.name)
-    token = unsubscribe_token(subscription.pk)
-    unsubscribe = unsubscribe_url(subscription.pk, token=token)
-    header = list_unsubscribe(url=unsubscribe, token=token)
-    return Personal(name, subscriber.email, unsubscribe, preferences_url(subscriber.pk), header)
+from newsletters.validators import validate_mailbox
 
 
 @dataclass(frozen=True)
@@ -157,7 +97,7 @@ def batch_send(
                 outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, str(group), held=True))
             else:
                 try:
-                    personal = _personal(delivery)
+                    personal = personal_for(delivery)
                     send = (
                         _fast_sender(template, prepared[delivery.window].message, delivery, personal, date)
                         if fast
@@ -195,7 +135,7 @@ def _group_ready(
     if group is None or isinstance(group, RenderError) or window in prepared:
         return group
     newsletter = group.newsletter
-    from_email = newsletter.from_email or settings.DEFAULT_FROM_EMAIL
+    from_email = newsletter.sender
     where = "the newsletter's From" if newsletter.from_email else "DEFAULT_FROM_EMAIL"
     try:
         validate_mailbox(from_email)

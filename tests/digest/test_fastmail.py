@@ -16,8 +16,8 @@ from digest.models import Delivery
 from digest.planning.message_ids import installation_key, message_id_for
 from digest.rendering.content import digest_render
 from digest.rendering.headers import list_headers
+from digest.rendering.message import message_build, personal_for
 from digest.rendering.prebuilt import GroupMessage, batch_date
-from digest.sending.delivery import _personal, message_build
 from digest.sending.smtp import smtp_send
 from newsletters.models import Attachment
 from tests.digest.conftest import at
@@ -100,7 +100,7 @@ def test_fast_path_matches_django_for_every_recipient(settings, with_files):
             window_end=at(2026, 6, 2),
             message_id=message_id_for(subscription.pk, at(2026, 6, 2), installation=installation_key()),
         )
-        personal = _personal(delivery)
+        personal = personal_for(delivery)
         fast = prebuilt.message_bytes(
             personal, address=personal.email, message_id=delivery.message_id, date=batch_date()
         )

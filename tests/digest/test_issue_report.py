@@ -8,7 +8,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from digest.desk.dashboard import issue_audience, issue_report, next_run_after
+from digest.desk.dashboard import next_run_after
+from digest.desk.reports import issue_audience, issue_report
 from digest.models import BounceAction, BounceEvent, BounceKind, Delivery, DeliveryStatus
 from newsletters.models import Frequency, IssueStatus, Subscription, SubscriptionStatus
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory

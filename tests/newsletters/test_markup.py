@@ -7,7 +7,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from lxml import html as lxml_html
 
-from newsletters.markup import html_for_email, html_to_text, markdown_to_html
+from newsletters.markup import html_for_email, markdown_to_html
+from newsletters.plaintext import html_to_text
 
 HOSTILE = [
     ("script tag", "<script>alert('x')</script>", ["<script", "alert"]),

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from newsletters.exceptions import NewslettersError
-from newsletters.importing import IMPORT_COLUMNS, csv_file_read, subscribers_import
+from newsletters.subscribers_csv import IMPORT_COLUMNS, csv_file_read, subscribers_import
 from project.progress import Progress
 
 

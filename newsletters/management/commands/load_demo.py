@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from newsletters.conf import site_url
 from newsletters.exceptions import NewslettersError
-from newsletters.importing import csv_file_read, issue_source_parse, issue_upsert_from_file, subscribers_import
+from newsletters.importing import issue_source_parse, issue_upsert_from_file
 from newsletters.models import Issue, Subscription
+from newsletters.subscribers_csv import csv_file_read, subscribers_import
 
 DEMO = settings.BASE_DIR / "fixtures" / "demo"
 

@@ -1,11 +1,10 @@
-"""Editor and operator admin: the dashboard, the Delivery ledger, bounce events, issue reports, previews and test sends."""
+"""Issues and newsletters in the admin, with the engine's views: email previews, test sends, the live preview, who gets an issue and what its digests did."""
 
 import json
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.db import IntegrityError, transaction
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import JsonResponse
@@ -16,10 +15,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from digest.breaker import breaker_paused
-from digest.deliverability.report import deliverability_check
+from digest.admin.deliveries import (
+    BOUNCES,
+    COMPLAINTS,
+)
 from digest.desk import dashboard as board
-from digest.desk.charts import Series, bar_chart, line_chart
+from digest.desk import reports
+from digest.desk.charts import Series, bar_chart
 from digest.desk.previews import (
     FREQUENCIES,
     preview_clip_warnings,
@@ -32,184 +34,10 @@ from digest.desk.previews import (
     preview_warnings,
 )
 from digest.exceptions import RenderError
-from digest.models import BounceEvent, BounceKind, Delivery, DeliveryStatus
-from digest.returns.policy import suppression_lift
-from newsletters.admin import IssueAdmin, NewsletterAdmin, SubscriberAdmin
+from digest.models import BounceEvent, carrying
+from newsletters.admin import IssueAdmin, NewsletterAdmin
 from newsletters.conf import newsletters_settings
-from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, SubscriberStatus
-from project.clock import db_now
-
-BOUNCES = Q(kind__in=[BounceKind.HARD, BounceKind.SOFT])
-COMPLAINTS = Q(kind=BounceKind.COMPLAINT)
-
-
-@admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
-    list_display = [
-        "recipient",
-        "newsletter",
-        "window_start",
-        "window_end",
-        "status",
-        "attempts",
-        "sent_at",
-        "last_error",
-    ]
-    list_filter = ["status", "newsletter"]
-    search_fields = ["subscription__subscriber__email", "message_id"]
-    list_select_related = ["subscription__subscriber", "newsletter"]
-    date_hierarchy = "window_end"
-    actions = ["retry"]
-    readonly_fields = [f.name for f in Delivery._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    @admin.display(description="Recipient", ordering="subscription__subscriber__email")
-    def recipient(self, obj):
-        return obj.subscription.subscriber.email
-
-    @admin.action(description="Retry selected failed deliveries", permissions=["change"])
-    def retry(self, request, queryset):
-        retried = busy = 0
-        for delivery in queryset.filter(status=DeliveryStatus.FAILED):
-            try:
-                with transaction.atomic():
-                    Delivery.objects.filter(pk=delivery.pk).update(
-                        status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), attempts=0, claimed_by=""
-                    )
-                retried += 1
-            except IntegrityError:  # another digest of this subscription is in flight
-                busy += 1
-        board.delivery_days_forget(queryset)  # their days are open again: count them live
-        self.message_user(request, f"{retried} delivery(ies) will be retried by the next run.", messages.SUCCESS)
-        if busy:
-            self.message_user(request, f"{busy} skipped: their subscription has a digest in flight.", messages.WARNING)
-
-
-class IssueFilter(admin.SimpleListFilter):
-    """Events about the digests that carried one issue (the issue admin's counts link here)."""
-
-    title = "issue"
-    parameter_name = "issue"
-
-    def lookups(self, request, model_admin):
-        issue = self._issue(self.value())
-        return [(str(issue.pk), str(issue))] if issue else []
-
-    def queryset(self, request, queryset):
-        issue = self._issue(self.value())
-        if issue is None:
-            return queryset
-        return queryset.filter(
-            delivery__newsletter_id=issue.newsletter_id,
-            delivery__window_start__lt=issue.publish_at,
-            delivery__window_end__gte=issue.publish_at,
-        )
-
-    @staticmethod
-    def _issue(value) -> Issue | None:
-        if not value or not str(value).isdigit():
-            return None
-        return Issue.objects.filter(pk=int(value), status=IssueStatus.PUBLISHED).first()
-
-
-@admin.register(BounceEvent)
-class BounceEventAdmin(admin.ModelAdmin):
-    """Every bounce, complaint and ESP event, and every lifted suppression: read only."""
-
-    list_display = ["occurred_at", "subscriber_link", "kind", "action", "status", "source", "score", "short_diagnostic"]
-    list_filter = ["kind", "action", "source", "delivery__newsletter", IssueFilter]
-    search_fields = ["subscriber__email", "diagnostic", "status"]
-    list_select_related = ["subscriber"]
-    date_hierarchy = "occurred_at"
-    readonly_fields = [f.name for f in BounceEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="Subscriber", ordering="subscriber__email")
-    def subscriber_link(self, obj):
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:newsletters_subscriber_change", args=[obj.subscriber_id]),
-            obj.subscriber,
-        )
-
-    @admin.display(description="Diagnostic")
-    def short_diagnostic(self, obj):
-        return obj.diagnostic if len(obj.diagnostic) <= 90 else obj.diagnostic[:89] + "…"
-
-
-class BounceEventInline(admin.TabularInline):
-    """A subscriber's history: what came back, and what the policy or an editor did."""
-
-    model = BounceEvent
-    fields = ["occurred_at", "kind", "action", "status", "source", "score", "diagnostic"]
-    readonly_fields = fields
-    ordering = ["-occurred_at", "-id"]
-    extra = 0
-    verbose_name = "bounce or complaint"
-    verbose_name_plural = "Bounces and complaints (history)"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class SubscriberBounceAdmin(SubscriberAdmin):
-    """The subscriber admin, plus bounce and complaint counts, the history, and lifting a suppression."""
-
-    # Beside the status, where they are seen without scrolling the list sideways.
-    list_display = [
-        *SubscriberAdmin.list_display[:3],
-        "bounce_count",
-        "complaint_count",
-        *SubscriberAdmin.list_display[3:],
-    ]
-    inlines = [*SubscriberAdmin.inlines, BounceEventInline]
-    actions = [*SubscriberAdmin.actions, "lift_suppression"]
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                _bounces=Count("bounce_events", filter=Q(bounce_events__kind__in=[BounceKind.HARD, BounceKind.SOFT])),
-                _complaints=Count("bounce_events", filter=Q(bounce_events__kind=BounceKind.COMPLAINT)),
-            )
-        )
-
-    @admin.display(description="Bounces", ordering="_bounces")
-    def bounce_count(self, obj):
-        return obj._bounces
-
-    @admin.display(description="Complaints", ordering="_complaints")
-    def complaint_count(self, obj):
-        return obj._complaints
-
-    @admin.action(description="Lift the bounce suppression of selected subscribers", permissions=["change"])
-    def lift_suppression(self, request, queryset):
-        by = request.user.get_username()
-        lifted = sum(
-            suppression_lift(subscriber=subscriber, by=by, now=timezone.now())
-            for subscriber in queryset.filter(status=SubscriberStatus.SUPPRESSED)
-        )
-        self.message_user(
-            request,
-            f"{lifted} subscriber(s) will get digests again, from now on (recorded in their history).",
-            messages.SUCCESS,
-        )
-        if skipped := queryset.count() - lifted:
-            self.message_user(request, f"{skipped} skipped: not suppressed.", messages.WARNING)
+from newsletters.models import Attachment, Issue, IssueStatus, Newsletter
 
 
 def _per_issue(events: Q):
@@ -217,9 +45,7 @@ def _per_issue(events: Q):
     matching = (
         BounceEvent.objects.filter(
             events,
-            delivery__newsletter=OuterRef("newsletter"),
-            delivery__window_start__lt=OuterRef("publish_at"),
-            delivery__window_end__gte=OuterRef("publish_at"),
+            carrying(newsletter=OuterRef("newsletter"), publish_at=OuterRef("publish_at"), prefix="delivery__"),
         )
         .order_by()
         .values("delivery__newsletter")
@@ -350,7 +176,7 @@ class IssueDigestAdmin(IssueAdmin):
             "time_zone": settings.TIME_ZONE,
         }
         if issue.state == "published":
-            report = board.issue_report(issue=issue)
+            report = reports.issue_report(issue=issue)
             context["report"] = report
             context["chart"] = bar_chart(
                 title="Digests that carried this issue, by outcome",
@@ -361,7 +187,7 @@ class IssueDigestAdmin(IssueAdmin):
                 ],
             )
         else:
-            publish_at, plans = board.issue_audience(issue=issue, now=now)
+            publish_at, plans = reports.issue_audience(issue=issue, now=now)
             context.update(publish_at=publish_at, plans=plans, readers=sum(plan.readers for plan in plans))
         return TemplateResponse(request, "admin/digest/issue_report.html", context)
 
@@ -453,86 +279,3 @@ def _events_link(count: int, issue: Issue, kinds: str):
         return 0
     url = reverse("admin:digest_bounceevent_changelist")
     return format_html('<a href="{}?issue={}&kind__in={}">{}</a>', url, issue.pk, kinds, count)
-
-
-admin.site.unregister(Issue)
-admin.site.register(Issue, IssueDigestAdmin)
-admin.site.unregister(Subscriber)
-admin.site.register(Subscriber, SubscriberBounceAdmin)
-admin.site.unregister(Newsletter)
-admin.site.register(Newsletter, NewsletterDigestAdmin)
-
-
-# --------------------------------------------------------------------------- dashboard
-
-
-def _status_chart(title: str, counts, names: list[str]):
-    """One bar per name, each in its own colour, from a Counter."""
-    return bar_chart(
-        title=title,
-        labels=names,
-        series=[Series(name, [counts[name] if other == name else 0 for other in names]) for name in names],
-    )
-
-
-def dashboard(request):
-    """The editors' desk: readers, growth, digests per day, last runs and what is due, overall or per newsletter."""
-    if not request.user.has_perms(["newsletters.view_subscription", "digest.view_delivery"]):
-        raise PermissionDenied
-    newsletters = list(Newsletter.objects.order_by("name"))
-    chosen = next((n for n in newsletters if str(n.pk) == request.GET.get("newsletter")), None)
-    newsletter_id = chosen.pk if chosen else None
-    days = int(request.GET["days"]) if request.GET.get("days") in {str(d) for d in board.RANGES} else 30
-    now = timezone.now()
-    counts = board.subscriptions_counted(newsletter_id=newsletter_id)
-    readers = board.readers_count(newsletter_id=newsletter_id, counts=counts)
-    growth = board.readers_timeline(days=days, now=now, newsletter_id=newsletter_id)
-    sent = board.deliveries_timeline(days=days, now=now, newsletter_id=newsletter_id)
-    due = board.due_next_days(now=now, newsletter_id=newsletter_id, counts=counts)
-    per = "week" if growth.by_week else "day"
-    context = {
-        **admin.site.each_context(request),
-        "title": f"Dashboard: {chosen.name}" if chosen else "Dashboard",
-        "newsletters": newsletters,
-        "chosen": chosen,
-        "days": days,
-        "ranges": board.RANGES.items(),
-        "readers": readers,
-        "status_chart": _status_chart("Readers by status", readers.by_status, board.READER_STATUSES),
-        "frequency_chart": _status_chart(
-            "Active readers by frequency", readers.by_frequency, [f.value for f in board.FREQUENCIES]
-        ),
-        "growth_chart": line_chart(
-            title=f"Readers per {per}: subscribed, confirmed, unsubscribed",
-            labels=growth.labels,
-            series=[Series(name, values) for name, values in growth.series.items()],
-        ),
-        "deliveries_chart": bar_chart(
-            title=f"Digests per {per} by outcome",
-            labels=sent.labels,
-            series=[Series(name, values) for name, values in sent.series.items()],
-        ),
-        "due_chart": bar_chart(
-            title="Readers due a digest in the next 7 days, per frequency",
-            labels=due.labels,
-            series=[Series(name, values) for name, values in due.series.items()],
-        ),
-        "due": due,
-        "per": per,
-        "runs": board.runs_recent(),
-        "paused": breaker_paused(now=db_now(), newsletter_ids=[newsletter_id] if chosen else None),
-        "can_resume": request.user.has_perm("newsletters.change_newsletter"),
-    }
-    return TemplateResponse(request, "admin/digest/dashboard.html", context)
-
-
-def deliverability(request):
-    """The deliverability check, run now: findings per From domain, each with the record to publish."""
-    if not request.user.has_perm("digest.view_delivery"):
-        raise PermissionDenied
-    try:
-        report, problem = deliverability_check(), ""
-    except ImproperlyConfigured as error:
-        report, problem = None, str(error)
-    context = {**admin.site.each_context(request), "title": "Deliverability", "report": report, "problem": problem}
-    return TemplateResponse(request, "admin/digest/deliverability.html", context)
