@@ -64,7 +64,7 @@ email-tools:
 
 # Renders real digests and prints what doiuse-email reports per client family (the test of it).
 email-check: setup email-tools
-	$(PY) -m pytest -q -s tests/digest/test_rendering_clients.py -k doiuse
+	$(PY) -m pytest -q -s tests/digest/rendering/test_clients.py -k doiuse
 
 lint: setup
 	$(PY) -m ruff check .

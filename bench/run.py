@@ -354,7 +354,8 @@ def sample_group(*, signer=None):
     from digest.models import Window
     from digest.planning.due import latest_visible
     from digest.planning.windows import window_end, window_for
-    from digest.rendering.content import Personal, group_render
+    from digest.rendering.content import Personal
+    from digest.rendering.groups import group_render
     from digest.rendering.headers import list_headers
     from digest.rendering.prebuilt import GroupMessage
     from newsletters.models import Subscription

@@ -7,6 +7,7 @@ occurrence per subscription; the preferences page shows it to the reader.
 
 import datetime
 import logging
+from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -67,18 +68,43 @@ def occurrence_last(
     raise AssertionError("an occurrence exists within ten days")
 
 
-def schedule_of(subscription: Subscription) -> dict:
-    """The occurrence_next/occurrence_last arguments of a daily or weekly subscription."""
-    return {
-        "frequency": subscription.frequency,
-        "send_time": subscription.newsletter.send_time,
-        "weekday": subscription.newsletter.weekly_day,
-        "tz_name": subscription.subscriber.timezone,
-    }
+@dataclass(frozen=True)
+class Schedule:
+    """When a daily or weekly digest goes out for one reader: the send time on the newsletter's
+    weekday (weekly), in the reader's zone."""
+
+    frequency: str
+    send_time: datetime.time
+    weekday: int
+    tz_name: str
+
+    @classmethod
+    def of(cls, subscription: Subscription) -> "Schedule":
+        """A subscription's schedule: its frequency, its newsletter's send time and weekday, its reader's zone."""
+        newsletter = subscription.newsletter
+        return cls(
+            subscription.frequency, newsletter.send_time, newsletter.weekly_day, subscription.subscriber.timezone
+        )
+
+    def next_after(self, after: datetime.datetime) -> datetime.datetime:
+        """The first send time strictly after `after` (UTC)."""
+        return occurrence_next(after=after, **self._fields())
+
+    def last_at(self, at: datetime.datetime) -> datetime.datetime:
+        """The latest send time at or before `at` (UTC)."""
+        return occurrence_last(at=at, **self._fields())
+
+    def _fields(self) -> dict:
+        return {
+            "frequency": self.frequency,
+            "send_time": self.send_time,
+            "weekday": self.weekday,
+            "tz_name": self.tz_name,
+        }
 
 
 def subscription_next_due(subscription: Subscription, *, after: datetime.datetime) -> datetime.datetime | None:
     """Return when a subscription is next due after `after`; None for immediate ones (idle)."""
     if subscription.frequency == Frequency.IMMEDIATE:
         return None
-    return occurrence_next(after=after, **schedule_of(subscription))
+    return Schedule.of(subscription).next_after(after)

@@ -23,7 +23,7 @@ from newsletters.forms import PreferencesForm, SubscribeForm
 from newsletters.markup import markdown_to_html
 from newsletters.models import Frequency, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 from newsletters.proxies import client_address
-from newsletters.schedules import occurrence_next
+from newsletters.schedules import Schedule
 from newsletters.selectors import issues_visible, newsletters_public
 from newsletters.services import (
     PreferenceChange,
@@ -190,11 +190,10 @@ def confirm(request, token):
     return redirect(preferences_url(subscriber.pk) + "?welcome=1")
 
 
-def _schedule_rows(subscriber: Subscriber, subscriptions: list[Subscription]) -> list[dict]:
+def _schedule_rows(subscriber: Subscriber, subscriptions: list[Subscription], *, now: datetime.datetime) -> list[dict]:
     """What each active subscription sends and when, in the reader's time zone (nothing if the reader is not active)."""
     if subscriber.status != SubscriberStatus.ACTIVE:
         return []
-    now = timezone.now()
     rows = []
     for s in subscriptions:
         if s.status != SubscriptionStatus.ACTIVE:
@@ -202,13 +201,9 @@ def _schedule_rows(subscriber: Subscriber, subscriptions: list[Subscription]) ->
         if s.frequency == Frequency.IMMEDIATE:
             when = None
         else:
-            when = occurrence_next(
-                frequency=s.frequency,
-                send_time=s.newsletter.send_time,
-                weekday=s.newsletter.weekly_day,
-                tz_name=subscriber.timezone,
-                after=now,
-            )
+            when = Schedule(
+                s.frequency, s.newsletter.send_time, s.newsletter.weekly_day, subscriber.timezone
+            ).next_after(now)
         rows.append({"subscription": s, "next": when})
     return rows
 
@@ -247,7 +242,7 @@ def preferences(request, token):
         "subscriber": subscriber,
         "saved": saved,
         "welcome": "welcome" in request.GET,
-        "schedule": _schedule_rows(subscriber, form.subscriptions),
+        "schedule": _schedule_rows(subscriber, form.subscriptions, now=timezone.now()),
         "suppressed": subscriber.status == SubscriberStatus.SUPPRESSED,
         "stopped": subscriber.status == SubscriberStatus.UNSUBSCRIBED,
     }

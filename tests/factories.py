@@ -1,6 +1,7 @@
 """Test data factories."""
 
 import datetime
+import uuid
 
 import factory
 from django.utils import timezone as dj_timezone
@@ -58,3 +59,8 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     newsletter = factory.SubFactory(NewsletterFactory)
     frequency = Frequency.DAILY
     status = SubscriptionStatus.ACTIVE
+
+
+def claimant_new() -> str:
+    """A sender's claimant id, as a send task's result id would be."""
+    return uuid.uuid4().hex

@@ -27,7 +27,7 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
-from newsletters.schedules import occurrence_next
+from newsletters.schedules import Schedule
 
 READER_STATUSES = ["active", "pending", "paused", "unsubscribed", "suppressed"]
 FREQUENCIES = [Frequency.IMMEDIATE, Frequency.DAILY, Frequency.WEEKLY]
@@ -277,13 +277,8 @@ class AudienceGroup:
 
     def next_send(self, *, after: datetime.datetime) -> datetime.datetime:
         """The first send time at or after `after` for this group's daily or weekly readers."""
-        return occurrence_next(
-            frequency=self.frequency,
-            send_time=self.send_time,
-            weekday=self.weekday,
-            tz_name=self.tz_name,
-            after=after - datetime.timedelta(microseconds=1),
-        )
+        schedule = Schedule(self.frequency, self.send_time, self.weekday, self.tz_name)
+        return schedule.next_after(after - datetime.timedelta(microseconds=1))
 
 
 def audience_groups(

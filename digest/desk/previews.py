@@ -17,7 +17,7 @@ from newsletters.conf import newsletters_settings
 from newsletters.markup import markdown_to_html, markdown_unsanitized, url_allowed
 from newsletters.messages import ReaderEmail
 from newsletters.models import Attachment, Frequency, Issue, IssueStatus, Newsletter
-from newsletters.schedules import occurrence_last, occurrence_next
+from newsletters.schedules import Schedule
 from newsletters.selectors import issues_published_between
 
 SAMPLE_UNSUBSCRIBE = "#unsubscribe-link-is-personal"
@@ -41,14 +41,8 @@ def preview_next(
     *, newsletter: Newsletter, frequency: str, now: datetime.datetime
 ) -> tuple[RenderedDigest | None, datetime.datetime]:
     """Render the next daily or weekly digest in the site's time zone, scheduled issues included."""
-    kwargs = {
-        "frequency": frequency,
-        "send_time": newsletter.send_time,
-        "weekday": newsletter.weekly_day,
-        "tz_name": settings.TIME_ZONE,
-    }
-    start = occurrence_last(at=now, **kwargs)
-    end = occurrence_next(after=now, **kwargs)
+    schedule = Schedule(frequency, newsletter.send_time, newsletter.weekly_day, settings.TIME_ZONE)
+    start, end = schedule.last_at(now), schedule.next_after(now)
     issues = list(_with_files(issues_published_between(newsletter_id=newsletter.pk, start=start, end=end)))
     if not issues:
         return None, end

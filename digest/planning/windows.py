@@ -6,7 +6,7 @@ import datetime
 from digest.models import Window
 from digest.planning.due import settled
 from newsletters.models import Frequency, Subscription
-from newsletters.schedules import PERIODS, occurrence_last, schedule_of
+from newsletters.schedules import PERIODS, Schedule
 from newsletters.selectors import issues_published_between
 
 
@@ -16,7 +16,7 @@ def window_end(
     """Return where this subscription's next window ends, or None if nothing can be closed yet."""
     if subscription.frequency == Frequency.IMMEDIATE:
         return latest.get(subscription.newsletter_id)
-    return occurrence_last(at=settled(now), **schedule_of(subscription))
+    return Schedule.of(subscription).last_at(settled(now))
 
 
 def window_for(

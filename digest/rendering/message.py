@@ -1,7 +1,7 @@
 """One reader's digest as Django's email API builds it (for every mailer but exactly Django's SMTP backend).
 
 The fast path (digest.rendering.prebuilt) builds the same message from a group's prebuilt
-bytes; tests/digest/test_headers.py keeps the two equal in what matters."""
+bytes; tests/digest/rendering/test_headers.py keeps the two equal in what matters."""
 
 from email.headerregistry import Address
 

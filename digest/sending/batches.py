@@ -19,10 +19,9 @@ from django.db import InterfaceError, OperationalError, connection
 
 from digest.breaker import breaker_check
 from digest.conf import digest_settings
-from digest.exceptions import DeliveryError, RenderError
+from digest.exceptions import DeliveryError
 from digest.models import Delivery, DeliveryStatus, Window
-from digest.rendering.content import RenderedDigest, group_render
-from digest.sending.delivery import batch_send, groups_prepare
+from digest.sending.delivery import Group, batch_send, groups_prepare
 from digest.sending.journal import Journal
 from digest.sending.lease import MARGIN, Lease, LeaseLost, stop_requested
 from digest.sending.ledger import (
@@ -57,9 +56,8 @@ class _Sending:
     lease: Lease
     now: datetime.datetime
     counts: Counter = field(default_factory=Counter)
-    renders: dict[Window, RenderedDigest | RenderError | None] = field(default_factory=dict)
-    # Each group's sender check and fast-path message, made once per run (digest.sending.delivery).
-    prepared: dict = field(default_factory=dict)
+    # Each group's digest, rendered (or reused) once a run, and what its messages share.
+    groups: dict[Window, Group] = field(default_factory=dict)
     held_errors: set[str] = field(default_factory=set)
     dead: set[str] = field(default_factory=set)
 
@@ -88,7 +86,7 @@ def deliveries_send(
         # Marks are deleted only once every outcome is in the ledger; otherwise they are
         # what a later sender recovers this one's accepted messages from.
         sending.journal.close(keep=not recorded)
-    digests = [value for value in sending.renders.values() if isinstance(value, RenderedDigest)]
+    digests = [group.digest for group in sending.groups.values() if group.digest is not None]
     counts = {
         key: sending.counts[key] for key in ("sent", "deferred", "failed", "skipped", "suppressed", "held", "released")
     }
@@ -140,18 +138,14 @@ def _send_batches(
                 return
             continue  # a sender died: its claims were just taken over, some handed back
         last_id = max(delivery.id for delivery in batch)
-        for window in {delivery.window for delivery in batch} - sending.renders.keys():
-            try:
-                sending.renders[window] = group_render(window, now=now)
-            except RenderError as error:
-                sending.renders[window] = error
-        groups_prepare(deliveries=batch, rendered=sending.renders, prepared=sending.prepared, pool=sending.pool)
+        for window in {delivery.window for delivery in batch} - sending.groups.keys():
+            sending.groups[window] = Group.rendered(window, now=now)
+        groups_prepare(deliveries=batch, groups=sending.groups, pool=sending.pool)
         lease.renew(lambda: _renewal(claimant)(connection), holding=len(batch))  # rendering may have taken long
         with lease.heartbeat(lambda: sending.journal.through(_renewal(claimant)), holding=len(batch)):
             outcomes = batch_send(
                 deliveries=batch,
-                rendered=sending.renders,
-                prepared=sending.prepared,
+                groups=sending.groups,
                 journal=sending.journal,
                 pool=sending.pool,
                 lease=lease,

@@ -10,9 +10,10 @@ newsletter's From is not an address, the relay refuses our sender or the message
 *holds* the group: see digest.sending.ledger.
 """
 
+import datetime
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -21,6 +22,7 @@ from digest.exceptions import RecipientError, RenderError
 from digest.models import Delivery, DeliveryStatus, Window
 from digest.rendering.content import Personal, RenderedDigest
 from digest.rendering.dkim import dkim_signer
+from digest.rendering.groups import group_render
 from digest.rendering.headers import list_headers
 from digest.rendering.message import message_build, personal_for
 from digest.rendering.prebuilt import GroupMessage, batch_date
@@ -35,21 +37,31 @@ from newsletters.models import SubscriberStatus, SubscriptionStatus
 from newsletters.validators import validate_mailbox
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """What a run builds once per group: its list headers, and on the fast path its prebuilt message."""
+@dataclass
+class Group:
+    """One group's state in a run: its digest, or why it is held; once prepared, what its messages share.
 
-    headers: dict[str, Verbatim]
-    message: GroupMessage | None
+    `digest` is None when no published issue is left in its window (its readers are
+    skipped). `held` says why the group cannot go out (it cannot be rendered, its From is
+    not an address, a header cannot be written): its readers wait, none is blamed.
+    """
+
+    digest: RenderedDigest | None = None
+    held: str = ""
+    prepared: bool = False
+    headers: dict[str, Verbatim] = field(default_factory=dict)  # the list headers, verbatim
+    message: GroupMessage | None = None  # the fast path's prebuilt message
+
+    @classmethod
+    def rendered(cls, window: Window, *, now: datetime.datetime) -> "Group":
+        """Render (or reuse) the group's digest; a RenderError holds the group."""
+        try:
+            return cls(digest=group_render(window, now=now))
+        except RenderError as error:
+            return cls(held=str(error))
 
 
-def groups_prepare(
-    *,
-    deliveries: list[Delivery],
-    rendered: dict[Window, RenderedDigest | RenderError | None],
-    prepared: dict[Window, GroupMessage | None],
-    pool: Pool,
-) -> None:
+def groups_prepare(*, deliveries: list[Delivery], groups: dict[Window, Group], pool: Pool) -> None:
     """Check each group's sender headers and build its fast-path message: a batch's database work, done before it is sent.
 
     While the pool sends, its connection threads and the lease's heartbeat write through the
@@ -57,14 +69,13 @@ def groups_prepare(
     """
     template, fast = pool.template(), pool.fast
     for window in {delivery.window for delivery in deliveries}:
-        _group_ready(rendered, prepared, window, template, fast)
+        _group_ready(groups[window], template, fast)
 
 
 def batch_send(
     *,
     deliveries: list[Delivery],
-    rendered: dict[Window, RenderedDigest | RenderError | None],
-    prepared: dict[Window, Prepared],
+    groups: dict[Window, Group],
     journal: Journal,
     pool: Pool,
     lease: Lease | None = None,
@@ -72,8 +83,8 @@ def batch_send(
     """Build a claimed batch's messages and send them over the pool's connections; return every outcome.
 
     With exactly Django's SMTP backend each message comes from the group's prebuilt MIME
-    message (digest.rendering.prebuilt, cached in `prepared` for the run); with any other backend,
-    a subclass included, from EmailMultiAlternatives through its own send_messages().
+    message (digest.rendering.prebuilt, made once a run); with any other backend, a
+    subclass included, from EmailMultiAlternatives through its own send_messages().
     Readers who unsubscribed before the batch was claimed are skipped.
     """
     outcomes: list[Outcome] = []
@@ -84,24 +95,24 @@ def batch_send(
     def sendable() -> Iterator[tuple[Delivery, Send]]:
         # A generator: the pool's connections send each message while the next is built.
         for delivery in deliveries:
-            group = _group_ready(rendered, prepared, delivery.window, template, fast)
+            group = _group_ready(groups[delivery.window], template, fast)
             subscription = delivery.subscription
             if (
                 subscription.status != SubscriptionStatus.ACTIVE
                 or subscription.subscriber.status != SubscriberStatus.ACTIVE
             ):
                 outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "unsubscribed before sending"))
-            elif group is None:
+            elif group.held:
+                outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, group.held, held=True))
+            elif group.digest is None:
                 outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "no published issue left in the window"))
-            elif isinstance(group, RenderError):
-                outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, str(group), held=True))
             else:
                 try:
                     personal = personal_for(delivery)
                     send = (
-                        _fast_sender(template, prepared[delivery.window].message, delivery, personal, date)
+                        _fast_sender(template, group.message, delivery, personal, date)
                         if fast
-                        else _django_sender(group, prepared[delivery.window].headers, delivery, personal)
+                        else _django_sender(group.digest, group.headers, delivery, personal)
                     )
                 except RecipientError as error:
                     outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
@@ -117,49 +128,37 @@ def batch_send(
     return outcomes + sent
 
 
-def _group_ready(
-    rendered: dict[Window, RenderedDigest | RenderError | None],
-    prepared: dict[Window, Prepared],
-    window: Window,
-    connection,
-    fast: bool,
-) -> RenderedDigest | RenderError | None:
+def _group_ready(group: Group, connection, fast: bool) -> Group:
     """Check a group's sender headers and build its list headers once a run (and its fast-path message).
-
-    A fault replaces the group.
 
     The newsletter may have been saved with a bad From before it was validated, or
     DEFAULT_FROM_EMAIL may be wrong: that is the group's fault, so the group is held.
     """
-    group = rendered[window]
-    if group is None or isinstance(group, RenderError) or window in prepared:
+    if group.prepared or group.held or group.digest is None:
         return group
-    newsletter = group.newsletter
+    newsletter = group.digest.newsletter
     from_email = newsletter.sender
     where = "the newsletter's From" if newsletter.from_email else "DEFAULT_FROM_EMAIL"
     try:
         validate_mailbox(from_email)
         if newsletter.reply_to:
             validate_email(newsletter.reply_to)
-        headers = list_headers(newsletter=newsletter, issue_ids=group.issue_ids)
-        message = (
-            GroupMessage(
-                group,
+        group.headers = list_headers(newsletter=newsletter, issue_ids=group.digest.issue_ids)
+        if fast:
+            group.message = GroupMessage(
+                group.digest,
                 from_email=from_email,
                 envelope_from=_envelope_address(connection, from_email),
                 reply_to=newsletter.reply_to,
-                headers=headers,
+                headers=group.headers,
                 signer=dkim_signer(),
             )
-            if fast
-            else None
-        )
-        prepared[window] = Prepared(headers, message)
+        group.prepared = True
     except ValidationError as error:
-        rendered[window] = RenderError(f"{where} or Reply-To: {' '.join(error.messages)}", newsletter=newsletter.slug)
+        group.held = f"{where} or Reply-To: {' '.join(error.messages)}"
     except (ValueError, OSError) as error:  # a header that cannot go out as it is, a missing attachment
-        rendered[window] = RenderError(f"cannot build the message: {error}", newsletter=newsletter.slug)
-    return rendered[window]
+        group.held = f"cannot build the message: {error}"
+    return group
 
 
 def _django_sender(

@@ -24,7 +24,6 @@ they are until an owner resumes it.
 """
 
 import datetime
-import uuid
 from collections import Counter, defaultdict
 
 from django.db import connection, transaction
@@ -37,11 +36,6 @@ from digest.sending.outcomes import Outcome, backoff, hold_wait
 from newsletters.models import Newsletter, Subscriber, SubscriberStatus, Subscription
 from newsletters.schedules import subscription_next_due
 from project.clock import db_now
-
-
-def claimant_new() -> str:
-    """Return an identifier for a sender's claims (a send task uses its task result id)."""
-    return uuid.uuid4().hex
 
 
 def _claimable(now: datetime.datetime) -> Q:

@@ -10,7 +10,7 @@ from django.urls import reverse
 from digest.models import BounceEvent, BounceKind
 from digest.returns.policy import Report, bounce_record, fingerprint_of
 from newsletters.models import Subscriber, SubscriberStatus
-from tests.digest.returns import WINDOW_END, sent_delivery
+from tests.digest.returns.mail import WINDOW_END, sent_delivery
 from tests.factories import IssueFactory
 
 pytestmark = pytest.mark.django_db

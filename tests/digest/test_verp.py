@@ -7,7 +7,7 @@ from digest.checks import settings_check_all
 from digest.models import Delivery
 from digest.verp import verp_delivery_id, verp_sender, verp_token
 from tests.digest.conftest import at
-from tests.digest.test_senders import sender  # noqa: F401  (the fixture: the fast path and send_messages)
+from tests.digest.sending.test_senders import sender  # noqa: F401  (the fixture: the fast path and send_messages)
 
 
 @pytest.mark.usefixtures("sender")

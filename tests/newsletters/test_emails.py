@@ -14,7 +14,7 @@ from django.utils import timezone
 from newsletters.services import subscription_request, welcome_send
 from newsletters.tokens import unsubscribe_url
 from tests.digest.conftest import style_block_rules
-from tests.digest.test_rendering_clients import FAMILIES, LAYOUT_FINDINGS, doiuse
+from tests.digest.rendering.test_clients import FAMILIES, LAYOUT_FINDINGS, doiuse
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"

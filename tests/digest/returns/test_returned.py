@@ -9,7 +9,7 @@ from digest.models import BounceEvent, BounceKind
 from digest.returns.returned import Outcome, returned_process
 from digest.verp import verp_token
 from newsletters.models import SubscriberStatus, SubscriptionStatus
-from tests.digest.returns import BOUNCE_ADDRESS, delivered_to, flufl_corpus, sample, sent_delivery, verp_address
+from tests.digest.returns.mail import BOUNCE_ADDRESS, delivered_to, flufl_corpus, sample, sent_delivery, verp_address
 from tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db

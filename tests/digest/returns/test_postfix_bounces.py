@@ -17,7 +17,7 @@ from django.core.management import call_command
 from digest.models import BounceEvent, BounceKind
 from newsletters.models import Subscriber, SubscriberStatus
 from tests.digest.conftest import at
-from tests.digest.returns import delivered_to
+from tests.digest.returns.mail import delivered_to
 from tests.mailservers import Postfix
 from tests.smtp import RecordingHandler, SMTPServer
 

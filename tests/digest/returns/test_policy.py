@@ -21,7 +21,7 @@ from digest.returns.policy import (
 )
 from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
 from tests.digest.conftest import at
-from tests.digest.returns import WINDOW_END, sent_delivery
+from tests.digest.returns.mail import WINDOW_END, sent_delivery
 from tests.digest.test_processes import database_url
 from tests.smtp import BlockingHandler, SMTPServer
 

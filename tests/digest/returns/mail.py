@@ -48,7 +48,7 @@ def delivered_to(raw: bytes, address: str) -> bytes:
 
 
 def sample(name: str, **values) -> bytes:
-    """A report written for these tests (tests/digest/returned/), with {placeholders} filled in."""
+    """A report written for these tests (tests/digest/returns/returned/), with {placeholders} filled in."""
     text = (SAMPLES / name).read_text()
     for key, value in values.items():
         text = text.replace("{" + key + "}", value)

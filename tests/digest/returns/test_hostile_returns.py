@@ -24,10 +24,10 @@ import digest.verp
 from digest.models import BounceEvent, BounceKind
 from digest.returns.returned import Outcome, returned_process
 from newsletters.models import Subscriber, SubscriberStatus
-from tests.digest.returns import BOUNCE_ADDRESS, delivered_to, mbox_of, sent_delivery, verp_address
-from tests.digest.test_process_bounces import _maildir
+from tests.digest.returns.mail import BOUNCE_ADDRESS, delivered_to, mbox_of, sent_delivery, verp_address
+from tests.digest.returns.test_process_bounces import _maildir
+from tests.digest.returns.test_returned import NOW, _report
 from tests.digest.test_processes import database_url
-from tests.digest.test_returned import NOW, _report
 from tests.mailservers import Dovecot
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ from digest.cron import process_bounces_job
 from digest.models import BounceEvent
 from digest.returns.mailboxes import KEYWORD
 from newsletters.models import Subscriber, SubscriberStatus
-from tests.digest.returns import BOUNCE_ADDRESS, delivered_to, sent_delivery, verp_address
-from tests.digest.test_returned import _report
+from tests.digest.returns.mail import BOUNCE_ADDRESS, delivered_to, sent_delivery, verp_address
+from tests.digest.returns.test_returned import _report
 from tests.mailservers import Dovecot
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,7 @@ from digest.rendering.prebuilt import GroupMessage, batch_date
 from digest.sending.smtp import smtp_send
 from newsletters.models import Attachment
 from tests.digest.conftest import at
-from tests.digest.test_headers import LIST_HEADERS
+from tests.digest.rendering.test_headers import LIST_HEADERS
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 from tests.smtp import RecordingHandler, SMTPServer, free_port
 

@@ -7,7 +7,7 @@ from django.db import connection
 
 from digest.models import JournalEntry
 from digest.sending.journal import Journal, journal_read
-from digest.sending.ledger import claimant_new
+from tests.factories import claimant_new
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ import pytest
 
 from digest.models import BounceEvent, BounceKind
 from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
-from tests.digest.returns import sent_delivery
+from tests.digest.returns.mail import sent_delivery
 
 pytestmark = pytest.mark.django_db
 PAYLOADS = Path(__file__).parent / "webhooks"

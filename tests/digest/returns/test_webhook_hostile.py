@@ -13,7 +13,7 @@ from django.test import Client
 
 from digest.models import BounceEvent
 from newsletters.models import SubscriberStatus
-from tests.digest.returns import sent_delivery
+from tests.digest.returns.mail import sent_delivery
 
 pytestmark = [
     pytest.mark.django_db,

@@ -29,7 +29,7 @@ from digest.rendering.dkim import Signer, body_canonical, dkim_signer, dns_recor
 from newsletters.models import Attachment
 from newsletters.services import subscription_request, welcome_send
 from tests.digest.conftest import at
-from tests.digest.test_senders import SENDERS
+from tests.digest.sending.test_senders import SENDERS
 from tests.factories import NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 DOMAIN, SELECTOR = "news.example.com", "digest2026"

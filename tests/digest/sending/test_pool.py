@@ -235,8 +235,8 @@ def test_an_error_while_building_stops_the_connections_instead_of_hanging(world,
     import threading
 
     from digest.sending.journal import Journal
-    from digest.sending.ledger import claimant_new
     from digest.sending.pool import Pool
+    from tests.factories import claimant_new
 
     pool = Pool(aliases=["digest"], size=4, rate=0)
     before = threading.active_count()

@@ -12,9 +12,9 @@ from django.core.management import CommandError, call_command
 
 from digest.models import BounceEvent
 from newsletters.models import Subscriber, SubscriberStatus
-from tests.digest.returns import BOUNCE_ADDRESS, delivered_to, flufl_corpus, mbox_of, sent_delivery, verp_address
+from tests.digest.returns.mail import BOUNCE_ADDRESS, delivered_to, flufl_corpus, mbox_of, sent_delivery, verp_address
+from tests.digest.returns.test_returned import EXPECTED, _report
 from tests.digest.test_processes import database_url
-from tests.digest.test_returned import EXPECTED, _report
 
 pytestmark = pytest.mark.django_db
 

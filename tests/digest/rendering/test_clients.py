@@ -18,7 +18,7 @@ import pytest
 from newsletters.models import Newsletter
 from tests.digest.conftest import at, body
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # Its command has no #! line: node runs it.
 DOIUSE = ROOT / "var" / "node" / "node_modules" / "doiuse-email" / "bin" / "cli.js"
 SHOTS = ROOT / "test-output" / "screenshots"
