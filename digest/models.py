@@ -203,7 +203,8 @@ class DeliveryDay(models.Model):
     """Digests per day, newsletter and outcome, counted once a day is over and none of its digests is open.
 
     The dashboard's chart reads these instead of a year of Delivery rows; days still open
-    are counted live. Retrying failed deliveries (the admin action) deletes their days' rows.
+    are counted live. Retrying failed deliveries (the admin action) deletes their days' rows,
+    and so does a digest planned after its day was counted (through_id).
     """
 
     day = models.DateField(help_text="The day the digests' windows ended, in the site's time zone.")
@@ -211,6 +212,9 @@ class DeliveryDay(models.Model):
     newsletter = models.ForeignKey(Newsletter, null=True, on_delete=models.CASCADE, related_name="+")
     status = models.CharField(max_length=10, choices=DeliveryStatus, blank=True)
     count = models.PositiveIntegerField()
+    # The highest Delivery id when the day was counted: a digest planned later for a window that
+    # ended that day (a run that came late) has a higher id, and the day is counted again.
+    through_id = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

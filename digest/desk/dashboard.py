@@ -10,7 +10,7 @@ import datetime
 from collections import Counter
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, Max, OuterRef
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
@@ -197,26 +197,33 @@ def _runs_of(days: list[datetime.date]) -> list[tuple[datetime.date, datetime.da
 def delivery_days(*, first: datetime.date, today: datetime.date) -> dict[tuple[datetime.date, int | None, str], int]:
     """Digests per (day, newsletter, status) from `first` to `today`, rolling up days that are settled.
 
-    A day is rolled up once it is over and none of its digests is open (pending, sending,
-    deferred), so its counts no longer change; only an editor's retry reopens it
-    (`delivery_days_forget`). Days not rolled up are counted live, in one query per run
-    of consecutive days.
+    A day (in the site's time zone) is rolled up once it is over and none of its digests is
+    open (pending, sending, deferred), so its counts no longer change. A digest planned
+    after its day was rolled up (a run that came late, a first send after the dashboard
+    was opened) reopens that day, and so does an editor's retry (`delivery_days_forget`).
+    Days not rolled up are counted live, in one query per run of consecutive days.
     """
     counts: dict[tuple[datetime.date, int | None, str], int] = {}
-    rolled: set[datetime.date] = set()
-    for day, newsletter_id, status, n in DeliveryDay.objects.filter(day__gte=first, day__lt=today).values_list(
-        "day", "newsletter_id", "status", "count"
+    through: dict[datetime.date, int] = {}
+    rolled = DeliveryDay.objects.filter(day__gte=first, day__lt=today)
+    for day, newsletter_id, status, n, through_id in rolled.values_list(
+        "day", "newsletter_id", "status", "count", "through_id"
     ):
-        rolled.add(day)
+        through[day] = min(through.get(day, through_id), through_id)
         if newsletter_id is not None:
             counts[(day, newsletter_id, status)] = n
+    stale = _planned_late(through, first=first, today=today)
+    if stale:
+        DeliveryDay.objects.filter(day__in=stale).delete()
+        counts = {key: n for key, n in counts.items() if key[0] not in stale}
     missing = [
         first + datetime.timedelta(days=i)
         for i in range((today - first).days + 1)
-        if first + datetime.timedelta(days=i) not in rolled
+        if first + datetime.timedelta(days=i) not in through or first + datetime.timedelta(days=i) in stale
     ]
     if not missing:
         return counts
+    through_id = Delivery.objects.aggregate(last=Max("id"))["last"] or 0  # read before counting
     fresh: dict[tuple[datetime.date, int, str], int] = {}
     for start, end in _runs_of(missing):
         fresh.update(_delivery_counts(start, end))
@@ -224,14 +231,35 @@ def delivery_days(*, first: datetime.date, today: datetime.date) -> dict[tuple[d
     open_days = {day for (day, _, status) in fresh if status in OPEN_STATUSES}
     closable = {day for day in missing if day < today and day not in open_days}
     rows = [
-        DeliveryDay(day=day, newsletter_id=newsletter_id, status=status, count=n)
+        DeliveryDay(day=day, newsletter_id=newsletter_id, status=status, count=n, through_id=through_id)
         for (day, newsletter_id, status), n in fresh.items()
         if day in closable
     ]
     seen = {row.day for row in rows}
-    rows += [DeliveryDay(day=day, newsletter_id=None, status="", count=0) for day in closable - seen]
+    rows += [
+        DeliveryDay(day=day, newsletter_id=None, status="", count=0, through_id=through_id) for day in closable - seen
+    ]
     DeliveryDay.objects.bulk_create(rows, ignore_conflicts=True)
     return counts
+
+
+def _planned_late(through: dict[datetime.date, int], *, first: datetime.date, today: datetime.date) -> set:
+    """The rolled-up days that got a digest after they were counted (a higher Delivery id).
+
+    Digests planned on time end today or later, so this reads only the few planned late.
+    """
+    if not through:
+        return set()
+    tz = timezone.get_current_timezone()
+    late = Delivery.objects.filter(
+        id__gt=min(through.values()), window_end__gte=_day_start(first), window_end__lt=_day_start(today)
+    ).values_list("id", "window_end")
+    stale = set()
+    for delivery_id, end in late.iterator():
+        day = timezone.localtime(end, tz).date()
+        if day in through and delivery_id > through[day]:
+            stale.add(day)
+    return stale
 
 
 def delivery_days_forget(deliveries) -> None:

@@ -230,3 +230,32 @@ def test_retrying_failed_deliveries_recounts_their_day(client, editor):
     timeline = deliveries_timeline(days=30, now=now)
     assert timeline.series["queued"][-4] == 1 and timeline.series["failed"][-4] == 0
     assert not DeliveryDay.objects.filter(day=day).exists()  # open again: counted live until settled
+
+
+def test_a_day_is_counted_again_when_its_digests_are_planned_after_the_dashboard_counted_it(
+    client, editor, smtp_server, settings
+):
+    """Opened before, during and after a send whose digests belong to a day already over (a late run)."""
+    settings.DIGEST_BATCH_SIZE = 1
+    now = timezone.now()
+    day = timezone.localdate(now) - datetime.timedelta(days=2)
+    # Weekly at midnight two days ago: the run now sends the window that ended then.
+    newsletter = NewsletterFactory(weekly_day=day.weekday(), send_time=datetime.time(0, 0))
+    subscriptions = SubscriptionFactory.create_batch(3, newsletter=newsletter, frequency=Frequency.WEEKLY)
+    type(subscriptions[0]).objects.update(created_at=now - datetime.timedelta(days=10))
+    IssueFactory(newsletter=newsletter, publish_at=now - datetime.timedelta(days=3))
+    title = "Digests per day by outcome"
+
+    def sent_on_the_chart() -> dict[str, int]:
+        return chart_values(client.get(reverse("dashboard")).content.decode(), title)
+
+    assert sent_on_the_chart().get("sent", 0) == 0  # before: the day is over, and rolled up empty
+    assert DeliveryDay.objects.filter(day=day, newsletter=None, count=0).exists()
+    during = []
+    summary = digest_run(now=now, on_batch=lambda done, total: during.append(sent_on_the_chart()))
+    assert summary.sent == 3 and Delivery.objects.filter(window_end__date=day).count() == 3
+    # During: after the first batch one is sent and two wait; the day stays open.
+    assert during[0].get("sent") == 1 and during[0].get("queued") == 2
+    assert sent_on_the_chart().get("sent") == 3  # after
+    assert DeliveryDay.objects.get(day=day, status=DeliveryStatus.SENT).count == 3
+    assert sent_on_the_chart().get("sent") == 3  # read from the new rollup
