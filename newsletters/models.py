@@ -5,7 +5,7 @@ import uuid
 from pathlib import PurePath
 
 from django.conf import settings
-from django.core.validators import ProhibitNullCharactersValidator
+from django.core.validators import MaxValueValidator, ProhibitNullCharactersValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -75,7 +75,18 @@ class Newsletter(models.Model):
         default=datetime.time(8, 0),
         help_text="Local time of day, in each subscriber's time zone, for daily and weekly digests.",
     )
-    weekly_day = models.IntegerField(choices=Weekday, default=Weekday.MONDAY, help_text="Day of weekly digests.")
+    weekly_day = models.IntegerField(
+        choices=Weekday,
+        default=Weekday.MONDAY,
+        help_text="Day of weekly and fortnightly digests (fortnightly: every other week, in the even weeks "
+        "counted from Monday 1 January 2024), and of monthly ones when their day of the month is 0.",
+    )
+    monthly_day = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MaxValueValidator(28)],
+        help_text="Day of the month of monthly digests, 1 to 28 (every month has it); 0: the first weekly "
+        "day of the month instead (the first Monday, say).",
+    )
     welcome_text = models.TextField(
         blank=True,
         validators=[ProhibitNullCharactersValidator()],
@@ -246,6 +257,8 @@ class Frequency(models.TextChoices):
     IMMEDIATE = "immediate", "Immediately"
     DAILY = "daily", "Daily"
     WEEKLY = "weekly", "Weekly"
+    FORTNIGHTLY = "fortnightly", "Every two weeks"
+    MONTHLY = "monthly", "Monthly"
 
 
 class SubscriptionStatus(models.TextChoices):
@@ -258,7 +271,7 @@ class SubscriptionStatus(models.TextChoices):
 class Subscription(models.Model):
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="subscriptions")
     newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="subscriptions")
-    frequency = models.CharField(max_length=10, choices=Frequency, default=Frequency.WEEKLY)
+    frequency = models.CharField(max_length=12, choices=Frequency, default=Frequency.WEEKLY)
     status = models.CharField(max_length=20, choices=SubscriptionStatus, default=SubscriptionStatus.PENDING)
     cursor = models.DateTimeField(
         null=True, blank=True, help_text="End of the window of the last digest; the next one starts here."

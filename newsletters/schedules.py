@@ -1,7 +1,8 @@
 """When a newsletter's send time falls for one reader: pure clock math, no database.
 
-Daily and weekly digests go out at the newsletter's local send time (on its weekday for
-weekly) in each reader's own time zone, DST-correct. The digest engine stores the next
+Daily, weekly, fortnightly and monthly digests go out at the newsletter's local send time
+(on its weekday for weekly and fortnightly; on its day of the month, or first weekday of the
+month, for monthly) in each reader's own time zone, DST-correct. The digest engine stores the next
 occurrence per subscription; the preferences page shows it to the reader.
 """
 
@@ -19,7 +20,15 @@ PERIODS = {
     Frequency.IMMEDIATE: datetime.timedelta(days=1),
     Frequency.DAILY: datetime.timedelta(days=1),
     Frequency.WEEKLY: datetime.timedelta(days=7),
+    Frequency.FORTNIGHTLY: datetime.timedelta(days=14),
+    Frequency.MONTHLY: datetime.timedelta(days=31),  # the longest month: a first window covers a whole one
 }
+
+# Fortnightly digests go out in the even weeks counted from this Monday (ISO weeks would
+# skip a beat where a year has 53 of them).
+FORTNIGHT_EPOCH = datetime.date(2024, 1, 1)
+# Days searched for an occurrence: more than any period.
+_SEARCH_DAYS = 40
 
 
 @lru_cache(maxsize=4096)
@@ -38,45 +47,69 @@ def _occurrence_on(day: datetime.date, send_time: datetime.time, tz: ZoneInfo) -
     return datetime.datetime.combine(day, send_time, tzinfo=tz).astimezone(datetime.UTC)
 
 
+def sends_on(day: datetime.date, *, frequency: str, weekday: int, monthly_day: int = 1) -> bool:
+    """Whether a digest of this frequency goes out on this local day."""
+    if frequency == Frequency.WEEKLY:
+        return day.weekday() == weekday
+    if frequency == Frequency.FORTNIGHTLY:
+        return day.weekday() == weekday and (day - FORTNIGHT_EPOCH).days // 7 % 2 == 0
+    if frequency == Frequency.MONTHLY:
+        return day.day == monthly_day if monthly_day else day.weekday() == weekday and day.day <= 7
+    return True
+
+
 def occurrence_next(
-    *, frequency: str, send_time: datetime.time, weekday: int, tz_name: str, after: datetime.datetime
+    *,
+    frequency: str,
+    send_time: datetime.time,
+    weekday: int,
+    tz_name: str,
+    after: datetime.datetime,
+    monthly_day: int = 1,
 ) -> datetime.datetime:
     """Return the first send-time occurrence strictly after `after` (UTC)."""
     tz = _zone(tz_name)
     day = after.astimezone(tz).date() - datetime.timedelta(days=1)
-    for _ in range(10):
-        if frequency != Frequency.WEEKLY or day.weekday() == weekday:
+    for _ in range(_SEARCH_DAYS):
+        if sends_on(day, frequency=frequency, weekday=weekday, monthly_day=monthly_day):
             candidate = _occurrence_on(day, send_time, tz)
             if candidate > after:
                 return candidate
         day += datetime.timedelta(days=1)
-    raise AssertionError("an occurrence exists within ten days")
+    raise AssertionError(f"an occurrence exists within {_SEARCH_DAYS} days")
 
 
 def occurrence_last(
-    *, frequency: str, send_time: datetime.time, weekday: int, tz_name: str, at: datetime.datetime
+    *,
+    frequency: str,
+    send_time: datetime.time,
+    weekday: int,
+    tz_name: str,
+    at: datetime.datetime,
+    monthly_day: int = 1,
 ) -> datetime.datetime:
     """Return the latest send-time occurrence at or before `at` (UTC)."""
     tz = _zone(tz_name)
     day = at.astimezone(tz).date() + datetime.timedelta(days=1)
-    for _ in range(10):
-        if frequency != Frequency.WEEKLY or day.weekday() == weekday:
+    for _ in range(_SEARCH_DAYS):
+        if sends_on(day, frequency=frequency, weekday=weekday, monthly_day=monthly_day):
             candidate = _occurrence_on(day, send_time, tz)
             if candidate <= at:
                 return candidate
         day -= datetime.timedelta(days=1)
-    raise AssertionError("an occurrence exists within ten days")
+    raise AssertionError(f"an occurrence exists within {_SEARCH_DAYS} days")
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """When a daily or weekly digest goes out for one reader: the send time on the newsletter's
-    weekday (weekly), in the reader's zone."""
+    """When a scheduled digest goes out for one reader: the newsletter's send time on the days
+    its frequency sends (sends_on), in the reader's zone."""
 
     frequency: str
     send_time: datetime.time
     weekday: int
     tz_name: str
+    monthly_day: int = 1
 
     @classmethod
     def of(cls, subscription: Subscription) -> "Schedule":

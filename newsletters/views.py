@@ -202,7 +202,11 @@ def _schedule_rows(subscriber: Subscriber, subscriptions: list[Subscription], *,
             when = None
         else:
             when = Schedule(
-                s.frequency, s.newsletter.send_time, s.newsletter.weekly_day, subscriber.timezone
+                s.frequency,
+                s.newsletter.send_time,
+                s.newsletter.weekly_day,
+                subscriber.timezone,
+                s.newsletter.monthly_day,
             ).next_after(now)
         rows.append({"subscription": s, "next": when})
     return rows

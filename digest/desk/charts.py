@@ -28,6 +28,8 @@ PALETTE = {
     "immediate": "#CC79A7",
     "daily": "#0072B2",
     "weekly": "#E69F00",
+    "fortnightly": "#009E73",
+    "monthly": "#D55E00",
 }
 
 WIDTH, HEIGHT = 480, 240

@@ -30,7 +30,7 @@ from newsletters.models import (
 from newsletters.schedules import Schedule
 
 READER_STATUSES = ["active", "pending", "paused", "unsubscribed", "suppressed"]
-FREQUENCIES = [Frequency.IMMEDIATE, Frequency.DAILY, Frequency.WEEKLY]
+FREQUENCIES = list(Frequency)
 OUTCOMES = ["sent", "deferred", "failed", "skipped", "queued"]
 RANGES = {30: "30 days", 90: "90 days", 365: "a year"}
 
@@ -299,13 +299,14 @@ class AudienceGroup:
     newsletter_id: int
     send_time: datetime.time
     weekday: int
+    monthly_day: int
     frequency: str
     tz_name: str
     readers: int
 
     def next_send(self, *, after: datetime.datetime) -> datetime.datetime:
-        """The first send time at or after `after` for this group's daily or weekly readers."""
-        schedule = Schedule(self.frequency, self.send_time, self.weekday, self.tz_name)
+        """The first send time at or after `after` for this group's scheduled (not immediate) readers."""
+        schedule = Schedule(self.frequency, self.send_time, self.weekday, self.tz_name, self.monthly_day)
         return schedule.next_after(after - datetime.timedelta(microseconds=1))
 
 
@@ -316,9 +317,9 @@ def audience_groups(
     if counts is None:
         counts = subscriptions_counted(newsletter_id=newsletter_id)
     schedules = {
-        pk: (send_time, weekday)
-        for pk, send_time, weekday in Newsletter.objects.filter(active=True).values_list(
-            "pk", "send_time", "weekly_day"
+        pk: (send_time, weekday, monthly_day)
+        for pk, send_time, weekday, monthly_day in Newsletter.objects.filter(active=True).values_list(
+            "pk", "send_time", "weekly_day", "monthly_day"
         )
     }
     readers: Counter = Counter()
@@ -355,7 +356,7 @@ def due_next_days(
 ) -> DueDays:
     """Readers due a digest on each of the next `days` days, per frequency.
 
-    Daily and weekly readers are counted at their local send times (a digest goes out only
+    Daily, weekly, fortnightly and monthly readers are counted at their local send times (a digest goes out only
     if something was published in its window); immediate readers on the days scheduled
     issues come out, once per issue.
     """

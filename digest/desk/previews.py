@@ -40,8 +40,10 @@ def preview_issue(*, issue: Issue) -> RenderedDigest:
 def preview_next(
     *, newsletter: Newsletter, frequency: str, now: datetime.datetime
 ) -> tuple[RenderedDigest | None, datetime.datetime]:
-    """Render the next daily or weekly digest in the site's time zone, scheduled issues included."""
-    schedule = Schedule(frequency, newsletter.send_time, newsletter.weekly_day, settings.TIME_ZONE)
+    """Render the next scheduled digest of a frequency in the site's time zone, scheduled issues included."""
+    schedule = Schedule(
+        frequency, newsletter.send_time, newsletter.weekly_day, settings.TIME_ZONE, newsletter.monthly_day
+    )
     start, end = schedule.last_at(now), schedule.next_after(now)
     issues = list(_with_files(issues_published_between(newsletter_id=newsletter.pk, start=start, end=end)))
     if not issues:
@@ -90,7 +92,7 @@ def issue_published_warnings(sender, *, issue: Issue, **kwargs) -> list[str]:
         return [f"The digest of this issue cannot be rendered: {error}"]
 
 
-FREQUENCIES = [Frequency.DAILY, Frequency.WEEKLY]
+FREQUENCIES = [frequency for frequency in Frequency if frequency != Frequency.IMMEDIATE]
 
 
 # ------------------------------------------------------------------ live preview

@@ -87,6 +87,7 @@ def subscriptions_schedule(*, now: datetime.datetime, newsletter_ids: list[int] 
             "created_at",
             "newsletter__send_time",
             "newsletter__weekly_day",
+            "newsletter__monthly_day",
             "subscriber__timezone",
         )
     )

@@ -39,7 +39,7 @@ def _schedules(
         .values_list("newsletter_id", "frequency", "subscriber__timezone")
         .distinct()
     )
-    newsletters = {n.id: n for n in Newsletter.objects.only("id", "send_time", "weekly_day")}
+    newsletters = {n.id: n for n in Newsletter.objects.only("id", "send_time", "weekly_day", "monthly_day")}
     rows = []
     for newsletter_id, frequency, zone in keys:
         # A stand-in subscription: the schedule functions read only these fields.

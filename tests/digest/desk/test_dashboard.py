@@ -71,7 +71,7 @@ def test_readers_by_status_takes_the_persons_state_first():
     SubscriptionFactory()  # another newsletter
     readers = readers_count(newsletter_id=newsletter.pk)
     assert dict(readers.by_status) == {"active": 4, "pending": 1, "paused": 1, "unsubscribed": 1, "suppressed": 1}
-    assert dict(readers.by_frequency) == {"immediate": 0, "daily": 3, "weekly": 1}
+    assert dict(readers.by_frequency) == {"immediate": 0, "daily": 3, "weekly": 1, "fortnightly": 0, "monthly": 0}
     assert readers.people == 8
     assert readers_count().by_status["active"] == 5
 

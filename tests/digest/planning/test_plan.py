@@ -17,7 +17,13 @@ DAY = datetime.timedelta(days=1)
 
 
 @pytest.mark.parametrize(
-    ("frequency", "first_run"), [("daily", at(2026, 6, 9, 8, 5)), ("weekly", at(2026, 6, 22, 8, 5))]
+    ("frequency", "first_run"),
+    [
+        ("daily", at(2026, 6, 9, 8, 5)),
+        ("weekly", at(2026, 6, 22, 8, 5)),
+        ("fortnightly", at(2026, 6, 29, 8, 5)),  # Mondays 1, 15 and 29 June: the 15th was missed
+        ("monthly", at(2026, 8, 1, 8, 5)),  # on the 1st: 1 July was missed
+    ],
 )
 def test_missed_runs_do_not_lose_issues_published_after_subscribing(world, frequency, first_run):
     # The reader confirms on Monday 1 June at 09:00; the issue comes out that afternoon; then

@@ -40,14 +40,14 @@ def test_sql_and_python_plan_the_same_windows_cursors_and_message_ids(smtp_serve
     settings.DIGEST_PLAN_CHUNK = 3  # several chunks
     world = World(smtp_server)
     other = world.newsletter.__class__.objects.create(
-        name="Other", slug="other", send_time=datetime.time(18, 30), weekly_day=3
+        name="Other", slug="other", send_time=datetime.time(18, 30), weekly_day=3, monthly_day=0
     )
     zones = ["UTC", "Europe/Paris", "Asia/Kolkata", "America/New_York", "Pacific/Chatham"]
-    for n in range(20):
+    for n in range(30):
         subscription = world.subscribe(
             f"r{n}@example.com",
-            frequency=["daily", "weekly", "immediate"][n % 3],
-            tz=zones[n % len(zones)],
+            frequency=["daily", "weekly", "immediate", "fortnightly", "monthly"][n % 5],
+            tz=zones[(n // 5) % len(zones)],
             since=at(2026, 5, 20) if n % 2 else at(2026, 6, 7, 23),
             newsletter=other if n % 4 == 0 else None,
         )
