@@ -30,6 +30,7 @@ from digest.exceptions import DigestError
 from digest.models import Rendering, Run
 from digest.planning.due import newsletters_selected, subscriptions_schedule
 from digest.planning.plan import deliveries_plan
+from digest.processes import processes_resolve, senders_run
 from digest.returns.policy import rates_warn
 from digest.sending.batches import (
     send_progress,
@@ -104,13 +105,15 @@ def digest_run(
     progress: Callable[[str], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     wait: bool = False,
+    processes: int | str = 1,
 ) -> RunSummary:
     """Plan every digest due at `now` and enqueue the tasks that send them; with dry_run, change nothing.
 
     With the immediate task backend (the default) the send task runs here, before this
     returns; with workers, `wait` waits for their tasks and folds their counts in.
     `progress` gets a line per step; `on_batch(done, total)` is called after each batch a
-    send task running here has sent.
+    send task running here has sent. `processes` (a number, or "auto") sends with that many
+    processes of this machine instead (digest.processes).
     """
     started = timezone.now()
     settings_check_all()
@@ -122,6 +125,15 @@ def digest_run(
     if dry_run:
         return summary
     Rendering.objects.filter(rendered_at__lt=now - datetime.timedelta(days=1)).delete()
+    senders = processes_resolve(processes, say=say)
+    if senders > 1:
+        for counts in senders_run(
+            senders, now=now, newsletter_slug=newsletter_slug, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch
+        ):
+            summary.add(counts)
+        return _finish(
+            summary, started=started, now=now, newsletter_slug=newsletter_slug, newsletter_ids=newsletter_ids
+        )
     token = send_progress.set((say, on_batch))
     try:
         results = sends_enqueue(now=now, newsletter_ids=newsletter_ids)
@@ -137,6 +149,11 @@ def digest_run(
             raise DigestError(f"The send task {result.id} failed: {error}")
         else:
             summary.add(result.return_value)
+    return _finish(summary, started=started, now=now, newsletter_slug=newsletter_slug, newsletter_ids=newsletter_ids)
+
+
+def _finish(summary: RunSummary, *, started, now, newsletter_slug, newsletter_ids) -> RunSummary:
+    """Warn about bounce rates, say what the breaker holds, and record the run."""
     if summary.sent:
         summary.warning = rates_warn(now=now)
     summary.paused_held, summary.paused = breaker_summary(newsletter_ids=newsletter_ids)

@@ -6,7 +6,9 @@ started as an operator's cron would, see it in the test database.
 
 import collections
 import datetime
+import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +41,8 @@ def sender(smtp: SMTPServer, machine: Path, *, now=RUN_AT, **settings) -> subpro
     env = os.environ | {"VAR_DIR": str(machine), "DATABASE_URL": database_url(), "EMAIL_URL": smtp.url()}
     env |= {f"DIGEST_{name}": str(value) for name, value in settings.items()}
     return subprocess.Popen(
-        [sys.executable, "manage.py", "send_digests", "--now", now.isoformat()],
+        # One process each: these are the senders of several machines (or of a killed run).
+        [sys.executable, "manage.py", "send_digests", "--now", now.isoformat(), "--processes", "1"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -121,3 +124,103 @@ def test_killed_pooled_sender_resends_at_most_one_message_per_connection(setting
     assert 1 <= duplicates <= connections  # at most the messages in flight, one per connection
     assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 40
     assert summary.failed == summary.deferred == 0
+
+
+def run_command(smtp: SMTPServer, machine: Path, *arguments: str, **settings) -> subprocess.Popen:
+    """`manage.py send_digests ARGUMENTS` with DIGEST_* settings, as cron would start it."""
+    env = os.environ | {"VAR_DIR": str(machine), "DATABASE_URL": database_url(), "EMAIL_URL": smtp.url()}
+    env |= {f"DIGEST_{name}": str(value) for name, value in settings.items()}
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "send_digests", "--now", RUN_AT.isoformat(), *arguments],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+needs_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="several writers need PostgreSQL")
+
+
+@needs_postgresql
+def test_processes_send_each_digest_once_with_every_process_sharing_the_work(settings, tmp_path):
+    with SMTPServer() as smtp:
+        settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
+        emails = readers(World(smtp), 150)
+        # A rate limit long enough for both processes to be claiming when the work runs out.
+        run = run_command(smtp, tmp_path, "--processes", "2", "--json", BATCH_SIZE=10, RATE_LIMIT=60, CONNECTIONS=4)
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err[-2000:]
+        per_reader = collections.Counter(r.recipients[0] for r in smtp.received)
+    assert per_reader == dict.fromkeys(emails, 1)
+    summary = json.loads(out)
+    assert summary["sent"] == 150 and summary["failed"] == summary["deferred"] == 0
+    assert summary["groups_rendered"] == 1  # one rendering, shared through the Rendering row
+    assert summary["connections_at_once"] <= 4  # the budget shared: 2 each
+    claimants = set(Delivery.objects.values_list("claimed_by", flat=True))
+    assert len(claimants) == 2, claimants  # both processes sent part of it
+    assert "sending with 2 processes, 2 connections each" in err
+
+
+def test_on_sqlite_more_processes_are_refused_with_the_reason(settings, tmp_path):
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite rule")
+    with SMTPServer() as smtp:
+        settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
+        emails = readers(World(smtp), 5)
+        run = run_command(smtp, tmp_path, "--processes", "2")
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err[-2000:]
+        assert len(smtp.received) == len(emails)
+    assert "sending with one process: SQLite lets one process write at a time" in out
+    assert "5 sent" in out
+
+
+@needs_postgresql
+def test_a_killed_run_leaves_no_sender_behind_and_nothing_is_lost(settings, tmp_path):
+    handler = BlockingHandler(block_at=15)
+    with SMTPServer(handler) as smtp:
+        settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
+        emails = readers(World(smtp), 40)
+        run = run_command(smtp, tmp_path, "--processes", "2", BATCH_SIZE=5, CONNECTIONS=2)
+        assert handler.reached.wait(60), run.communicate(timeout=5)
+        senders = children_of(run.pid)
+        assert len(senders) == 2
+        run.kill()  # SIGKILL: the run cannot tell its senders anything
+        run.wait(timeout=30)
+        handler.release.set()
+        # Each sender was sent SIGTERM by the kernel when the run died: it finishes the message
+        # in flight, records what it sent, hands the rest back and ends.
+        for pid in senders:
+            assert ended(pid, timeout=60), f"sender {pid} still running"
+        assert not Delivery.objects.filter(status=DeliveryStatus.SENDING).exists()
+        summary = digest_run(now=RUN_AT + datetime.timedelta(minutes=1))
+    per_reader = collections.Counter(r.recipients[0] for r in smtp.received)
+    assert per_reader == dict.fromkeys(emails, 1)
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 40
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux's /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def ended(pid: int, *, timeout: float) -> bool:
+    """Wait for a process that is not our child to end (a pidfd becomes readable when it does)."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([descriptor], [], [], timeout)[0])
+    finally:
+        os.close(descriptor)

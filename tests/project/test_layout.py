@@ -35,6 +35,7 @@ LAYER_OF = {
     "digest.deliverability": "deliverability",
     "digest.desk": "desk",
     "digest.run": "top",
+    "digest.processes": "top",
     "digest.tasks": "top",
     "digest.cron": "top",
     "digest.checks": "top",

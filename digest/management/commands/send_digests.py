@@ -1,3 +1,4 @@
+import argparse
 import dataclasses
 import json
 
@@ -6,6 +7,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from digest.exceptions import DigestError
+from digest.processes import sender_run
 from digest.run import digest_run
 from newsletters.exceptions import NewslettersError
 from newsletters.importing import datetime_parse
@@ -30,10 +32,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="Print the summary as one JSON object (progress goes to stderr)"
         )
+        parser.add_argument(
+            "--processes",
+            default="auto",
+            metavar="N",
+            help="Send with N processes of this machine after planning; auto (the default): one per CPU on "
+            "PostgreSQL, one on SQLite",
+        )
+        # One of the processes a run starts (digest.processes): send what is planned, print the counts as JSON.
+        parser.add_argument("--sender", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args, **options):
+        if options["processes"] != "auto" and not options["processes"].isdigit():
+            raise CommandError(f"--processes {options['processes']!r}: a number of processes, or auto.")
         try:
             now = datetime_parse(options["now"], what="--now") if options["now"] is not None else db_now()
+            if options["sender"]:
+                self.stdout.write(json.dumps(sender_run(now=now, newsletter_slug=options["newsletter"])))
+                return
             stream = self.stderr if options["json"] else self.stdout
             with Progress(what="sending", unit="digests", stream=stream) as progress:
                 summary = digest_run(
@@ -43,6 +59,7 @@ class Command(BaseCommand):
                     progress=progress.note,
                     on_batch=progress.update,
                     wait=options["wait"],
+                    processes=options["processes"],
                 )
         except (DigestError, NewslettersError) as error:
             raise CommandError(str(error)) from None
