@@ -30,7 +30,7 @@ def send_digests_job() -> None:
     """Cron entry point: one digest run at the current time on the database's clock, its outcome in the log."""
     started = db_now()
     try:
-        summary = digest_run(now=started, progress=logger.debug)
+        summary = digest_run(now=started, progress=logger.debug, processes="auto")
     except Exception as error:
         # django-crontab would only log this; make it loud and tell the admins.
         logger.exception("Digest run at %s failed", started.isoformat())
