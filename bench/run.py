@@ -9,7 +9,8 @@ an SMTP sink in its own process, and for each sink measures
   ceiling: stdlib smtplib sending N prebuilt messages of digest size over one connection;
   engine:  send_digests end to end (plan, claim, render per group, send, record) with one
            process, and with --processes K at once (PostgreSQL) against that baseline;
-then prints messages per second, the engine/ceiling ratio, premailer calls against
+  limit:   postfix's C load generator smtp-source into smtp-sink, same size and sessions;
+then prints messages per second, the engine/ceiling ratio, the engine's share of the limit, premailer calls against
 groups, SQL queries per 100 recipients, peak RSS and duplicates, and checks that the sink
 counted exactly N messages and the ledger shows N sent. Processes are pinned to CPUs with
 taskset where it exists: the ceiling and a single engine on CPU 0, the sink on CPU 1 (K
@@ -47,6 +48,10 @@ NOW = datetime.datetime(2026, 6, 8, 9, 0, tzinfo=datetime.UTC)  # a Monday
 ZONES = ["UTC", "Europe/London", "Europe/Paris", "Europe/Helsinki", "Asia/Kolkata", "Africa/Lagos"]
 FREQUENCIES = ["immediate", "daily", "weekly"]
 SMTP_SINK = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else None)
+# postfix's C load generator: what this machine can push through smtp-sink, the limit row.
+SMTP_SOURCE = shutil.which("smtp-source") or (
+    "/usr/sbin/smtp-source" if Path("/usr/sbin/smtp-source").exists() else None
+)
 TASKSET = shutil.which("taskset") if (os.cpu_count() or 1) > 1 else None
 
 
@@ -572,6 +577,7 @@ def measure(kind: str, *, count: int, processes: int, workdir: Path, env: dict, 
                 # counts, and each sent delivery in the ledger is a different reader.
                 "duplicates": counted["messages"] - (unique if unique is not None else ledger_sent),
                 "processes": k,
+                "connections_at_once": max(r["connections_at_once"] for r in runs),
                 "vs_one": None if k == 1 else (count / total_seconds) / rows[0]["engine_rate"],
             }
         )
@@ -676,6 +682,37 @@ def profile(kind: str, *, workdir: Path, env: dict, top: int = 25) -> None:
     stats.sort_stats("cumulative").print_stats(top)
 
 
+def limit_rate(*, count: int, message_bytes: int, sessions: int, workdir: Path) -> float | None:
+    """postfix's smtp-source (C) into a fresh smtp-sink: `count` messages of this size over `sessions`
+    connections kept open (-d), pinned like the engine; messages per second, or None without postfix."""
+    if not (SMTP_SOURCE and SMTP_SINK):
+        return None
+    command = [SMTP_SOURCE, "-d", "-s", str(sessions), "-l", str(message_bytes), "-m", str(count)]
+    with Sink("smtp-sink", workdir) as sink:
+        started = time.perf_counter()
+        subprocess.run(pinned(0, [*command, f"127.0.0.1:{sink.port}"]), check=True, capture_output=True, timeout=3600)
+        seconds = time.perf_counter() - started
+    return count / seconds
+
+
+def limit_report(results: list[dict], *, count: int, workdir: Path) -> None:
+    """The machine's limit for mail of this size (smtp-source), and each smtp-sink row's share of it."""
+    rows = [r for r in results if r["sink"] == "smtp-sink"]
+    if not rows:
+        return
+    sessions = max(1, max(r["connections_at_once"] for r in rows))
+    rate = limit_rate(count=count, message_bytes=rows[0]["message_bytes"], sessions=sessions, workdir=workdir)
+    if rate is None:
+        say("limit: postfix's smtp-source is not installed (make postfix); no limit row")
+        return
+    say(f"limit: smtp-source -d -s {sessions} -l {rows[0]['message_bytes']}: {rate:.0f} msg/s (C, the machine's limit)")
+    for r in rows:
+        say(
+            f"  engine, {r['processes']} process{'es' if r['processes'] > 1 else ''}: {r['engine_rate']:.0f} msg/s = "
+            f"{r['engine_rate'] / rate:.2f}× the limit (target ≥ 0.5× for one process)"
+        )
+
+
 def report(results: list[dict], *, count: int, database: str) -> bool:
     say("")
     say(
@@ -768,6 +805,7 @@ def main() -> int:
     if args.profile:
         profile(sinks[-1], workdir=workdir, env=env)
     ok = report(results, count=args.subscribers, database="PostgreSQL" if args.database_url else "SQLite")
+    limit_report(results, count=args.subscribers, workdir=workdir)
     if args.verp:
         verp_report([verp_compare(kind, count=args.subscribers, workdir=workdir, env=env) for kind in sinks])
     if args.imported:
