@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class HooksConfig(AppConfig):
+    name = "hooks"
+    verbose_name = "Webhooks"
+
+    def ready(self):
+        from hooks.receivers import receivers_connect
+
+        receivers_connect()
