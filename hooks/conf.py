@@ -22,8 +22,8 @@ hooks_settings = AppSettings(
         "HOOKS_RETRY_MAX": Setting(3600, int, 1),
         # An endpoint failing for this many hours in a row is paused, and ADMINS and its owner told.
         "HOOKS_PAUSE_AFTER_HOURS": Setting(24.0, float, 0),
-        # The lease of a worker delivering an endpoint's events, in seconds, renewed before each
-        # event: another worker takes the endpoint over only once it passed without a renewal.
+        # The lease of a worker delivering an endpoint's events, in seconds, renewed every quarter
+        # of it: another worker takes the endpoint over only once it passed without a renewal.
         "HOOKS_LEASE_SECONDS": Setting(300, int, 1),
         # Delivered events and their attempts are deleted this many days after delivery.
         "HOOKS_KEEP_DAYS": Setting(30, int, 1),

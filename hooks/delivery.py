@@ -1,8 +1,9 @@
 """Delivering an endpoint's events: in order, signed, retried with backoff, never marked before a 2xx.
 
 One worker at a time delivers an endpoint's events: it claims the endpoint with a lease
-(HOOKS_LEASE_SECONDS, renewed before each event; a worker killed mid-way simply stops
-renewing, and once the lease has passed the next one takes over). It sends the pending
+(HOOKS_LEASE_SECONDS, renewed every quarter of it; a worker killed mid-way simply stops
+renewing, and once the lease has passed the next one takes over; an admin's pause stops it
+at its next renewal). It sends the pending
 events oldest first and marks each delivered only after the endpoint answered 2xx, so a
 worker killed between the answer and the mark sends that one event again: at least once,
 under the same webhook-id, which receivers dedupe by. Anything else (another status, a
@@ -77,6 +78,7 @@ def endpoint_deliver(*, endpoint_id: int, now: datetime.datetime, post: Post = e
     counts = Counts()
     if not _claim(endpoint_id, claimant=claimant, now=now):
         return counts
+    renewed = now
     try:
         while True:
             endpoint = Endpoint.objects.get(pk=endpoint_id)
@@ -85,8 +87,10 @@ def endpoint_deliver(*, endpoint_id: int, now: datetime.datetime, post: Post = e
                 return counts
             for event in batch:
                 moment = clock()
-                if not _renew(endpoint_id, claimant=claimant, now=moment):
-                    return counts  # paused by an admin, or the lease was lost: someone else goes on
+                if moment - renewed >= datetime.timedelta(seconds=hooks_settings.LEASE_SECONDS / 4):
+                    if not _renew(endpoint_id, claimant=claimant, now=moment):
+                        return counts  # paused by an admin, or the lease was lost: someone else goes on
+                    renewed = moment
                 answer, error = _send(endpoint, event, now=moment, post=post)
                 finished = clock()
                 _record(event, answer=answer, error=error, at=moment, milliseconds=_ms(moment, finished))

@@ -56,7 +56,7 @@ class Endpoint(models.Model):
     failures = models.PositiveIntegerField(default=0)
     failing_since = models.DateTimeField(null=True, blank=True)
     retry_at = models.DateTimeField(null=True, blank=True)
-    # The worker delivering its events, until when (a lease, renewed before each event).
+    # The worker delivering its events, until when (a lease, renewed every quarter of HOOKS_LEASE_SECONDS).
     claimed_by = models.CharField(max_length=40, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
