@@ -6,6 +6,7 @@ class HooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self):
+        from hooks import checks  # noqa: F401  (registers the system checks)
         from hooks.receivers import receivers_connect
 
         receivers_connect()

@@ -4,8 +4,11 @@ import socket
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 from hooks.addresses import address_resolve, url_check
+from hooks.checks import check_private_addresses
 from hooks.exceptions import EndpointRefused
 from hooks.models import Endpoint
 from tests.factories import NewsletterFactory
@@ -76,3 +79,11 @@ def test_the_model_refuses_bad_urls_and_events_with_clear_errors():
         endpoint.full_clean(exclude=["secret"])
     assert list(raised.value.message_dict) == ["events"]
     assert not Endpoint.objects.exists()
+
+
+def test_a_wrong_setting_and_private_addresses_in_production_are_reported(settings):
+    settings.HOOKS_TIMEOUT = "soon"
+    with pytest.raises(SystemCheckError, match="HOOKS_TIMEOUT must be a number"):
+        call_command("check", "--tag", "hooks")
+    settings.HOOKS_TIMEOUT, settings.DEBUG, settings.HOOKS_ALLOW_PRIVATE = 10, False, 1
+    assert [warning.id for warning in check_private_addresses(None)] == ["hooks.W001"]
