@@ -13,7 +13,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from digest.models import BounceEvent, BounceKind, Run
-from hooks.models import EventType
+from hooks.models import Endpoint, EventType
 from hooks.outbox import events_record
 from hooks.payloads import bounce_data, issue_data, run_data, subscriber_data, subscription_data
 from hooks.tasks import deliveries_enqueue
@@ -48,6 +48,12 @@ def on_subscription_changed(sender, *, subscription, now, **kwargs) -> None:
 
 
 def on_subscriptions_unsubscribed(sender, *, subscription_ids, now, **kwargs) -> None:
+    # One query when no endpoint wants it: a one-click unsubscribe (RFC 8058) stays this cheap.
+    wanted = Endpoint.objects.filter(newsletter__subscriptions__pk__in=subscription_ids).values_list(
+        "events", flat=True
+    )
+    if not any(EventType.SUBSCRIPTION_UNSUBSCRIBED in events for events in wanted):
+        return
     stopped = Subscription.objects.filter(pk__in=subscription_ids).select_related("subscriber", "newsletter")
     for subscription in stopped.order_by("id"):
         _subscription_event(EventType.SUBSCRIPTION_UNSUBSCRIBED, subscription, now)
