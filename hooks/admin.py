@@ -46,6 +46,12 @@ class EndpointAdmin(admin.ModelAdmin):
     ]
     actions = ["resume", "pause", "rotate_secret"]
 
+    def get_fieldsets(self, request, obj=None):
+        fields = [(None, {"fields": ["newsletter", "url", "events", "description", "owner_email"]})]
+        if obj is None:
+            return fields  # nothing to show about delivery before there is an endpoint
+        return [*fields, ("Delivery", {"fields": self.readonly_fields})]
+
     def get_queryset(self, request):
         return (
             super()
@@ -63,7 +69,7 @@ class EndpointAdmin(admin.ModelAdmin):
         if endpoint.paused_at:
             return f"paused: {endpoint.pause_reason}"
         if endpoint.failures:
-            return f"failing ({endpoint.failures} in a row), next try {endpoint.retry_at:%Y-%m-%d %H:%M}"
+            return f"failing ({endpoint.failures} in a row), next try {timezone.localtime(endpoint.retry_at):%Y-%m-%d %H:%M %Z}"
         return "active"
 
     @admin.display(description="Waiting", ordering="_waiting")
@@ -121,7 +127,7 @@ class AttemptInline(admin.TabularInline):
 class EventAdmin(admin.ModelAdmin):
     """The delivery log: every event, its state, and each attempt with the endpoint's answer."""
 
-    list_display = ["created_at", "type", "endpoint", "key", "status", "attempts", "delivered_at"]
+    list_display = ["created_at", "event_type", "endpoint", "key", "status", "attempts", "delivered_at"]
     list_filter = ["status", "type", "endpoint__newsletter", "endpoint"]
     search_fields = ["webhook_id", "key"]
     list_select_related = ["endpoint"]
@@ -142,11 +148,24 @@ class EventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # a log: read, replayed, never edited
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm("hooks.change_event")
+
+    @admin.display(description="Type", ordering="type")
+    def event_type(self, event: Event) -> str:
+        return event.type
+
     @admin.display(description="Body")
     def payload(self, event: Event) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(json.loads(event.body), indent=2, ensure_ascii=False))
+        return format_html(
+            '<pre style="white-space: pre-wrap; overflow-wrap: anywhere">{}</pre>',
+            json.dumps(json.loads(event.body), indent=2, ensure_ascii=False),
+        )
 
-    @admin.action(description="Replay selected events (same webhook-id and body)", permissions=["change"])
+    @admin.action(description="Replay selected events (same webhook-id and body)", permissions=["replay"])
     def replay(self, request, queryset):
         ids = list(queryset.values_list("id", flat=True))
         endpoint_ids = events_replay(event_ids=ids)

@@ -39,6 +39,7 @@ class Endpoint(models.Model):
 
     newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="hook_endpoints")
     url = models.URLField(
+        "URL",
         max_length=2000,
         validators=[validate_endpoint_url],
         help_text="Where events are POSTed, e.g. https://crm.example.com/hooks/digest. Redirects are not followed.",
