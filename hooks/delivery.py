@@ -48,7 +48,10 @@ Post = Callable[..., Answer]
 class Counts:
     delivered: int = 0
     failed: int = 0
-    paused: bool = False
+    paused: int = 0  # endpoints this delivery paused
+
+    def __str__(self) -> str:
+        return f"{self.delivered} delivered, {self.failed} failed, {self.paused} endpoints paused"
 
 
 def endpoints_due(*, now: datetime.datetime) -> list[int]:
@@ -61,6 +64,17 @@ def endpoints_due(*, now: datetime.datetime) -> list[int]:
         .distinct()
         .order_by("id")
     )
+
+
+def endpoints_deliver(*, now: datetime.datetime, post: Post = endpoint_post) -> Counts:
+    """Deliver every endpoint's due events here, one endpoint after another; return the counts summed."""
+    total = Counts()
+    for endpoint_id in endpoints_due(now=now):
+        counts = endpoint_deliver(endpoint_id=endpoint_id, now=now, post=post)
+        total.delivered += counts.delivered
+        total.failed += counts.failed
+        total.paused += counts.paused
+    return total
 
 
 def endpoint_deliver(*, endpoint_id: int, now: datetime.datetime, post: Post = endpoint_post) -> Counts:
@@ -81,7 +95,9 @@ def endpoint_deliver(*, endpoint_id: int, now: datetime.datetime, post: Post = e
     renewed = now
     try:
         while True:
-            endpoint = Endpoint.objects.get(pk=endpoint_id)
+            endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
+            if endpoint is None:
+                return counts  # deleted meanwhile, with its events
             batch = list(endpoint.outbox.filter(status=EventStatus.PENDING).order_by("id")[:BATCH])
             if not batch:
                 return counts
@@ -101,7 +117,7 @@ def endpoint_deliver(*, endpoint_id: int, now: datetime.datetime, post: Post = e
                         endpoint.failures = 0
                     continue
                 counts.failed += 1
-                counts.paused = _failed(endpoint, reason=error or f"HTTP {answer.status}", now=finished)
+                counts.paused = int(_failed(endpoint, reason=error or f"HTTP {answer.status}", now=finished))
                 return counts
     finally:
         Endpoint.objects.filter(pk=endpoint_id, claimed_by=claimant).update(claimed_by="", claimed_until=None)

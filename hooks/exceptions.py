@@ -1,16 +1,8 @@
-"""One exception root for the hooks app; each error carries the ids it concerns."""
+"""One exception root for the hooks app: why a request to an endpoint was not made or not answered."""
 
 
 class HooksError(Exception):
-    """Root of the hooks app's errors."""
-
-    def __init__(self, message: str, **ids):
-        super().__init__(message)
-        self.ids = ids
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text} ({', '.join(f'{k}={v}' for k, v in self.ids.items())})" if self.ids else text
+    """Root of the hooks app's errors; the message names the URL or host concerned."""
 
 
 class EndpointRefused(HooksError, ValueError):

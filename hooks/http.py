@@ -67,6 +67,6 @@ def endpoint_post(url: str, *, body: bytes, headers: dict[str, str], context: ss
         response = connection.getresponse()
         return Answer(response.status, response.read(hooks_settings.MAX_RESPONSE_BYTES))
     except (OSError, http.client.HTTPException) as error:
-        raise PostFailed(f"{type(error).__name__}: {error}", url=url) from None
+        raise PostFailed(f"{type(error).__name__}: {error}") from None
     finally:
         connection.close()

@@ -33,7 +33,8 @@ class Receiver:
     fail_first: int = 0
     # (request number from 0, path) -> (status, extra headers, body); None: the default.
     answer: Callable[[int, str], tuple[int, dict, bytes] | None] | None = None
-    requests: list[Request] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)  # as answered
+    arrivals: int = 0
     processed: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,9 +45,11 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:
-                    number = len(receiver.requests)
-                    status, headers, reply = receiver._answer(number, self.path)
-                    request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status)
+                    number = receiver.arrivals
+                    receiver.arrivals += 1
+                status, headers, reply = receiver._answer(number, self.path)  # may hold this request
+                request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status)
+                with receiver.lock:
                     receiver.requests.append(request)
                     if 200 <= status < 300 and request.webhook_id not in receiver.processed:
                         receiver.processed.append(request.webhook_id)
