@@ -28,19 +28,13 @@ def event_body(*, type: str, data: dict, now: datetime.datetime) -> str:
     )
 
 
-def events_record(
-    *,
-    type: EventType,
-    data: dict,
-    key: str,
-    now: datetime.datetime,
-    newsletter_ids: list[int] | None,
-    once: bool = False,
-) -> list[Event]:
-    """Write the event for every endpoint of these newsletters (None: of all) that subscribed to its type.
+def endpoints_wanting(
+    *, type: EventType, newsletter_ids: list[int] | None, key: str = "", once: bool = False
+) -> list[Endpoint]:
+    """Return the endpoints of these newsletters (None: of all) that subscribed to this type of event.
 
-    Paused endpoints get it too: it waits for them to be resumed. With `once`, endpoints that
-    already have an event of this type and key are skipped (an issue saved again after publishing).
+    Paused endpoints too: their events wait for them to be resumed. With `once`, endpoints that
+    already have an event of this type and key are left out (an issue saved again after publishing).
     """
     endpoints = Endpoint.objects.only("id", "events")
     if newsletter_ids is not None:
@@ -49,9 +43,24 @@ def events_record(
     if once and wanting:
         done = set(Event.objects.filter(endpoint__in=wanting, type=type, key=key).values_list("endpoint_id", flat=True))
         wanting = [endpoint for endpoint in wanting if endpoint.pk not in done]
-    if not wanting:
+    return wanting
+
+
+def events_record(
+    *,
+    type: EventType,
+    data: dict,
+    key: str,
+    now: datetime.datetime,
+    newsletter_ids: list[int] | None = None,
+    endpoints: list[Endpoint] | None = None,
+) -> list[Event]:
+    """Write the event for each of `endpoints` (default: every endpoint_wanting it); return the rows."""
+    if endpoints is None:
+        endpoints = endpoints_wanting(type=type, newsletter_ids=newsletter_ids)
+    if not endpoints:
         return []
     body = event_body(type=type, data=data, now=now)
     return Event.objects.bulk_create(
-        [Event(endpoint=endpoint, type=type, key=key, body=body, created_at=now) for endpoint in wanting]
+        [Event(endpoint=endpoint, type=type, key=key, body=body, created_at=now) for endpoint in endpoints]
     )

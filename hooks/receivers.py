@@ -6,6 +6,7 @@ they are saved. Each receiver writes the outbox (hooks.outbox) in that same tran
 asks, once it commits, for a delivery.
 """
 
+from collections.abc import Callable
 from functools import partial
 
 from django.db import transaction
@@ -14,24 +15,32 @@ from django.utils import timezone
 
 from digest.models import BounceEvent, BounceKind, Run
 from hooks.models import Endpoint, EventType
-from hooks.outbox import events_record
+from hooks.outbox import endpoints_wanting, events_record
 from hooks.payloads import bounce_data, issue_data, run_data, subscriber_data, subscription_data
 from hooks.tasks import deliveries_enqueue
 from newsletters.models import Issue, IssueStatus, Newsletter, Subscription
 from newsletters.signals import subscriber_confirmed, subscription_changed, subscriptions_unsubscribed
 
 
-def _record(**arguments) -> None:
-    events = events_record(**arguments)
-    if events:
-        endpoint_ids = sorted({event.endpoint_id for event in events})
-        transaction.on_commit(partial(deliveries_enqueue, endpoint_ids=endpoint_ids, inline=False))
+def _record(
+    *, type: EventType, data: Callable[[], dict], key: str, now, newsletter_ids: list[int] | None, once: bool = False
+) -> None:
+    """Write the event for the endpoints that want it; build its data only if one does."""
+    wanting = endpoints_wanting(type=type, newsletter_ids=newsletter_ids, key=key, once=once)
+    if not wanting:
+        return
+    events_record(type=type, data=data(), key=key, now=now, endpoints=wanting)
+    endpoint_ids = sorted(endpoint.pk for endpoint in wanting)
+    transaction.on_commit(partial(deliveries_enqueue, endpoint_ids=endpoint_ids, inline=False))
 
 
 def _subscription_event(type: EventType, subscription: Subscription, now) -> None:
     _record(
         type=type,
-        data={"subscriber": subscriber_data(subscription.subscriber), "subscription": subscription_data(subscription)},
+        data=lambda: {
+            "subscriber": subscriber_data(subscription.subscriber),
+            "subscription": subscription_data(subscription),
+        },
         key=f"subscriber:{subscription.subscriber_id}",
         now=now,
         newsletter_ids=[subscription.newsletter_id],
@@ -72,7 +81,7 @@ def on_bounce_saved(sender, *, instance: BounceEvent, created: bool, raw: bool =
         newsletter_ids = list(instance.subscriber.subscriptions.values_list("newsletter_id", flat=True))
     _record(
         type=_BOUNCE_EVENTS[instance.kind],
-        data={"subscriber": subscriber_data(instance.subscriber), "bounce": bounce_data(instance)},
+        data=lambda: {"subscriber": subscriber_data(instance.subscriber), "bounce": bounce_data(instance)},
         key=f"subscriber:{instance.subscriber_id}",
         now=timezone.now(),
         newsletter_ids=newsletter_ids,
@@ -85,7 +94,7 @@ def on_issue_saved(sender, *, instance: Issue, raw: bool = False, **kwargs) -> N
         return
     _record(
         type=EventType.ISSUE_PUBLISHED,
-        data={"issue": issue_data(instance)},
+        data=lambda: {"issue": issue_data(instance)},
         key=f"issue:{instance.pk}",
         now=timezone.now(),
         newsletter_ids=[instance.newsletter_id],
@@ -102,7 +111,7 @@ def on_run_saved(sender, *, instance: Run, created: bool, raw: bool = False, **k
         newsletter_ids = list(Newsletter.objects.filter(slug=instance.newsletter).values_list("id", flat=True))
     _record(
         type=EventType.RUN_FINISHED,
-        data={"run": run_data(instance)},
+        data=lambda: {"run": run_data(instance)},
         key=f"run:{instance.pk}",
         now=timezone.now(),
         newsletter_ids=newsletter_ids,
