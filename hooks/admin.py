@@ -100,7 +100,9 @@ class EndpointAdmin(admin.ModelAdmin):
     @admin.action(description="Pause selected endpoints (events are kept)", permissions=["change"])
     def pause(self, request, queryset):
         paused = sum(
-            endpoint_pause(endpoint, reason=f"paused by {request.user.get_username()}", now=timezone.now())
+            endpoint_pause(
+                endpoint, reason=f"paused by {request.user.get_username()}", now=timezone.now(), notify=False
+            )
             for endpoint in queryset.filter(paused_at__isnull=True).select_related("newsletter")
         )
         self.message_user(request, f"Paused {paused} endpoint(s).", messages.SUCCESS)

@@ -193,13 +193,13 @@ def _failed(endpoint: Endpoint, *, reason: str, now: datetime.datetime) -> bool:
     )
 
 
-def endpoint_pause(endpoint: Endpoint, *, reason: str, now: datetime.datetime) -> bool:
-    """Pause an endpoint unless it is paused already, and tell ADMINS and its owner; False if it was."""
+def endpoint_pause(endpoint: Endpoint, *, reason: str, now: datetime.datetime, notify: bool = True) -> bool:
+    """Pause an endpoint unless it is paused already, and (with `notify`) tell ADMINS and its owner; False if it was."""
     paused = Endpoint.objects.filter(pk=endpoint.pk, paused_at__isnull=True).update(
         paused_at=now, pause_reason=reason[:300]
     )
-    if not paused:
-        return False
+    if not paused or not notify:
+        return bool(paused)
     logger.error("Webhook endpoint %s paused: %s", endpoint.url, reason)
     waiting = Event.objects.filter(endpoint=endpoint, status=EventStatus.PENDING).count()
     subject = f"Webhook endpoint paused: {endpoint.url}"

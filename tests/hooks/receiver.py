@@ -6,10 +6,12 @@ Standard Webhooks asks, so `processed` holds each id once, in the order first ac
 """
 
 import json
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Receiver:
     arrivals: int = 0
     processed: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # HTTPS with this certificate and key (tests.httpsserver.certificates_make), else HTTP.
+    tls: dict[str, Path] | None = None
 
     def __enter__(self) -> "Receiver":
         receiver = self
@@ -68,6 +72,10 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.tls["cert"], self.tls["key"])
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -87,6 +95,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"https://localhost:{self.server.server_address[1]}/hooks/digest"
         return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/digest"
 
     def ids(self, *, status_ok: bool = True) -> list[str]:

@@ -72,6 +72,7 @@ def test_pause_keeps_events_and_resume_sends_them(client, editor, receiver, smtp
     client.post("/admin/hooks/endpoint/", {"action": "pause", "_selected_action": [endpoint.pk]})
     endpoint.refresh_from_db()
     assert endpoint.paused_at and endpoint.pause_reason == "paused by editor"
+    assert not smtp_server.received  # whoever paused it knows
     events_record(type=EventType.COMPLAINT, data={}, key="subscriber:1", now=T0, newsletter_ids=None)
     assert "paused by editor" in client.get("/admin/hooks/endpoint/").content.decode()
     client.post("/admin/hooks/endpoint/", {"action": "resume", "_selected_action": [endpoint.pk]})

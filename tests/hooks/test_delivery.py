@@ -5,6 +5,7 @@ Time is driven by passing `now`; the receiver is a real HTTP server on loopback.
 
 import datetime
 import socket
+import ssl
 
 import pytest
 
@@ -14,6 +15,8 @@ from hooks.http import endpoint_post
 from hooks.models import Attempt, Endpoint, Event, EventStatus, EventType
 from hooks.outbox import events_record
 from tests.hooks.conftest import T0, endpoint_make
+from tests.hooks.receiver import Receiver
+from tests.httpsserver import certificates_make
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +209,20 @@ def test_private_addresses_are_refused_at_delivery_without_a_request(receiver, s
     assert not receiver.requests
     assert "non-public address" in Attempt.objects.get().error
     assert Event.objects.get().status == EventStatus.PENDING
+
+
+def test_https_goes_to_the_checked_address_and_still_verifies_the_certificate(tmp_path):
+    paths = certificates_make(tmp_path)
+    with Receiver(tls=paths) as secure:
+        trusting = ssl.create_default_context(cafile=str(paths["ca"]))
+        answer = endpoint_post(secure.url, body=b"{}", headers={"webhook-id": "msg_1"}, context=trusting)
+        assert answer.status == 204 and secure.requests[0].headers["host"].startswith("localhost:")
+        with pytest.raises(PostFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            endpoint_post(secure.url, body=b"{}", headers={"webhook-id": "msg_2"})  # the system's CAs only
+        # Another name of this machine, not in the certificate: refused although the CA is trusted.
+        other = socket.gethostname()
+        if other != "localhost" and "127.0.0.1" in {info[4][0] for info in socket.getaddrinfo(other, 443)}:
+            with pytest.raises(PostFailed, match="CERTIFICATE_VERIFY_FAILED"):
+                url = secure.url.replace("localhost", other)
+                endpoint_post(url, body=b"{}", headers={"webhook-id": "msg_3"}, context=trusting)
+    assert len(secure.requests) == 1
