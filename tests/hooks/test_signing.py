@@ -5,8 +5,12 @@ import datetime
 import hashlib
 import hmac
 import json
+import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
 from hooks.delivery import endpoint_deliver
 from hooks.models import EventType
@@ -78,3 +82,17 @@ def test_a_retry_keeps_the_id_and_body_and_signs_its_own_timestamp(receiver):
     assert json.loads(second.body)["data"] == {"n": "é"}
     assert second.headers["webhook-timestamp"] == str(int(later.timestamp()))
     assert verify(secret=endpoint.secret, headers=second.headers, body=second.body, now=int(later.timestamp()))
+
+
+@pytest.mark.django_db
+def test_the_verifier_in_the_docs_accepts_a_real_delivery_and_refuses_a_tampered_one(receiver):
+    page = (Path(settings.BASE_DIR) / "docs" / "operating" / "webhooks.md").read_text(encoding="utf-8")
+    [snippet] = [block for block in re.findall(r"```python\n(.*?)```", page, re.S) if "def verify" in block]
+    namespace = {}
+    exec(snippet, namespace)  # the page's own code, as a reader would paste it
+    endpoint = endpoint_make(url=receiver.url)
+    events_record(type=EventType.COMPLAINT, data={}, key="subscriber:1", now=timezone.now(), newsletter_ids=None)
+    endpoint_deliver(endpoint_id=endpoint.pk, now=timezone.now())
+    [request] = receiver.requests
+    assert namespace["verify"](endpoint.secret, request.headers, request.body)
+    assert not namespace["verify"](endpoint.secret, request.headers, request.body.replace(b"complaint", b"bounce"))
