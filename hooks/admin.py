@@ -12,6 +12,7 @@ from hooks.delivery import endpoint_pause, endpoints_resume, events_replay
 from hooks.models import Attempt, Endpoint, Event, EventStatus, EventType
 from hooks.signing import secret_generate
 from hooks.tasks import deliveries_enqueue
+from project.clock import db_now
 
 
 class EndpointForm(forms.ModelForm):
@@ -100,9 +101,7 @@ class EndpointAdmin(admin.ModelAdmin):
     @admin.action(description="Pause selected endpoints (events are kept)", permissions=["change"])
     def pause(self, request, queryset):
         paused = sum(
-            endpoint_pause(
-                endpoint, reason=f"paused by {request.user.get_username()}", now=timezone.now(), notify=False
-            )
+            endpoint_pause(endpoint, reason=f"paused by {request.user.get_username()}", now=db_now(), notify=False)
             for endpoint in queryset.filter(paused_at__isnull=True).select_related("newsletter")
         )
         self.message_user(request, f"Paused {paused} endpoint(s).", messages.SUCCESS)

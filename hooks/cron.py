@@ -2,17 +2,16 @@
 
 import logging
 
-from django.utils import timezone
-
 from hooks.delivery import endpoints_due, events_prune
 from hooks.tasks import deliveries_enqueue
+from project.clock import db_now
 
 logger = logging.getLogger("hooks.cron")
 
 
 def deliver_webhooks_job() -> None:
     """Cron entry point: deliver (or enqueue) every endpoint's due events; delete old delivered ones."""
-    now = timezone.now()
+    now = db_now()
     due = endpoints_due(now=now)
     deliveries_enqueue(endpoint_ids=due, inline=True)
     pruned = events_prune(now=now)

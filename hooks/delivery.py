@@ -15,7 +15,9 @@ for HOOKS_PAUSE_AFTER_HOURS in a row is paused and ADMINS and its owner are told
 wait until an admin resumes it.
 
 Time is what the caller passes as `now`, advanced by the time spent since (so tests drive
-it, and a long delivery still renews its lease).
+it, and a long delivery still renews its lease). The task, the cron job and the command pass
+the database's clock (project.clock), so workers on machines whose clocks disagree still
+agree on when a lease has run out.
 """
 
 import datetime

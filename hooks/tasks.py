@@ -11,15 +11,15 @@ import dataclasses
 
 from django.tasks import task
 from django.tasks.backends.immediate import ImmediateBackend
-from django.utils import timezone
 
 from hooks.delivery import endpoint_deliver
+from project.clock import db_now
 
 
 @task()
 def hooks_deliver(*, endpoint_id: int) -> dict:
     """Deliver an endpoint's pending events now (hooks.delivery.endpoint_deliver); return the counts."""
-    return dataclasses.asdict(endpoint_deliver(endpoint_id=endpoint_id, now=timezone.now()))
+    return dataclasses.asdict(endpoint_deliver(endpoint_id=endpoint_id, now=db_now()))
 
 
 def deliveries_enqueue(*, endpoint_ids: list[int], inline: bool) -> None:
@@ -29,4 +29,4 @@ def deliveries_enqueue(*, endpoint_ids: list[int], inline: bool) -> None:
         if not immediate:
             hooks_deliver.enqueue(endpoint_id=endpoint_id)
         elif inline:
-            endpoint_deliver(endpoint_id=endpoint_id, now=timezone.now())
+            endpoint_deliver(endpoint_id=endpoint_id, now=db_now())
