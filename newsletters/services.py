@@ -32,6 +32,7 @@ from newsletters.models import (
 )
 from newsletters.plaintext import html_to_text
 from newsletters.selectors import issues_visible
+from newsletters.signals import subscriber_confirmed, subscription_changed, subscriptions_unsubscribed
 from newsletters.tokens import TokenInvalid, confirm_url, preferences_url, token_read, unsubscribe_url
 from newsletters.validators import email_normalize
 
@@ -130,7 +131,7 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
         email = email_normalize(email)  # tokens made before addresses were normalised
     except (KeyError, ValueError, TypeError, AttributeError, ValidationError):
         raise TokenInvalid("confirm") from None
-    welcomed = []
+    welcomed, confirmed = [], []
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().filter(email__iexact=email).first()
         if _confirmation_applied(subscriber, issued=issued):
@@ -162,6 +163,8 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
             subscription.status = SubscriptionStatus.ACTIVE
             subscription.next_due_at = None  # the next run schedules it from its cursor
             subscription.save()
+            confirmed.append(subscription)
+        subscriber_confirmed.send(sender=Subscriber, subscriber=subscriber, subscriptions=confirmed, now=now)
     for newsletter in welcomed:
         welcome_send(subscriber=subscriber, newsletter=newsletter, now=now)
     return subscriber
@@ -246,19 +249,27 @@ def subscription_unsubscribe(*, subscription_id: int) -> bool:
     One UPDATE when it was subscribed (what one-click POSTs cost); False if there is no such subscription.
     """
     now = timezone.now()
-    changed = (
-        Subscription.objects.filter(pk=subscription_id)
-        .exclude(status=SubscriptionStatus.UNSUBSCRIBED)
-        .update(status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, updated_at=now, unsubscribed_at=now)
-    )
+    with transaction.atomic():
+        changed = (
+            Subscription.objects.filter(pk=subscription_id)
+            .exclude(status=SubscriptionStatus.UNSUBSCRIBED)
+            .update(status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, updated_at=now, unsubscribed_at=now)
+        )
+        if changed:
+            subscriptions_unsubscribed.send(sender=Subscription, subscription_ids=[subscription_id], now=now)
     return bool(changed) or Subscription.objects.filter(pk=subscription_id).exists()
 
 
 def subscription_set_frequency(*, subscription: Subscription, frequency: str) -> None:
     """Change how often a subscription sends; the cursor stays, so no issue repeats or drops."""
-    Subscription.objects.filter(pk=subscription.pk).update(
-        frequency=Frequency(frequency), next_due_at=None, updated_at=timezone.now()
-    )
+    now = timezone.now()
+    with transaction.atomic():
+        Subscription.objects.filter(pk=subscription.pk).update(
+            frequency=Frequency(frequency), next_due_at=None, updated_at=now
+        )
+        if subscription.frequency != frequency:
+            subscription.frequency = Frequency(frequency)
+            subscription_changed.send(sender=Subscription, subscription=subscription, now=now)
 
 
 @dataclass(frozen=True)
@@ -289,6 +300,7 @@ def preferences_update(
         for change in changes:
             subscription = subscriptions[change.subscription_id]
             reschedule = moved or subscription.frequency != change.frequency
+            before = (subscription.frequency, subscription.status)
             if subscription.status != change.status:
                 if change.status == SubscriptionStatus.ACTIVE:
                     subscription.cursor = now  # resuming after a pause or unsubscribe: from now on
@@ -300,15 +312,27 @@ def preferences_update(
             if reschedule:
                 subscription.next_due_at = None
             subscription.save()
+            if change.status == SubscriptionStatus.UNSUBSCRIBED != before[1]:
+                subscriptions_unsubscribed.send(sender=Subscription, subscription_ids=[subscription.pk], now=now)
+            elif (change.frequency, change.status) != before:
+                subscription_changed.send(sender=Subscription, subscription=subscription, now=now)
 
 
 def subscriber_unsubscribe_all(*, subscriber: Subscriber) -> None:
     """Unsubscribe a reader from everything. A suppressed reader stays suppressed: turning a
     newsletter back on must not get around the bounces (only a new confirmation does)."""
+    now = timezone.now()
     with transaction.atomic():
-        subscriber.subscriptions.exclude(status=SubscriptionStatus.UNSUBSCRIBED).update(
-            status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, unsubscribed_at=timezone.now()
+        stopping = list(
+            subscriber.subscriptions.select_for_update()
+            .exclude(status=SubscriptionStatus.UNSUBSCRIBED)
+            .values_list("pk", flat=True)
         )
+        Subscription.objects.filter(pk__in=stopping).update(
+            status=SubscriptionStatus.UNSUBSCRIBED, next_due_at=None, unsubscribed_at=now
+        )
+        if stopping:
+            subscriptions_unsubscribed.send(sender=Subscription, subscription_ids=stopping, now=now)
         Subscriber.objects.filter(pk=subscriber.pk).exclude(status=SubscriberStatus.SUPPRESSED).update(
             status=SubscriberStatus.UNSUBSCRIBED
         )

@@ -5,3 +5,12 @@ from django.dispatch import Signal
 # Sent by publish_issue once an issue is saved, with issue=. Each receiver returns a list of
 # warnings for the editor (digest: an issue too long for Gmail's clip), which the command prints.
 issue_saved_from_file = Signal()
+
+# Sent inside the transaction of the change they announce, so whatever a receiver writes (the
+# hooks app's outbox) commits or rolls back with it. Each comes with now= as well.
+# subscriber=, subscriptions= (those that became active): a reader confirmed.
+subscriber_confirmed = Signal()
+# subscription=: its frequency or status changed (other than to unsubscribed).
+subscription_changed = Signal()
+# subscription_ids=: these subscriptions were unsubscribed.
+subscriptions_unsubscribed = Signal()

@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "newsletters",
     "digest",
+    "hooks",
 ]
 
 MIDDLEWARE = [
@@ -169,7 +170,13 @@ CRONJOBS = [
         DIGEST_CRON_SCHEDULE,
         "digest.cron.send_digests_job",
         f">> {VAR_DIR / 'log' / 'digest-cron.log'} 2>&1",
-    )
+    ),
+    # Outgoing webhooks (hooks.cron): retries, and every delivery when tasks run inline.
+    (
+        env_str("HOOKS_CRON_SCHEDULE", "") or "* * * * *",
+        "hooks.cron.deliver_webhooks_job",
+        f">> {VAR_DIR / 'log' / 'hooks-cron.log'} 2>&1",
+    ),
 ]
 # ESP events through django-anymail's tracking webhooks (digest.returns.webhooks): every ANYMAIL_<NAME>
 # variable becomes ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET=user:password (required: the
@@ -210,6 +217,7 @@ LOGGING = {
     "loggers": {
         "digest": {"handlers": ["console"], "level": env_str("DIGEST_LOG_LEVEL", "INFO")},
         "newsletters": {"handlers": ["console"], "level": "INFO"},
+        "hooks": {"handlers": ["console"], "level": "INFO"},
         # Where django-crontab reports a failing job; without this it would vanish.
         "django_crontab": {"handlers": ["console"], "level": "INFO"},
     },

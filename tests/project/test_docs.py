@@ -46,7 +46,9 @@ def environment_names(path: Path) -> set[str]:
 
 
 def settings_read_by_the_code() -> set[str]:
-    names = app_setting_names(ROOT / "digest" / "conf.py") | app_setting_names(ROOT / "newsletters" / "conf.py")
+    names = set()
+    for app in ("digest", "newsletters", "hooks"):
+        names |= app_setting_names(ROOT / app / "conf.py")
     for path in sorted((ROOT / "project").glob("*.py")):
         names |= environment_names(path)
     return names
@@ -55,7 +57,14 @@ def settings_read_by_the_code() -> set[str]:
 def test_the_setting_collector_finds_the_settings_of_each_kind():
     names = settings_read_by_the_code()
     # One of each source, so a parser that silently finds nothing cannot pass the test below.
-    assert {"DIGEST_BATCH_SIZE", "NEWSLETTERS_RATE_PERIOD", "DATABASE_URL", "WEB_CONCURRENCY", "ANYMAIL_"} <= names
+    assert {
+        "DIGEST_BATCH_SIZE",
+        "NEWSLETTERS_RATE_PERIOD",
+        "HOOKS_TIMEOUT",
+        "DATABASE_URL",
+        "WEB_CONCURRENCY",
+        "ANYMAIL_",
+    } <= names
 
 
 def test_every_setting_the_code_reads_is_in_the_configuration_page():
