@@ -30,7 +30,7 @@ LAYER_OF = {
     "digest.crontab": "floor",
     "digest.breaker": "floor",
     "digest.planning": "planning",
-    "digest.rendering.content": "rendering",
+    "digest.rendering": "rendering",
     "digest.sending": "sending",
     "digest.returns": "returns",
     "digest.deliverability": "deliverability",
