@@ -84,8 +84,10 @@ def test_the_confirmation_mail_uses_the_email_layout_and_links_to_the_confirmati
         "Notes (weekly)",
     ]
     [link_in_text] = re.findall(r"http://\S+/confirm/\S+/", text)
-    button, fallback = tree.xpath("//a[contains(@href, '/confirm/')]")
-    assert button.get("href") == fallback.get("href") == fallback.text_content() == link_in_text
+    # One link in each part: a second one here (the address written out) would count the
+    # link three times across the parts, which rspamd scores (URI_COUNT_ODD).
+    [button] = tree.xpath("//a[contains(@href, '/confirm/')]")
+    assert button.get("href") == link_in_text
     assert button.text_content() == "Confirm my subscription"
     cell = button.getparent()
     assert cell.tag == "td" and cell.get("bgcolor") == "#0b5cad"  # Outlook draws the button from the cell
