@@ -54,6 +54,7 @@ def received_to(smtp_server) -> str:
 def assert_email_layout(html: str) -> lxml.html.HtmlElement:
     """The skeleton the digests use: doctype, dark-mode metas, presentation tables, Outlook's 640 px table."""
     assert html.lstrip().lower().startswith("<!doctype html>")
+    assert "{#" not in html and "{%" not in html  # a template comment spread over lines is shown as text
     assert '<meta name="color-scheme" content="light dark">' in html
     assert '<!--[if mso]><table role="presentation" width="640"' in html
     tree = lxml.html.fromstring(html)
