@@ -137,7 +137,8 @@ def mails(smtp_server, settings, tmp_path, key) -> dict[str, tuple[bytes, str, s
     for received in smtp_server.received:
         message = received.message
         found.setdefault(f"digest {message['Subject']} ({message['List-Id'].split('<')[-1][:-1]})", received)
-    assert sum(HARD_READER in received.recipients for received in found.values()) == 1
+    (hard_digest,) = [received for received in found.values() if HARD_READER in received.recipients]
+    assert "Read the rest online" in hard_digest.message.get_body(("plain",)).get_content()  # cut for the clip
     assert len(found) >= 3  # the demo's two newsletters and the hard issue
     count = len(smtp_server.received)
     demo = Newsletter.objects.get(slug="django-weekly")
@@ -160,9 +161,9 @@ def test_spamassassin_scores_every_mail_at_most_zero(mails, tmp_path):
 
 def test_rspamd_finds_nothing_the_engine_caused(mails, rspamd):
     findings, unauthenticated = {}, {}
+    known = SETUP_SYMBOLS | FACTS
     for name, (data, sender, recipient) in mails.items():
         symbols = rspamd.scan(data, ip=RELAY_IP, helo=RELAY, sender=sender, recipient=recipient)
-        known = SETUP_SYMBOLS | FACTS
         unexpected = {
             symbol: score for symbol, score in symbols.items() if not (score < 0 or (score == 0 and symbol in known))
         }
