@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PostgreSQL used for the second test run; pytest-django creates and drops test_<name> itself.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/digest
 
-.PHONY: setup run serve test test-sqlite test-postgres lint browser postfix mailservers wrk bench bench-web email-tools email-check
+.PHONY: setup run serve test test-sqlite test-postgres lint browser postfix mailservers spamfilters wrk bench bench-web email-tools email-check
 
 # pip's own lines (one per package collected and installed) are the progress of the long step.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -51,6 +51,11 @@ postfix:
 # makes real DSNs, Dovecot serves the bounce mailbox over IMAP and POP3.
 mailservers: postfix
 	@[ -x /usr/lib/dovecot/imap ] && [ -x /usr/lib/dovecot/pop3 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd dovecot-pop3d; }
+
+# The spam filters mail providers run (docs/mail-clients.md): the spam-score test scores real
+# digests and system mails with SpamAssassin's local rules and a private rspamd.
+spamfilters:
+	@command -v spamassassin >/dev/null && command -v rspamd >/dev/null && command -v rspamc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin rspamd; }
 
 # The browser test drives Debian's Chromium (browser downloads are not possible here).
 browser:

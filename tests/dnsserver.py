@@ -1,9 +1,9 @@
 """A real DNS server for tests: dnslib answering from a dict of records, on a free loopback UDP port."""
 
-from dnslib import AAAA, MX, QTYPE, RCODE, RR, TXT, A, DNSLabel
+from dnslib import AAAA, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSLabel
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
-_RDATA = {"A": A, "AAAA": AAAA, "MX": lambda value: MX(value.split()[1], int(value.split()[0])), "TXT": TXT}
+_RDATA = {"A": A, "AAAA": AAAA, "MX": lambda value: MX(value.split()[1], int(value.split()[0])), "TXT": TXT, "PTR": PTR}
 
 
 class _Records(BaseResolver):

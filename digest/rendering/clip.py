@@ -5,7 +5,7 @@ entire message": the unsubscribe link and the postal address in the footer with 
 digest whose HTML would pass BUDGET is rendered again with its later issues shortened to
 their opening and a "Read the rest online" link, the last issue first, until it fits; if
 the openings alone still do not fit, the last issues keep only their title and link.
-The footer is part of the layout, never cut. The plain-text part stays whole.
+The footer is part of the layout, never cut. The plain-text part is cut alike (digest.rendering).
 """
 
 import html

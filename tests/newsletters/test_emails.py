@@ -54,6 +54,7 @@ def received_to(smtp_server) -> str:
 def assert_email_layout(html: str) -> lxml.html.HtmlElement:
     """The skeleton the digests use: doctype, dark-mode metas, presentation tables, Outlook's 640 px table."""
     assert html.lstrip().lower().startswith("<!doctype html>")
+    assert "{#" not in html and "{%" not in html  # a template comment spread over lines is shown as text
     assert '<meta name="color-scheme" content="light dark">' in html
     assert '<!--[if mso]><table role="presentation" width="640"' in html
     tree = lxml.html.fromstring(html)
@@ -84,8 +85,10 @@ def test_the_confirmation_mail_uses_the_email_layout_and_links_to_the_confirmati
         "Notes (weekly)",
     ]
     [link_in_text] = re.findall(r"http://\S+/confirm/\S+/", text)
-    button, fallback = tree.xpath("//a[contains(@href, '/confirm/')]")
-    assert button.get("href") == fallback.get("href") == fallback.text_content() == link_in_text
+    # One link in each part: a second one here (the address written out) would count the
+    # link three times across the parts, which rspamd scores (URI_COUNT_ODD).
+    [button] = tree.xpath("//a[contains(@href, '/confirm/')]")
+    assert button.get("href") == link_in_text
     assert button.text_content() == "Confirm my subscription"
     cell = button.getparent()
     assert cell.tag == "td" and cell.get("bgcolor") == "#0b5cad"  # Outlook draws the button from the cell
@@ -232,12 +235,11 @@ def test_doiuse_email_finds_no_error_in_the_confirmation_and_welcome_mails(smtp_
     smtp_server.received.clear()
     mails["welcome"] = welcome_mail(smtp_server, newsletter)[1]
     report = {(name, family): doiuse(html, family, tmp_path) for name, html in mails.items() for family in FAMILIES}
-    # The preheader's and the word wrapping's fallbacks (as in digests); Outlook for Windows
-    # draws the confirmation button with square corners; nothing else is lost.
+    # The layout's fallbacks (as in digests); Outlook for Windows (Word's engine and Windows
+    # Mail) draws the confirmation button with square corners; nothing else is lost.
     expected = {(name, family): LAYOUT_FINDINGS[family] for name, family in report}
-    expected["confirm", "outlook.windows"] = sorted(
-        ["`border-radius` is not supported by `outlook.windows`", *LAYOUT_FINDINGS["outlook.windows"]]
-    )
+    square = [f"`border-radius` is not supported by `outlook.{client}`" for client in ("windows", "windows-mail")]
+    expected["confirm", "outlook.*"] = sorted(square + LAYOUT_FINDINGS["outlook.*"])
     assert report == expected
 
 
