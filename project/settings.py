@@ -45,6 +45,11 @@ if not DEBUG and (
         'python -c "import secrets; print(secrets.token_urlsafe(50))"'
     )
 
+# Staff must set up a second factor (an authenticator app) before any other admin page opens.
+ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", False)
+# The name authenticator apps show beside the user's login.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Digest engine")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
@@ -98,8 +103,11 @@ INSTALLED_APPS = [
     "django_crontab",
     "anymail",
     "django_tasks_db",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "newsletters",
     "digest",
+    "staff",
 ]
 
 MIDDLEWARE = [
@@ -108,6 +116,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether a second factor confirmed this session (staff/).
+    "django_otp.middleware.OTPMiddleware",
+    "staff.middleware.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
