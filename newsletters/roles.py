@@ -26,6 +26,7 @@ _EDITOR_PERMISSIONS = [
     # The dashboard, issue reports and the bounce and complaint counts they link to.
     "digest.view_delivery",
     "digest.view_bounceevent",
+    "feeds.view_feed",
 ]
 
 _OWNER_PERMISSIONS = [
@@ -40,6 +41,9 @@ _OWNER_PERMISSIONS = [
     "newsletters.change_subscription",
     "newsletters.delete_subscription",
     "digest.change_delivery",
+    "feeds.add_feed",
+    "feeds.change_feed",
+    "feeds.delete_feed",
 ]
 
 ROLES: dict[str, list[str]] = {EDITOR: _EDITOR_PERMISSIONS, OWNER: _OWNER_PERMISSIONS}

@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "newsletters",
     "digest",
     "staff",
+    "feeds",
 ]
 
 MIDDLEWARE = [
@@ -180,7 +181,13 @@ CRONJOBS = [
         DIGEST_CRON_SCHEDULE,
         "digest.cron.send_digests_job",
         f">> {VAR_DIR / 'log' / 'digest-cron.log'} 2>&1",
-    )
+    ),
+    # New posts of the feeds newsletters follow, as issues (feeds/).
+    (
+        env_str("FEEDS_CRON_SCHEDULE", "") or "*/15 * * * *",
+        "feeds.cron.fetch_feeds_job",
+        f">> {VAR_DIR / 'log' / 'feeds-cron.log'} 2>&1",
+    ),
 ]
 # ESP events through django-anymail's tracking webhooks (digest.webhooks): every ANYMAIL_<NAME>
 # variable becomes ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET=user:password (required: the
@@ -221,6 +228,7 @@ LOGGING = {
     "loggers": {
         "digest": {"handlers": ["console"], "level": env_str("DIGEST_LOG_LEVEL", "INFO")},
         "newsletters": {"handlers": ["console"], "level": "INFO"},
+        "feeds": {"handlers": ["console"], "level": "INFO"},
         # Where django-crontab reports a failing job; without this it would vanish.
         "django_crontab": {"handlers": ["console"], "level": "INFO"},
     },

@@ -290,9 +290,10 @@ def _cronjobs(**env) -> list:
 
 
 def test_a_bounce_mailbox_adds_its_cron_job(tmp_path):
-    assert _cronjobs(VAR_DIR=str(tmp_path)) == ["digest.cron.send_digests_job"]
+    jobs = ["digest.cron.send_digests_job", "feeds.cron.fetch_feeds_job"]
+    assert _cronjobs(VAR_DIR=str(tmp_path)) == jobs
     with_mailbox = _cronjobs(VAR_DIR=str(tmp_path), BOUNCE_MAILBOX_URL="imaps://u:p@mail.example.org/INBOX")
-    assert with_mailbox == ["digest.cron.send_digests_job", "digest.cron.process_bounces_job"]
+    assert with_mailbox == [*jobs, "digest.cron.process_bounces_job"]
 
 
 SECRET = "hunter2-Secret"
