@@ -59,7 +59,8 @@ def test_an_editor_writes_previews_schedules_and_publishes(client, editor):
     for name in ["newsletters_issue_preview", "newsletters_issue_email", "newsletters_issue_report"]:
         assert client.get(reverse(f"admin:{name}", args=[issue.pk])).status_code == 200, name
     response = client.post(
-        reverse("admin:newsletters_issue_changelist"), {"action": "publish_now", "_selected_action": [issue.pk]}
+        reverse("admin:newsletters_issue_changelist"),
+        {"action": "publish_now", "_selected_action": [issue.pk], "confirmed": "yes"},
     )
     assert response.status_code == 302
     issue.refresh_from_db()
