@@ -45,6 +45,8 @@ def feed_fetch(*, feed: Feed, now: datetime.datetime) -> str:
     try:
         parsed = feed_parse(feed_download(feed.url, timeout=feeds_settings.TIMEOUT, max_bytes=feeds_settings.MAX_BYTES))
         with transaction.atomic():
+            # One fetch of a feed at a time (cron on several machines): the second sees the first's items.
+            Feed.objects.select_for_update().filter(pk=feed.pk).first()
             outcome = _gather(feed=feed, entries=parsed.entries, now=now)
             feed.title = parsed.title or feed.title
             feed.last_fetched_at, feed.last_error, feed.last_error_at = now, "", None

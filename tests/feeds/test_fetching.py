@@ -163,3 +163,17 @@ def test_the_cron_job_and_the_command_fetch_every_active_feed(server, now):
     call_command("fetch_feeds", stdout=out)
     assert f"issues    {active.newsletter.slug} {active.url}" in out.getvalue()
     assert Issue.objects.filter(newsletter=active.newsletter).count() == 1
+
+
+def test_a_failing_feed_shows_on_the_dashboard(server, now, client):
+    feed = _feed(server, "/stall.xml")
+    Feed.objects.filter(pk=feed.pk).update(
+        last_error="The feed's server did not answer within 10 s.", last_error_at=now
+    )
+    _feed(server, "/fine.xml")  # no error: not listed
+    editor = get_user_model().objects.create_user("eda", password="pw", is_staff=True)
+    editor.groups.add(Group.objects.get(name=EDITOR))
+    client.force_login(editor)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "1 feed cannot be read" in page
+    assert "did not answer within 10 s" in page and reverse("admin:feeds_feed_change", args=[feed.pk]) in page
