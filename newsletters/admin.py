@@ -4,20 +4,35 @@ import csv
 import datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from newsletters.datetimes import EXAMPLE, LocalDateTimeField, zone_named
 from newsletters.exceptions import MarkupError
 from newsletters.markup import markdown_to_html
-from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, Subscription, SubscriptionStatus
+from newsletters.models import (
+    Attachment,
+    Frequency,
+    Issue,
+    IssueStatus,
+    Newsletter,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from newsletters.selectors import audience_counted
 from newsletters.services import issue_publish
 from project.clock import db_now
+
+# Where the time zone the editor's browser posted with a publish time is kept, for the pages after.
+EDITOR_ZONE_KEY = "newsletters_editor_time_zone"
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -100,9 +115,7 @@ class AttachmentInline(admin.TabularInline):
 
 
 class ScheduleForm(forms.Form):
-    publish_at = forms.DateTimeField(
-        label="Publish at", help_text="In the site's time zone, e.g. 2026-12-01 09:00.", widget=forms.DateTimeInput()
-    )
+    publish_at = LocalDateTimeField(label="Publish at", help_text=f"Pick a time, or type one such as {EXAMPLE}.")
 
     def clean_publish_at(self):
         value = self.cleaned_data["publish_at"]
@@ -112,12 +125,24 @@ class ScheduleForm(forms.Form):
 
 
 class IssueForm(forms.ModelForm):
+    publish_at = LocalDateTimeField(
+        required=False,
+        label="Publish at",
+        help_text="When readers get it, in your time. In the future: scheduled. Empty when publishing: now.",
+    )
+
     class Meta:
         model = Issue
         fields = ["newsletter", "title", "slug", "body", "preheader", "status", "publish_at"]
 
     def clean_body(self):
         return _markdown_clean(self.cleaned_data["body"])
+
+    def clean_publish_at(self):
+        value = self.cleaned_data["publish_at"]
+        if value is not None:
+            self.cleaned_data["publish_at_zone"] = value.tzinfo.key
+        return value
 
     def clean(self):
         cleaned = super().clean()
@@ -193,13 +218,59 @@ class IssueAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change and obj.author_id is None:
             obj.author = request.user
+        if zone := form.cleaned_data.get("publish_at_zone"):
+            request.session[EDITOR_ZONE_KEY] = zone  # the confirmation page speaks the editor's time
+        if form.cleaned_data.get("status") == IssueStatus.PUBLISHED and form.initial.get("status") != obj.status:
+            # Publishing waits for the confirmation page, which names who gets it.
+            obj.status = IssueStatus.DRAFT
+            request.issue_to_confirm = True
         super().save_model(request, obj, form, change)
 
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._confirmation(request, obj) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._confirmation(request, obj) or super().response_change(request, obj)
+
+    def _confirmation(self, request, obj):
+        if not getattr(request, "issue_to_confirm", False):
+            return None
+        self.message_user(request, "Saved as a draft: check who gets it, then publish.", messages.INFO)
+        return redirect("admin:newsletters_issue_publish", obj.pk)
+
     def get_urls(self):
-        preview = path(
-            "<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="newsletters_issue_preview"
-        )
-        return [preview, *super().get_urls()]
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/preview/", wrap(self.preview_view), name="newsletters_issue_preview"),
+            path("<int:pk>/publish/", wrap(self.publish_view), name="newsletters_issue_publish"),
+            *super().get_urls(),
+        ]
+
+    def publish_view(self, request, pk):
+        """Name the audience of a draft or scheduled issue, and publish it (now, or at its time) on a POST."""
+        issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=pk)
+        if not self.has_change_permission(request, issue):
+            raise PermissionDenied
+        now = db_now()
+        if issue.status == IssueStatus.PUBLISHED and issue.publish_at <= now:
+            self.message_user(request, f"“{issue}” is already published.", messages.WARNING)
+            return redirect("admin:newsletters_issue_change", pk)
+        when = issue.publish_at if issue.publish_at and issue.publish_at > now else None
+        if request.method == "POST":
+            issue_publish(issue=issue, now=now, publish_at=when)
+            done = f"Scheduled “{issue}” for {when:%Y-%m-%d %H:%M %Z}." if when else f"Published “{issue}”."
+            self.message_user(request, done, messages.SUCCESS)
+            return redirect("admin:newsletters_issue_changelist")
+        zone = request.session.get(EDITOR_ZONE_KEY) or settings.TIME_ZONE
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Publish “{issue.title}”?",
+            "audiences": [_audience(issue)],
+            "when": when,
+            "zone": zone_named(zone).key,
+        }
+        return TemplateResponse(request, "admin/newsletters/issue_publish.html", context)
 
     def preview_view(self, request, pk):
         issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=pk)
@@ -217,14 +288,24 @@ class IssueAdmin(admin.ModelAdmin):
             context["markup_error"] = str(error)
         return TemplateResponse(request, "admin/newsletters/issue_preview.html", context)
 
-    @admin.action(description="Publish now", permissions=["change"])
+    @admin.action(description="Publish now…", permissions=["change"])
     def publish_now(self, request, queryset):
         now = db_now()
-        count = 0
-        for issue in queryset.exclude(status=IssueStatus.PUBLISHED, publish_at__lte=now):
+        issues = list(queryset.select_related("newsletter").exclude(status=IssueStatus.PUBLISHED, publish_at__lte=now))
+        if request.POST.get("confirmed") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Publish these issues now?",
+                "audiences": [_audience(issue) for issue in issues],
+                "action": "publish_now",
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/newsletters/issue_publish.html", context)
+        for issue in issues:
             issue_publish(issue=issue, now=now)
-            count += 1
-        self.message_user(request, f"Published {count} issue(s).", messages.SUCCESS)
+        self.message_user(request, f"Published {len(issues)} issue(s).", messages.SUCCESS)
+        return None
 
     @admin.action(description="Schedule for a date and time…", permissions=["change"])
     def schedule(self, request, queryset):
@@ -241,9 +322,32 @@ class IssueAdmin(admin.ModelAdmin):
             "title": "Schedule issues",
             "form": form,
             "issues": queryset,
+            "audiences": [_audience(issue) for issue in queryset.select_related("newsletter")],
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/newsletters/issue_schedule.html", context)
+
+
+def _audience(issue: Issue) -> dict:
+    """Who a newly published issue goes to, and when each frequency's readers get it, for a confirmation page."""
+    newsletter = issue.newsletter
+    counts = audience_counted(newsletter=newsletter)
+    at = f"{newsletter.send_time:%H:%M} their time"
+    when = {
+        Frequency.IMMEDIATE: "in the next digest run after it is out",
+        Frequency.DAILY: f"at {at}",
+        Frequency.WEEKLY: f"on {newsletter.get_weekly_day_display()} at {at}",
+    }
+    return {
+        "issue": issue,
+        "readers": sum(counts.values()),
+        "parts": [
+            (f"{counts[f]:,} {f.label.lower() if f != Frequency.IMMEDIATE else 'immediate'}", when[f])
+            for f in Frequency
+            if counts[f]
+        ],
+        "paused": newsletter.paused_at is not None,
+    }
 
 
 class SubscriptionInline(admin.TabularInline):

@@ -27,6 +27,9 @@ newsletters_settings = AppSettings(
         # Wall-clock budget of one Markdown render, in milliseconds: past it the render stops
         # with an error the editor sees (newsletters.markup).
         "NEWSLETTERS_MARKDOWN_BUDGET_MS": Setting(2000, int, 1),
+        # Test sends of an issue's email: addresses at once, and messages per editor per hour.
+        "NEWSLETTERS_TEST_SEND_MAX_RECIPIENTS": Setting(10, int, 1),
+        "NEWSLETTERS_TEST_SENDS_PER_HOUR": Setting(30, int, 1),
     },
 )
 

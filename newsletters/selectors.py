@@ -2,9 +2,17 @@
 
 import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from newsletters.models import Issue, IssueStatus, Newsletter
+from newsletters.models import (
+    Frequency,
+    Issue,
+    IssueStatus,
+    Newsletter,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
 
 
 def newsletters_public() -> QuerySet[Newsletter]:
@@ -27,3 +35,17 @@ def issues_published_between(
     return Issue.objects.filter(
         newsletter_id=newsletter_id, status=IssueStatus.PUBLISHED, publish_at__gt=start, publish_at__lte=end
     ).order_by("publish_at", "id")
+
+
+def audience_counted(*, newsletter: Newsletter) -> dict[str, int]:
+    """Readers a newly published issue of `newsletter` goes to, per frequency (active readers only)."""
+    rows = (
+        Subscription.objects.filter(
+            newsletter=newsletter, status=SubscriptionStatus.ACTIVE, subscriber__status=SubscriberStatus.ACTIVE
+        )
+        .values_list("frequency")
+        .annotate(readers=Count("id"))
+    )
+    counts = dict.fromkeys(Frequency.values, 0)
+    counts.update(dict(rows))
+    return counts

@@ -45,6 +45,11 @@ if not DEBUG and (
         'python -c "import secrets; print(secrets.token_urlsafe(50))"'
     )
 
+# Staff must set up a second factor (an authenticator app) before any other admin page opens.
+ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", False)
+# The name authenticator apps show beside the user's login.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Digest engine")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
@@ -98,9 +103,13 @@ INSTALLED_APPS = [
     "django_crontab",
     "anymail",
     "django_tasks_db",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "newsletters",
     "digest",
     "hooks",
+    "staff",
+    "feeds",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +118,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether a second factor confirmed this session (staff/).
+    "django_otp.middleware.OTPMiddleware",
+    "staff.middleware.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -177,6 +189,12 @@ CRONJOBS = [
         "hooks.cron.deliver_webhooks_job",
         f">> {VAR_DIR / 'log' / 'hooks-cron.log'} 2>&1",
     ),
+    # New posts of the feeds newsletters follow, as issues (feeds/).
+    (
+        env_str("FEEDS_CRON_SCHEDULE", "") or "*/15 * * * *",
+        "feeds.cron.fetch_feeds_job",
+        f">> {VAR_DIR / 'log' / 'feeds-cron.log'} 2>&1",
+    ),
 ]
 # ESP events through django-anymail's tracking webhooks (digest.returns.webhooks): every ANYMAIL_<NAME>
 # variable becomes ANYMAIL["<NAME>"], e.g. ANYMAIL_WEBHOOK_SECRET=user:password (required: the
@@ -218,6 +236,7 @@ LOGGING = {
         "digest": {"handlers": ["console"], "level": env_str("DIGEST_LOG_LEVEL", "INFO")},
         "newsletters": {"handlers": ["console"], "level": "INFO"},
         "hooks": {"handlers": ["console"], "level": "INFO"},
+        "feeds": {"handlers": ["console"], "level": "INFO"},
         # Where django-crontab reports a failing job; without this it would vanish.
         "django_crontab": {"handlers": ["console"], "level": "INFO"},
     },

@@ -4,12 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from digest.desk.views import breaker_resume, dashboard, deliverability
+from staff.views import two_factor
 
 urlpatterns = [
     # Under admin/, with the admin's staff login; linked first from the admin index.
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
     path("admin/dashboard/resume/<int:pk>/", admin.site.admin_view(breaker_resume), name="breaker_resume"),
     path("admin/deliverability/", admin.site.admin_view(deliverability), name="deliverability"),
+    path("admin/two-factor/", admin.site.admin_view(two_factor), name="two_factor"),
     path("admin/", admin.site.urls),
     # ESPs' tracking webhooks (django-anymail), for bounces and complaints: digest.returns.webhooks.
     path("anymail/", include("digest.returns.webhooks")),

@@ -100,11 +100,14 @@ def test_title_with_newline_is_refused_in_the_form(client, editor):
     assert not Issue.objects.exists()
 
 
-def test_publish_now_action(client, editor):
+def test_publish_now_action_asks_first(client, editor):
     issue = IssueFactory(status=IssueStatus.DRAFT, publish_at=None)
-    client.post(
-        reverse("admin:newsletters_issue_changelist"), {"action": "publish_now", "_selected_action": [issue.pk]}
-    )
+    url = reverse("admin:newsletters_issue_changelist")
+    response = client.post(url, {"action": "publish_now", "_selected_action": [issue.pk]})
+    assert response.status_code == 200 and "Publish these issues now?" in response.content.decode()
+    issue.refresh_from_db()
+    assert issue.status == IssueStatus.DRAFT
+    client.post(url, {"action": "publish_now", "_selected_action": [issue.pk], "confirmed": "yes"})
     issue.refresh_from_db()
     assert issue.status == IssueStatus.PUBLISHED
     assert issue.publish_at <= timezone.now()
@@ -162,8 +165,8 @@ def _issue_form(newsletter, **overrides):
         "slug": "hello",
         "body": "Text",
         "status": "published",
-        "publish_at_0": "",
-        "publish_at_1": "",
+        "publish_at": "",
+        "publish_at_tz": "UTC",
         "attachments-TOTAL_FORMS": "0",
         "attachments-INITIAL_FORMS": "0",
     } | overrides
@@ -172,23 +175,22 @@ def _issue_form(newsletter, **overrides):
 def test_publishing_with_a_past_or_empty_time_means_now(client, editor):
     newsletter = NewsletterFactory()
     before = timezone.now()
-    response = client.post(reverse("admin:newsletters_issue_add"), _issue_form(newsletter))
-    assert response.status_code == 302
-    assert Issue.objects.get().publish_at >= before
     past = timezone.localtime() - datetime.timedelta(days=2)
-    client.post(
-        reverse("admin:newsletters_issue_add"),
-        _issue_form(
-            newsletter, slug="two", publish_at_0=past.strftime("%Y-%m-%d"), publish_at_1=past.strftime("%H:%M")
-        ),
-    )
-    assert Issue.objects.get(slug="two").publish_at >= before
+    for slug, when in [("one", ""), ("two", past.strftime("%Y-%m-%dT%H:%M"))]:
+        response = client.post(
+            reverse("admin:newsletters_issue_add"), _issue_form(newsletter, slug=slug, publish_at=when)
+        )
+        issue = Issue.objects.get(slug=slug)
+        assert response["Location"] == reverse("admin:newsletters_issue_publish", args=[issue.pk])
+        client.post(response["Location"])
+        issue.refresh_from_db()
+        assert issue.state == "published" and issue.publish_at >= before
 
 
 def test_publish_time_of_a_sent_issue_is_read_only(client, editor):
     issue = IssueFactory()
     page = client.get(reverse("admin:newsletters_issue_change", args=[issue.pk])).content.decode()
-    assert 'name="publish_at_0"' not in page
+    assert 'name="publish_at"' not in page
     scheduled = IssueFactory(publish_at=timezone.now() + datetime.timedelta(days=1))
     page = client.get(reverse("admin:newsletters_issue_change", args=[scheduled.pk])).content.decode()
-    assert 'name="publish_at_0"' in page
+    assert 'name="publish_at"' in page

@@ -290,7 +290,7 @@ def _cronjobs(**env) -> list:
 
 
 def test_a_bounce_mailbox_adds_its_cron_job(tmp_path):
-    always = ["digest.cron.send_digests_job", "hooks.cron.deliver_webhooks_job"]
+    always = ["digest.cron.send_digests_job", "hooks.cron.deliver_webhooks_job", "feeds.cron.fetch_feeds_job"]
     assert _cronjobs(VAR_DIR=str(tmp_path)) == always
     with_mailbox = _cronjobs(VAR_DIR=str(tmp_path), BOUNCE_MAILBOX_URL="imaps://u:p@mail.example.org/INBOX")
     assert with_mailbox == [*always, "digest.cron.process_bounces_job"]

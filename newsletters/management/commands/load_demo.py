@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -13,6 +14,7 @@ from newsletters.conf import site_url
 from newsletters.exceptions import NewslettersError
 from newsletters.importing import issue_source_parse, issue_upsert_from_file
 from newsletters.models import Issue, Subscription
+from newsletters.roles import EDITOR
 from newsletters.subscribers_csv import csv_file_read, subscribers_import
 
 DEMO = settings.BASE_DIR / "fixtures" / "demo"
@@ -32,7 +34,9 @@ def editor_password(path: Path) -> str:
 
 
 class Command(BaseCommand):
-    help = "Load the demo newsletters, issues and subscribers, and create an 'editor' login."
+    help = (
+        "Load the demo newsletters, issues and subscribers, and create an 'editor' login (an Editor, not a superuser)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--no-editor", action="store_true", help="Do not create or reset the editor login")
@@ -70,9 +74,11 @@ class Command(BaseCommand):
             password_file = Path(settings.VAR_DIR) / "demo-editor-password"
             password = editor_password(password_file)
             user, _ = get_user_model().objects.get_or_create(username="editor", defaults={"email": "editor@localhost"})
-            user.is_staff = user.is_superuser = True
+            # An editor, not a superuser: what a newsletter's writers get (newsletters.roles).
+            user.is_staff, user.is_superuser = True, False
             user.set_password(password)
             user.save()
+            user.groups.add(Group.objects.get(name=EDITOR))
             self.stdout.write(
                 self.style.SUCCESS(f"Editor login: editor / {password}  (admin at {site_url('/admin/')})")
             )

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('newsletters', '0007_newsletter_paused'),
+        ('newsletters', '0008_editor_roles'),
     ]
 
     operations = [
