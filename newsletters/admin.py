@@ -11,11 +11,21 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 
+from newsletters.embed import embed_snippet
 from newsletters.exceptions import MarkupError
 from newsletters.markup import markdown_to_html
-from newsletters.models import Attachment, Issue, IssueStatus, Newsletter, Subscriber, Subscription, SubscriptionStatus
+from newsletters.models import (
+    Attachment,
+    Issue,
+    IssueStatus,
+    Newsletter,
+    SignupRefusal,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 from newsletters.services import issue_publish
 from project.clock import db_now
 
@@ -76,7 +86,18 @@ class NewsletterAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     # Set by the digest engine's circuit breaker, cleared by its resume button (which records who).
-    readonly_fields = ["paused_at", "pause_reason", "resumed_at", "resumed_by"]
+    readonly_fields = ["paused_at", "pause_reason", "resumed_at", "resumed_by", "embed_snippet"]
+
+    @admin.display(description="Subscribe form for your site")
+    def embed_snippet(self, obj):
+        if obj is None or obj.pk is None:
+            return "Save the newsletter first."
+        return format_html(
+            "<p>Paste this HTML into a page of a site listed under Embed origins. It works without the "
+            "script; with it the answer shows in place. <code>next</code> is where readers return.</p>"
+            '<pre style="white-space: pre-wrap; max-width: 60rem;"><code>{}</code></pre>',
+            escape(embed_snippet(obj)),  # shown as code: escape() escapes even safe strings
+        )
 
     def get_queryset(self, request):
         return (
@@ -287,3 +308,18 @@ class SubscriptionAdmin(admin.ModelAdmin):
             filename="subscriptions.csv",
         )
     ]
+
+
+@admin.register(SignupRefusal)
+class SignupRefusalAdmin(admin.ModelAdmin):
+    """What the signup firewall turned away, per day and reason (read only)."""
+
+    list_display = ["day", "reason", "count"]
+    list_filter = ["reason"]
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from newsletters import views
+from newsletters import embed, views
 
 
 class UnicodeSlugConverter:
@@ -22,6 +22,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("subscribe/", views.subscribe, name="subscribe"),
     path("subscribe/sent/", views.subscribe_sent, name="subscribe_sent"),
+    path("subscribe/challenge/", embed.challenge, name="challenge"),
+    path("embed/subscribe/", embed.embed_subscribe, name="embed_subscribe"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
     path("p/<str:token>/", views.preferences, name="preferences"),
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),

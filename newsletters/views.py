@@ -17,11 +17,19 @@ from django.utils.feedgenerator import Atom1Feed
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from newsletters.conf import newsletters_settings
-from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited
+from newsletters.conf import newsletters_settings, site_domain, site_url
+from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited, SignupRefused
+from newsletters.firewall import signup_submit
 from newsletters.forms import PreferencesForm, SubscribeForm
-from newsletters.markup import markdown_to_html
-from newsletters.models import Frequency, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+from newsletters.markup import html_excerpt, markdown_to_html
+from newsletters.models import (
+    Frequency,
+    SignupRefusalReason,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
 from newsletters.proxies import client_address
 from newsletters.schedules import occurrence_next
 from newsletters.selectors import issues_visible, newsletters_public
@@ -31,7 +39,6 @@ from newsletters.services import (
     preferences_update,
     subscriber_unsubscribe_all,
     subscription_confirm,
-    subscription_request,
     subscription_set_frequency,
     subscription_unsubscribe,
 )
@@ -65,7 +72,32 @@ def archive(request, slug):
         page = Paginator(issues, ARCHIVE_PER_PAGE).page(number)
     except InvalidPage:
         raise Http404("No such page.") from None
-    return render(request, "newsletters/archive.html", {"newsletter": newsletter, "page": page})
+    path = newsletter.get_absolute_url() + (f"?page={page.number}" if page.number > 1 else "")
+    share = _share(
+        title=newsletter.name,
+        description=newsletter.description or f"The archive of {newsletter.name}.",
+        path=path,
+        kind="website",
+    )
+    return render(request, "newsletters/archive.html", {"newsletter": newsletter, "page": page, "share": share})
+
+
+SHARE_DESCRIPTION_LENGTH = 160
+
+
+def _share(*, title: str, description: str, path: str, kind: str, published=None) -> dict:
+    """What a page's description, canonical link, Open Graph and Twitter tags say."""
+    description = " ".join(description.split())
+    if len(description) > SHARE_DESCRIPTION_LENGTH:
+        description = description[: SHARE_DESCRIPTION_LENGTH - 1].rsplit(" ", 1)[0] + "…"
+    return {
+        "title": title,
+        "description": description,
+        "url": site_url(path),
+        "type": kind,
+        "site_name": site_domain(),
+        "published": published,
+    }
 
 
 def issue_detail(request, slug, issue_slug):
@@ -79,6 +111,14 @@ def issue_detail(request, slug, issue_slug):
         # The page still answers (title, date, files); the editor fixes the text in the admin.
         logger.error("Issue %s of %s cannot be shown: %s", issue.pk, newsletter.slug, error)
         context["markup_error"] = True
+    excerpt = issue.preheader or html_excerpt(context.get("body_html", ""), length=SHARE_DESCRIPTION_LENGTH + 1)
+    context["share"] = _share(
+        title=issue.title,
+        description=excerpt or newsletter.description or newsletter.name,
+        path=issue.get_absolute_url(),
+        kind="article",
+        published=issue.publish_at,
+    )
     return render(request, "newsletters/issue.html", context)
 
 
@@ -152,16 +192,21 @@ def subscribe(request):
         if not form.is_valid():
             return render(request, "newsletters/subscribe.html", {"form": form}, status=400)
         try:
-            subscription_request(
+            signup_submit(
                 email=form.cleaned_data["email"],
                 name=form.cleaned_data["name"],
                 tz=form.cleaned_data["timezone"],
                 choices=form.choices(),
+                data=request.POST,
                 client=client_address(request.META),
                 now=timezone.now(),
             )
         except RateLimited:
             return render(request, "newsletters/rate_limited.html", status=429)
+        except SignupRefused as error:
+            if error.reason != SignupRefusalReason.HONEYPOT:  # a bot learns nothing
+                form.add_error(None, str(error))
+                return render(request, "newsletters/subscribe.html", {"form": form}, status=400)
         return redirect("newsletters:subscribe_sent")
     return render(request, "newsletters/subscribe.html", {"form": form})
 

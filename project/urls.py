@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
+from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
 from digest.admin import dashboard, deliverability
 from digest.breaker_views import breaker_resume
+from newsletters.sitemaps import SITEMAPS
 
 urlpatterns = [
     # Under admin/, with the admin's staff login; linked first from the admin index.
@@ -15,5 +17,6 @@ urlpatterns = [
     # ESPs' tracking webhooks (django-anymail), for bounces and complaints: digest.webhooks.
     path("anymail/", include("digest.webhooks")),
     path("dev/", include("newsletters.dev_urls")),
+    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path("", include("newsletters.urls")),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
