@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from newsletters.conf import site_url
 
-PURPOSES = ("unsubscribe", "preferences", "confirm")
+PURPOSES = ("unsubscribe", "preferences", "confirm", "undo")
 
 
 class TokenInvalid(Exception):
@@ -77,3 +77,8 @@ def confirm_url(request: dict) -> str:
 
 def _link(view: str, *, purpose: str, value) -> str:
     return site_url(reverse(view, kwargs={"token": token_make(purpose=purpose, value=value)}))
+
+
+def undo_url(subscriber_id: int, subscription_ids: list[int]) -> str:
+    """Absolute URL that undoes an unsubscribe of these subscriptions (valid UNDO_DAYS, newsletters.undo)."""
+    return _link("newsletters:undo", purpose="undo", value={"s": subscriber_id, "ids": sorted(subscription_ids)})

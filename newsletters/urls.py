@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from newsletters import embed, views
+from newsletters import embed, undo, views
 
 
 class UnicodeSlugConverter:
@@ -26,7 +26,9 @@ urlpatterns = [
     path("embed/subscribe/", embed.embed_subscribe, name="embed_subscribe"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
     path("p/<str:token>/", views.preferences, name="preferences"),
+    path("p/<str:token>/join/", undo.join, name="join"),
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("undo/<str:token>/", undo.undo, name="undo"),
     path("u/<str:token>/weekly/", views.unsubscribe_to_weekly, name="unsubscribe_weekly"),
     path("n/<uslug:slug>/", views.archive, name="archive"),
     path("n/<uslug:slug>/feed/", views.NewsletterFeed(), name="feed"),

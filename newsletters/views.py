@@ -43,6 +43,7 @@ from newsletters.services import (
     subscription_unsubscribe,
 )
 from newsletters.tokens import TokenExpired, TokenInvalid, preferences_url, token_read
+from newsletters.undo import unsubscribed_context
 
 logger = logging.getLogger(__name__)
 
@@ -269,8 +270,9 @@ def preferences(request, token):
     saved = False
     if request.method == "POST":
         if "unsubscribe_all" in request.POST:
-            subscriber_unsubscribe_all(subscriber=subscriber)
-            return render(request, "newsletters/unsubscribed.html", {"everything": True})
+            stopped = subscriber_unsubscribe_all(subscriber=subscriber)
+            context = {"everything": True} | unsubscribed_context(subscriber=subscriber, subscription_ids=stopped)
+            return render(request, "newsletters/unsubscribed.html", context)
         if not form.is_valid():
             return render(request, "newsletters/preferences.html", {"form": form, "subscriber": subscriber}, status=400)
         changes = [
@@ -323,9 +325,14 @@ def unsubscribe(request, token):
         if request.POST.get("from") != "page":
             # Mail providers post these by the thousand after a big digest: one query, a plain answer.
             return HttpResponse("Unsubscribed.\n", content_type="text/plain")
-    subscription = get_object_or_404(Subscription.objects.select_related("newsletter"), pk=subscription_id)
+    subscription = get_object_or_404(
+        Subscription.objects.select_related("newsletter", "subscriber"), pk=subscription_id
+    )
     if request.method == "POST":
-        return render(request, "newsletters/unsubscribed.html", {"subscription": subscription})
+        context = {"subscription": subscription} | unsubscribed_context(
+            subscriber=subscription.subscriber, subscription_ids=[subscription.pk]
+        )
+        return render(request, "newsletters/unsubscribed.html", context)
     context = {
         "subscription": subscription,
         "token": token,

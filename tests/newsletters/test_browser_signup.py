@@ -15,7 +15,8 @@ from django.db import connections
 
 from newsletters.embed import embed_snippet
 from newsletters.models import SignupRefusal
-from tests.factories import IssueFactory, NewsletterFactory
+from newsletters.tokens import unsubscribe_url
+from tests.factories import IssueFactory, NewsletterFactory, SubscriptionFactory
 from tests.newsletters.test_browser import SHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -152,3 +153,21 @@ def test_issue_archive_and_subscribe_pages_pass_axe_and_fit(browser, site, smtp_
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
     assert [m.recipients for m in smtp_server.received] == [["ada@example.org"]]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_unsubscribed_page_offers_undo_and_the_other_newsletters(browser, site, width):
+    subscription = SubscriptionFactory(newsletter=NewsletterFactory(name="Django Weekly Notes"))
+    NewsletterFactory(name="Ops Notes", description="Deploys, incidents and what we learned from them.")
+    NewsletterFactory(name="Release Radar", description="Every release, in one line each.")
+    page = browser.new_context(viewport={"width": width, "height": 800}).new_page()
+    page.goto(unsubscribe_url(subscription.pk))
+    page.get_by_role("button", name="Unsubscribe").first.click()
+    page.get_by_role("heading", name="Unsubscribed").wait_for()
+    assert serious(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.screenshot(path=str(SHOTS / f"unsubscribed-undo-{width}.png"), full_page=True)
+    page.get_by_role("button", name="Undo: subscribe me again").click()
+    page.get_by_role("heading", name="Welcome back").wait_for()
+    subscription.refresh_from_db()
+    assert subscription.status == "active"
