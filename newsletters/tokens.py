@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from newsletters.conf import site_url
 
-PURPOSES = ("unsubscribe", "preferences", "confirm", "undo")
+PURPOSES = ("unsubscribe", "preferences", "confirm", "undo", "erase")
 
 
 class TokenInvalid(Exception):
@@ -73,6 +73,16 @@ def preferences_url(subscriber_id: int) -> str:
 def confirm_url(request: dict) -> str:
     """Absolute URL that confirms a subscription request (the request travels in the token)."""
     return _link("newsletters:confirm", purpose="confirm", value=request)
+
+
+def erase_url(subscriber_id: int, address_hash: str) -> str:
+    """Absolute URL that deletes a reader (newsletters.privacy); bound to the address it was mailed to."""
+    return _link("newsletters:erase", purpose="erase", value={"s": subscriber_id, "h": address_hash[:16]})
+
+
+def data_url(subscriber_id: int) -> str:
+    """Absolute URL of the download of everything held about a reader (a preferences token)."""
+    return _link("newsletters:data", purpose="preferences", value=subscriber_id)
 
 
 def _link(view: str, *, purpose: str, value) -> str:

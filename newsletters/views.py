@@ -274,7 +274,8 @@ def preferences(request, token):
             context = {"everything": True} | unsubscribed_context(subscriber=subscriber, subscription_ids=stopped)
             return render(request, "newsletters/unsubscribed.html", context)
         if not form.is_valid():
-            return render(request, "newsletters/preferences.html", {"form": form, "subscriber": subscriber}, status=400)
+            context = {"form": form, "subscriber": subscriber, "token": token}
+            return render(request, "newsletters/preferences.html", context, status=400)
         changes = [
             PreferenceChange(s.pk, form.cleaned_data[f"freq_{s.pk}"], form.cleaned_data[f"status_{s.pk}"])
             for s in form.subscriptions
@@ -292,6 +293,7 @@ def preferences(request, token):
     context = {
         "form": form,
         "subscriber": subscriber,
+        "token": token,
         "saved": saved,
         "welcome": "welcome" in request.GET,
         "schedule": _schedule_rows(subscriber, form.subscriptions),

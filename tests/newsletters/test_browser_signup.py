@@ -5,6 +5,7 @@ Screenshots go to test-output/screenshots/.
 """
 
 import http.server
+import re
 import threading
 from functools import partial
 
@@ -15,7 +16,7 @@ from django.db import connections
 
 from newsletters.embed import embed_snippet
 from newsletters.models import SignupRefusal
-from newsletters.tokens import unsubscribe_url
+from newsletters.tokens import preferences_url, unsubscribe_url
 from tests.factories import IssueFactory, NewsletterFactory, SubscriptionFactory
 from tests.newsletters.test_browser import SHOTS
 
@@ -171,3 +172,24 @@ def test_the_unsubscribed_page_offers_undo_and_the_other_newsletters(browser, si
     page.get_by_role("heading", name="Welcome back").wait_for()
     subscription.refresh_from_db()
     assert subscription.status == "active"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_preferences_page_offers_the_reader_their_data(browser, site, smtp_server, width):
+    subscription = SubscriptionFactory(newsletter=NewsletterFactory(name="Django Weekly Notes"))
+    page = browser.new_context(viewport={"width": width, "height": 800}).new_page()
+    page.goto(preferences_url(subscription.subscriber_id))
+    assert serious(page) == []
+    page.get_by_role("heading", name="Your data").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"preferences-data-{width}.png"), full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download everything we hold about you").click()
+    assert subscription.subscriber.email in download.value.path().read_text()
+    page.get_by_role("button", name="Delete my data").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    link = re.search(r"(http://\S+/delete/\S+/)", smtp_server.received[-1].message.get_body(("plain",)).get_content())
+    page.goto(link.group(1))
+    assert serious(page) == []
+    page.screenshot(path=str(SHOTS / f"erase-confirm-{width}.png"), full_page=True)
+    page.get_by_role("button", name="Delete my data").click()
+    page.get_by_role("heading", name="Deleted").wait_for()
