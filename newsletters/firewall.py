@@ -34,7 +34,8 @@ from django.db.models import F
 from newsletters.conf import newsletters_settings
 from newsletters.exceptions import RateLimited, SignupRefused
 from newsletters.models import SignupRefusal, SignupRefusalReason
-from newsletters.services import subscription_request
+from newsletters.services import rate_hit, subscription_request
+from project.nameservers import nameservers_parse
 
 logger = logging.getLogger(__name__)
 
@@ -126,17 +127,6 @@ def _challenge_passed(payload: str) -> bool:
 # --------------------------------------------------------------------------- limits
 
 
-def _rate_hit(key: str, *, limit: int) -> bool:
-    """Count one event under `key`; return True while within `limit` per NEWSLETTERS_RATE_PERIOD."""
-    period = newsletters_settings.RATE_PERIOD
-    cache.add(key, 0, timeout=period)
-    try:
-        return cache.incr(key) <= limit
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=period)
-        return True
-
-
 def client_network(client: str) -> str:
     """Return the /24 (IPv4) or /48 (IPv6) network of a client address, as the network limit counts it."""
     try:
@@ -156,27 +146,8 @@ def domain_disposable(domain: str) -> bool:
     return any(".".join(labels[i:]) in blocklist for i in range(len(labels) - 1))
 
 
-def nameservers_parse(value: str) -> list[tuple[str, int]]:
-    """Read NEWSLETTERS_DNS_RESOLVER ("127.0.0.1:5353", "[::1]:53", "9.9.9.9") into (address, port) pairs."""
-    servers = []
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        host, port = item, "53"
-        if item.startswith("["):
-            host, _, rest = item[1:].partition("]")
-            port = rest.removeprefix(":") or "53"
-        elif item.count(":") == 1:
-            host, port = item.split(":")
-        try:
-            servers.append((str(ipaddress.ip_address(host)), int(port)))
-        except ValueError:
-            raise ImproperlyConfigured(
-                f"NEWSLETTERS_DNS_RESOLVER: {item!r} is not an IP address with an optional port, e.g. 127.0.0.1:5353."
-            ) from None
-    return servers
-
-
 def _resolver() -> dns.resolver.Resolver:
-    servers = nameservers_parse(newsletters_settings.DNS_RESOLVER)
+    servers = nameservers_parse(newsletters_settings.DNS_RESOLVER, setting="NEWSLETTERS_DNS_RESOLVER")
     if servers:
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = [address for address, _ in servers]
@@ -262,7 +233,11 @@ def signup_screen(*, email: str, data, client: str, now: datetime.datetime) -> N
         raise _refuse(SignupRefusalReason.HONEYPOT, "Thanks.", now=now)
     if challenge_required(now=now) and not _challenge_passed(data.get(CHALLENGE_FIELD, "")):
         raise _refuse(SignupRefusalReason.CHALLENGE, "Please wait while your browser shows it is not a robot.", now=now)
-    if not _rate_hit(f"subscribe:network:{client_network(client)}", limit=newsletters_settings.RATE_PER_NETWORK):
+    if not rate_hit(
+        f"subscribe:network:{client_network(client)}",
+        limit=newsletters_settings.RATE_PER_NETWORK,
+        period=newsletters_settings.RATE_PERIOD,
+    ):
         raise _refuse(SignupRefusalReason.NETWORK, "Too many requests from your network; try again later.", now=now)
     domain = email.rpartition("@")[2].lower()
     if domain_disposable(domain):
@@ -271,7 +246,11 @@ def signup_screen(*, email: str, data, client: str, now: datetime.datetime) -> N
         )
     if _mail_domain_check() and not domain_receives_mail(domain):
         raise _refuse(SignupRefusalReason.NO_MAIL, f"{domain} does not receive mail; check the address.", now=now)
-    if not _rate_hit(f"subscribe:domain:{domain}", limit=newsletters_settings.RATE_PER_DOMAIN):
+    if not rate_hit(
+        f"subscribe:domain:{domain}",
+        limit=newsletters_settings.RATE_PER_DOMAIN,
+        period=newsletters_settings.RATE_PERIOD,
+    ):
         raise _refuse(
             SignupRefusalReason.DOMAIN, "Too many requests for addresses at this domain; try again later.", now=now
         )

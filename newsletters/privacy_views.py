@@ -26,11 +26,16 @@ def _link_error(request, error: TokenInvalid):
     return render(request, "newsletters/link_error.html", context, status=410 if expired else 400)
 
 
+def _reader(token: str) -> Subscriber:
+    """The reader of a preferences link; raise TokenInvalid or Http404."""
+    return get_object_or_404(Subscriber, pk=token_read(token, purpose="preferences", kind=int))
+
+
 @require_GET
 def data(request, token):
     """Everything held about the reader of a preferences link, as a JSON download."""
     try:
-        subscriber = get_object_or_404(Subscriber, pk=token_read(token, purpose="preferences", kind=int))
+        subscriber = _reader(token)
     except TokenInvalid as error:
         return _link_error(request, error)
     body = json.dumps(subscriber_export(subscriber=subscriber), cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
@@ -44,7 +49,7 @@ def data(request, token):
 def erase_request(request, token):
     """From the preferences page: mail the reader a link that deletes them."""
     try:
-        subscriber = get_object_or_404(Subscriber, pk=token_read(token, purpose="preferences", kind=int))
+        subscriber = _reader(token)
     except TokenInvalid as error:
         return _link_error(request, error)
     subscriber_erase_request(subscriber=subscriber, now=timezone.now())

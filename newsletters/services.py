@@ -50,7 +50,7 @@ def issue_publish(*, issue: Issue, now: datetime.datetime, publish_at: datetime.
 # -------------------------------------------------------------------- reader flows
 
 
-def _rate_hit(key: str, *, limit: int, period: int) -> bool:
+def rate_hit(key: str, *, limit: int, period: int) -> bool:
     """Count one event under `key`; return True while within `limit` per `period` seconds."""
     cache.add(key, 0, timeout=period)
     try:
@@ -70,14 +70,14 @@ def subscription_request(
     same whether or not the address is known. Raises RateLimited when one client asks too
     often; silently sends nothing when one address was asked for too often.
     """
-    if not _rate_hit(
+    if not rate_hit(
         f"subscribe:client:{client}",
         limit=newsletters_settings.RATE_PER_CLIENT,
         period=newsletters_settings.RATE_PERIOD,
     ):
         raise RateLimited("Too many subscription requests from this client; try again later.")
     address_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
-    if not _rate_hit(
+    if not rate_hit(
         f"subscribe:address:{address_key}",
         limit=newsletters_settings.RATE_PER_ADDRESS,
         period=newsletters_settings.RATE_PERIOD,
