@@ -69,7 +69,7 @@ def _hmac_key() -> str:
     return hashlib.sha256(f"newsletters.altcha:{settings.SECRET_KEY}".encode()).hexdigest()
 
 
-def challenge_required(*, now: datetime.datetime) -> bool:
+def challenge_required() -> bool:
     """Whether subscribe requests must carry a solved challenge now (setting, or a recent burst)."""
     mode = newsletters_settings.CHALLENGE
     if mode not in ("auto", "always", "never"):
@@ -113,15 +113,23 @@ def _challenge_passed(payload: str) -> bool:
     """Whether `payload` (the widget's base64 JSON) solves a challenge of ours not used before."""
     if not payload or len(payload) > 2000:
         return False
-    ok, _error = verify_solution_v1(payload, _hmac_key(), check_expires=True)
-    if not ok:
-        return False
     try:
-        signature = json.loads(base64.b64decode(payload))["signature"]
-    except (ValueError, KeyError, TypeError):
+        solution = json.loads(base64.b64decode(payload, validate=True))
+    except ValueError:  # binascii.Error and JSONDecodeError are ValueErrors; so is bad UTF-8
         return False
+    # The library trusts the shape it is given: check it first, so hostile JSON is a refusal, not a 500.
+    if not (
+        isinstance(solution, dict)
+        and all(isinstance(solution.get(key), str) for key in ("algorithm", "challenge", "salt", "signature"))
+        and isinstance(solution.get("number"), int)
+        and not isinstance(solution.get("number"), bool)
+    ):
+        return False
+    ok, _error = verify_solution_v1(solution, _hmac_key(), check_expires=True)
     # One solution, one request: a bot that solved once cannot post it a thousand times.
-    return cache.add(f"signup:altcha-used:{signature}", True, timeout=int(_CHALLENGE_TTL.total_seconds()) + 60)
+    return ok and cache.add(
+        f"signup:altcha-used:{solution['signature']}", True, timeout=int(_CHALLENGE_TTL.total_seconds()) + 60
+    )
 
 
 # --------------------------------------------------------------------------- limits
@@ -231,7 +239,7 @@ def signup_screen(*, email: str, data, client: str, now: datetime.datetime) -> N
     burst_note()
     if data.get(HONEYPOT_FIELD):
         raise _refuse(SignupRefusalReason.HONEYPOT, "Thanks.", now=now)
-    if challenge_required(now=now) and not _challenge_passed(data.get(CHALLENGE_FIELD, "")):
+    if challenge_required() and not _challenge_passed(data.get(CHALLENGE_FIELD, "")):
         raise _refuse(SignupRefusalReason.CHALLENGE, "Please wait while your browser shows it is not a robot.", now=now)
     if not rate_hit(
         f"subscribe:network:{client_network(client)}",

@@ -80,7 +80,9 @@ def test_a_solution_works_once_and_a_forged_one_never(smtp_server, weekly, setti
     forged = json.loads(base64.b64decode(payload)) | {"signature": "0" * 64}
     forged = base64.b64encode(json.dumps(forged).encode()).decode()
     assert post(client, weekly, "c@example.org", altcha=forged).status_code == 400
-    assert post(client, weekly, "d@example.org", altcha="not base64 !").status_code == 400
+    hostile = [b"[]", b"1", b'"x"', b'{"algorithm": "SHA-256", "challenge": 1, "number": "x", "salt": null}', b"\xff"]
+    for raw in [base64.b64encode(value).decode() for value in hostile] + ["not base64 !"]:
+        assert post(client, weekly, "d@example.org", altcha=raw).status_code == 400
     assert [m.recipients for m in smtp_server.received] == [["a@example.org"]]
 
 
