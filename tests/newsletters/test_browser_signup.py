@@ -11,8 +11,10 @@ from functools import partial
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connections
+from django.utils import timezone
 
 from newsletters.embed import embed_snippet
 from newsletters.models import SignupRefusal
@@ -68,7 +70,12 @@ def blog_serving(page_html: str):
 
 def serious(page) -> list[str]:
     """axe-core's critical and serious violations on the page, one line each."""
-    results = Axe().run(page)
+    return serious_in(page, None)
+
+
+def serious_in(page, context: str | None) -> list[str]:
+    """axe-core's critical and serious violations within `context` (a CSS selector; None: the page)."""
+    results = Axe().run(page, context=context)
     return [
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
         for v in results.response["violations"]
@@ -193,3 +200,20 @@ def test_the_preferences_page_offers_the_reader_their_data(browser, site, smtp_s
     page.screenshot(path=str(SHOTS / f"erase-confirm-{width}.png"), full_page=True)
     page.get_by_role("button", name="Delete my data").click()
     page.get_by_role("heading", name="Deleted").wait_for()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_dashboard_card_of_refusals(browser, site, width):
+    SignupRefusal.objects.create(day=timezone.localdate(), reason="challenge", count=980)
+    SignupRefusal.objects.create(day=timezone.localdate(), reason="disposable", count=4)
+    User.objects.create_superuser("editor", "e@example.com", "pw")
+    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    page.goto(site.url + "/admin/login/?next=/admin/dashboard/")
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Log in").click()
+    card = page.locator("#signup-card")
+    card.wait_for()
+    assert serious_in(page, "#signup-card") == []
+    card.screenshot(path=str(SHOTS / f"dashboard-signup-card-{width}.png"))
+    assert "984" in card.inner_text()

@@ -1,13 +1,17 @@
 """The signup firewall: honeypot, proof-of-work challenge under a burst, limits, disposable and mail-less domains."""
 
 import base64
+import datetime
 import json
+import re
 
 import pytest
 from altcha import ChallengeV1, solve_challenge_v1
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
+from django.utils import timezone
 
 from newsletters.firewall import client_network, domain_disposable
 from newsletters.models import SignupRefusal, Subscriber
@@ -171,3 +175,18 @@ def test_wrong_settings_name_themselves(weekly, settings):
     settings.NEWSLETTERS_DNS_RESOLVER = "dns.example"
     with pytest.raises(ImproperlyConfigured, match="NEWSLETTERS_DNS_RESOLVER"):
         post(Client(), weekly, "ada@example.org")
+
+
+def test_the_dashboard_counts_refusals_of_the_last_seven_days(client, weekly, settings):
+    SignupRefusal.objects.create(day=timezone.localdate() - datetime.timedelta(days=7), reason="honeypot", count=50)
+    for _ in range(3):
+        post(Client(), weekly, "ada@mailinator.com")
+    post(Client(), weekly, "bob@example.org", website="filled")
+    client.force_login(User.objects.create_superuser("editor", "e@example.com", "pw"))
+    settings.NEWSLETTERS_CHALLENGE = "always"
+    page = client.get("/admin/dashboard/").content.decode()
+    card = re.search(r'<h2 id="signup-heading">.*?</section>', page, re.S).group(0)
+    rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td>(?:<strong>)?(\d+)', card))
+    assert rows["Disposable domain"] == "3" and rows["Honeypot field filled"] == "1"  # not last week's 50
+    assert rows["All"] == "4"
+    assert "<strong>on</strong>" in card
