@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from newsletters.conf import site_url
 from newsletters.exceptions import RateLimited, SignupRefused
-from newsletters.firewall import CHALLENGE_FIELD, HONEYPOT_FIELD, challenge_make, signup_submit
+from newsletters.firewall import CHALLENGE_FIELD, HONEYPOT_FIELD, challenge_make, challenge_required, signup_submit
 from newsletters.forms import EmbedForm
 from newsletters.models import Newsletter, SignupRefusalReason
 from newsletters.proxies import client_address
@@ -61,13 +61,26 @@ def embed_snippet(newsletter: Newsletter) -> str:
 @never_cache
 def challenge(request):
     """A fresh proof-of-work challenge for the signup script (any site may ask: it grants nothing)."""
-    response = JsonResponse(challenge_make(now=timezone.now()))
+    # "required" lets the script skip the work while no burst is on (phones thank it).
+    response = JsonResponse(challenge_make(now=timezone.now()) | {"required": challenge_required()})
     response["Access-Control-Allow-Origin"] = "*"
     return response
 
 
-def _answer(request, *, newsletter, status: int, message: str, ok: bool = False, extra: dict | None = None):
-    """Answer in JSON (with CORS for allowed origins) or as a page of this site with a link back."""
+def _answer(
+    request,
+    *,
+    newsletter,
+    status: int,
+    message: str,
+    ok: bool = False,
+    extra: dict | None = None,
+    page_extra: dict | None = None,
+):
+    """Answer in JSON (with CORS for allowed origins) or as a page of this site with a link back.
+
+    `extra` goes into both answers; `page_extra` only into the page's context.
+    """
     origin = request.headers.get("Origin", "")
     allowed = embed_origins(newsletter)
     if _wants_json(request):
@@ -75,7 +88,8 @@ def _answer(request, *, newsletter, status: int, message: str, ok: bool = False,
     else:
         back = request.POST.get("next", "")
         context = {"ok": ok, "message": message, "back": back if _origin(back) in allowed else ""}
-        response = render(request, "newsletters/embed_result.html", context | (extra or {}), status=status)
+        context |= (extra or {}) | (page_extra or {})
+        response = render(request, "newsletters/embed_result.html", context, status=status)
     if origin in allowed:
         response["Access-Control-Allow-Origin"] = origin
     response["Vary"] = "Origin"
@@ -118,7 +132,8 @@ def embed_subscribe(request):
                 newsletter=newsletter,
                 status=400,
                 message=str(error),
-                extra={"challenge": reverse("newsletters:challenge"), "form": form, "resubmit": _resubmit(request)},
+                extra={"challenge": reverse("newsletters:challenge")},
+                page_extra={"resubmit": _resubmit(request)},
             )
         return _answer(request, newsletter=newsletter, status=400, message=str(error))
     return _sent(request, newsletter)

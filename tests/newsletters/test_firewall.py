@@ -75,6 +75,22 @@ def test_a_bot_posting_a_thousand_signups_gets_at_most_twenty_mails_and_a_person
     assert len(smtp_server.received) == bot_mails + 1
 
 
+def test_a_script_is_told_in_json_to_solve_the_challenge(smtp_server, weekly, settings):
+    settings.NEWSLETTERS_CHALLENGE = "always"
+    client = Client()
+    assert client.get("/subscribe/challenge/").json()["required"] is True
+    answer = post(client, weekly, "ada@example.org", as_json=True)
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "ok": False,
+        "message": "Please wait while your browser shows it is not a robot.",
+        "challenge": "/subscribe/challenge/",
+    }
+    assert post(client, weekly, "ada@example.org", as_json=True, altcha=solved(client)).json()["ok"] is True
+    settings.NEWSLETTERS_CHALLENGE = "auto"
+    assert client.get("/subscribe/challenge/").json()["required"] is False
+
+
 def test_a_solution_works_once_and_a_forged_one_never(smtp_server, weekly, settings):
     settings.NEWSLETTERS_CHALLENGE = "always"
     client = Client()
