@@ -240,7 +240,11 @@ def signup_screen(*, email: str, data, client: str, now: datetime.datetime) -> N
     if data.get(HONEYPOT_FIELD):
         raise _refuse(SignupRefusalReason.HONEYPOT, "Thanks.", now=now)
     if challenge_required() and not _challenge_passed(data.get(CHALLENGE_FIELD, "")):
-        raise _refuse(SignupRefusalReason.CHALLENGE, "Please wait while your browser shows it is not a robot.", now=now)
+        raise _refuse(
+            SignupRefusalReason.CHALLENGE,
+            "Many sign-ups are arriving: your browser needs a second to show it is not a robot, then send the form again.",
+            now=now,
+        )
     if not rate_hit(
         f"subscribe:network:{client_network(client)}",
         limit=newsletters_settings.RATE_PER_NETWORK,

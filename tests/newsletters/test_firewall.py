@@ -83,7 +83,7 @@ def test_a_script_is_told_in_json_to_solve_the_challenge(smtp_server, weekly, se
     assert answer.status_code == 400
     assert answer.json() == {
         "ok": False,
-        "message": "Please wait while your browser shows it is not a robot.",
+        "message": "Many sign-ups are arriving: your browser needs a second to show it is not a robot, then send the form again.",
         "challenge": "/subscribe/challenge/",
     }
     assert post(client, weekly, "ada@example.org", as_json=True, altcha=solved(client)).json()["ok"] is True
