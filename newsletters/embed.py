@@ -133,7 +133,7 @@ def embed_subscribe(request):
                 status=400,
                 message=str(error),
                 extra={"challenge": reverse("newsletters:challenge")},
-                page_extra={"resubmit": _resubmit(request)},
+                page_extra={"resubmit": _resubmit(request), "email": data["email"], "newsletter": newsletter},
             )
         return _answer(request, newsletter=newsletter, status=400, message=str(error))
     return _sent(request, newsletter)
