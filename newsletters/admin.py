@@ -1,6 +1,5 @@
 """The editor's admin: newsletters, issues with attachments and preview, subscribers."""
 
-import csv
 import datetime
 
 from django import forms
@@ -8,14 +7,15 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 
 from newsletters.datetimes import EXAMPLE, LocalDateTimeField, zone_named
+from newsletters.embed import embed_snippet
 from newsletters.exceptions import MarkupError
+from newsletters.exports import csv_export_action
 from newsletters.markup import markdown_to_html
 from newsletters.models import (
     Attachment,
@@ -23,6 +23,7 @@ from newsletters.models import (
     Issue,
     IssueStatus,
     Newsletter,
+    SignupRefusal,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -33,40 +34,6 @@ from project.clock import db_now
 
 # Where the time zone the editor's browser posted with a publish time is kept, for the pages after.
 EDITOR_ZONE_KEY = "newsletters_editor_time_zone"
-
-# Spreadsheet programs run cells starting with these as formulas (CSV injection).
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
-
-
-def csv_export_action(columns: dict[str, str], *, filename: str):
-    """Build an admin action that downloads the selected rows as CSV.
-
-    `columns` maps each CSV header to an attribute path (`a__b` follows relations).
-    """
-
-    def export(modeladmin, request, queryset):
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        writer = csv.writer(response)
-        writer.writerow(columns)
-        for obj in queryset.iterator(chunk_size=2000):
-            row = []
-            for name in columns.values():
-                value = obj
-                for part in name.split("__"):
-                    value = getattr(value, part, None)
-                row.append(_csv_cell(value))
-            writer.writerow(row)
-        return response
-
-    export.short_description = "Export selected as CSV"
-    export.__name__ = f"export_{filename.split('.')[0]}_csv"
-    return export
 
 
 def _markdown_clean(source: str) -> str:
@@ -91,7 +58,18 @@ class NewsletterAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     # Set by the digest engine's circuit breaker, cleared by its resume button (which records who).
-    readonly_fields = ["paused_at", "pause_reason", "resumed_at", "resumed_by"]
+    readonly_fields = ["paused_at", "pause_reason", "resumed_at", "resumed_by", "embed_snippet"]
+
+    @admin.display(description="Subscribe form for your site")
+    def embed_snippet(self, obj):
+        if obj is None or obj.pk is None:
+            return "Save the newsletter first."
+        return format_html(
+            "<p>Paste this HTML into a page of a site listed under Embed origins. It works without the "
+            "script; with it the answer shows in place. <code>next</code> is where readers return.</p>"
+            '<pre style="white-space: pre-wrap; max-width: 60rem;"><code>{}</code></pre>',
+            escape(embed_snippet(obj)),  # shown as code: escape() escapes even safe strings
+        )
 
     def get_queryset(self, request):
         return (
@@ -391,3 +369,18 @@ class SubscriptionAdmin(admin.ModelAdmin):
             filename="subscriptions.csv",
         )
     ]
+
+
+@admin.register(SignupRefusal)
+class SignupRefusalAdmin(admin.ModelAdmin):
+    """What the signup firewall turned away, per day and reason (read only)."""
+
+    list_display = ["day", "reason", "count"]
+    list_filter = ["reason"]
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -30,6 +30,24 @@ newsletters_settings = AppSettings(
         # Test sends of an issue's email: addresses at once, and messages per editor per hour.
         "NEWSLETTERS_TEST_SEND_MAX_RECIPIENTS": Setting(10, int, 1),
         "NEWSLETTERS_TEST_SENDS_PER_HOUR": Setting(30, int, 1),
+        # The signup firewall (newsletters.firewall, docs/operating/signup-protection.md).
+        # Subscribe requests per /24 (IPv4) or /48 (IPv6) network, and confirmation mails per
+        # recipient domain, per NEWSLETTERS_RATE_PERIOD.
+        "NEWSLETTERS_RATE_PER_NETWORK": Setting(60, int, 1),
+        "NEWSLETTERS_RATE_PER_DOMAIN": Setting(100, int, 1),
+        # The proof-of-work challenge: "auto" (on for NEWSLETTERS_CHALLENGE_HOLD seconds once more
+        # than NEWSLETTERS_CHALLENGE_BURST requests came in NEWSLETTERS_CHALLENGE_WINDOW seconds),
+        # "always" or "never".
+        "NEWSLETTERS_CHALLENGE": Setting("auto", str),
+        "NEWSLETTERS_CHALLENGE_BURST": Setting(10, int, 1),
+        "NEWSLETTERS_CHALLENGE_WINDOW": Setting(60, int, 1),
+        "NEWSLETTERS_CHALLENGE_HOLD": Setting(900, int, 1),
+        # Work per challenge: the largest secret number (a browser tries about half of them).
+        "NEWSLETTERS_CHALLENGE_MAX_NUMBER": Setting(100_000, int, 1),
+        # Refuse addresses whose domain has neither MX nor A/AAAA records ("on" or "off"), asking
+        # the DNS server at NEWSLETTERS_DNS_RESOLVER (host or host:port; empty: the system's).
+        "NEWSLETTERS_MAIL_DOMAIN_CHECK": Setting("on", str),
+        "NEWSLETTERS_DNS_RESOLVER": Setting("", str),
     },
 )
 

@@ -15,3 +15,11 @@ class RateLimited(NewslettersError):
 
 class MarkupError(NewslettersError, ValueError):
     """Markdown that would cost too much to render: nested too deep, too many open brackets, too slow."""
+
+
+class SignupRefused(NewslettersError):
+    """A subscribe request the signup firewall turned away; `reason` is a SignupRefusalReason."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason

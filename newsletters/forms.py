@@ -146,3 +146,24 @@ class PreferencesForm(forms.Form):
 
     def rows(self):
         return [(s, self[f"freq_{s.pk}"], self[f"status_{s.pk}"]) for s in self.subscriptions]
+
+
+class EmbedForm(forms.Form):
+    """The embeddable form: an address for one newsletter, posted from any page."""
+
+    email = forms.EmailField(max_length=254, label="Email address")
+    name = forms.CharField(max_length=200, required=False, validators=[validate_single_line])
+    newsletter = forms.SlugField(max_length=100, allow_unicode=True)
+    frequency = forms.ChoiceField(choices=Frequency.choices, required=False)
+    timezone = forms.CharField(max_length=64, required=False)
+
+    def clean_email(self) -> str:
+        return email_normalize(self.cleaned_data["email"])
+
+    def clean_frequency(self) -> str:
+        return self.cleaned_data["frequency"] or Frequency.WEEKLY
+
+    def clean_timezone(self) -> str:
+        # A browser's zone unknown to this machine falls back to UTC rather than losing the reader.
+        value = self.cleaned_data["timezone"]
+        return value if value in timezone_names() else "UTC"

@@ -16,6 +16,7 @@ from newsletters.validators import (
     validate_attachment_size,
     validate_language,
     validate_mailbox,
+    validate_origins,
     validate_single_line,
     validate_timezone,
 )
@@ -105,6 +106,12 @@ class Newsletter(models.Model):
         "(required in commercial email by CAN-SPAM; mail providers expect a clear identity).",
     )
     active = models.BooleanField(default=True)
+    embed_origins = models.TextField(
+        blank=True,
+        validators=[validate_origins],
+        help_text="Sites whose pages may carry this newsletter's subscribe form, one origin a line, e.g. "
+        "https://blog.example.com: the form sends readers back there, and scripts there may read its JSON answer.",
+    )
     # Set by the digest engine's circuit breaker when bounces or complaints pass their limits:
     # its digests wait, planned, until an owner resumes sending.
     paused_at = models.DateTimeField(null=True, blank=True, help_text="When sending was paused (circuit breaker).")
@@ -296,3 +303,28 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber} → {self.newsletter} ({self.frequency})"
+
+
+class SignupRefusalReason(models.TextChoices):
+    HONEYPOT = "honeypot", "Honeypot field filled"
+    CHALLENGE = "challenge", "Challenge missing or wrong"
+    CLIENT = "client", "Too many from one IP"
+    NETWORK = "network", "Too many from one network"
+    DOMAIN = "domain", "Too many for one domain"
+    DISPOSABLE = "disposable", "Disposable domain"
+    NO_MAIL = "no_mail", "Domain receives no mail"
+
+
+class SignupRefusal(models.Model):
+    """Subscribe requests the signup firewall refused, counted per day and reason."""
+
+    day = models.DateField()
+    reason = models.CharField(max_length=20, choices=SignupRefusalReason)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "reason"]
+        constraints = [models.UniqueConstraint(fields=["day", "reason"], name="signup_refusal_unique_day_reason")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.reason}: {self.count}"

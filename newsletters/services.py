@@ -52,7 +52,7 @@ def issue_publish(*, issue: Issue, now: datetime.datetime, publish_at: datetime.
 # -------------------------------------------------------------------- reader flows
 
 
-def _rate_hit(key: str, *, limit: int, period: int) -> bool:
+def rate_hit(key: str, *, limit: int, period: int) -> bool:
     """Count one event under `key`; return True while within `limit` per `period` seconds."""
     cache.add(key, 0, timeout=period)
     try:
@@ -72,14 +72,14 @@ def subscription_request(
     same whether or not the address is known. Raises RateLimited when one client asks too
     often; silently sends nothing when one address was asked for too often.
     """
-    if not _rate_hit(
+    if not rate_hit(
         f"subscribe:client:{client}",
         limit=newsletters_settings.RATE_PER_CLIENT,
         period=newsletters_settings.RATE_PERIOD,
     ):
         raise RateLimited("Too many subscription requests from this client; try again later.")
     address_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
-    if not _rate_hit(
+    if not rate_hit(
         f"subscribe:address:{address_key}",
         limit=newsletters_settings.RATE_PER_ADDRESS,
         period=newsletters_settings.RATE_PERIOD,
@@ -318,9 +318,11 @@ def preferences_update(
                 subscription_changed.send(sender=Subscription, subscription=subscription, now=now)
 
 
-def subscriber_unsubscribe_all(*, subscriber: Subscriber) -> None:
-    """Unsubscribe a reader from everything. A suppressed reader stays suppressed: turning a
-    newsletter back on must not get around the bounces (only a new confirmation does)."""
+def subscriber_unsubscribe_all(*, subscriber: Subscriber) -> list[int]:
+    """Unsubscribe a reader from everything; return the ids of the subscriptions it stopped.
+
+    A suppressed reader stays suppressed: turning a newsletter back on must not get around
+    the bounces (only a new confirmation does)."""
     now = timezone.now()
     with transaction.atomic():
         stopping = list(
@@ -336,3 +338,50 @@ def subscriber_unsubscribe_all(*, subscriber: Subscriber) -> None:
         Subscriber.objects.filter(pk=subscriber.pk).exclude(status=SubscriberStatus.SUPPRESSED).update(
             status=SubscriberStatus.UNSUBSCRIBED
         )
+    return stopping
+
+
+def subscriptions_undo_unsubscribe(
+    *, subscriber: Subscriber, subscription_ids: list[int], now: datetime.datetime
+) -> int:
+    """Turn back on the subscriptions a reader unsubscribed from; return how many.
+
+    From now on, like resuming in the preferences (no digest of what was published meanwhile).
+    A suppressed reader stays suppressed: only a new confirmation shows the address works again.
+    """
+    if subscriber.status == SubscriberStatus.SUPPRESSED:
+        return 0
+    with transaction.atomic():
+        resumed = subscriber.subscriptions.filter(
+            pk__in=subscription_ids, status=SubscriptionStatus.UNSUBSCRIBED, newsletter__active=True
+        ).update(status=SubscriptionStatus.ACTIVE, cursor=now, next_due_at=None, updated_at=now)
+        if resumed:
+            Subscriber.objects.filter(pk=subscriber.pk, status=SubscriberStatus.UNSUBSCRIBED).update(
+                status=SubscriberStatus.ACTIVE
+            )
+    return resumed
+
+
+def subscription_join(*, subscriber: Subscriber, newsletter: Newsletter, now: datetime.datetime) -> bool:
+    """Subscribe a reader, known by a signed link, to one more newsletter, weekly; return whether it changed.
+
+    The signed link proves the address, so no confirmation mail: the same rule as turning a
+    newsletter back on in the preferences. A suppressed reader is refused.
+    """
+    if subscriber.status == SubscriberStatus.SUPPRESSED or not newsletter.active:
+        return False
+    with transaction.atomic():
+        subscription, created = Subscription.objects.select_for_update().get_or_create(
+            subscriber=subscriber,
+            newsletter=newsletter,
+            defaults={"frequency": Frequency.WEEKLY, "status": SubscriptionStatus.ACTIVE},
+        )
+        if not created:
+            if subscription.status == SubscriptionStatus.ACTIVE:
+                return False
+            subscription.status, subscription.cursor, subscription.next_due_at = SubscriptionStatus.ACTIVE, now, None
+            subscription.save()
+        Subscriber.objects.filter(pk=subscriber.pk, status=SubscriberStatus.UNSUBSCRIBED).update(
+            status=SubscriberStatus.ACTIVE
+        )
+    return True

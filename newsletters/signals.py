@@ -14,3 +14,13 @@ subscriber_confirmed = Signal()
 subscription_changed = Signal()
 # subscription_ids=: these subscriptions were unsubscribed.
 subscriptions_unsubscribed = Signal()
+
+# Sent by privacy.subscriber_export with subscriber=. Each receiver returns a dict of what its
+# app holds about that reader (digest: deliveries and bounce events), merged into the download.
+subscriber_data_export = Signal()
+
+# Sent by privacy.subscriber_erase inside its transaction, with subscriber= (the address still
+# readable) and address_hash=, before the reader's personal data is removed. Receivers remove
+# theirs (digest: the bounce events' raw messages and diagnostics, deliveries' last errors) and
+# keep only what the sending ledger needs.
+subscriber_erasing = Signal()

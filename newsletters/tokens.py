@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from newsletters.conf import site_url
 
-PURPOSES = ("unsubscribe", "preferences", "confirm")
+PURPOSES = ("unsubscribe", "preferences", "confirm", "undo", "erase")
 
 
 class TokenInvalid(Exception):
@@ -75,5 +75,20 @@ def confirm_url(request: dict) -> str:
     return _link("newsletters:confirm", purpose="confirm", value=request)
 
 
+def erase_url(subscriber_id: int, address_hash: str) -> str:
+    """Absolute URL that deletes a reader (newsletters.privacy); bound to the address it was mailed to."""
+    return _link("newsletters:erase", purpose="erase", value={"s": subscriber_id, "h": address_hash[:16]})
+
+
+def data_url(subscriber_id: int) -> str:
+    """Absolute URL of the download of everything held about a reader (a preferences token)."""
+    return _link("newsletters:data", purpose="preferences", value=subscriber_id)
+
+
 def _link(view: str, *, purpose: str, value) -> str:
     return site_url(reverse(view, kwargs={"token": token_make(purpose=purpose, value=value)}))
+
+
+def undo_url(subscriber_id: int, subscription_ids: list[int]) -> str:
+    """Absolute URL that undoes an unsubscribe of these subscriptions (valid UNDO_DAYS, newsletters.undo)."""
+    return _link("newsletters:undo", purpose="undo", value={"s": subscriber_id, "ids": sorted(subscription_ids)})

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from newsletters import views
+from newsletters import embed, privacy_views, undo, views
 
 
 class UnicodeSlugConverter:
@@ -22,9 +22,16 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("subscribe/", views.subscribe, name="subscribe"),
     path("subscribe/sent/", views.subscribe_sent, name="subscribe_sent"),
+    path("subscribe/challenge/", embed.challenge, name="challenge"),
+    path("embed/subscribe/", embed.embed_subscribe, name="embed_subscribe"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
     path("p/<str:token>/", views.preferences, name="preferences"),
+    path("p/<str:token>/join/", undo.join, name="join"),
+    path("p/<str:token>/data.json", privacy_views.data, name="data"),
+    path("p/<str:token>/delete/", privacy_views.erase_request, name="erase_request"),
+    path("delete/<str:token>/", privacy_views.erase, name="erase"),
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("undo/<str:token>/", undo.undo, name="undo"),
     path("u/<str:token>/weekly/", views.unsubscribe_to_weekly, name="unsubscribe_weekly"),
     path("n/<uslug:slug>/", views.archive, name="archive"),
     path("n/<uslug:slug>/feed/", views.NewsletterFeed(), name="feed"),

@@ -4,6 +4,7 @@ import email.policy
 import re
 from email.errors import HeaderParseError
 from functools import cache
+from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 import idna
@@ -117,3 +118,35 @@ def email_normalize(value: str) -> str:
             "The domain of %(value)s is not valid: %(error)s.", code="idna", params={"value": value, "error": error}
         ) from None
     return f"{local}@{domain}"
+
+
+def origins_parse(value: str) -> list[str]:
+    """Read one origin a line ("https://blog.example.com", "http://localhost:8080"); raise ValidationError naming a bad one."""
+    origins = []
+    for line in filter(None, (part.strip() for part in value.splitlines())):
+        parts = urlsplit(line)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or port == -1
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.username
+        ):
+            raise ValidationError(
+                "%(line)s is not an origin: write the scheme and host only, e.g. https://blog.example.com.",
+                code="origin",
+                params={"line": line},
+            )
+        origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    return origins
+
+
+def validate_origins(value: str) -> None:
+    """Refuse anything but one web origin a line."""
+    origins_parse(value)

@@ -17,11 +17,19 @@ from django.utils.feedgenerator import Atom1Feed
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from newsletters.conf import newsletters_settings
-from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited
+from newsletters.conf import newsletters_settings, site_domain, site_url
+from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited, SignupRefused
+from newsletters.firewall import signup_submit
 from newsletters.forms import PreferencesForm, SubscribeForm
-from newsletters.markup import markdown_to_html
-from newsletters.models import Frequency, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+from newsletters.markup import html_excerpt, markdown_to_html
+from newsletters.models import (
+    Frequency,
+    SignupRefusalReason,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
 from newsletters.proxies import client_address
 from newsletters.schedules import Schedule
 from newsletters.selectors import issues_visible, newsletters_public
@@ -31,11 +39,11 @@ from newsletters.services import (
     preferences_update,
     subscriber_unsubscribe_all,
     subscription_confirm,
-    subscription_request,
     subscription_set_frequency,
     subscription_unsubscribe,
 )
 from newsletters.tokens import TokenExpired, TokenInvalid, preferences_url, token_read
+from newsletters.undo import unsubscribed_context
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +73,32 @@ def archive(request, slug):
         page = Paginator(issues, ARCHIVE_PER_PAGE).page(number)
     except InvalidPage:
         raise Http404("No such page.") from None
-    return render(request, "newsletters/archive.html", {"newsletter": newsletter, "page": page})
+    path = newsletter.get_absolute_url() + (f"?page={page.number}" if page.number > 1 else "")
+    share = _share(
+        title=newsletter.name,
+        description=newsletter.description or f"The archive of {newsletter.name}.",
+        path=path,
+        kind="website",
+    )
+    return render(request, "newsletters/archive.html", {"newsletter": newsletter, "page": page, "share": share})
+
+
+SHARE_DESCRIPTION_LENGTH = 160
+
+
+def _share(*, title: str, description: str, path: str, kind: str, published=None) -> dict:
+    """What a page's description, canonical link, Open Graph and Twitter tags say."""
+    description = " ".join(description.split())
+    if len(description) > SHARE_DESCRIPTION_LENGTH:
+        description = description[: SHARE_DESCRIPTION_LENGTH - 1].rsplit(" ", 1)[0] + "…"
+    return {
+        "title": title,
+        "description": description,
+        "url": site_url(path),
+        "type": kind,
+        "site_name": site_domain(),
+        "published": published,
+    }
 
 
 def issue_detail(request, slug, issue_slug):
@@ -79,6 +112,14 @@ def issue_detail(request, slug, issue_slug):
         # The page still answers (title, date, files); the editor fixes the text in the admin.
         logger.error("Issue %s of %s cannot be shown: %s", issue.pk, newsletter.slug, error)
         context["markup_error"] = True
+    excerpt = issue.preheader or html_excerpt(context.get("body_html", ""), length=SHARE_DESCRIPTION_LENGTH + 1)
+    context["share"] = _share(
+        title=issue.title,
+        description=excerpt or newsletter.description or newsletter.name,
+        path=issue.get_absolute_url(),
+        kind="article",
+        published=issue.publish_at,
+    )
     return render(request, "newsletters/issue.html", context)
 
 
@@ -152,16 +193,21 @@ def subscribe(request):
         if not form.is_valid():
             return render(request, "newsletters/subscribe.html", {"form": form}, status=400)
         try:
-            subscription_request(
+            signup_submit(
                 email=form.cleaned_data["email"],
                 name=form.cleaned_data["name"],
                 tz=form.cleaned_data["timezone"],
                 choices=form.choices(),
+                data=request.POST,
                 client=client_address(request.META),
                 now=timezone.now(),
             )
         except RateLimited:
             return render(request, "newsletters/rate_limited.html", status=429)
+        except SignupRefused as error:
+            if error.reason != SignupRefusalReason.HONEYPOT:  # a bot learns nothing
+                form.add_error(None, str(error))
+                return render(request, "newsletters/subscribe.html", {"form": form}, status=400)
         return redirect("newsletters:subscribe_sent")
     return render(request, "newsletters/subscribe.html", {"form": form})
 
@@ -223,10 +269,12 @@ def preferences(request, token):
     saved = False
     if request.method == "POST":
         if "unsubscribe_all" in request.POST:
-            subscriber_unsubscribe_all(subscriber=subscriber)
-            return render(request, "newsletters/unsubscribed.html", {"everything": True})
+            stopped = subscriber_unsubscribe_all(subscriber=subscriber)
+            context = {"everything": True} | unsubscribed_context(subscriber=subscriber, subscription_ids=stopped)
+            return render(request, "newsletters/unsubscribed.html", context)
         if not form.is_valid():
-            return render(request, "newsletters/preferences.html", {"form": form, "subscriber": subscriber}, status=400)
+            context = {"form": form, "subscriber": subscriber, "token": token}
+            return render(request, "newsletters/preferences.html", context, status=400)
         changes = [
             PreferenceChange(s.pk, form.cleaned_data[f"freq_{s.pk}"], form.cleaned_data[f"status_{s.pk}"])
             for s in form.subscriptions
@@ -244,6 +292,7 @@ def preferences(request, token):
     context = {
         "form": form,
         "subscriber": subscriber,
+        "token": token,
         "saved": saved,
         "welcome": "welcome" in request.GET,
         "schedule": _schedule_rows(subscriber, form.subscriptions, now=timezone.now()),
@@ -277,9 +326,14 @@ def unsubscribe(request, token):
         if request.POST.get("from") != "page":
             # Mail providers post these by the thousand after a big digest: one query, a plain answer.
             return HttpResponse("Unsubscribed.\n", content_type="text/plain")
-    subscription = get_object_or_404(Subscription.objects.select_related("newsletter"), pk=subscription_id)
+    subscription = get_object_or_404(
+        Subscription.objects.select_related("newsletter", "subscriber"), pk=subscription_id
+    )
     if request.method == "POST":
-        return render(request, "newsletters/unsubscribed.html", {"subscription": subscription})
+        context = {"subscription": subscription} | unsubscribed_context(
+            subscriber=subscription.subscriber, subscription_ids=[subscription.pk]
+        )
+        return render(request, "newsletters/unsubscribed.html", context)
     context = {
         "subscription": subscription,
         "token": token,

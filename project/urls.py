@@ -1,9 +1,11 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
+from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
 from digest.desk.views import breaker_resume, dashboard, deliverability
+from newsletters.sitemaps import SITEMAPS
 from staff.views import two_factor
 
 urlpatterns = [
@@ -16,5 +18,6 @@ urlpatterns = [
     # ESPs' tracking webhooks (django-anymail), for bounces and complaints: digest.returns.webhooks.
     path("anymail/", include("digest.returns.webhooks")),
     path("dev/", include("newsletters.dev_urls")),
+    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path("", include("newsletters.urls")),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
