@@ -100,6 +100,9 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "newsletters",
     "digest",
+    "api",
+    # Serves the API docs' Swagger UI from our own static files, not a CDN.
+    "ninja",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +114,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Calls under /api/: Idempotency-Key, problem bodies for unknown paths, one log line each.
+    "api.middleware.ApiMiddleware",
 ]
 
 # Content-Security-Policy on every page (Django's own, docs/operating/deployment.md): scripts
@@ -210,6 +215,8 @@ LOGGING = {
     "loggers": {
         "digest": {"handlers": ["console"], "level": env_str("DIGEST_LOG_LEVEL", "INFO")},
         "newsletters": {"handlers": ["console"], "level": "INFO"},
+        # One line per API call, with the token's name (api.middleware).
+        "api": {"handlers": ["console"], "level": env_str("API_LOG_LEVEL", "INFO")},
         # Where django-crontab reports a failing job; without this it would vanish.
         "django_crontab": {"handlers": ["console"], "level": "INFO"},
     },

@@ -14,6 +14,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # ESPs' tracking webhooks (django-anymail), for bounces and complaints: digest.webhooks.
     path("anymail/", include("digest.webhooks")),
+    # The REST API (api/): /api/v1/, its OpenAPI schema and docs.
+    path("api/", include("api.urls")),
     path("dev/", include("newsletters.dev_urls")),
     path("", include("newsletters.urls")),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,261 @@
+"""Subscribers and subscriptions: read with `read`; created, changed and deleted with `subscribers`.
+
+Creating goes through the reader's own rules: the subscribe form's checks, then either the
+double opt-in mail (nothing stored until the link is followed, the same answer whether or
+not the address is known) or, with consent recorded in the caller's app, the rules of
+`import_subscribers --confirmed` (an address that opted out is never re-subscribed).
+"""
+
+import datetime
+import ipaddress
+from typing import Literal
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import Query, Router, Status
+
+from api.auth import READ, SUBSCRIBERS
+from api.exceptions import Conflict, Invalid, TooManyRequests
+from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, paginate
+from api.problems import answers
+from api.schemas import (
+    Accepted,
+    SubscriberIn,
+    SubscriberOut,
+    SubscriberPatch,
+    SubscriptionOut,
+    SubscriptionPatch,
+)
+from api.services import consent_record
+from newsletters.conf import newsletters_settings
+from newsletters.exceptions import RateLimited
+from newsletters.forms import SubscribeForm
+from newsletters.importing import subscriber_enrol
+from newsletters.models import Subscriber, Subscription, SubscriptionStatus
+from newsletters.selectors import newsletters_public
+from newsletters.services import (
+    PreferenceChange,
+    preferences_update,
+    subscription_request,
+    subscription_unsubscribe,
+)
+
+router = Router(tags=["subscribers"])
+
+CONFIRMATION_SENT = (
+    "If the address can receive mail, a confirmation link is on its way; nothing is stored until it is followed."
+)
+
+
+def _subscribers():
+    return Subscriber.objects.prefetch_related("subscriptions")
+
+
+def _form_errors(form) -> Invalid:
+    errors = []
+    for field, messages in form.errors.items():
+        if field.startswith(("nl_", "freq_")):
+            field = "subscriptions"
+        errors += [{"field": "" if field == "__all__" else field, "message": message} for message in messages]
+    return Invalid("; ".join(e["message"] for e in errors), errors=errors)
+
+
+@router.get("/subscribers", response=answers(200, Page[SubscriberOut]), auth=READ, summary="List subscribers")
+def subscriber_list(
+    request,
+    status: Literal["pending", "active", "unsubscribed", "suppressed"] | None = None,
+    email: str | None = None,
+    created_after: datetime.datetime | None = None,
+    created_before: datetime.datetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
+):
+    """Subscribers in id order with their subscriptions; `email` matches one address, in any case."""
+    queryset = _subscribers()
+    if status is not None:
+        queryset = queryset.filter(status=status)
+    if email is not None:
+        queryset = queryset.filter(email__iexact=email.strip())
+    if created_after is not None:
+        queryset = queryset.filter(created_at__gte=created_after)
+    if created_before is not None:
+        queryset = queryset.filter(created_at__lt=created_before)
+    return paginate(queryset, cursor=cursor, limit=limit)
+
+
+@router.post(
+    "/subscribers",
+    response={**answers(201, SubscriberOut), 202: Accepted},
+    auth=SUBSCRIBERS,
+    summary="Subscribe a reader",
+)
+def subscriber_create(request, payload: SubscriberIn):
+    """Subscribe a reader to newsletters, by double opt-in (202) or with consent you recorded (201)."""
+    newsletters = list(newsletters_public())
+    data = {"email": payload.email, "name": payload.name, "timezone": payload.timezone}
+    for choice in payload.subscriptions:
+        data[f"nl_{choice.newsletter}"], data[f"freq_{choice.newsletter}"] = "on", choice.frequency
+    form = SubscribeForm(data, newsletters=newsletters)
+    if not form.is_valid():
+        raise _form_errors(form)
+    email, name, tz, choices = (
+        form.cleaned_data["email"],
+        form.cleaned_data["name"],
+        form.cleaned_data["timezone"],
+        form.choices(),
+    )
+    now = timezone.now()
+    if payload.confirmation == "double_opt_in":
+        client = f"api:{request.auth.pk}"
+        if payload.client_ip:
+            try:
+                client = str(ipaddress.ip_address(payload.client_ip))
+            except ValueError:
+                raise Invalid(
+                    "client_ip is not an IP address.", errors=[{"field": "client_ip", "message": "not an IP address"}]
+                ) from None
+        try:
+            subscription_request(email=email, name=name, tz=tz, choices=choices, client=client, now=now)
+        except RateLimited as error:
+            raise TooManyRequests(str(error), retry_after=newsletters_settings.RATE_PERIOD) from None
+        return Status(202, {"detail": CONFIRMATION_SENT})
+    if payload.consent is None:
+        raise Invalid(
+            "consent_recorded needs `consent`: what the reader agreed to, and when.",
+            errors=[{"field": "consent", "message": "required with consent_recorded"}],
+        )
+    with transaction.atomic():
+        counts = subscriber_enrol(email=email, name=name, tz=tz, choices=choices, now=now)
+        subscriber = _subscribers().get(email__iexact=email)
+        if counts["skipped_opted_out"]:
+            raise Conflict(
+                "The address (or one of these subscriptions) unsubscribed or was suppressed: only the reader's "
+                "own confirmation subscribes it again (use double_opt_in)."
+            )
+        consent_record(
+            subscriber=subscriber,
+            newsletters=[n for n in newsletters if n.pk in choices],
+            text=payload.consent.text,
+            given_at=payload.consent.given_at,
+            source_ip=payload.consent.source_ip,
+            recorded_by=request.auth.name,
+        )
+    return Status(201, subscriber)
+
+
+@router.get(
+    "/subscribers/{subscriber_id}", response=answers(200, SubscriberOut), auth=READ, summary="Read a subscriber"
+)
+def subscriber_read(request, subscriber_id: int):
+    return get_object_or_404(_subscribers(), pk=subscriber_id)
+
+
+@router.patch(
+    "/subscribers/{subscriber_id}",
+    response=answers(200, SubscriberOut),
+    auth=SUBSCRIBERS,
+    summary="Change a subscriber",
+)
+def subscriber_update(request, subscriber_id: int, payload: SubscriberPatch):
+    """Change the name or time zone, as the reader's preferences page does."""
+    subscriber = get_object_or_404(Subscriber, pk=subscriber_id)
+    name = subscriber.name if payload.name is None else payload.name.strip()
+    tz = subscriber.timezone if payload.timezone is None else payload.timezone
+    form = SubscribeForm({"email": subscriber.email, "name": name, "timezone": tz}, newsletters=[])
+    form.is_valid()
+    form.errors.pop("__all__", None)  # "choose at least one newsletter" is the subscribe page's own rule
+    form.errors.pop("email", None)  # the address is not changed here
+    if form.errors:
+        raise _form_errors(form)
+    _preferences_apply(subscriber, name=name, tz=tz)
+    return get_object_or_404(_subscribers(), pk=subscriber_id)
+
+
+def _preferences_apply(subscriber: Subscriber, *, name: str, tz: str, change: PreferenceChange | None = None) -> None:
+    """Save through the preferences page's service: each subscription as it is, but `change`."""
+    changes = [
+        change if change and change.subscription_id == s.pk else PreferenceChange(s.pk, s.frequency, s.status)
+        for s in subscriber.subscriptions.all()
+    ]
+    preferences_update(subscriber=subscriber, name=name, tz=tz, changes=changes, now=timezone.now())
+
+
+@router.delete(
+    "/subscribers/{subscriber_id}", response=answers(204, None), auth=SUBSCRIBERS, summary="Delete a subscriber"
+)
+def subscriber_delete(request, subscriber_id: int):
+    """Erase a subscriber with their subscriptions, digests' records and bounce events (a right-to-erasure request)."""
+    get_object_or_404(Subscriber, pk=subscriber_id).delete()
+    return Status(204, None)
+
+
+@router.get("/subscriptions", response=answers(200, Page[SubscriptionOut]), auth=READ, summary="List subscriptions")
+def subscription_list(
+    request,
+    newsletter: int | None = None,
+    subscriber: int | None = None,
+    status: Literal["pending", "active", "paused", "unsubscribed"] | None = None,
+    created_after: datetime.datetime | None = None,
+    created_before: datetime.datetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
+):
+    """Subscriptions in id order, filtered by newsletter, subscriber, status and creation time."""
+    queryset = Subscription.objects.all()
+    for field, value in {"newsletter_id": newsletter, "subscriber_id": subscriber, "status": status}.items():
+        if value is not None:
+            queryset = queryset.filter(**{field: value})
+    if created_after is not None:
+        queryset = queryset.filter(created_at__gte=created_after)
+    if created_before is not None:
+        queryset = queryset.filter(created_at__lt=created_before)
+    return paginate(queryset, cursor=cursor, limit=limit)
+
+
+@router.get(
+    "/subscriptions/{subscription_id}", response=answers(200, SubscriptionOut), auth=READ, summary="Read a subscription"
+)
+def subscription_read(request, subscription_id: int):
+    return get_object_or_404(Subscription, pk=subscription_id)
+
+
+@router.patch(
+    "/subscriptions/{subscription_id}",
+    response=answers(200, SubscriptionOut),
+    auth=SUBSCRIBERS,
+    summary="Change frequency or status",
+)
+def subscription_update(request, subscription_id: int, payload: SubscriptionPatch):
+    """Change how often, or pause, resume or stop, as the reader's preferences page does.
+
+    A pending subscription becomes active only when the reader confirms: the API cannot skip
+    the double opt-in.
+    """
+    subscription = get_object_or_404(Subscription.objects.select_related("subscriber"), pk=subscription_id)
+    status = payload.status or subscription.status
+    if subscription.status == SubscriptionStatus.PENDING and status != SubscriptionStatus.PENDING:
+        if status == SubscriptionStatus.UNSUBSCRIBED:
+            subscription_unsubscribe(subscription_id=subscription.pk)
+            subscription.refresh_from_db()
+            return subscription
+        raise Conflict("The subscription waits for the reader's confirmation; only that makes it active.")
+    subscriber = subscription.subscriber
+    change = PreferenceChange(subscription.pk, payload.frequency or subscription.frequency, status)
+    _preferences_apply(subscriber, name=subscriber.name, tz=subscriber.timezone, change=change)
+    subscription.refresh_from_db()
+    return subscription
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/unsubscribe",
+    response=answers(200, SubscriptionOut),
+    auth=SUBSCRIBERS,
+    summary="Unsubscribe",
+)
+def subscription_stop(request, subscription_id: int):
+    """Stop at once, as the one-click link does: no digest not yet handed to SMTP is sent. Idempotent."""
+    subscription = get_object_or_404(Subscription, pk=subscription_id)
+    subscription_unsubscribe(subscription_id=subscription.pk)
+    subscription.refresh_from_db()
+    return subscription

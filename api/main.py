@@ -1,0 +1,100 @@
+"""The API at /api/v1/: its routers, and every error answered as an RFC 9457 problem."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+
+from api.auth import TokenThrottle, retry_after
+from api.endpoints import issues, newsletters, returns, subscribers
+from api.exceptions import ApiError, TooManyRequests
+from api.problems import PROBLEM_CONTENT_TYPE, problem_response
+from api.services import invalid_from
+
+
+class DigestAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        """Document error bodies under their real media type, application/problem+json."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    if int(status) >= 400 and "application/json" in response.get("content", {}):
+                        response["content"] = {PROBLEM_CONTENT_TYPE: response["content"]["application/json"]}
+        return schema
+
+
+api = DigestAPI(
+    title="Digest engine API",
+    version="1",
+    description="Newsletters, issues, subscribers, bounces and figures. Authenticate with "
+    "`Authorization: Bearer dgst_…` (tokens are made in the admin). Errors are RFC 9457 problem details.",
+    urls_namespace="api-v1",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    throttle=[TokenThrottle()],
+)
+api.add_router("", newsletters.router)
+api.add_router("", issues.router)
+api.add_router("", subscribers.router)
+api.add_router("", returns.router)
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, error: ApiError) -> HttpResponse:
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyRequests) else None
+    return problem_response(
+        request, status=error.status, title=error.title, detail=error.detail, errors=error.errors, headers=headers
+    )
+
+
+@api.exception_handler(DjangoValidationError)
+def _django_invalid(request: HttpRequest, error: DjangoValidationError) -> HttpResponse:
+    return _api_error(request, invalid_from(error))
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    errors = [
+        {
+            "field": ".".join(
+                str(part) for part in e.get("loc", ()) if part not in ("body", "payload", "query", "path")
+            ),
+            "message": e.get("msg", "invalid"),
+        }
+        for e in error.errors
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+    return problem_response(request, status=422, title="Invalid request", detail=detail, errors=errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    return problem_response(
+        request,
+        status=401,
+        title="Not authenticated",
+        detail="Send an API token: Authorization: Bearer dgst_… (tokens are made in the admin).",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+@api.exception_handler(Throttled)
+def _throttled(request: HttpRequest, error: Throttled) -> HttpResponse:
+    return problem_response(
+        request,
+        status=429,
+        title="Too many requests",
+        detail=f"The token {request.auth.name!r} made more calls than its rate allows; retry later.",
+        headers={"Retry-After": retry_after(error.wait)},
+    )
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, error: Http404) -> HttpResponse:
+    return problem_response(request, status=404, title="Not found", detail="Nothing here has that id.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    return problem_response(request, status=error.status_code, title="Error", detail=str(error))

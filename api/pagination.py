@@ -1,0 +1,47 @@
+"""Cursor pagination: pages in id order, each naming where the next one starts.
+
+A cursor is the last id of a page, base64url-encoded: opaque to callers, stable while rows
+are added (new rows come after it) or deleted (a missing id is simply passed over), and one
+indexed range query per page however deep it goes, unlike an offset.
+"""
+
+import base64
+import binascii
+
+from django.db.models import QuerySet
+from ninja import Schema
+
+from api.exceptions import Invalid
+
+PAGE_SIZE = 50
+PAGE_SIZE_MAX = 100
+
+
+class Page[T](Schema):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def cursor_make(pk: int) -> str:
+    return base64.urlsafe_b64encode(str(pk).encode()).decode().rstrip("=")
+
+
+def cursor_read(cursor: str) -> int:
+    """The id a cursor stands for; Invalid if it is not one this API made."""
+    try:
+        value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        value = -1
+    if value < 0:
+        raise Invalid("The cursor is not one this API gave out.", errors=[{"field": "cursor", "message": "unknown"}])
+    return value
+
+
+def paginate(queryset: QuerySet, *, cursor: str | None, limit: int) -> dict:
+    """One page of `queryset` after `cursor`, in id order, and the cursor of the next page (None at the end)."""
+    if cursor:
+        queryset = queryset.filter(pk__gt=cursor_read(cursor))
+    rows = list(queryset.order_by("pk")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_cursor": cursor_make(rows[-1].pk) if more else None}
