@@ -42,7 +42,9 @@ api.add_router("", returns.router)
 
 @api.exception_handler(ApiError)
 def _api_error(request: HttpRequest, error: ApiError) -> HttpResponse:
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyRequests) else None
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyRequests) else {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return problem_response(
         request, status=error.status, title=error.title, detail=error.detail, errors=error.errors, headers=headers
     )
@@ -53,17 +55,15 @@ def _django_invalid(request: HttpRequest, error: DjangoValidationError) -> HttpR
     return _api_error(request, invalid_from(error))
 
 
+def _field(location: tuple) -> str:
+    """A pydantic error's location as the caller wrote it: without the source, and a body without its parameter."""
+    parts = list(location[2:] if location[:1] == ("body",) else location[1:])
+    return ".".join(str(part) for part in parts)
+
+
 @api.exception_handler(ValidationError)
 def _invalid(request: HttpRequest, error: ValidationError) -> HttpResponse:
-    errors = [
-        {
-            "field": ".".join(
-                str(part) for part in e.get("loc", ()) if part not in ("body", "payload", "query", "path")
-            ),
-            "message": e.get("msg", "invalid"),
-        }
-        for e in error.errors
-    ]
+    errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in error.errors]
     detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
     return problem_response(request, status=422, title="Invalid request", detail=detail, errors=errors)
 
