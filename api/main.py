@@ -1,15 +1,28 @@
 """The API at /api/v1/: its routers, and every error answered as an RFC 9457 problem."""
 
+from http import HTTPStatus
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+from ninja.parser import Parser
 
 from api.auth import TokenThrottle, retry_after
 from api.endpoints import issues, newsletters, returns, subscribers
 from api.exceptions import ApiError, TooManyRequests
 from api.problems import PROBLEM_CONTENT_TYPE, problem_response
 from api.services import invalid_from
+
+
+class ObjectParser(Parser):
+    """Every request body of this API is a JSON object: a list or a bare value is refused (400), not read as {}."""
+
+    def parse_body(self, request: HttpRequest):
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise ValueError("the body is not a JSON object")
+        return data
 
 
 class DigestAPI(NinjaAPI):
@@ -33,6 +46,7 @@ api = DigestAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     throttle=[TokenThrottle()],
+    parser=ObjectParser(),
 )
 api.add_router("", newsletters.router)
 api.add_router("", issues.router)
@@ -97,4 +111,6 @@ def _not_found(request: HttpRequest, error: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
-    return problem_response(request, status=error.status_code, title="Error", detail=str(error))
+    return problem_response(
+        request, status=error.status_code, title=HTTPStatus(error.status_code).phrase, detail=str(error)
+    )

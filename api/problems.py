@@ -5,7 +5,7 @@ from ninja import Schema
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # The statuses an operation may answer with a problem; every operation documents them.
-PROBLEM_STATUSES = frozenset({401, 403, 404, 409, 422, 429})
+PROBLEM_STATUSES = frozenset({400, 401, 403, 404, 409, 422, 429})
 
 
 class FieldError(Schema):

@@ -1,13 +1,30 @@
 """What the API reads and answers: typed schemas, from which the OpenAPI document is generated."""
 
 import datetime
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
+from pydantic import AwareDatetime, BeforeValidator
 
 from newsletters.conf import site_url
 
 Frequency = Literal["immediate", "daily", "weekly"]
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]")
+
+
+def _iso_text(value):
+    """Refuse what pydantic would otherwise read as a moment, such as a number of seconds since 1970."""
+    if isinstance(value, str) and not ISO_DATE.match(value):
+        raise ValueError("expected an ISO 8601 date-time with an offset, such as 2026-05-01T09:00:00+02:00")
+    return value
+
+
+# A row's id: what a database's bigint holds (a larger number is refused, not sent to the database).
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+# An ISO 8601 date-time with its offset: a bare "09:00" on a server means nothing to a caller elsewhere.
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
 class NewsletterOut(Schema):
@@ -18,9 +35,17 @@ class NewsletterOut(Schema):
     language: str
     from_email: str
     active: bool
-    send_time: datetime.time
+    # A wall-clock time without an offset, which JSON Schema's "time" format does not allow.
+    send_time: str = Field(
+        pattern=r"^\d{2}:\d{2}$",
+        description="HH:MM in each subscriber's own time zone: when daily and weekly digests go.",
+    )
     weekly_day: int = Field(description="0 Monday … 6 Sunday: the day of weekly digests.")
     url: str
+
+    @staticmethod
+    def resolve_send_time(obj) -> str:
+        return f"{obj.send_time:%H:%M}"
 
     @staticmethod
     def resolve_url(obj) -> str:
@@ -41,7 +66,7 @@ class IssueOut(Schema):
 
 
 class IssueIn(Schema):
-    newsletter: int
+    newsletter: Id
     title: str = Field(min_length=1, max_length=250)
     slug: str | None = Field(None, max_length=250, description="Empty: made from the title.")
     body: str = Field(min_length=1, description="Markdown, as editors write it in the admin.")
@@ -56,7 +81,7 @@ class IssuePatch(Schema):
 
 
 class ScheduleIn(Schema):
-    publish_at: datetime.datetime = Field(description="In the future, with a time zone offset.")
+    publish_at: Moment = Field(description="In the future.")
 
 
 class PreviewOut(Schema):
@@ -91,13 +116,13 @@ class SubscriberOut(Schema):
 
 
 class Choice(Schema):
-    newsletter: int
+    newsletter: Id
     frequency: Frequency = "weekly"
 
 
 class ConsentIn(Schema):
     text: str = Field(min_length=1, max_length=5000, description="What the reader agreed to, as they saw it.")
-    given_at: datetime.datetime
+    given_at: Moment
     source_ip: str | None = Field(None, description="The reader's IP address when they agreed.")
 
 

@@ -11,7 +11,7 @@ from api.auth import ISSUES, READ
 from api.exceptions import Conflict, Invalid
 from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, paginate
 from api.problems import answers
-from api.schemas import IssueIn, IssueOut, IssuePatch, PreviewOut, ScheduleIn
+from api.schemas import Id, IssueIn, IssueOut, IssuePatch, Moment, PreviewOut, ScheduleIn
 from api.services import issue_change, issue_draft_create
 from newsletters.exceptions import MarkupError
 from newsletters.markup import markdown_to_html
@@ -25,10 +25,10 @@ router = Router(tags=["issues"])
 @router.get("/issues", response=answers(200, Page[IssueOut]), auth=READ, summary="List issues")
 def issue_list(
     request,
-    newsletter: int | None = None,
+    newsletter: Id | None = None,
     status: Literal["draft", "scheduled", "published"] | None = None,
-    published_after: datetime.datetime | None = None,
-    published_before: datetime.datetime | None = None,
+    published_after: Moment | None = None,
+    published_before: Moment | None = None,
     cursor: str | None = None,
     limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
 ):
@@ -68,12 +68,12 @@ def issue_create(request, payload: IssueIn):
 
 
 @router.get("/issues/{issue_id}", response=answers(200, IssueOut), auth=READ, summary="Read an issue")
-def issue_read(request, issue_id: int):
+def issue_read(request, issue_id: Id):
     return get_object_or_404(Issue, pk=issue_id)
 
 
 @router.patch("/issues/{issue_id}", response=answers(200, IssueOut), auth=ISSUES, summary="Change an issue")
-def issue_update(request, issue_id: int, payload: IssuePatch):
+def issue_update(request, issue_id: Id, payload: IssuePatch):
     """Change the fields given; leave the others."""
     issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=issue_id)
     return issue_change(issue=issue, changes=payload.dict(exclude_unset=True, exclude_none=True))
@@ -89,20 +89,18 @@ def _publishable(issue: Issue, *, now: datetime.datetime) -> None:
 
 
 @router.post("/issues/{issue_id}/schedule", response=answers(200, IssueOut), auth=ISSUES, summary="Schedule an issue")
-def issue_schedule(request, issue_id: int, payload: ScheduleIn):
+def issue_schedule(request, issue_id: Id, payload: ScheduleIn):
     """Publish at a future time: digests carry it from then on."""
     issue = get_object_or_404(Issue, pk=issue_id)
     now = db_now()
     _publishable(issue, now=now)
-    if payload.publish_at.tzinfo is None:
-        raise Invalid("publish_at needs a time zone offset, e.g. 2026-05-01T09:00+02:00.")
     if payload.publish_at <= now:
         raise Invalid("publish_at is in the past; publish now instead.")
     return issue_publish(issue=issue, now=now, publish_at=payload.publish_at)
 
 
 @router.post("/issues/{issue_id}/publish", response=answers(200, IssueOut), auth=ISSUES, summary="Publish now")
-def issue_publish_now(request, issue_id: int):
+def issue_publish_now(request, issue_id: Id):
     """Publish at once (a scheduled issue too): the next digest runs carry it."""
     issue = get_object_or_404(Issue, pk=issue_id)
     now = db_now()
@@ -111,7 +109,7 @@ def issue_publish_now(request, issue_id: int):
 
 
 @router.get("/issues/{issue_id}/preview", response=answers(200, PreviewOut), auth=READ, summary="Preview the digest")
-def issue_preview(request, issue_id: int):
+def issue_preview(request, issue_id: Id):
     """The digest a reader gets when this issue is the only new one: subject, HTML and plain text."""
     issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=issue_id)
     try:

@@ -6,7 +6,7 @@ from ninja import Query, Router
 from api.auth import READ
 from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, paginate
 from api.problems import answers
-from api.schemas import NewsletterOut
+from api.schemas import Id, NewsletterOut
 from newsletters.models import Newsletter
 
 router = Router(tags=["newsletters"], auth=READ)
@@ -27,5 +27,5 @@ def newsletter_list(
 
 
 @router.get("/newsletters/{newsletter_id}", response=answers(200, NewsletterOut), summary="Read a newsletter")
-def newsletter_read(request, newsletter_id: int):
+def newsletter_read(request, newsletter_id: Id):
     return get_object_or_404(Newsletter, pk=newsletter_id)

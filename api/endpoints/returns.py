@@ -1,6 +1,5 @@
 """Bounce events and the dashboard's figures, read only."""
 
-import datetime
 from typing import Literal
 
 from django.shortcuts import get_object_or_404
@@ -11,7 +10,7 @@ from api import engine
 from api.auth import READ
 from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, paginate
 from api.problems import answers
-from api.schemas import BounceOut, DailyStatsOut, IssueStatsOut
+from api.schemas import BounceOut, DailyStatsOut, Id, IssueStatsOut, Moment
 from newsletters.models import Issue
 
 router = Router(tags=["bounces and stats"], auth=READ)
@@ -20,10 +19,10 @@ router = Router(tags=["bounces and stats"], auth=READ)
 @router.get("/bounces", response=answers(200, Page[BounceOut]), summary="List bounce events")
 def bounce_list(
     request,
-    subscriber: int | None = None,
+    subscriber: Id | None = None,
     kind: Literal["hard", "soft", "complaint", "unsubscribed", "lifted"] | None = None,
-    occurred_after: datetime.datetime | None = None,
-    occurred_before: datetime.datetime | None = None,
+    occurred_after: Moment | None = None,
+    occurred_before: Moment | None = None,
     cursor: str | None = None,
     limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
 ):
@@ -41,7 +40,7 @@ def bounce_list(
 
 
 @router.get("/stats/issues/{issue_id}", response=answers(200, IssueStatsOut), summary="How an issue did")
-def issue_stats(request, issue_id: int):
+def issue_stats(request, issue_id: Id):
     """The issue report's figures: digests that carried it by outcome, readers who left after it, bounces, complaints."""
     issue = get_object_or_404(Issue, pk=issue_id)
     if issue.publish_at is None:
@@ -59,7 +58,7 @@ def issue_stats(request, issue_id: int):
 
 
 @router.get("/stats/days", response=answers(200, DailyStatsOut), summary="Readers and digests per day")
-def daily_stats(request, days: int = Query(30, ge=1, le=366), newsletter: int | None = None):
+def daily_stats(request, days: int = Query(30, ge=1, le=366), newsletter: Id | None = None):
     """The dashboard's charts as numbers: per day (per week past 90 days) in the site's time zone, oldest first."""
     now = timezone.now()
     readers = engine.readers_timeline(days=days, now=now, newsletter_id=newsletter)

@@ -6,7 +6,6 @@ not the address is known) or, with consent recorded in the caller's app, the rul
 `import_subscribers --confirmed` (an address that opted out is never re-subscribed).
 """
 
-import datetime
 import ipaddress
 from typing import Literal
 
@@ -21,6 +20,8 @@ from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, paginate
 from api.problems import answers
 from api.schemas import (
     Accepted,
+    Id,
+    Moment,
     SubscriberIn,
     SubscriberOut,
     SubscriberPatch,
@@ -66,8 +67,8 @@ def subscriber_list(
     request,
     status: Literal["pending", "active", "unsubscribed", "suppressed"] | None = None,
     email: str | None = None,
-    created_after: datetime.datetime | None = None,
-    created_before: datetime.datetime | None = None,
+    created_after: Moment | None = None,
+    created_before: Moment | None = None,
     cursor: str | None = None,
     limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
 ):
@@ -147,7 +148,7 @@ def subscriber_create(request, payload: SubscriberIn):
 @router.get(
     "/subscribers/{subscriber_id}", response=answers(200, SubscriberOut), auth=READ, summary="Read a subscriber"
 )
-def subscriber_read(request, subscriber_id: int):
+def subscriber_read(request, subscriber_id: Id):
     return get_object_or_404(_subscribers(), pk=subscriber_id)
 
 
@@ -157,7 +158,7 @@ def subscriber_read(request, subscriber_id: int):
     auth=SUBSCRIBERS,
     summary="Change a subscriber",
 )
-def subscriber_update(request, subscriber_id: int, payload: SubscriberPatch):
+def subscriber_update(request, subscriber_id: Id, payload: SubscriberPatch):
     """Change the name or time zone, as the reader's preferences page does."""
     subscriber = get_object_or_404(Subscriber, pk=subscriber_id)
     name = subscriber.name if payload.name is None else payload.name.strip()
@@ -184,7 +185,7 @@ def _preferences_apply(subscriber: Subscriber, *, name: str, tz: str, change: Pr
 @router.delete(
     "/subscribers/{subscriber_id}", response=answers(204, None), auth=SUBSCRIBERS, summary="Delete a subscriber"
 )
-def subscriber_delete(request, subscriber_id: int):
+def subscriber_delete(request, subscriber_id: Id):
     """Erase a subscriber with their subscriptions, digests' records and bounce events (a right-to-erasure request)."""
     get_object_or_404(Subscriber, pk=subscriber_id).delete()
     return Status(204, None)
@@ -193,11 +194,11 @@ def subscriber_delete(request, subscriber_id: int):
 @router.get("/subscriptions", response=answers(200, Page[SubscriptionOut]), auth=READ, summary="List subscriptions")
 def subscription_list(
     request,
-    newsletter: int | None = None,
-    subscriber: int | None = None,
+    newsletter: Id | None = None,
+    subscriber: Id | None = None,
     status: Literal["pending", "active", "paused", "unsubscribed"] | None = None,
-    created_after: datetime.datetime | None = None,
-    created_before: datetime.datetime | None = None,
+    created_after: Moment | None = None,
+    created_before: Moment | None = None,
     cursor: str | None = None,
     limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
 ):
@@ -216,7 +217,7 @@ def subscription_list(
 @router.get(
     "/subscriptions/{subscription_id}", response=answers(200, SubscriptionOut), auth=READ, summary="Read a subscription"
 )
-def subscription_read(request, subscription_id: int):
+def subscription_read(request, subscription_id: Id):
     return get_object_or_404(Subscription, pk=subscription_id)
 
 
@@ -226,7 +227,7 @@ def subscription_read(request, subscription_id: int):
     auth=SUBSCRIBERS,
     summary="Change frequency or status",
 )
-def subscription_update(request, subscription_id: int, payload: SubscriptionPatch):
+def subscription_update(request, subscription_id: Id, payload: SubscriptionPatch):
     """Change how often, or pause, resume or stop, as the reader's preferences page does.
 
     A pending subscription becomes active only when the reader confirms: the API cannot skip
@@ -253,7 +254,7 @@ def subscription_update(request, subscription_id: int, payload: SubscriptionPatc
     auth=SUBSCRIBERS,
     summary="Unsubscribe",
 )
-def subscription_stop(request, subscription_id: int):
+def subscription_stop(request, subscription_id: Id):
     """Stop at once, as the one-click link does: no digest not yet handed to SMTP is sent. Idempotent."""
     subscription = get_object_or_404(Subscription, pk=subscription_id)
     subscription_unsubscribe(subscription_id=subscription.pk)
