@@ -33,7 +33,7 @@ from newsletters.conf import newsletters_settings
 from newsletters.exceptions import RateLimited
 from newsletters.forms import SubscribeForm
 from newsletters.importing import subscriber_enrol
-from newsletters.models import Subscriber, Subscription, SubscriptionStatus
+from newsletters.models import Frequency, Subscriber, Subscription, SubscriptionStatus
 from newsletters.selectors import newsletters_public
 from newsletters.services import (
     PreferenceChange,
@@ -95,6 +95,8 @@ def subscriber_create(request, payload: SubscriberIn):
     """Subscribe a reader to newsletters, by double opt-in (202) or with consent you recorded (201)."""
     newsletters = list(newsletters_public())
     data = {"email": payload.email, "name": payload.name, "timezone": payload.timezone}
+    # The page posts every newsletter's frequency menu, followed or not.
+    data |= {f"freq_{newsletter.pk}": Frequency.WEEKLY for newsletter in newsletters}
     for choice in payload.subscriptions:
         data[f"nl_{choice.newsletter}"], data[f"freq_{choice.newsletter}"] = "on", choice.frequency
     form = SubscribeForm(data, newsletters=newsletters)

@@ -14,6 +14,7 @@ CONSENT = {"text": "Yes, send me the weekly news.", "given_at": "2026-11-30T10:0
 
 
 def test_double_opt_in_mails_a_link_and_stores_nothing_until_it_is_followed(api, smtp_server):
+    NewsletterFactory()  # not chosen
     newsletter = NewsletterFactory()
     payload = {
         "email": "Ann@Example.com",
@@ -84,7 +85,7 @@ def test_too_many_requests_from_one_client_are_refused(api, smtp_server, setting
 
 
 def test_recorded_consent_subscribes_at_once_and_keeps_the_evidence(api):
-    newsletter = NewsletterFactory()
+    newsletter, other = NewsletterFactory(), NewsletterFactory()
     payload = {
         "email": "bo@example.com",
         "name": "Bo",
@@ -97,6 +98,7 @@ def test_recorded_consent_subscribes_at_once_and_keeps_the_evidence(api):
     body = response.json()
     assert body["status"] == "active" and body["subscriptions"][0]["status"] == "active"
     assert body["subscriptions"][0]["frequency"] == "immediate"
+    assert not Subscription.objects.filter(newsletter=other).exists()
     consent = Consent.objects.get()
     assert (consent.subscriber_id, consent.newsletters, consent.recorded_by) == (
         body["id"],

@@ -46,7 +46,9 @@ def environment_names(path: Path) -> set[str]:
 
 
 def settings_read_by_the_code() -> set[str]:
-    names = app_setting_names(ROOT / "digest" / "conf.py") | app_setting_names(ROOT / "newsletters" / "conf.py")
+    names = set()
+    for app in ("digest", "newsletters", "api"):
+        names |= app_setting_names(ROOT / app / "conf.py")
     for path in sorted((ROOT / "project").glob("*.py")):
         names |= environment_names(path)
     return names

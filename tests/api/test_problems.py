@@ -1,0 +1,34 @@
+"""Every error is an RFC 9457 problem, even for paths and methods the API does not have; the docs need no CDN."""
+
+from tests.api.conftest import ApiClient, assert_problem
+
+
+def test_an_unknown_path_is_a_problem(api):
+    body = assert_problem(api.call("get", "/nowhere"), 404)
+    assert body["instance"] == "/api/v1/nowhere"
+
+
+def test_a_method_the_path_lacks_is_a_problem(api):
+    response = api.call("put", "/newsletters")
+    assert_problem(response, 405)
+    assert "GET" in response["Allow"]
+
+
+def test_a_body_that_is_not_json_is_a_problem(api):
+    response = api.post(
+        "/api/v1/issues",
+        data="{not json",
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api.raw_token}"},
+    )
+    assert_problem(response, 400)
+
+
+def test_the_schema_and_docs_are_public_and_served_from_this_site(db):
+    client = ApiClient(None)
+    schema = client.get("/api/v1/openapi.json").json()
+    assert schema["openapi"].startswith("3.") and "/api/v1/subscribers" in schema["paths"]
+    problem = schema["paths"]["/api/v1/issues"]["post"]["responses"]["422"]["content"]
+    assert list(problem) == ["application/problem+json"]
+    page = client.get("/api/v1/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
