@@ -30,10 +30,14 @@ def _show_secret(request, token: ApiToken, raw: str) -> None:
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenForm
-    list_display = ["name", "prefix", "scopes", "expires_at", "last_used_at", "created_by", "created_at"]
+    list_display = ["name", "prefix", "scope_list", "expires_at", "last_used_at", "created_by", "created_at"]
     readonly_fields = ["prefix", "created_by", "created_at", "last_used_at"]
     search_fields = ["name", "prefix"]
     actions = ["secret_renew"]
+
+    @admin.display(description="Scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
 
     def get_fields(self, request, obj=None):
         return ["name", "scopes", "expires_at", *(self.readonly_fields if obj else [])]

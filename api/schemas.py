@@ -5,7 +5,7 @@ import re
 from typing import Annotated, Literal
 
 from ninja import Field, Schema
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from newsletters.conf import site_url
 
@@ -23,8 +23,17 @@ def _iso_text(value):
 # A row's id: what a database's bigint holds (a larger number is refused, not sent to the database).
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
+
+def _in_utc(value: datetime.datetime) -> datetime.datetime:
+    """The same moment in UTC: databases refuse offsets Python allows (PostgreSQL's end at ±15:59)."""
+    try:
+        return value.astimezone(datetime.UTC)
+    except OverflowError:
+        raise ValueError("the date-time is out of range") from None
+
+
 # An ISO 8601 date-time with its offset: a bare "09:00" on a server means nothing to a caller elsewhere.
-Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
 
 
 class NewsletterOut(Schema):

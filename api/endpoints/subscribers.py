@@ -9,6 +9,7 @@ not the address is known) or, with consent recorded in the caller's app, the rul
 import ipaddress
 from typing import Literal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -28,7 +29,7 @@ from api.schemas import (
     SubscriptionOut,
     SubscriptionPatch,
 )
-from api.services import consent_record
+from api.services import consent_record, invalid_from
 from newsletters.conf import newsletters_settings
 from newsletters.exceptions import RateLimited
 from newsletters.forms import SubscribeForm
@@ -41,6 +42,7 @@ from newsletters.services import (
     subscription_request,
     subscription_unsubscribe,
 )
+from newsletters.validators import validate_single_line, validate_timezone
 
 router = Router(tags=["subscribers"])
 
@@ -165,12 +167,14 @@ def subscriber_update(request, subscriber_id: Id, payload: SubscriberPatch):
     subscriber = get_object_or_404(Subscriber, pk=subscriber_id)
     name = subscriber.name if payload.name is None else payload.name.strip()
     tz = subscriber.timezone if payload.timezone is None else payload.timezone
-    form = SubscribeForm({"email": subscriber.email, "name": name, "timezone": tz}, newsletters=[])
-    form.is_valid()
-    form.errors.pop("__all__", None)  # "choose at least one newsletter" is the subscribe page's own rule
-    form.errors.pop("email", None)  # the address is not changed here
-    if form.errors:
-        raise _form_errors(form)
+    refused = {}
+    for field, validator, value in (("name", validate_single_line, name), ("timezone", validate_timezone, tz)):
+        try:
+            validator(value)  # the preferences form's own validators
+        except ValidationError as error:
+            refused[field] = error.messages
+    if refused:
+        raise invalid_from(ValidationError(refused))
     _preferences_apply(subscriber, name=name, tz=tz)
     return get_object_or_404(_subscribers(), pk=subscriber_id)
 

@@ -32,3 +32,11 @@ def test_the_schema_and_docs_are_public_and_served_from_this_site(db):
     assert list(problem) == ["application/problem+json"]
     page = client.get("/api/v1/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+
+
+def test_a_moment_the_database_cannot_hold_is_refused_or_moved_to_utc(api):
+    # PostgreSQL refuses offsets past ±15:59, which Python allows; the API compares in UTC.
+    assert api.call("get", "/subscribers", {"created_after": "2026-01-01T00:00:00-22:27"}).status_code == 200
+    assert_problem(api.call("get", "/subscribers", {"created_after": "0001-01-01T00:00:00+05:00"}), 422)
+    assert_problem(api.call("get", "/subscribers", {"created_after": "1700000000"}), 422)
+    assert_problem(api.call("get", "/subscribers", {"created_after": "2026-01-01T00:00:00"}), 422)  # no offset
