@@ -37,11 +37,16 @@ def cursor_read(cursor: str) -> int:
     return value
 
 
-def paginate(queryset: QuerySet, *, cursor: str | None, limit: int) -> dict:
-    """One page of `queryset` after `cursor`, in id order, and the cursor of the next page (None at the end)."""
+def paginate(queryset: QuerySet, *, cursor: str | None, limit: int, values: tuple[str, ...] = ()) -> dict:
+    """One page of `queryset` after `cursor`, in id order, and the cursor of the next page (None at the end).
+
+    With `values` (which must hold "id"), the rows are dicts of those fields: no model instances to build.
+    """
     if cursor:
         queryset = queryset.filter(pk__gt=cursor_read(cursor))
-    rows = list(queryset.order_by("pk")[: limit + 1])
+    queryset = queryset.order_by("pk")
+    rows = list((queryset.values(*values) if values else queryset)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": rows, "next_cursor": cursor_make(rows[-1].pk) if more else None}
+    last = rows[-1]["id"] if values and rows else rows[-1].pk if rows else None
+    return {"items": rows, "next_cursor": cursor_make(last) if more else None}

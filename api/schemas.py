@@ -119,10 +119,6 @@ class SubscriberOut(Schema):
     created_at: datetime.datetime
     subscriptions: list[SubscriptionOut]
 
-    @staticmethod
-    def resolve_subscriptions(obj) -> list:
-        return list(obj.subscriptions.all())  # prefetched by the queries that list subscribers
-
 
 class Choice(Schema):
     newsletter: Id

@@ -11,6 +11,7 @@ from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Query, Router, Status
@@ -51,8 +52,25 @@ CONFIRMATION_SENT = (
 )
 
 
-def _subscribers():
-    return Subscriber.objects.prefetch_related("subscriptions")
+SUBSCRIBER_FIELDS = ("id", "email", "name", "timezone", "status", "confirmed_at", "created_at")
+SUBSCRIPTION_FIELDS = ("id", "subscriber_id", "newsletter_id", "frequency", "status", "created_at", "unsubscribed_at")
+
+
+def _with_subscriptions(rows: list[dict]) -> list[dict]:
+    """Give each subscriber row its subscriptions: one query for a whole page, plain dicts (no models to build)."""
+    by_id = {row["id"]: row | {"subscriptions": []} for row in rows}
+    subscriptions = Subscription.objects.filter(subscriber_id__in=by_id).order_by("id")
+    for subscription in subscriptions.values(*SUBSCRIPTION_FIELDS):
+        by_id[subscription["subscriber_id"]]["subscriptions"].append(subscription)
+    return list(by_id.values())
+
+
+def _subscriber(pk: int) -> dict:
+    """One subscriber as the API answers it; 404 if there is none."""
+    rows = _with_subscriptions(list(Subscriber.objects.filter(pk=pk).values(*SUBSCRIBER_FIELDS)))
+    if not rows:
+        raise Http404
+    return rows[0]
 
 
 def _form_errors(form) -> Invalid:
@@ -75,7 +93,7 @@ def subscriber_list(
     limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
 ):
     """Subscribers in id order with their subscriptions; `email` matches one address, in any case."""
-    queryset = _subscribers()
+    queryset = Subscriber.objects.all()
     if status is not None:
         queryset = queryset.filter(status=status)
     if email is not None:
@@ -84,7 +102,8 @@ def subscriber_list(
         queryset = queryset.filter(created_at__gte=created_after)
     if created_before is not None:
         queryset = queryset.filter(created_at__lt=created_before)
-    return paginate(queryset, cursor=cursor, limit=limit)
+    page = paginate(queryset, cursor=cursor, limit=limit, values=SUBSCRIBER_FIELDS)
+    return page | {"items": _with_subscriptions(page["items"])}
 
 
 @router.post(
@@ -132,7 +151,7 @@ def subscriber_create(request, payload: SubscriberIn):
         )
     with transaction.atomic():
         counts = subscriber_enrol(email=email, name=name, tz=tz, choices=choices, now=now)
-        subscriber = _subscribers().get(email__iexact=email)
+        subscriber = Subscriber.objects.get(email__iexact=email)
         if counts["skipped_opted_out"]:
             raise Conflict(
                 "The address (or one of these subscriptions) unsubscribed or was suppressed: only the reader's "
@@ -146,14 +165,14 @@ def subscriber_create(request, payload: SubscriberIn):
             source_ip=payload.consent.source_ip,
             recorded_by=request.auth.name,
         )
-    return Status(201, subscriber)
+    return Status(201, _subscriber(subscriber.pk))
 
 
 @router.get(
     "/subscribers/{subscriber_id}", response=answers(200, SubscriberOut), auth=READ, summary="Read a subscriber"
 )
 def subscriber_read(request, subscriber_id: Id):
-    return get_object_or_404(_subscribers(), pk=subscriber_id)
+    return _subscriber(subscriber_id)
 
 
 @router.patch(
@@ -176,7 +195,7 @@ def subscriber_update(request, subscriber_id: Id, payload: SubscriberPatch):
     if refused:
         raise invalid_from(ValidationError(refused))
     _preferences_apply(subscriber, name=name, tz=tz)
-    return get_object_or_404(_subscribers(), pk=subscriber_id)
+    return _subscriber(subscriber_id)
 
 
 def _preferences_apply(subscriber: Subscriber, *, name: str, tz: str, change: PreferenceChange | None = None) -> None:
@@ -217,7 +236,7 @@ def subscription_list(
         queryset = queryset.filter(created_at__gte=created_after)
     if created_before is not None:
         queryset = queryset.filter(created_at__lt=created_before)
-    return paginate(queryset, cursor=cursor, limit=limit)
+    return paginate(queryset, cursor=cursor, limit=limit, values=SUBSCRIPTION_FIELDS)
 
 
 @router.get(
