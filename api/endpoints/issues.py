@@ -76,7 +76,7 @@ def issue_read(request, issue_id: Id):
 def issue_update(request, issue_id: Id, payload: IssuePatch):
     """Change the fields given; leave the others."""
     issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=issue_id)
-    return issue_change(issue=issue, changes=payload.dict(exclude_unset=True, exclude_none=True))
+    return issue_change(issue=issue, changes=payload.model_dump(exclude_unset=True, exclude_none=True))
 
 
 def _publishable(issue: Issue, *, now: datetime.datetime) -> None:
