@@ -37,6 +37,12 @@ def cursor_read(cursor: str) -> int:
     return value
 
 
+def filtered(queryset: QuerySet, **lookups) -> QuerySet:
+    """`queryset` narrowed by each lookup the caller gave (a None value: not asked for)."""
+    given = {lookup: value for lookup, value in lookups.items() if value is not None}
+    return queryset.filter(**given) if given else queryset
+
+
 def paginate(queryset: QuerySet, *, cursor: str | None, limit: int, values: tuple[str, ...] = ()) -> dict:
     """One page of `queryset` after `cursor`, in id order, and the cursor of the next page (None at the end).
 

@@ -9,7 +9,7 @@ from ninja import Query, Router, Status
 from api import engine
 from api.auth import ISSUES, READ
 from api.exceptions import Conflict, Invalid
-from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, paginate
+from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, filtered, paginate
 from api.problems import answers
 from api.schemas import Id, IssueIn, IssueOut, IssuePatch, Moment, PreviewOut, ScheduleIn
 from api.services import issue_change, issue_draft_create
@@ -33,9 +33,12 @@ def issue_list(
     limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
 ):
     """Issues in id order, filtered by newsletter, state and publish time (after: inclusive, before: exclusive)."""
-    queryset = Issue.objects.all()
-    if newsletter is not None:
-        queryset = queryset.filter(newsletter_id=newsletter)
+    queryset = filtered(
+        Issue.objects.all(),
+        newsletter_id=newsletter,
+        publish_at__gte=published_after,
+        publish_at__lt=published_before,
+    )
     now = db_now()
     if status == "draft":
         queryset = queryset.filter(status=IssueStatus.DRAFT)
@@ -43,10 +46,6 @@ def issue_list(
         queryset = queryset.filter(status=IssueStatus.PUBLISHED, publish_at__gt=now)
     elif status == "published":
         queryset = queryset.filter(status=IssueStatus.PUBLISHED, publish_at__lte=now)
-    if published_after is not None:
-        queryset = queryset.filter(publish_at__gte=published_after)
-    if published_before is not None:
-        queryset = queryset.filter(publish_at__lt=published_before)
     return paginate(queryset, cursor=cursor, limit=limit)
 
 

@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Query, Router
 
 from api.auth import READ
-from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, paginate
+from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, filtered, paginate
 from api.problems import answers
 from api.schemas import Id, NewsletterOut
 from newsletters.models import Newsletter
@@ -20,10 +20,7 @@ def newsletter_list(
     limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
 ):
     """Every newsletter in id order; `active=true` gives those readers may subscribe to."""
-    queryset = Newsletter.objects.all()
-    if active is not None:
-        queryset = queryset.filter(active=active)
-    return paginate(queryset, cursor=cursor, limit=limit)
+    return paginate(filtered(Newsletter.objects.all(), active=active), cursor=cursor, limit=limit)
 
 
 @router.get("/newsletters/{newsletter_id}", response=answers(200, NewsletterOut), summary="Read a newsletter")

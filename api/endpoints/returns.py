@@ -8,7 +8,7 @@ from ninja import Query, Router
 
 from api import engine
 from api.auth import READ
-from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, paginate
+from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, filtered, paginate
 from api.problems import answers
 from api.schemas import BounceOut, DailyStatsOut, Id, IssueStatsOut, Moment
 from newsletters.models import Issue
@@ -40,15 +40,13 @@ def bounce_list(
     limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
 ):
     """Bounces, complaints and ESP events in id order (the order they were stored), and what the policy did."""
-    queryset = engine.BounceEvent.objects.all()
-    if subscriber is not None:
-        queryset = queryset.filter(subscriber_id=subscriber)
-    if kind is not None:
-        queryset = queryset.filter(kind=kind)
-    if occurred_after is not None:
-        queryset = queryset.filter(occurred_at__gte=occurred_after)
-    if occurred_before is not None:
-        queryset = queryset.filter(occurred_at__lt=occurred_before)
+    queryset = filtered(
+        engine.BounceEvent.objects.all(),
+        subscriber_id=subscriber,
+        kind=kind,
+        occurred_at__gte=occurred_after,
+        occurred_at__lt=occurred_before,
+    )
     return paginate(queryset, cursor=cursor, limit=limit, values=BOUNCE_FIELDS)
 
 

@@ -18,7 +18,7 @@ from ninja import Query, Router, Status
 
 from api.auth import READ, SUBSCRIBERS
 from api.exceptions import Conflict, Invalid, TooManyRequests
-from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, paginate
+from api.pagination import PAGE_SIZE, PAGE_SIZE_MAX, Page, filtered, paginate
 from api.problems import answers
 from api.schemas import (
     Accepted,
@@ -93,15 +93,13 @@ def subscriber_list(
     limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
 ):
     """Subscribers in id order with their subscriptions; `email` matches one address, in any case."""
-    queryset = Subscriber.objects.all()
-    if status is not None:
-        queryset = queryset.filter(status=status)
-    if email is not None:
-        queryset = queryset.filter(email__iexact=email.strip())
-    if created_after is not None:
-        queryset = queryset.filter(created_at__gte=created_after)
-    if created_before is not None:
-        queryset = queryset.filter(created_at__lt=created_before)
+    queryset = filtered(
+        Subscriber.objects.all(),
+        status=status,
+        email__iexact=email.strip() if email is not None else None,
+        created_at__gte=created_after,
+        created_at__lt=created_before,
+    )
     page = paginate(queryset, cursor=cursor, limit=limit, values=SUBSCRIBER_FIELDS)
     return page | {"items": _with_subscriptions(page["items"])}
 
@@ -228,14 +226,14 @@ def subscription_list(
     limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_SIZE_MAX),
 ):
     """Subscriptions in id order, filtered by newsletter, subscriber, status and creation time."""
-    queryset = Subscription.objects.all()
-    for field, value in {"newsletter_id": newsletter, "subscriber_id": subscriber, "status": status}.items():
-        if value is not None:
-            queryset = queryset.filter(**{field: value})
-    if created_after is not None:
-        queryset = queryset.filter(created_at__gte=created_after)
-    if created_before is not None:
-        queryset = queryset.filter(created_at__lt=created_before)
+    queryset = filtered(
+        Subscription.objects.all(),
+        newsletter_id=newsletter,
+        subscriber_id=subscriber,
+        status=status,
+        created_at__gte=created_after,
+        created_at__lt=created_before,
+    )
     return paginate(queryset, cursor=cursor, limit=limit, values=SUBSCRIPTION_FIELDS)
 
 
