@@ -12,7 +12,9 @@ from api.problems import PROBLEM_CONTENT_TYPE, problem_response
 logger = logging.getLogger("api")
 
 PREFIX = "/api/"
-TITLES = {404: "Not found", 405: "Method not allowed"}
+# Django's own answers, in HTML, that an API caller gets as problems instead (a 500 is still logged by django.request).
+TITLES = {404: "Not found", 405: "Method not allowed", 500: "Internal server error"}
+DETAILS = {500: "The server failed; the error is logged. Retry later or tell the site's operators."}
 
 
 class ApiMiddleware:
@@ -32,14 +34,13 @@ class ApiMiddleware:
         if response.status_code in TITLES and not response.get("Content-Type", "").startswith(
             ("application/json", PROBLEM_CONTENT_TYPE)
         ):
-            # Django's own answer for a path or method the API does not have.
             status = response.status_code
             allow = response.get("Allow")
             response = problem_response(
                 request,
                 status=status,
                 title=TITLES[status],
-                detail=f"{request.method} {request.path} is not in the API.",
+                detail=DETAILS.get(status, f"{request.method} {request.path} is not in the API."),
             )
             if allow:
                 response["Allow"] = allow

@@ -1,6 +1,8 @@
 """Every error is an RFC 9457 problem, even for paths and methods the API does not have; the docs need no CDN."""
 
 from tests.api.conftest import ApiClient, assert_problem
+from tests.factories import NewsletterFactory
+from tests.smtp import SMTPServer
 
 
 def test_an_unknown_path_is_a_problem(api):
@@ -40,3 +42,18 @@ def test_a_moment_the_database_cannot_hold_is_refused_or_moved_to_utc(api):
     assert_problem(api.call("get", "/subscribers", {"created_after": "0001-01-01T00:00:00+05:00"}), 422)
     assert_problem(api.call("get", "/subscribers", {"created_after": "1700000000"}), 422)
     assert_problem(api.call("get", "/subscribers", {"created_after": "2026-01-01T00:00:00"}), 422)  # no offset
+
+
+def test_a_server_failure_is_a_problem_and_its_idempotency_key_may_be_retried(api, settings):
+    newsletter = NewsletterFactory()
+    payload = {"email": "ann@example.com", "subscriptions": [{"newsletter": newsletter.pk}]}
+    down = SMTPServer()  # a free port nothing listens on: the confirmation mail cannot go
+    settings.MAILERS = {"default": down.mailer()}
+    api.raise_request_exception = False
+    response = api.call("post", "/subscribers", payload, **{"Idempotency-Key": "signup-1"})
+    body = assert_problem(response, 500)
+    assert "logged" in body["detail"]
+    with down:
+        settings.MAILERS = {"default": down.mailer()}
+        assert api.call("post", "/subscribers", payload, **{"Idempotency-Key": "signup-1"}).status_code == 202
+    assert [mail.recipients for mail in down.received] == [["ann@example.com"]]
