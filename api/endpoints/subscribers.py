@@ -121,49 +121,69 @@ def subscriber_create(request, payload: SubscriberIn):
     form = SubscribeForm(data, newsletters=newsletters)
     if not form.is_valid():
         raise _form_errors(form)
-    email, name, tz, choices = (
-        form.cleaned_data["email"],
-        form.cleaned_data["name"],
-        form.cleaned_data["timezone"],
-        form.choices(),
-    )
-    now = timezone.now()
+    request_kwargs = {
+        "email": form.cleaned_data["email"],
+        "name": form.cleaned_data["name"],
+        "tz": form.cleaned_data["timezone"],
+        "choices": form.choices(),
+        "now": timezone.now(),
+    }
     if payload.confirmation == "double_opt_in":
-        client = f"api:{request.auth.pk}"
-        if payload.client_ip:
-            try:
-                client = str(ipaddress.ip_address(payload.client_ip))
-            except ValueError:
-                raise Invalid(
-                    "client_ip is not an IP address.", errors=[{"field": "client_ip", "message": "not an IP address"}]
-                ) from None
-        try:
-            subscription_request(email=email, name=name, tz=tz, choices=choices, client=client, now=now)
-        except RateLimited as error:
-            raise TooManyRequests(str(error), retry_after=newsletters_settings.RATE_PERIOD) from None
+        _double_opt_in(request_kwargs, client=_client(payload.client_ip, token=request.auth))
         return Status(202, {"detail": CONFIRMATION_SENT})
     if payload.consent is None:
         raise Invalid(
             "consent_recorded needs `consent`: what the reader agreed to, and when.",
             errors=[{"field": "consent", "message": "required with consent_recorded"}],
         )
+    subscriber = _consented(
+        request_kwargs,
+        consent=payload.consent,
+        newsletters=[n for n in newsletters if n.pk in request_kwargs["choices"]],
+        token=request.auth,
+    )
+    return Status(201, _subscriber(subscriber.pk))
+
+
+def _client(client_ip: str | None, *, token) -> str:
+    """Who the per-client rate limit counts: the reader's address if the caller gave it, else the token."""
+    if client_ip is None:
+        return f"api:{token.pk}"
+    try:
+        return str(ipaddress.ip_address(client_ip))
+    except ValueError:
+        raise Invalid(
+            "client_ip is not an IP address.", errors=[{"field": "client_ip", "message": "not an IP address"}]
+        ) from None
+
+
+def _double_opt_in(request_kwargs: dict, *, client: str) -> None:
+    """Mail the confirmation link, as the subscribe page does; the same outcome whether or not a mail went."""
+    try:
+        subscription_request(**request_kwargs, client=client)
+    except RateLimited as error:
+        raise TooManyRequests(str(error), retry_after=newsletters_settings.RATE_PERIOD) from None
+
+
+def _consented(request_kwargs: dict, *, consent, newsletters: list, token) -> Subscriber:
+    """Subscribe at once by the confirmed import's rules and keep the consent; nothing changes if any is refused."""
     with transaction.atomic():
-        counts = subscriber_enrol(email=email, name=name, tz=tz, choices=choices, now=now)
-        subscriber = Subscriber.objects.get(email__iexact=email)
+        counts = subscriber_enrol(**request_kwargs)
         if counts["skipped_opted_out"]:
             raise Conflict(
                 "The address (or one of these subscriptions) unsubscribed or was suppressed: only the reader's "
                 "own confirmation subscribes it again (use double_opt_in)."
             )
+        subscriber = Subscriber.objects.get(email__iexact=request_kwargs["email"])
         consent_record(
             subscriber=subscriber,
-            newsletters=[n for n in newsletters if n.pk in choices],
-            text=payload.consent.text,
-            given_at=payload.consent.given_at,
-            source_ip=payload.consent.source_ip,
-            recorded_by=request.auth.name,
+            newsletters=newsletters,
+            text=consent.text,
+            given_at=consent.given_at,
+            source_ip=consent.source_ip,
+            recorded_by=token.name,
         )
-    return Status(201, _subscriber(subscriber.pk))
+    return subscriber
 
 
 @router.get(
