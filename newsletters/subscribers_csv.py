@@ -117,6 +117,21 @@ def subscribers_import(
     return report
 
 
+def subscriber_enrol(*, email: str, name: str, tz: str, choices: dict[int, str], now: datetime.datetime) -> Counter:
+    """Subscribe one reader who consented elsewhere, by the rules of `import_subscribers --confirmed`.
+
+    The values must be valid already (newsletters.forms.SubscribeForm checks them). Like the
+    import, it never re-subscribes an address or a subscription that opted out; the counts say
+    what it did (`skipped_opted_out` for those).
+    """
+    counts: Counter = Counter()
+    with transaction.atomic():
+        for newsletter in Newsletter.objects.filter(pk__in=choices).order_by("pk"):
+            values = {"email": email, "name": name, "timezone": tz, "newsletter": newsletter}
+            _import_row_apply({**values, "frequency": choices[newsletter.pk]}, confirmed=True, now=now, counts=counts)
+    return counts
+
+
 def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
     """Parse CSV text into (starting line number, cells) rows; refuse the file if it is not CSV."""
     csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_BYTES))  # long fields get a row error, not csv.Error

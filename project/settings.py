@@ -111,6 +111,9 @@ INSTALLED_APPS = [
     "hooks",
     "staff",
     "feeds",
+    "api",
+    # Serves the API docs' Swagger UI from our own static files, not a CDN.
+    "ninja",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +128,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Calls under /api/: Idempotency-Key, problem bodies for unknown paths, one log line each.
+    "api.middleware.ApiMiddleware",
 ]
 
 # Content-Security-Policy on every page (Django's own, docs/operating/deployment.md): scripts
@@ -238,6 +243,8 @@ LOGGING = {
         "newsletters": {"handlers": ["console"], "level": "INFO"},
         "hooks": {"handlers": ["console"], "level": "INFO"},
         "feeds": {"handlers": ["console"], "level": "INFO"},
+        # One line per API call, with the token's name (api.middleware).
+        "api": {"handlers": ["console"], "level": env_str("API_LOG_LEVEL", "INFO")},
         # Where django-crontab reports a failing job; without this it would vanish.
         "django_crontab": {"handlers": ["console"], "level": "INFO"},
     },

@@ -17,6 +17,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # ESPs' tracking webhooks (django-anymail), for bounces and complaints: digest.returns.webhooks.
     path("anymail/", include("digest.returns.webhooks")),
+    # The REST API (api/): /api/v1/, its OpenAPI schema and docs.
+    path("api/", include("api.urls")),
     path("dev/", include("newsletters.dev_urls")),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path("", include("newsletters.urls")),

@@ -4,8 +4,10 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from newsletters.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+from newsletters.subscribers_csv import subscriber_enrol
 from tests.factories import NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -261,3 +263,18 @@ def test_idn_and_punycode_forms_of_one_address_are_one_subscriber(tmp_path):
     assert Subscription.objects.count() == 2
     _, err = run(tmp_path, HEADER + "ann@xn--zz.example,Ann,UTC,weekly,daily\n")
     assert "line 2: email" in err
+
+
+def test_one_reader_enrolled_with_consent_follows_the_confirmed_imports_rules(newsletters):
+    weekly, ops = newsletters
+    gone = SubscriptionFactory(newsletter=ops, status=SubscriptionStatus.UNSUBSCRIBED).subscriber
+    counts = subscriber_enrol(
+        email=gone.email,
+        name="Back",
+        tz="Asia/Tokyo",
+        choices={weekly.pk: "daily", ops.pk: "weekly"},
+        now=timezone.now(),
+    )
+    assert counts["skipped_opted_out"] == 1  # ops: they left it; only their own confirmation brings them back
+    assert Subscription.objects.get(subscriber=gone, newsletter=weekly).status == SubscriptionStatus.ACTIVE
+    assert Subscription.objects.get(subscriber=gone, newsletter=ops).status == SubscriptionStatus.UNSUBSCRIBED

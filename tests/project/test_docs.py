@@ -47,7 +47,7 @@ def environment_names(path: Path) -> set[str]:
 
 def settings_read_by_the_code() -> set[str]:
     names = set()
-    for app in ("digest", "newsletters", "hooks"):
+    for app in ("digest", "newsletters", "hooks", "api", "feeds"):
         names |= app_setting_names(ROOT / app / "conf.py")
     for path in sorted((ROOT / "project").glob("*.py")):
         names |= environment_names(path)
