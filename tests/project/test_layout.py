@@ -38,6 +38,7 @@ LAYER_OF = {
     "digest.desk": "desk",
     "digest.run": "top",
     "digest.processes": "top",
+    "digest.privacy": "top",
     "digest.tasks": "top",
     "digest.cron": "top",
     "digest.checks": "top",
