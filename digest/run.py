@@ -157,13 +157,14 @@ def _finish(summary: RunSummary, *, started, now, newsletter_slug, newsletter_id
     if summary.sent:
         summary.warning = rates_warn(now=now)
     summary.paused_held, summary.paused = breaker_summary(newsletter_ids=newsletter_ids)
-    Run.objects.create(
-        started_at=started,
-        finished_at=timezone.now(),
-        now=now,
-        newsletter=newsletter_slug or "",
-        summary=dataclasses.asdict(summary),
-    )
+    with transaction.atomic():  # what answers the Run's save (the hooks outbox) commits with it
+        Run.objects.create(
+            started_at=started,
+            finished_at=timezone.now(),
+            now=now,
+            newsletter=newsletter_slug or "",
+            summary=dataclasses.asdict(summary),
+        )
     return summary
 
 

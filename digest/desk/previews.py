@@ -85,11 +85,14 @@ def preview_clip_warnings(rendered: RenderedDigest) -> list[str]:
 
 
 def issue_published_warnings(sender, *, issue: Issue, **kwargs) -> list[str]:
-    """What publish_issue tells the editor about the digest this issue makes (a newsletters.signals receiver)."""
+    """What publish_issue tells the editor about the digest this issue makes (a newsletters.signals receiver):
+    the live preview's warnings about the Markdown and the files, and whether Gmail would clip it."""
+    sizes = [(attachment.filename, attachment.file.size) for attachment in issue.attachments.all()]
+    warnings = preview_warnings(body=issue.body, attachment_sizes=sizes)
     try:
-        return preview_clip_warnings(preview_issue(issue=issue))
+        return warnings + preview_clip_warnings(preview_issue(issue=issue))
     except (RenderError, OSError) as error:
-        return [f"The digest of this issue cannot be rendered: {error}"]
+        return [*warnings, f"The digest of this issue cannot be rendered: {error}"]
 
 
 FREQUENCIES = [frequency for frequency in Frequency if frequency != Frequency.IMMEDIATE]

@@ -140,3 +140,14 @@ def test_an_issue_too_long_for_gmails_clip_is_published_with_a_warning_naming_it
     )
     call_command("publish_issue", str(write(tmp_path / "short.md", "# Short\n\nText.\n")), stdout=out, stderr=err)
     assert err.getvalue().count("Warning") == 1
+
+
+def test_publishing_prints_the_live_previews_warnings(tmp_path, newsletter):
+    """What the editor's live preview flags (an image without alt text, a link that will be dropped) is said here too."""
+    body = "# Notes\n\n![](https://example.com/chart.png)\n\nSee [the form](javascript:alert(1)).\n"
+    out, err = io.StringIO(), io.StringIO()
+    call_command("publish_issue", str(write(tmp_path / "notes.md", body)), stdout=out, stderr=err)
+    assert Issue.objects.get().title == "Notes"  # published all the same: warnings, not errors
+    warnings = [line for line in err.getvalue().splitlines() if line.startswith("Warning")]
+    assert any("alt" in line for line in warnings), err.getvalue()
+    assert any("javascript:alert(1)" in line for line in warnings), err.getvalue()
