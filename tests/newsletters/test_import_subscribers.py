@@ -77,7 +77,7 @@ def test_invalid_rows_are_reported_with_line_and_reason_and_skipped(tmp_path):
         "line 2: email 'not-an-email': Enter a valid email address.",
         "line 3: timezone: Mars/Base is not a known time zone.",
         "line 4: unknown newsletter 'unknown'",
-        "line 5: frequency 'hourly' is not one of immediate, daily, weekly",
+        "line 5: frequency 'hourly' is not one of immediate, daily, weekly, fortnightly, monthly",
         "line 6: name: Line breaks are not allowed here.",  # the row starts on line 6 and spans two
         "line 8: email is longer than 254 characters",
         "line 9: more fields than the header has columns",
