@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.db import models
 from django.db.models import Q
 
-from newsletters.models import Newsletter, Subscriber, Subscription
+from newsletters.models import Issue, Newsletter, Subscriber, Subscription
 
 
 def carrying(*, newsletter, publish_at, prefix: str = "") -> Q:
@@ -272,6 +272,27 @@ class Run(models.Model):
     @property
     def seconds(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class LinkCount(models.Model):
+    """How often one link of one issue was followed from a digest: per link, never per reader.
+
+    Counted only for newsletters with count_links on. Scanners (HEAD requests, known scanner
+    agents, many links of one issue from one client within seconds) are counted apart.
+    """
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="link_counts")
+    url = models.TextField()
+    url_hash = models.CharField(max_length=64, help_text="SHA-256 of the URL: the unique key with the issue.")
+    clicks = models.PositiveIntegerField(default=0)
+    scanner_clicks = models.PositiveIntegerField(default=0, help_text="Followed by mail scanners, not people.")
+    last_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issue", "url_hash"], name="link_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.clicks}"
 
 
 @dataclass(frozen=True)

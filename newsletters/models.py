@@ -106,6 +106,11 @@ class Newsletter(models.Model):
         "(required in commercial email by CAN-SPAM; mail providers expect a clear identity).",
     )
     active = models.BooleanField(default=True)
+    count_links = models.BooleanField(
+        default=False,
+        help_text="Count how often each link of an issue is followed from the digests, through a signed "
+        "redirect on this site: per issue and link, never per reader. Off: links go straight to their site.",
+    )
     embed_origins = models.TextField(
         blank=True,
         validators=[validate_origins],

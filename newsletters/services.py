@@ -13,7 +13,6 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from newsletters.conf import newsletters_settings, site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html
@@ -243,12 +242,11 @@ def _confirmation_applied(subscriber: Subscriber | None, *, issued: int) -> bool
     return bool(subscriber and subscriber.confirmed_at and subscriber.confirmed_at.timestamp() >= issued)
 
 
-def subscription_unsubscribe(*, subscription_id: int) -> bool:
+def subscription_unsubscribe(*, subscription_id: int, now: datetime.datetime) -> bool:
     """Stop a subscription at once; no message not yet handed to SMTP will be sent. Idempotent.
 
     One UPDATE when it was subscribed (what one-click POSTs cost); False if there is no such subscription.
     """
-    now = timezone.now()
     with transaction.atomic():
         changed = (
             Subscription.objects.filter(pk=subscription_id)
@@ -260,9 +258,8 @@ def subscription_unsubscribe(*, subscription_id: int) -> bool:
     return bool(changed) or Subscription.objects.filter(pk=subscription_id).exists()
 
 
-def subscription_set_frequency(*, subscription: Subscription, frequency: str) -> None:
+def subscription_set_frequency(*, subscription: Subscription, frequency: str, now: datetime.datetime) -> None:
     """Change how often a subscription sends; the cursor stays, so no issue repeats or drops."""
-    now = timezone.now()
     with transaction.atomic():
         Subscription.objects.filter(pk=subscription.pk).update(
             frequency=Frequency(frequency), next_due_at=None, updated_at=now
@@ -318,12 +315,11 @@ def preferences_update(
                 subscription_changed.send(sender=Subscription, subscription=subscription, now=now)
 
 
-def subscriber_unsubscribe_all(*, subscriber: Subscriber) -> list[int]:
+def subscriber_unsubscribe_all(*, subscriber: Subscriber, now: datetime.datetime) -> list[int]:
     """Unsubscribe a reader from everything; return the ids of the subscriptions it stopped.
 
     A suppressed reader stays suppressed: turning a newsletter back on must not get around
     the bounces (only a new confirmation does)."""
-    now = timezone.now()
     with transaction.atomic():
         stopping = list(
             subscriber.subscriptions.select_for_update()

@@ -269,7 +269,7 @@ def preferences(request, token):
     saved = False
     if request.method == "POST":
         if "unsubscribe_all" in request.POST:
-            stopped = subscriber_unsubscribe_all(subscriber=subscriber)
+            stopped = subscriber_unsubscribe_all(subscriber=subscriber, now=timezone.now())
             context = {"everything": True} | unsubscribed_context(subscriber=subscriber, subscription_ids=stopped)
             return render(request, "newsletters/unsubscribed.html", context)
         if not form.is_valid():
@@ -321,7 +321,7 @@ def unsubscribe(request, token):
         # Some mail clients end the body with CRLF; RFC 8058 also allows multipart/form-data.
         if request.POST.get("List-Unsubscribe", "").strip() != "One-Click":
             return HttpResponseBadRequest("Expected the body List-Unsubscribe=One-Click.\n", content_type="text/plain")
-        if not subscription_unsubscribe(subscription_id=subscription_id):
+        if not subscription_unsubscribe(subscription_id=subscription_id, now=timezone.now()):
             raise Http404("No such subscription.")
         if request.POST.get("from") != "page":
             # Mail providers post these by the thousand after a big digest: one query, a plain answer.
@@ -350,5 +350,5 @@ def unsubscribe_to_weekly(request, token):
     except TokenInvalid as error:
         return _link_error(request, error)
     if subscription.status == SubscriptionStatus.ACTIVE:
-        subscription_set_frequency(subscription=subscription, frequency=Frequency.WEEKLY)
+        subscription_set_frequency(subscription=subscription, frequency=Frequency.WEEKLY, now=timezone.now())
     return render(request, "newsletters/unsubscribed.html", {"subscription": subscription, "weekly": True})

@@ -5,6 +5,7 @@ from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
 from digest.desk.views import breaker_resume, dashboard, deliverability
+from digest.returns.links import link_follow
 from newsletters.sitemaps import SITEMAPS
 from staff.views import two_factor
 
@@ -19,6 +20,8 @@ urlpatterns = [
     path("anymail/", include("digest.returns.webhooks")),
     # The REST API (api/): /api/v1/, its OpenAPI schema and docs.
     path("api/", include("api.urls")),
+    # The counting redirect of links in digests (newsletters with count_links on).
+    path("l/<str:token>/", link_follow, name="link_follow"),
     path("dev/", include("newsletters.dev_urls")),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path("", include("newsletters.urls")),

@@ -280,7 +280,7 @@ def subscription_update(request, subscription_id: Id, payload: SubscriptionPatch
     status = payload.status or subscription.status
     if subscription.status == SubscriptionStatus.PENDING and status != SubscriptionStatus.PENDING:
         if status == SubscriptionStatus.UNSUBSCRIBED:
-            subscription_unsubscribe(subscription_id=subscription.pk)
+            subscription_unsubscribe(subscription_id=subscription.pk, now=timezone.now())
             subscription.refresh_from_db()
             return subscription
         raise Conflict("The subscription waits for the reader's confirmation; only that makes it active.")
@@ -300,6 +300,6 @@ def subscription_update(request, subscription_id: Id, payload: SubscriptionPatch
 def subscription_stop(request, subscription_id: Id):
     """Stop at once, as the one-click link does: no digest not yet handed to SMTP is sent. Idempotent."""
     subscription = get_object_or_404(Subscription, pk=subscription_id)
-    subscription_unsubscribe(subscription_id=subscription.pk)
+    subscription_unsubscribe(subscription_id=subscription.pk, now=timezone.now())
     subscription.refresh_from_db()
     return subscription

@@ -179,6 +179,7 @@ class IssueDigestAdmin(IssueAdmin):
         if issue.state == "published":
             report = reports.issue_report(issue=issue)
             context["report"] = report
+            context["links"] = reports.links_top(issue=issue)
             context["chart"] = bar_chart(
                 title="Digests that carried this issue, by outcome",
                 labels=[name for name in board.OUTCOMES],

@@ -8,7 +8,7 @@ from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
 
 from digest.desk.dashboard import FREQUENCIES, OUTCOMES, audience_groups, next_run_after, outcome_of
-from digest.models import BounceEvent, BounceKind, Delivery, DeliveryStatus, carrying
+from digest.models import BounceEvent, BounceKind, Delivery, DeliveryStatus, LinkCount, carrying
 from newsletters.models import (
     Frequency,
     Issue,
@@ -68,6 +68,11 @@ class IssueReport:
 def deliveries_carrying(issue: Issue):
     """The digests whose window holds this issue's publish time: those that carried it."""
     return Delivery.objects.filter(carrying(newsletter=issue.newsletter_id, publish_at=issue.publish_at))
+
+
+def links_top(*, issue: Issue, limit: int = 10) -> list[LinkCount]:
+    """The issue's most followed links (newsletters with count_links on), people's follows first."""
+    return list(LinkCount.objects.filter(issue=issue).order_by("-clicks", "-scanner_clicks", "url")[:limit])
 
 
 def issue_report(*, issue: Issue) -> IssueReport:

@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from digest.conf import digest_settings
 from digest.exceptions import RenderError
 from digest.rendering.clip import clip_fit
+from digest.rendering.links import links_counted
 from newsletters.conf import site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html
 from newsletters.exceptions import MarkupError
@@ -131,6 +132,8 @@ def digest_render(
             body_html = markdown_to_html(issue.body)
         except MarkupError as error:  # saved before its text was checked: the group is held
             raise RenderError(f"the issue {issue.title!r} cannot be rendered: {error}", issue=issue.pk) from None
+        if newsletter.count_links:
+            body_html = links_counted(body_html, issue_id=issue.pk)
         entries.append(
             {
                 "issue": issue,

@@ -85,7 +85,7 @@ def bounce_record(
             else:
                 action = BounceAction.COUNTED
         elif report.kind in (BounceKind.COMPLAINT, BounceKind.UNSUBSCRIBED):
-            action = _unsubscribe(subscriber)
+            action = _unsubscribe(subscriber, now=now)
         else:
             raise ValueError(f"a report cannot be of kind {report.kind!r}")
         try:
@@ -156,11 +156,11 @@ def _suppress(subscriber: Subscriber) -> BounceAction:
     return BounceAction.SUPPRESSED
 
 
-def _unsubscribe(subscriber: Subscriber) -> BounceAction:
+def _unsubscribe(subscriber: Subscriber, *, now: datetime.datetime) -> BounceAction:
     stopped = subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.SUPPRESSED) and not (
         subscriber.subscriptions.exclude(status=SubscriptionStatus.UNSUBSCRIBED).exists()
     )
-    subscriber_unsubscribe_all(subscriber=subscriber)
+    subscriber_unsubscribe_all(subscriber=subscriber, now=now)
     return BounceAction.NONE if stopped else BounceAction.UNSUBSCRIBED
 
 

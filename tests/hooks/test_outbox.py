@@ -59,7 +59,7 @@ def test_a_rolled_back_change_leaves_no_event_and_no_change():
     subscription = SubscriptionFactory()
     endpoint_make(url=URL, newsletter=subscription.newsletter)
     with pytest.raises(RuntimeError), transaction.atomic():
-        subscription_unsubscribe(subscription_id=subscription.pk)
+        subscription_unsubscribe(subscription_id=subscription.pk, now=timezone.now())
         assert Event.objects.count() == 1  # written inside the transaction…
         raise RuntimeError("the request failed after the unsubscribe")
     assert not Event.objects.exists()  # …and gone with it
@@ -69,7 +69,7 @@ def test_a_rolled_back_change_leaves_no_event_and_no_change():
 
 def test_no_endpoint_no_rows():
     subscription = SubscriptionFactory()
-    subscription_unsubscribe(subscription_id=subscription.pk)
+    subscription_unsubscribe(subscription_id=subscription.pk, now=timezone.now())
     assert not Event.objects.exists()
 
 

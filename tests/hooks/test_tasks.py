@@ -1,6 +1,7 @@
 """Who delivers: workers get a task once the change commits; the cron job delivers what is due."""
 
 import pytest
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from hooks.cron import deliver_webhooks_job
@@ -18,7 +19,7 @@ def test_with_workers_a_task_is_enqueued_only_once_the_change_commits(settings, 
     subscription = SubscriptionFactory()
     endpoint = endpoint_make(url="http://127.0.0.1:9/", newsletter=subscription.newsletter)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        subscription_unsubscribe(subscription_id=subscription.pk)
+        subscription_unsubscribe(subscription_id=subscription.pk, now=timezone.now())
         assert not DBTaskResult.objects.exists()
     assert len(callbacks) == 1
     task = DBTaskResult.objects.get()
@@ -31,7 +32,7 @@ def test_inline_a_readers_request_never_waits_for_the_receiver_and_the_cron_job_
     subscription = SubscriptionFactory()
     endpoint_make(url=receiver.url, newsletter=subscription.newsletter)
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_unsubscribe(subscription_id=subscription.pk)
+        subscription_unsubscribe(subscription_id=subscription.pk, now=timezone.now())
     assert not receiver.requests
     deliver_webhooks_job()
     assert [r.payload["type"] for r in receiver.requests] == ["subscription.unsubscribed"]

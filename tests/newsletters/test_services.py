@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.core import mail
 from django.core.cache import cache
+from django.utils import timezone
 
 from newsletters.exceptions import ConfirmationReplayed, RateLimited
 from newsletters.models import IssueStatus, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
@@ -67,14 +68,14 @@ def test_one_client_asking_too_often_is_rate_limited(settings):
 
 def test_unsubscribe_is_idempotent_and_frequency_changes_keep_the_cursor():
     subscription = SubscriptionFactory(cursor=NOW, next_due_at=NOW)
-    subscription_set_frequency(subscription=subscription, frequency="weekly")
+    subscription_set_frequency(subscription=subscription, frequency="weekly", now=timezone.now())
     subscription.refresh_from_db()
     assert (subscription.frequency, subscription.cursor, subscription.next_due_at) == ("weekly", NOW, None)
     for _ in range(2):
-        assert subscription_unsubscribe(subscription_id=subscription.pk)
+        assert subscription_unsubscribe(subscription_id=subscription.pk, now=timezone.now())
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.UNSUBSCRIBED
-    assert not subscription_unsubscribe(subscription_id=subscription.pk + 1000)
+    assert not subscription_unsubscribe(subscription_id=subscription.pk + 1000, now=timezone.now())
 
 
 def test_preferences_resume_from_now_and_unsubscribe_all_spares_suppression():
@@ -86,7 +87,7 @@ def test_preferences_resume_from_now_and_unsubscribe_all_spares_suppression():
     assert (subscription.status, subscription.cursor, subscription.next_due_at) == ("active", NOW, None)
     Subscriber.objects.filter(pk=subscriber.pk).update(status=SubscriberStatus.SUPPRESSED)
     subscriber.refresh_from_db()
-    subscriber_unsubscribe_all(subscriber=subscriber)
+    subscriber_unsubscribe_all(subscriber=subscriber, now=timezone.now())
     subscriber.refresh_from_db()
     assert subscriber.status == SubscriberStatus.SUPPRESSED
     assert set(Subscription.objects.values_list("status", flat=True)) == {SubscriptionStatus.UNSUBSCRIBED}
@@ -94,10 +95,10 @@ def test_preferences_resume_from_now_and_unsubscribe_all_spares_suppression():
 
 def test_every_way_of_stopping_records_when(settings):
     one, two, three = SubscriptionFactory.create_batch(3)
-    subscription_unsubscribe(subscription_id=one.pk)
+    subscription_unsubscribe(subscription_id=one.pk, now=timezone.now())
     change = PreferenceChange(two.pk, two.frequency, SubscriptionStatus.UNSUBSCRIBED)
     preferences_update(subscriber=two.subscriber, name="", tz="UTC", changes=[change], now=NOW)
-    subscriber_unsubscribe_all(subscriber=three.subscriber)
+    subscriber_unsubscribe_all(subscriber=three.subscriber, now=timezone.now())
     for subscription in (one, two, three):
         subscription.refresh_from_db()
         assert subscription.status == SubscriptionStatus.UNSUBSCRIBED and subscription.unsubscribed_at is not None

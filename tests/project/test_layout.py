@@ -30,6 +30,7 @@ LAYER_OF = {
     "digest.verp": "floor",
     "digest.crontab": "floor",
     "digest.breaker": "floor",
+    "digest.link_tokens": "floor",
     "digest.planning": "planning",
     "digest.rendering": "rendering",
     "digest.sending": "sending",
