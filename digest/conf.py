@@ -24,6 +24,15 @@ _SETTINGS = {
     "DIGEST_CONNECTIONS": Setting(128, int, 1),
     # At most this many messages a second per sending process (0: no limit), e.g. an ESP's quota.
     "DIGEST_RATE_LIMIT": Setting(0, int, 0),
+    # Pacing per mailbox provider (digest.sending.pacing): 1 on, 0 off (a relay that paces itself).
+    "DIGEST_PACING": Setting(1, int, 0),
+    # Messages in flight to one provider at first; doubled with each round it accepts.
+    "DIGEST_PROVIDER_START": Setting(8, int, 1),
+    # Throttling replies from one provider in a send task before the rest of its readers wait for a later run.
+    "DIGEST_PROVIDER_BACKOFF": Setting(3, int, 1),
+    # Messages a second per provider, e.g. "google=20,microsoft=10" (provider names: digest.sending.providers;
+    # any other domain is its own provider, e.g. "example.org=5"). "": no per-provider rate.
+    "DIGEST_PROVIDER_RATES": Setting("", str),
     # Deliveries claimed at once and sent over the pool; outcomes are recorded per batch.
     "DIGEST_BATCH_SIZE": Setting(2000, int, 1),
     # Send tasks a run enqueues at most (one per batch waiting), when workers run them
@@ -148,6 +157,15 @@ class DigestSettings(AppSettings):
                 f"DIGEST_RATE_LIMIT={self.RATE_LIMIT}, more than {LEASES_PER_BATCH} leases of "
                 f"DIGEST_CLAIM_TIMEOUT={self.CLAIM_TIMEOUT} s: set DIGEST_BATCH_SIZE to at most {most}."
             )
+        for part in filter(None, (item.strip() for item in self.PROVIDER_RATES.split(","))):
+            name, _, rate = part.partition("=")
+            try:
+                if not name.strip() or float(rate) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"DIGEST_PROVIDER_RATES: {part!r} is not provider=messages-a-second (e.g. google=20,microsoft=10)."
+                ) from None
         for alias in self.mailer_aliases:
             if alias not in mailers:
                 name = "DIGEST_MAILERS" if self.MAILERS else "DIGEST_MAILER"

@@ -33,6 +33,7 @@ from digest.sending.ledger import (
     outcomes_record,
 )
 from digest.sending.outcomes import Outcome
+from digest.sending.pacing import Pacing
 from digest.sending.pool import Pool
 from project.clock import db_now
 
@@ -60,6 +61,7 @@ class _Sending:
     groups: dict[Window, Group] = field(default_factory=dict)
     held_errors: set[str] = field(default_factory=set)
     dead: set[str] = field(default_factory=set)
+    pacing: Pacing | None = None  # per mailbox provider, across the task's batches
 
 
 def deliveries_send(
@@ -77,6 +79,8 @@ def deliveries_send(
     )
     lease = Lease(claimant=claimant, timeout=digest_settings.CLAIM_TIMEOUT)
     sending = _Sending(claimant=claimant, journal=Journal(claimant), pool=pool, lease=lease, now=now)
+    if digest_settings.PACING:
+        sending.pacing = Pacing(connections=digest_settings.CONNECTIONS)
     recorded = False
     try:
         _send_batches(sending, now=now, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
@@ -149,6 +153,7 @@ def _send_batches(
                 journal=sending.journal,
                 pool=sending.pool,
                 lease=lease,
+                pacing=sending.pacing,
             )
         _batch_settle(sending, batch=batch, outcomes=outcomes, now=now)
         # A newsletter paused here is claimed no more, by this sender or any other.

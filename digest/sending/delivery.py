@@ -29,6 +29,7 @@ from digest.rendering.prebuilt import GroupMessage, batch_date
 from digest.sending.journal import Journal
 from digest.sending.lease import Lease
 from digest.sending.outcomes import Outcome
+from digest.sending.pacing import Pacing
 from digest.sending.pool import Pool, Send
 from digest.sending.smtp import FastMessage
 from digest.verp import verp_sender
@@ -67,7 +68,7 @@ def groups_prepare(*, deliveries: list[Delivery], groups: dict[Window, Group], p
     While the pool sends, its connection threads and the lease's heartbeat write through the
     run's database connection; the thread that builds messages must not use it then.
     """
-    template, fast = pool.template(), pool.fast
+    template, fast = pool.relays.template(), pool.relays.fast
     for window in {delivery.window for delivery in deliveries}:
         _group_ready(groups[window], template, fast)
 
@@ -79,33 +80,48 @@ def batch_send(
     journal: Journal,
     pool: Pool,
     lease: Lease | None = None,
+    pacing: Pacing | None = None,
 ) -> list[Outcome]:
     """Build a claimed batch's messages and send them over the pool's connections; return every outcome.
 
     With exactly Django's SMTP backend each message comes from the group's prebuilt MIME
     message (digest.rendering.prebuilt, made once a run); with any other backend, a
     subclass included, from EmailMultiAlternatives through its own send_messages().
-    Readers who unsubscribed before the batch was claimed are skipped.
+    Readers who unsubscribed before the batch was claimed are skipped. With `pacing`, the
+    deliveries go in the order and at the pace their mailbox providers allow.
     """
     outcomes: list[Outcome] = []
-    template = pool.template()
-    fast = pool.fast
+    template = pool.relays.template()
+    fast = pool.relays.fast
     date = batch_date()
+    paced = (
+        pacing.sequence(deliveries, halted=pool.halted, sending=pool.alive)
+        if pacing
+        else ((d, None) for d in deliveries)
+    )
+
+    def decided(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if pacing is not None:
+            pacing.settled(outcome)  # not sent: its provider's slot is free again
 
     def sendable() -> Iterator[tuple[Delivery, Send]]:
         # A generator: the pool's connections send each message while the next is built.
-        for delivery in deliveries:
+        for delivery, deferred in paced:
+            if deferred is not None:  # its provider keeps throttling: a later run sends it
+                outcomes.append(deferred)
+                continue
             group = _group_ready(groups[delivery.window], template, fast)
             subscription = delivery.subscription
             if (
                 subscription.status != SubscriptionStatus.ACTIVE
                 or subscription.subscriber.status != SubscriberStatus.ACTIVE
             ):
-                outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "unsubscribed before sending"))
+                decided(Outcome(delivery, DeliveryStatus.SKIPPED, "unsubscribed before sending"))
             elif group.held:
-                outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, group.held, held=True))
+                decided(Outcome(delivery, DeliveryStatus.DEFERRED, group.held, held=True))
             elif group.digest is None:
-                outcomes.append(Outcome(delivery, DeliveryStatus.SKIPPED, "no published issue left in the window"))
+                decided(Outcome(delivery, DeliveryStatus.SKIPPED, "no published issue left in the window"))
             else:
                 try:
                     personal = personal_for(delivery)
@@ -115,16 +131,16 @@ def batch_send(
                         else _django_sender(group.digest, group.headers, delivery, personal)
                     )
                 except RecipientError as error:
-                    outcomes.append(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
+                    decided(Outcome(delivery, DeliveryStatus.FAILED, f"not sent: {error}", permanent=True))
                     continue
                 except OSError as error:
                     # An attached file went missing after rendering: the group's fault, not the reader's.
-                    outcomes.append(Outcome(delivery, DeliveryStatus.DEFERRED, f"not sent: {error}", held=True))
+                    decided(Outcome(delivery, DeliveryStatus.DEFERRED, f"not sent: {error}", held=True))
                     continue
                 yield delivery, send
 
     # pool.send() runs the generator, which adds the outcomes of messages it does not send.
-    sent = pool.send(sendable(), journal=journal, expected=len(deliveries), lease=lease)
+    sent = pool.send(sendable(), journal=journal, expected=len(deliveries), lease=lease, pacing=pacing)
     return outcomes + sent
 
 

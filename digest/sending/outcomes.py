@@ -42,10 +42,19 @@ def hold_wait(delivery: Delivery, *, now: datetime.datetime) -> datetime.timedel
 THROTTLE_CODES = (421, 454)
 
 
+# 450 and 451 that ask to come back later rather than name a problem of the message: Gmail's
+# "4.7.28 ... rate limited", Outlook's "4.7.650 ... temporarily rate limited", Yahoo's "TSS04".
+_LATER = ("4.7.", "try again later", "temporarily deferred", "rate limit", "too many", "tss04")
+
+
 def throttled(code: int, text: str) -> bool:
     """Whether a reply asks us to slow down rather than refusing this recipient or message."""
     lowered = text.lower()
-    return code in THROTTLE_CODES or (code == 452 and ("4.5.3" in lowered or "too many" in lowered))
+    return (
+        code in THROTTLE_CODES
+        or (code == 452 and ("4.5.3" in lowered or "too many" in lowered))
+        or (code in (450, 451) and any(sign in lowered for sign in _LATER))
+    )
 
 
 def reply_outcome(delivery: Delivery, error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> Outcome:

@@ -1,24 +1,19 @@
 """A pool of SMTP connections per sending process: concurrent sends, several relays, rate limits.
 
-A relay tens of milliseconds away costs two round trips per message on one pipelined
-connection, so one connection would spend nearly all its time waiting. Messages are built
-on the caller's thread; each connection has a thread of its own that writes them, and
-waiting on the network releases the GIL, so round trips overlap instead of adding up.
+A relay tens of milliseconds away costs two round trips per message, so one connection would
+spend nearly all its time waiting: messages are built on the caller's thread and each
+connection has a thread of its own that writes them (waiting on the network releases the GIL).
+Connections go to the relays in turn (digest.sending.relays); the caller's Pacing decides how
+many each mailbox provider has in flight (digest.sending.pacing). Throttling replies (421,
+454, 452, 4.7.x) slow that connection down with backoff and retry the message; only when the
+relay keeps refusing is the delivery deferred to a later run.
 
-Connections go to the relays in turn (digest.sending.relays). Throttling replies during a
-transaction (421, 454, 452) slow that connection down with backoff and retry the message;
-only when the relay keeps refusing is the delivery deferred to a later run.
-
-Each connection has at most one message in flight, so a process killed mid-send can
-resend at most one message per connection (the journal records the others).
-
-A connection goes back to the pool only in a known idle state: after the final reply of
-its last transaction was read, with no reply unread. Anything unexpected on a connection's
-thread (a database error while journalling, a programming error, a lost lease) closes its
-socket without another word (QUIT mid-DATA would be message content), and interrupts the
-send: the pool stops taking messages, and what the thread held is reported as unsettled
-(perhaps accepted: sent again later with the same Message-ID). Before every message each
-connection checks the sender's lease (digest.sending.lease) and whether a stop was asked for.
+Each connection has at most one message in flight (the journal records the others), and goes
+back to the pool only after the final reply of its last transaction was read. Anything
+unexpected on a connection's thread (a database error, a bug, a lost lease) closes its socket
+without another word (QUIT mid-DATA would be message content) and interrupts the send: what
+the thread held is reported as unsettled (sent again later with the same Message-ID). Before
+every message each connection checks the sender's lease and whether a stop was asked for.
 """
 
 import logging
@@ -32,6 +27,7 @@ from digest.models import Delivery, DeliveryStatus
 from digest.sending.journal import Journal
 from digest.sending.lease import Lease, LeaseLost, stop_requested
 from digest.sending.outcomes import Outcome, none_sent, reply_of, reply_outcome, throttled
+from digest.sending.pacing import Pacing
 from digest.sending.relays import Connection, PoolStats, RateLimiter, Relays
 from digest.sending.smtp import FastMessage, dot_stuffed, envelope_refused, pipelines
 
@@ -39,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 # Waits before retrying a throttled message on the same connection, in seconds.
 THROTTLE_WAITS = (0.5, 2.0, 8.0)
+
+CHAIN_WAIT = 0.05  # how long a chain holds its message at DATA for the next one to be built
 
 # A message is sent by calling it with an open backend of the pool: True when accepted.
 Send = Callable[[object], bool]
@@ -66,21 +64,13 @@ class Pool:
         self._any_sent = False
         self._journal: Journal | None = None
         self._lease: Lease | None = None
+        self._pacing: Pacing | None = None
         self._local = threading.local()  # each connection thread's items taken and not yet settled
         # Why this send stopped early (a stop asked for, a fault, a lost lease); "" while it goes on.
         self.interrupted = ""
         self.fault: BaseException | None = None
         # Deliveries whose message may have reached the relay, with no outcome: sent again later.
         self.unsettled: list[Delivery] = []
-
-    @property
-    def fast(self) -> bool:
-        """Whether every relay is exactly Django's SMTP backend, so the fast path may write to it."""
-        return self.relays.fast
-
-    def template(self):
-        """A backend of the first relay, unopened: for what does not need a connection (address parsing)."""
-        return self.relays.template()
 
     def send(
         self,
@@ -89,6 +79,7 @@ class Pool:
         journal: Journal,
         expected: int,
         lease: Lease | None = None,
+        pacing: Pacing | None = None,
     ) -> list[Outcome]:
         """Send every item over up to `size` connections at once; return one outcome per item sent.
 
@@ -100,17 +91,17 @@ class Pool:
         When the send is interrupted (`interrupted` says why), items not yet written have no
         outcome and `unsettled` lists those whose fate is unknown; `fault` is the error, if any.
         """
-        self._journal, self._lease = journal, lease
+        self._journal, self._lease, self._pacing = journal, lease, pacing
         self._any_sent = False
         self.interrupted, self.fault, self.unsettled = "", None, []
         self.relays.regrow()
         self._start(min(self.relays.size, expected))
         try:
             for item in items:
-                if self._halted():
+                if self.halted():
                     break
                 with self._space:
-                    while self._queued >= self.backlog and self._alive():
+                    while self._queued >= self.backlog and self.alive():
                         self._space.wait(0.5)  # also notices connections that all went away
                     self._queued += 1
                 self._work.put(item)
@@ -165,11 +156,17 @@ class Pool:
             self._workers.append(worker)
         self.stats.most_at_once = max(self.stats.most_at_once, len(self._workers))
 
-    def _halted(self) -> bool:
+    def halted(self) -> bool:
         """Whether to write no further message: a stop was asked for, or the send was interrupted."""
         if stop_requested.is_set() and not self.interrupted:
             self.interrupted = "a stop was asked for (SIGTERM or SIGINT)"
         return bool(self.interrupted)
+
+    def _throttled(self, delivery: Delivery, reply: str) -> None:
+        with self._lock:
+            self.stats.throttled += 1
+        if self._pacing is not None:
+            self._pacing.throttled(delivery, reply)
 
     def _interrupt(self, error: BaseException) -> None:
         with self._lock:
@@ -187,7 +184,7 @@ class Pool:
             worker.join()
         self._workers = []
 
-    def _alive(self) -> bool:
+    def alive(self) -> bool:
         return any(worker.is_alive() for worker in self._workers)
 
     def _collect(self) -> list[Outcome]:
@@ -204,18 +201,23 @@ class Pool:
         with self._lock:
             self._outcomes.append(outcome)
         self._local.held.pop(outcome.delivery.id, None)
+        if self._pacing is not None:
+            self._pacing.settled(outcome)
 
     def _take(self):
         """The next item for a connection, or None: the end (or a halt: the item stays queued)."""
-        if self._halted():
+        if self.halted():
             return None
         item = self._work.get()
         if item is not None:
-            with self._space:
-                self._queued -= 1
-                self._space.notify()
-            self._local.held[item[0].id] = item
+            self._taken(item)
         return item
+
+    def _taken(self, item) -> None:
+        with self._space:
+            self._queued -= 1
+            self._space.notify()
+        self._local.held[item[0].id] = item
 
     def _fence(self) -> None:
         """Raise LeaseLost unless this sender certainly still holds its claims (before each message)."""
@@ -223,15 +225,18 @@ class Pool:
             self._lease.check()
 
     def _next(self):
-        """The next item for a chain, or None at the end (the end marker stays for _run to see).
-
-        Waiting here holds a transaction open at DATA for as long as building one message
-        takes (about a millisecond), far inside any relay's timeout; the builder never
-        stops short of putting the end markers.
-        """
-        item = self._take()
+        """The next item for a chain, or None: at the end (its marker stays for _run to see), or when
+        none comes within CHAIN_WAIT (the builder waits for a provider's room): the chain ends here."""
+        if self.halted():
+            return None
+        try:
+            item = self._work.get(timeout=CHAIN_WAIT)  # holds a transaction open at DATA meanwhile
+        except queue.Empty:
+            return None
         if item is None:
             self._work.put(None)
+            return None
+        self._taken(item)
         return item
 
     def _give_back(self, item) -> None:
@@ -273,14 +278,11 @@ class Pool:
     def _chain(self, connection: Connection, item) -> object:
         """Send messages back to back on one connection, one round trip each; return the next item.
 
-        RFC 2920 lets a message's content start a group of commands, so the next
-        message's MAIL, RCPT and DATA go out in the same write as this one's content
-        and final dot, and the relay answers both at once. A message's content goes out
-        only after its own DATA was answered 354, and its acceptance is journalled as
-        soon as its 250 is read: at most one message per connection is ever sent and
-        unrecorded. The chain runs until the batch ends. Anything unusual (a refusal,
-        throttling, a dropped connection) ends it; the messages it leaves are sent one
-        transaction at a time by _deliver, with its backoff and reconnection.
+        RFC 2920 lets a message's content start a group of commands: the next message's MAIL,
+        RCPT and DATA go out in the same write as this one's content and final dot. Content goes
+        out only after its own DATA was answered 354, and is journalled as soon as its 250 is
+        read: at most one message per connection is ever sent and unrecorded. Anything unusual
+        ends the chain; what it leaves is sent one transaction at a time by _deliver.
         """
         smtp = connection.backend.connection
         retry: list[tuple[tuple, bool]] = []  # (item, throttled): not settled on the chain
@@ -325,7 +327,7 @@ class Pool:
             if was_throttled:
                 self.sleep(THROTTLE_WAITS[0])
                 waits = THROTTLE_WAITS[1:]
-            if self._halted():
+            if self.halted():
                 # Stopping: its content may have gone out before the connection dropped, so it is
                 # unsettled (sent again later, same Message-ID), never handed back as unwritten.
                 self._local.held.pop(entry[0].id, None)
@@ -348,8 +350,7 @@ class Pool:
 
     def _failed(self, entry, error, retry: list) -> None:
         if throttled(*reply_of(error)):
-            with self._lock:
-                self.stats.throttled += 1
+            self._throttled(entry[0], reply_of(error)[1])
             retry.append((entry, True))
         else:
             self._done(reply_outcome(entry[0], error))
@@ -376,8 +377,7 @@ class Pool:
                 wait = next(waits, None)
                 if wait is None:
                     return Outcome(delivery, DeliveryStatus.DEFERRED, f"throttled by the relay: {text}")
-                with self._lock:
-                    self.stats.throttled += 1
+                self._throttled(delivery, text)
                 self.sleep(wait)
                 if code != 421:
                     continue  # the connection is still open; 421 means the relay closed it
