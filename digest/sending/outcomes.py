@@ -57,6 +57,13 @@ def throttled(code: int, text: str) -> bool:
     )
 
 
+def provider_throttled(error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> bool:
+    """Whether a throttling reply is about the recipient's mailbox provider (to RCPT or DATA), not
+    about our account at the relay (to MAIL FROM, or 454: Amazon SES's sending quota)."""
+    code, text = reply_of(error)
+    return throttled(code, text) and code != 454 and not isinstance(error, smtplib.SMTPSenderRefused)
+
+
 def reply_outcome(delivery: Delivery, error: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> Outcome:
     """The outcome of an error reply: the sender refused or a message too big holds the group;
     5xx is permanent for this recipient; 4xx is worth a retry in a later run."""

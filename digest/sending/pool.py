@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from digest.models import Delivery, DeliveryStatus
 from digest.sending.journal import Journal
 from digest.sending.lease import Lease, LeaseLost, stop_requested
-from digest.sending.outcomes import Outcome, none_sent, reply_of, reply_outcome, throttled
+from digest.sending.outcomes import Outcome, none_sent, provider_throttled, reply_of, reply_outcome, throttled
 from digest.sending.pacing import Pacing
 from digest.sending.relays import Connection, PoolStats, RateLimiter, Relays
 from digest.sending.smtp import FastMessage, dot_stuffed, envelope_refused, pipelines
@@ -162,11 +162,11 @@ class Pool:
             self.interrupted = "a stop was asked for (SIGTERM or SIGINT)"
         return bool(self.interrupted)
 
-    def _throttled(self, delivery: Delivery, reply: str) -> None:
+    def _throttled(self, delivery: Delivery, error) -> None:
         with self._lock:
             self.stats.throttled += 1
-        if self._pacing is not None:
-            self._pacing.throttled(delivery, reply)
+        if self._pacing is not None and provider_throttled(error):
+            self._pacing.throttled(delivery, reply_of(error)[1])
 
     def _interrupt(self, error: BaseException) -> None:
         with self._lock:
@@ -350,7 +350,7 @@ class Pool:
 
     def _failed(self, entry, error, retry: list) -> None:
         if throttled(*reply_of(error)):
-            self._throttled(entry[0], reply_of(error)[1])
+            self._throttled(entry[0], error)
             retry.append((entry, True))
         else:
             self._done(reply_outcome(entry[0], error))
@@ -377,7 +377,7 @@ class Pool:
                 wait = next(waits, None)
                 if wait is None:
                     return Outcome(delivery, DeliveryStatus.DEFERRED, f"throttled by the relay: {text}")
-                self._throttled(delivery, text)
+                self._throttled(delivery, error)
                 self.sleep(wait)
                 if code != 421:
                     continue  # the connection is still open; 421 means the relay closed it

@@ -2,12 +2,13 @@
 
 import collections
 import datetime
+import smtplib
 from dataclasses import dataclass
 
 import pytest
 
 from digest.models import Delivery, DeliveryStatus
-from digest.sending.outcomes import throttled
+from digest.sending.outcomes import provider_throttled, throttled
 from digest.sending.providers import provider_of
 from tests.digest.conftest import World, at
 from tests.smtp import RecordingHandler, SMTPServer
@@ -106,3 +107,18 @@ def test_addresses_are_grouped_by_provider(address, provider):
 )
 def test_throttling_replies_are_told_from_other_refusals(code, text, slow_down):
     assert throttled(code, text) is slow_down
+
+
+@pytest.mark.parametrize(
+    ("error", "provider"),
+    [
+        (smtplib.SMTPRecipientsRefused({"a@gmail.com": (421, b"4.7.28 rate limited")}), True),
+        (smtplib.SMTPDataError(451, b"4.7.650 temporarily rate limited"), True),
+        # Our account at the relay, not the reader's provider: the relay's quota, or MAIL refused.
+        (smtplib.SMTPDataError(454, b"4.7.0 Throttling failure: Maximum sending rate exceeded."), False),
+        (smtplib.SMTPSenderRefused(421, b"4.7.0 Try again later", "news@example.com"), False),
+        (smtplib.SMTPRecipientsRefused({"a@gmail.com": (550, b"5.1.1 no such user")}), False),
+    ],
+)
+def test_only_a_providers_own_throttling_slows_that_provider(error, provider):
+    assert provider_throttled(error) is provider
