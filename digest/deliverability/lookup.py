@@ -5,8 +5,6 @@ reports what is missing. A resolver that does not answer (timeout, SERVFAIL) rai
 DnsFailure, so a broken resolver is never mistaken for a missing record.
 """
 
-import ipaddress
-
 import dns.exception
 import dns.name
 import dns.resolver
@@ -14,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from digest.conf import digest_settings
 from digest.exceptions import DigestError
+from project.nameservers import nameservers_parse
 
 
 class DnsFailure(DigestError):
@@ -22,27 +21,6 @@ class DnsFailure(DigestError):
     def __init__(self, name: str, rdtype: str, reason: str):
         super().__init__(f"{rdtype} {name}: {reason}")
         self.name, self.rdtype = name, rdtype
-
-
-def nameservers_parse(value: str) -> list[tuple[str, int]]:
-    """Read DIGEST_DNS_RESOLVER ("127.0.0.1:5353", "[::1]:53", "9.9.9.9, 1.1.1.1") into (address, port) pairs."""
-    servers = []
-    for item in (part.strip() for part in value.split(",")):
-        if not item:
-            continue
-        host, port = item, 53
-        if item.startswith("["):
-            host, _, rest = item[1:].partition("]")
-            port = rest.removeprefix(":") or "53"
-        elif item.count(":") == 1:
-            host, port = item.split(":")
-        try:
-            servers.append((str(ipaddress.ip_address(host)), int(port)))
-        except ValueError:
-            raise ImproperlyConfigured(
-                f"DIGEST_DNS_RESOLVER: {item!r} is not an IP address with an optional port, e.g. 127.0.0.1:5353."
-            ) from None
-    return servers
 
 
 class Dns:
@@ -58,7 +36,7 @@ class Dns:
     @classmethod
     def from_settings(cls) -> "Dns":
         """The resolver of DIGEST_DNS_RESOLVER ("": the system's), with DIGEST_DNS_TIMEOUT per look-up."""
-        servers = nameservers_parse(digest_settings.DNS_RESOLVER)
+        servers = nameservers_parse(digest_settings.DNS_RESOLVER, setting="DIGEST_DNS_RESOLVER")
         if servers:
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers = [address for address, _ in servers]

@@ -11,7 +11,7 @@ from django.urls import reverse
 from digest.checks import check_deliverability
 from digest.deliverability.dmarc import DmarcSyntaxError, aligned, dmarc_parse, organizational_domain
 from digest.deliverability.findings import Level
-from digest.deliverability.lookup import Dns, nameservers_parse
+from digest.deliverability.lookup import Dns
 from digest.deliverability.oneclick import one_click_check
 from digest.deliverability.records import transport_check
 from digest.deliverability.report import deliverability_check
@@ -292,10 +292,14 @@ def test_dmarc_parse_and_alignment_rule():
     assert not aligned("a.co.uk", "b.co.uk", strict=False)
 
 
-def test_resolver_setting_is_read_or_refused():
-    assert nameservers_parse("127.0.0.1:5353, [::1]:53, 9.9.9.9") == [("127.0.0.1", 5353), ("::1", 53), ("9.9.9.9", 53)]
+def test_resolver_setting_is_read_or_refused(settings):
+    settings.DIGEST_DNS_RESOLVER = "127.0.0.1:5353, [::1]:53"
+    resolver = Dns.from_settings().resolver
+    assert resolver.nameservers == ["127.0.0.1", "::1"]
+    assert resolver.nameserver_ports == {"127.0.0.1": 5353, "::1": 53}
+    settings.DIGEST_DNS_RESOLVER = "dns.example:53"
     with pytest.raises(ImproperlyConfigured, match="DIGEST_DNS_RESOLVER"):
-        nameservers_parse("dns.example:53")
+        Dns.from_settings()
 
 
 @pytest.fixture(scope="module")
