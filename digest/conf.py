@@ -157,19 +157,27 @@ class DigestSettings(AppSettings):
                 f"DIGEST_RATE_LIMIT={self.RATE_LIMIT}, more than {LEASES_PER_BATCH} leases of "
                 f"DIGEST_CLAIM_TIMEOUT={self.CLAIM_TIMEOUT} s: set DIGEST_BATCH_SIZE to at most {most}."
             )
+        self.provider_rates  # noqa: B018  (parses DIGEST_PROVIDER_RATES, naming a wrong entry)
+        for alias in self.mailer_aliases:
+            if alias not in mailers:
+                name = "DIGEST_MAILERS" if self.MAILERS else "DIGEST_MAILER"
+                raise ImproperlyConfigured(f"{name}: {alias!r} is not an alias in MAILERS ({', '.join(mailers)}).")
+
+    @property
+    def provider_rates(self) -> dict[str, float]:
+        """DIGEST_PROVIDER_RATES, "google=20,microsoft=10", as messages a second per provider."""
+        rates = {}
         for part in filter(None, (item.strip() for item in self.PROVIDER_RATES.split(","))):
             name, _, rate = part.partition("=")
             try:
-                if not name.strip() or float(rate) <= 0:
+                rates[name.strip().lower()] = float(rate)
+                if not name.strip() or rates[name.strip().lower()] <= 0:
                     raise ValueError
             except ValueError:
                 raise ImproperlyConfigured(
                     f"DIGEST_PROVIDER_RATES: {part!r} is not provider=messages-a-second (e.g. google=20,microsoft=10)."
                 ) from None
-        for alias in self.mailer_aliases:
-            if alias not in mailers:
-                name = "DIGEST_MAILERS" if self.MAILERS else "DIGEST_MAILER"
-                raise ImproperlyConfigured(f"{name}: {alias!r} is not an alias in MAILERS ({', '.join(mailers)}).")
+        return rates
 
     @property
     def mailer_aliases(self) -> list[str]:

@@ -52,7 +52,7 @@ class Pacing:
         self.most = 2 * connections
         self.start = max(LEAST, min(digest_settings.PROVIDER_START, self.most))
         self.backoff_after = digest_settings.PROVIDER_BACKOFF
-        self.rates = provider_rates(digest_settings.PROVIDER_RATES)
+        self.rates = digest_settings.provider_rates
         self.clock = clock
         self.providers: dict[str, Provider] = {}
         self._of: dict[int, str] = {}  # delivery id → provider, while in flight
@@ -143,12 +143,3 @@ class Pacing:
             rate = self.rates.get(name, 0)
             self.providers[name] = Provider(name, self.start, interval=1.0 / rate if rate else 0.0)
         return self.providers[name]
-
-
-def provider_rates(value: str) -> dict[str, float]:
-    """DIGEST_PROVIDER_RATES, "google=20,microsoft=10" (messages a second per provider), as a dict."""
-    rates = {}
-    for part in filter(None, (item.strip() for item in value.split(","))):
-        name, _, rate = part.partition("=")
-        rates[name.strip().lower()] = float(rate)
-    return rates

@@ -22,6 +22,9 @@ def test_defaults_apply_when_unset():
         ("DIGEST_MAILER", 5, "DIGEST_MAILER must be a string"),
         ("DIGEST_MAILER", "nowhere", "DIGEST_MAILER: 'nowhere' is not an alias in MAILERS"),
         ("DEFAULT_FROM_EMAIL", "two@example.com, addresses@example.com", "DEFAULT_FROM_EMAIL"),
+        ("DIGEST_PROVIDER_RATES", "google=fast", "DIGEST_PROVIDER_RATES: 'google=fast' is not provider="),
+        ("DIGEST_PROVIDER_RATES", "google=20,=5", "DIGEST_PROVIDER_RATES: '=5'"),
+        ("DIGEST_PROVIDER_RATES", "microsoft=0", "DIGEST_PROVIDER_RATES: 'microsoft=0'"),
     ],
 )
 def test_a_wrong_setting_is_named(settings, name, value, message):
@@ -33,3 +36,8 @@ def test_a_wrong_setting_is_named(settings, name, value, message):
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError):
         digest_settings.NO_SUCH_SETTING  # noqa: B018
+
+
+def test_provider_rates_are_read_per_provider(settings):
+    settings.DIGEST_PROVIDER_RATES = "google=20, Microsoft=2.5,"
+    assert digest_settings.provider_rates == {"google": 20.0, "microsoft": 2.5}
