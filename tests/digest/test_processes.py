@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from digest import processes
 from digest.models import Delivery, DeliveryStatus, JournalEntry
 from digest.run import digest_run
 from tests.digest.conftest import World, at, leases_expire
@@ -27,10 +28,8 @@ RUN_AT = at(2026, 6, 2, 8, 5)
 
 
 def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    """The test database's URL, for processes started from the test (as the run starts its senders)."""
+    return processes.database_url(connection.settings_dict)
 
 
 def sender(smtp: SMTPServer, machine: Path, *, now=RUN_AT, **settings) -> subprocess.Popen:
