@@ -29,6 +29,16 @@ def require(program: str, package: str) -> str:
     return path
 
 
+def process_stop(process: subprocess.Popen) -> None:
+    """Stop a server the tests started: SIGTERM, then SIGKILL if it has not ended within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_for_port(port: int, *, process: subprocess.Popen | None, log: Path, timeout: float = 30) -> None:
     """Return once something accepts connections on the port; fail if the server exits first."""
     deadline = time.monotonic() + timeout
@@ -125,12 +135,7 @@ service pop3-login {{
         return f"{scheme}://{self.user}:{quote(self.password, safe='')}@127.0.0.1:{port}{path}{query}"
 
     def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        process_stop(self.process)
         self._tmp.cleanup()
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mailservers import wait_for_port
+from tests.mailservers import process_stop, wait_for_port
 from tests.smtp import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,10 +168,5 @@ class Rspamd:
         return {name: symbol["score"] for name, symbol in report["symbols"].items()}
 
     def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        process_stop(self.process)
         self._tmp.cleanup()
