@@ -35,7 +35,7 @@ from newsletters.conf import newsletters_settings
 from newsletters.exceptions import RateLimited, SignupRefused
 from newsletters.models import SignupRefusal, SignupRefusalReason
 from newsletters.services import rate_hit, subscription_request
-from project.nameservers import nameservers_parse
+from project.nameservers import resolver_for
 
 logger = logging.getLogger(__name__)
 
@@ -155,15 +155,7 @@ def domain_disposable(domain: str) -> bool:
 
 
 def _resolver() -> dns.resolver.Resolver:
-    servers = nameservers_parse(newsletters_settings.DNS_RESOLVER, setting="NEWSLETTERS_DNS_RESOLVER")
-    if servers:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [address for address, _ in servers]
-        resolver.nameserver_ports = dict(servers)
-    else:
-        resolver = dns.resolver.Resolver()
-    resolver.lifetime = resolver.timeout = _DNS_LIFETIME
-    return resolver
+    return resolver_for(newsletters_settings.DNS_RESOLVER, setting="NEWSLETTERS_DNS_RESOLVER", timeout=_DNS_LIFETIME)
 
 
 def domain_receives_mail(domain: str) -> bool:

@@ -2,6 +2,7 @@
 
 import ipaddress
 
+import dns.resolver
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -22,3 +23,17 @@ def nameservers_parse(value: str, *, setting: str) -> list[tuple[str, int]]:
                 f"{setting}: {item!r} is not an IP address with an optional port, e.g. 127.0.0.1:5353."
             ) from None
     return servers
+
+
+def resolver_for(value: str, *, setting: str, timeout: float) -> dns.resolver.Resolver:
+    """A resolver asking the servers a setting names ("": the system's, /etc/resolv.conf), each question
+    within `timeout` seconds. Raises dns.resolver.NoResolverConfiguration when "" finds none."""
+    servers = nameservers_parse(value, setting=setting)
+    if servers:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [address for address, _ in servers]
+        resolver.nameserver_ports = dict(servers)
+    else:
+        resolver = dns.resolver.Resolver()
+    resolver.lifetime = resolver.timeout = timeout
+    return resolver

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from digest.conf import digest_settings
 from digest.exceptions import DigestError
-from project.nameservers import nameservers_parse
+from project.nameservers import resolver_for
 
 
 class DnsFailure(DigestError):
@@ -36,19 +36,14 @@ class Dns:
     @classmethod
     def from_settings(cls) -> "Dns":
         """The resolver of DIGEST_DNS_RESOLVER ("": the system's), with DIGEST_DNS_TIMEOUT per look-up."""
-        servers = nameservers_parse(digest_settings.DNS_RESOLVER, setting="DIGEST_DNS_RESOLVER")
-        if servers:
-            resolver = dns.resolver.Resolver(configure=False)
-            resolver.nameservers = [address for address, _ in servers]
-            resolver.nameserver_ports = dict(servers)
-        else:
-            try:
-                resolver = dns.resolver.Resolver()
-            except dns.resolver.NoResolverConfiguration:
-                raise ImproperlyConfigured(
-                    "DIGEST_DNS_RESOLVER: this machine has no resolver configured; name one, e.g. 127.0.0.1:53."
-                ) from None
-        resolver.lifetime = resolver.timeout = digest_settings.DNS_TIMEOUT
+        try:
+            resolver = resolver_for(
+                digest_settings.DNS_RESOLVER, setting="DIGEST_DNS_RESOLVER", timeout=digest_settings.DNS_TIMEOUT
+            )
+        except dns.resolver.NoResolverConfiguration:
+            raise ImproperlyConfigured(
+                "DIGEST_DNS_RESOLVER: this machine has no resolver configured; name one, e.g. 127.0.0.1:53."
+            ) from None
         return cls(resolver)
 
     def _ask(self, name: str, rdtype: str) -> list:
