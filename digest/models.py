@@ -62,7 +62,7 @@ class Delivery(models.Model):
             # an overlapping window while the first one's outcome is unknown.
             models.UniqueConstraint(
                 fields=["subscription"],
-                condition=Q(status__in=["pending", "sending", "deferred"]),
+                condition=Q(status__in=OPEN_STATUSES),
                 name="delivery_one_open_per_subscription",
             ),
             models.CheckConstraint(condition=Q(window_start__lt=models.F("window_end")), name="delivery_window_order"),
@@ -70,7 +70,7 @@ class Delivery(models.Model):
         indexes = [
             models.Index(
                 fields=["status", "next_attempt_at"],
-                condition=Q(status__in=["pending", "sending", "deferred"]),
+                condition=Q(status__in=OPEN_STATUSES),
                 name="delivery_claimable_idx",
             ),
             models.Index(fields=["newsletter", "status"], name="delivery_newsletter_status_idx"),

@@ -200,12 +200,19 @@ class Issue(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("newsletters:issue", kwargs={"slug": self.newsletter.slug, "issue_slug": self.slug})
 
-    @property
-    def state(self) -> str:
-        """Draft, scheduled or published, as an editor thinks of it."""
+    def state_at(self, now: datetime.datetime) -> str:
+        """Draft, scheduled or published at `now`, as an editor thinks of it."""
         if self.status == IssueStatus.DRAFT:
             return "draft"
-        return "scheduled" if self.publish_at > timezone.now() else "published"
+        return "scheduled" if self.publish_at > now else "published"
+
+    @property
+    def state(self) -> str:
+        """The state at this moment, for what is only shown (lists, pages, command output).
+
+        Code that decides something takes its `now` from the caller: `state_at(now)`.
+        """
+        return self.state_at(timezone.now())
 
 
 def attachment_upload_to(instance: "Attachment", filename: str) -> str:

@@ -112,7 +112,7 @@ def issue_preview(request, issue_id: Id):
     """The digest a reader gets when this issue is the only new one: subject, HTML and plain text."""
     issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=issue_id)
     try:
-        rendered = engine.preview_issue(issue=issue)
+        rendered = engine.preview_issue(issue=issue, now=db_now())
     except (engine.RenderError, MarkupError) as error:
         raise Invalid(f"The issue cannot be rendered: {error}") from None
     text, html = engine.preview_personalize(rendered, name="")

@@ -148,7 +148,12 @@ class IssueDigestAdmin(IssueAdmin):
         title = request.POST.get("title", "").strip() or "(no title yet)"
         try:
             rendered = preview_draft(
-                newsletter=newsletter, title=title, slug=request.POST.get("slug", ""), body=body, issue_pk=issue_pk
+                newsletter=newsletter,
+                title=title,
+                slug=request.POST.get("slug", ""),
+                body=body,
+                issue_pk=issue_pk,
+                now=timezone.now(),
             )
         except (RenderError, OSError) as error:
             return JsonResponse({"error": f"The email cannot be rendered: {error}"}, status=400)
@@ -176,7 +181,7 @@ class IssueDigestAdmin(IssueAdmin):
             "title": f"{issue.title}: report",
             "time_zone": settings.TIME_ZONE,
         }
-        if issue.state == "published":
+        if issue.state_at(now) == "published":
             report = reports.issue_report(issue=issue)
             context["report"] = report
             context["links"] = reports.links_top(issue=issue)
@@ -203,7 +208,7 @@ class IssueDigestAdmin(IssueAdmin):
         issue = self._issue(request, pk)
         back = reverse("admin:newsletters_issue_change", args=[pk])
         try:
-            rendered = preview_issue(issue=issue)
+            rendered = preview_issue(issue=issue, now=timezone.now())
         except RenderError as error:  # e.g. Markdown saved before it was checked; saving the form says why
             self.message_user(request, f"The email cannot be rendered: {error}", messages.ERROR)
             return redirect(back)
@@ -222,7 +227,7 @@ class IssueDigestAdmin(IssueAdmin):
         if request.method != "POST":
             return redirect(back)
         try:
-            rendered, name = preview_issue(issue=issue), request.user.get_full_name()
+            rendered, name = preview_issue(issue=issue, now=timezone.now()), request.user.get_full_name()
             to = testsend_run(  # checked, rate-limited and logged in newsletters.testsends
                 user=request.user,
                 to=request.POST.get("to", ""),

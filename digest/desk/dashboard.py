@@ -29,7 +29,14 @@ from newsletters.models import (
 )
 from newsletters.schedules import Schedule
 
-READER_STATUSES = ["active", "pending", "paused", "unsubscribed", "suppressed"]
+# A reader's status on the dashboard: a subscription's, or "suppressed" when its subscriber is.
+READER_STATUSES = [
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PENDING,
+    SubscriptionStatus.PAUSED,
+    SubscriptionStatus.UNSUBSCRIBED,
+    SubscriberStatus.SUPPRESSED,
+]
 FREQUENCIES = list(Frequency)
 OUTCOMES = ["sent", "deferred", "failed", "skipped", "queued"]
 RANGES = {30: "30 days", 90: "90 days", 365: "a year"}

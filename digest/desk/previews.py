@@ -29,9 +29,9 @@ def _with_files(issues):
     return issues.prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
 
 
-def preview_issue(*, issue: Issue) -> RenderedDigest:
-    """Render the digest a reader gets when this issue is the only new one."""
-    start = (issue.publish_at or datetime.datetime.now(datetime.UTC)) - datetime.timedelta(days=1)
+def preview_issue(*, issue: Issue, now: datetime.datetime) -> RenderedDigest:
+    """Render the digest a reader gets when this issue is the only new one (a draft: as if published now)."""
+    start = (issue.publish_at or now) - datetime.timedelta(days=1)
     end = start + datetime.timedelta(days=1)
     issues = list(_with_files(Issue.objects.filter(pk=issue.pk)))
     return digest_render(newsletter=issue.newsletter, issues=issues, window_start=start, window_end=end)
@@ -84,13 +84,13 @@ def preview_clip_warnings(rendered: RenderedDigest) -> list[str]:
     ]
 
 
-def issue_published_warnings(sender, *, issue: Issue, **kwargs) -> list[str]:
+def issue_published_warnings(sender, *, issue: Issue, now: datetime.datetime, **kwargs) -> list[str]:
     """What publish_issue tells the editor about the digest this issue makes (a newsletters.signals receiver):
     the live preview's warnings about the Markdown and the files, and whether Gmail would clip it."""
     sizes = [(attachment.filename, attachment.file.size) for attachment in issue.attachments.all()]
     warnings = preview_warnings(body=issue.body, attachment_sizes=sizes)
     try:
-        return warnings + preview_clip_warnings(preview_issue(issue=issue))
+        return warnings + preview_clip_warnings(preview_issue(issue=issue, now=now))
     except (RenderError, OSError) as error:
         return [*warnings, f"The digest of this issue cannot be rendered: {error}"]
 
@@ -110,7 +110,9 @@ def preview_id(value: str | None) -> int | None:
     return int(value)
 
 
-def preview_draft(*, newsletter: Newsletter, title: str, slug: str, body: str, issue_pk: int | None) -> RenderedDigest:
+def preview_draft(
+    *, newsletter: Newsletter, title: str, slug: str, body: str, issue_pk: int | None, now: datetime.datetime
+) -> RenderedDigest:
     """Render the digest an issue being written would make, without saving anything.
 
     The text comes from the editor's form; an issue already saved keeps its attached files.
@@ -121,7 +123,7 @@ def preview_draft(*, newsletter: Newsletter, title: str, slug: str, body: str, i
         validate_unicode_slug(slug)
     except ValidationError:
         slug = ""
-    publish_at = datetime.datetime.now(datetime.UTC)
+    publish_at = now
     # pk 0 is never a row: a new issue has no files yet, and its (empty) attachment query stays valid.
     issue = Issue(
         pk=issue_pk or 0,

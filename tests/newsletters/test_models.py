@@ -65,6 +65,14 @@ def test_issue_state_for_editors():
     assert IssueFactory().state == "published"
 
 
+def test_an_issue_state_is_judged_at_the_moment_given():
+    publish_at = datetime.datetime(2030, 3, 1, 9, 0, tzinfo=datetime.UTC)
+    issue = IssueFactory(publish_at=publish_at)
+    assert issue.state_at(publish_at - datetime.timedelta(seconds=1)) == "scheduled"
+    assert issue.state_at(publish_at) == "published"
+    assert IssueFactory(status=IssueStatus.DRAFT, publish_at=None).state_at(publish_at) == "draft"
+
+
 @pytest.mark.parametrize(
     "value", ["just some text", "a@example.com, b@example.com", "Name <bad>", "x@", "group: a@example.com;"]
 )

@@ -41,9 +41,9 @@ class Command(BaseCommand):
         verb = "Created" if created else "Updated"
         when = f" for {issue.publish_at:%Y-%m-%d %H:%M %Z}" if issue.publish_at else ""
         self.stdout.write(
-            self.style.SUCCESS(f"{verb} {issue.state} issue {issue.title!r} in {issue.newsletter.slug}{when}")
+            self.style.SUCCESS(f"{verb} {issue.state_at(now)} issue {issue.title!r} in {issue.newsletter.slug}{when}")
             + f" ({issue.attachments.count()} attachment(s), slug {issue.slug})."
         )
-        for _, warnings in issue_saved_from_file.send(sender=type(self), issue=issue):
+        for _, warnings in issue_saved_from_file.send(sender=type(self), issue=issue, now=now):
             for warning in warnings:
                 self.stderr.write(self.style.WARNING(f"Warning: {warning}"))

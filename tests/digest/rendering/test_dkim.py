@@ -226,7 +226,10 @@ def test_the_editors_test_send_is_signed_too(world, signing):
     from digest.desk.previews import preview_issue, preview_send_test
 
     issue = world.publish("Issue one", at(2026, 6, 2, 9, 0))
-    assert preview_send_test(rendered=preview_issue(issue=issue), to="editor@example.com", name="Ed") == 1
+    assert (
+        preview_send_test(rendered=preview_issue(issue=issue, now=timezone.now()), to="editor@example.com", name="Ed")
+        == 1
+    )
     (received,) = world.smtp.received
     assert verify(received.data, signing)
 
