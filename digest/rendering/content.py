@@ -24,8 +24,8 @@ from digest.conf import digest_settings
 from digest.exceptions import RenderError
 from digest.rendering.clip import clip_fit
 from digest.rendering.links import links_counted
-from newsletters.conf import site_url
 from newsletters.branding import brand_for
+from newsletters.conf import site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html, email_text
 from newsletters.exceptions import MarkupError
 from newsletters.markup import html_excerpt, html_for_email, markdown_to_html
@@ -147,7 +147,9 @@ def digest_render(
     try:
         brand = brand_for(newsletter)
     except MarkupError as error:  # saved before its text was checked: the group is held
-        raise RenderError(f"the newsletter's header or footer cannot be rendered: {error}", newsletter=newsletter.pk) from None
+        raise RenderError(
+            f"the newsletter's header or footer cannot be rendered: {error}", newsletter=newsletter.pk
+        ) from None
     context = {
         "newsletter": newsletter,
         "entries": entries,
