@@ -49,6 +49,12 @@ class NewsletterForm(forms.ModelForm):
     def clean_welcome_text(self):
         return _markdown_clean(self.cleaned_data["welcome_text"])
 
+    def clean_header_text(self):
+        return _markdown_clean(self.cleaned_data["header_text"])
+
+    def clean_footer_text(self):
+        return _markdown_clean(self.cleaned_data["footer_text"])
+
 
 @admin.register(Newsletter)
 class NewsletterAdmin(admin.ModelAdmin):

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
 from newsletters.conf import newsletters_settings
+from newsletters.emails import THEMES_DIR, email_themes
 from newsletters.models import Newsletter
 from newsletters.proxies import UNTRUSTED_PROXY_KEY, trusted_proxies
 
@@ -94,6 +95,27 @@ def check_senders(app_configs, **kwargs):
                 )
             )
     return warnings
+
+
+@checks.register("newsletters")
+def check_templates(app_configs, **kwargs):
+    """Every newsletter's chosen template is on disk (else its mails fall back to the default look)."""
+    try:
+        chosen = list(Newsletter.objects.exclude(template="").order_by("slug").values_list("slug", "template"))
+    except DatabaseError:
+        return []
+    themes = email_themes()
+    return [
+        checks.Warning(
+            f"The newsletter {slug!r} chooses the template {template!r}, which is not in {THEMES_DIR}/ on any "
+            "template path: its mails use the default template.",
+            hint=f"Restore {THEMES_DIR}/{template}/base.html, or choose one of: "
+            + ", ".join(name or "default" for name in themes),
+            id="newsletters.W005",
+        )
+        for slug, template in chosen
+        if template not in themes
+    ]
 
 
 def _domain(mailbox: str) -> str:

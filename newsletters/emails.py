@@ -2,12 +2,19 @@
 
 Digests (digest.rendering.content), confirmation and welcome mails extend the same table skeleton
 and stylesheet, and go through the same inliner, so they look alike in every client.
+
+Each template is looked up per newsletter: emails/<slug>/NAME (an operator's override for one
+newsletter), then emails/themes/<its template>/NAME (a template chosen in the admin), then
+emails/NAME. Mails extend `layout`, the first base.html found the same way.
 """
 
 import logging
 import re
+from pathlib import Path
 
-from django.template.loader import render_to_string
+from django.template import engines
+from django.template.loader import render_to_string, select_template
+from django.template.utils import get_app_template_dirs
 from premailer import Premailer
 
 from newsletters.conf import site_url
@@ -51,9 +58,53 @@ _STYLE = re.compile(r' style="[^"]*"')
 _SEPARATORS = re.compile(r"([;,]) ")
 
 
-def email_html(template_name: str, context: dict) -> str:
-    """Render a mail's HTML template (one extending emails/base.html) with its CSS inlined."""
-    return inline_css(render_to_string(template_name, {"preheader_filler": PREHEADER_FILLER, **context}))
+# The templates a newsletter may choose: emails/themes/<name>/base.html on any template path.
+THEMES_DIR = "emails/themes"
+DEFAULT_THEME = ""
+
+
+def template_dirs() -> list[Path]:
+    """The folders templates are loaded from: the project's DIRS, then the apps'."""
+    return [Path(folder) for folder in engines["django"].engine.dirs] + list(get_app_template_dirs("templates"))
+
+
+def email_themes() -> list[str]:
+    """The templates found on disk, by name, the default ("") first."""
+    names = {
+        base.parent.name for folder in template_dirs() for base in sorted((folder / THEMES_DIR).glob("*/base.html"))
+    }
+    return [DEFAULT_THEME, *sorted(names)]
+
+
+def theme_choices() -> list[tuple[str, str]]:
+    """A newsletter's choice of template (the model field's choices, read from disk)."""
+    return [(name, name.replace("-", " ").capitalize() if name else "Default") for name in email_themes()]
+
+
+def email_templates(name: str, newsletter=None) -> list[str]:
+    """Where a mail's template is looked for, first match wins: the newsletter's own, its theme's, the default."""
+    names = []
+    if newsletter is not None:
+        names.append(f"emails/{newsletter.slug}/{name}")
+        if newsletter.template:
+            names.append(f"{THEMES_DIR}/{newsletter.template}/{name}")
+    names.append(f"emails/{name}")
+    return names
+
+
+def email_text(template_name: str, context: dict, *, newsletter=None) -> str:
+    """Render a mail's subject or text template, looked up for the newsletter."""
+    return render_to_string(email_templates(template_name, newsletter), context)
+
+
+def email_html(template_name: str, context: dict, *, newsletter=None) -> str:
+    """Render a mail's HTML template (one extending `layout`, its base.html) with its CSS inlined."""
+    context = {
+        "preheader_filler": PREHEADER_FILLER,
+        "layout": select_template(email_templates("base.html", newsletter)),
+        **context,
+    }
+    return inline_css(render_to_string(email_templates(template_name, newsletter), context))
 
 
 def image_width_for_outlook(image) -> None:

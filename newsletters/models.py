@@ -12,9 +12,12 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from newsletters.emails import theme_choices
 from newsletters.validators import (
     validate_attachment_size,
+    validate_hex_colour,
     validate_language,
+    validate_logo,
     validate_mailbox,
     validate_origins,
     validate_single_line,
@@ -104,6 +107,45 @@ class Newsletter(models.Model):
         blank=True,
         help_text="The sender's physical postal address, shown in every digest's footer "
         "(required in commercial email by CAN-SPAM; mail providers expect a clear identity).",
+    )
+    template = models.CharField(
+        max_length=50,
+        blank=True,
+        default="",
+        choices=theme_choices,
+        help_text="The look of its mails: one of the templates in templates/emails/themes/ (see the gallery). "
+        "Files in templates/emails/<slug>/ override single templates for this newsletter alone.",
+    )
+    logo = models.ImageField(
+        upload_to="logos/",
+        blank=True,
+        width_field="logo_width",
+        height_field="logo_height",
+        validators=[validate_logo],
+        help_text="PNG, JPEG or GIF, at most 512 KB, drawn at most 200 px wide atop its mails (upload it 400 px "
+        "wide for sharp screens). Empty: its name.",
+    )
+    logo_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    logo_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    accent_color = models.CharField(
+        "accent colour",
+        max_length=7,
+        blank=True,
+        validators=[validate_hex_colour],
+        help_text="#rrggbb, e.g. #0b5cad: the rule under the masthead and the buttons; links and the name too "
+        "when it reads on white (contrast 4.5:1). Empty: the default blue.",
+    )
+    header_text = models.TextField(
+        "header",
+        blank=True,
+        validators=[ProhibitNullCharactersValidator()],
+        help_text="Markdown shown under the greeting of every mail of this newsletter (e.g. a sponsor line).",
+    )
+    footer_text = models.TextField(
+        "footer",
+        blank=True,
+        validators=[ProhibitNullCharactersValidator()],
+        help_text="Markdown shown in the footer of every mail of this newsletter, above the postal address.",
     )
     active = models.BooleanField(default=True)
     count_links = models.BooleanField(

@@ -88,7 +88,7 @@ def subscriber_erase_request(*, subscriber: Subscriber, now: datetime.datetime) 
         to=[subscriber.email],
         headers={"Auto-Submitted": "auto-generated"},
     )
-    message.attach_alternative(email_html("emails/erase.html", context), "text/html")
+    message.attach_alternative(email_html("erase.html", context), "text/html")
     return message.send() == 1
 
 

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.template.loader import render_to_string
 
-from newsletters.conf import newsletters_settings, site_url
-from newsletters.emails import PREHEADER_LENGTH, email_html
+from newsletters.conf import newsletters_settings
 from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited
-from newsletters.markup import html_excerpt, html_for_email, markdown_to_html
+from newsletters.letters import confirm_render, welcome_render
 from newsletters.messages import ReaderEmail, Verbatim, list_id_header
 from newsletters.models import (
     Frequency,
@@ -29,7 +27,6 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
-from newsletters.plaintext import html_to_text
 from newsletters.selectors import issues_visible
 from newsletters.signals import subscriber_confirmed, subscription_changed, subscriptions_unsubscribed
 from newsletters.tokens import TokenInvalid, confirm_url, preferences_url, token_read, unsubscribe_url
@@ -92,27 +89,20 @@ def subscription_request(
         "iat": int(now.timestamp()),
     }
     newsletters = list(Newsletter.objects.filter(pk__in=choices).order_by("name"))
-    context = {
-        "name": name,
-        "newsletters": [(n, Frequency(choices[n.pk]).label) for n in newsletters],
-        "confirm_url": confirm_url(payload),
-        "max_age_days": newsletters_settings.CONFIRM_MAX_AGE_DAYS,
-        "site_url": site_url(),
-        "preheader": "One click confirms it; until then nothing is sent.",
-        # The sender's identity at the foot, as in their digests; several newsletters may share one.
-        "postal_addresses": list(
-            dict.fromkeys(n.postal_address.strip() for n in newsletters if n.postal_address.strip())
-        ),
-    }
-    subject = " ".join(render_to_string("emails/confirm_subject.txt", context).split())
+    letter = confirm_render(
+        name=name,
+        newsletters=[(n, Frequency(choices[n.pk]).label) for n in newsletters],
+        confirm_url=confirm_url(payload),
+        max_age_days=newsletters_settings.CONFIRM_MAX_AGE_DAYS,
+    )
     message = ReaderEmail(
-        subject=subject,
-        body=render_to_string("emails/confirm.txt", context),
+        subject=letter.subject,
+        body=letter.text,
         to=[email],
         # RFC 3834: a machine's answer to a request; auto-responders do not answer it.
         headers={"Auto-Submitted": "auto-generated"},
     )
-    message.attach_alternative(email_html("emails/confirm.html", context), "text/html")
+    message.attach_alternative(letter.html, "text/html")
     return message.send() == 1
 
 
@@ -178,33 +168,27 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
     """
     if not newsletter.welcome_text.strip():
         return False
+    latest = issues_visible(newsletter=newsletter, now=now).first()
     try:
-        body_html = markdown_to_html(newsletter.welcome_text)
+        letter = welcome_render(
+            newsletter=newsletter,
+            name=subscriber.name,
+            email=subscriber.email,
+            latest=latest,
+            preferences_url=preferences_url(subscriber.pk),
+        )
     except MarkupError as error:
         logger.error("Cannot render the welcome text of %s: %s", newsletter.slug, error)
         return False
-    latest = issues_visible(newsletter=newsletter, now=now).first()
-    context = {
-        "newsletter": newsletter,
-        "name": subscriber.name,
-        "email": subscriber.email,
-        "body_html": html_for_email(body_html),
-        "body_text": html_to_text(body_html, base_url=site_url()),
-        "preheader": html_excerpt(body_html, length=PREHEADER_LENGTH),
-        "latest": latest,
-        "latest_url": site_url(latest.get_absolute_url()) if latest else "",
-        "archive_url": site_url(newsletter.get_absolute_url()),
-        "preferences_url": preferences_url(subscriber.pk),
-    }
     message = ReaderEmail(
-        subject=" ".join(render_to_string("emails/welcome_subject.txt", context).split()),
-        body=render_to_string("emails/welcome.txt", context),
+        subject=letter.subject,
+        body=letter.text,
         from_email=newsletter.from_email or None,
         to=[subscriber.email],
         reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
         headers=_welcome_headers(subscriber, newsletter),
     )
-    message.attach_alternative(email_html("emails/welcome.html", context), "text/html")
+    message.attach_alternative(letter.html, "text/html")
     try:
         return message.send() == 1
     except (smtplib.SMTPException, OSError) as error:

@@ -150,3 +150,38 @@ def origins_parse(value: str) -> list[str]:
 def validate_origins(value: str) -> None:
     """Refuse anything but one web origin a line."""
     origins_parse(value)
+
+
+HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def validate_hex_colour(value: str) -> None:
+    """Refuse anything but a colour written #rrggbb."""
+    if not HEX_COLOUR.fullmatch(value):
+        raise ValidationError(
+            "%(value)s is not a colour: write it as # and six hex digits, e.g. #0b5cad.",
+            code="colour",
+            params={"value": value},
+        )
+
+
+# A logo is drawn at most 200 px wide: a few hundred KB is plenty, and every reader downloads it.
+LOGO_MAX_BYTES = 512 * 1024
+LOGO_MAX_PIXELS = 4_000_000
+
+
+def validate_logo(file) -> None:
+    """Refuse a logo over LOGO_MAX_BYTES, or over LOGO_MAX_PIXELS (ImageField has checked it is an image)."""
+    if file.size > LOGO_MAX_BYTES:
+        raise ValidationError(
+            "The logo is %(size)d KB; at most %(limit)d KB, please (it is drawn at most 200 px wide).",
+            code="logo_size",
+            params={"size": file.size // 1024, "limit": LOGO_MAX_BYTES // 1024},
+        )
+    width, height = getattr(file, "width", 0) or 0, getattr(file, "height", 0) or 0
+    if width * height > LOGO_MAX_PIXELS:
+        raise ValidationError(
+            "The logo is %(width)d × %(height)d pixels; at most %(pixels)d million, please.",
+            code="logo_pixels",
+            params={"width": width, "height": height, "pixels": LOGO_MAX_PIXELS // 1_000_000},
+        )

@@ -22,6 +22,7 @@ from digest.admin.deliveries import (
 from digest.desk import dashboard as board
 from digest.desk import reports
 from digest.desk.charts import Series, bar_chart
+from digest.desk.gallery import gallery_draw, gallery_issue
 from digest.desk.previews import (
     FREQUENCIES,
     preview_clip_warnings,
@@ -248,14 +249,51 @@ class NewsletterDigestAdmin(NewsletterAdmin):
 
     @admin.display(description="Next digest")
     def next_digest_link(self, obj):
-        return format_html('<a href="{}">Preview</a>', reverse("admin:newsletters_newsletter_next", args=[obj.pk]))
+        return format_html(
+            '<a href="{}">Preview</a> · <a href="{}">Templates</a>',
+            reverse("admin:newsletters_newsletter_next", args=[obj.pk]),
+            reverse("admin:newsletters_newsletter_gallery", args=[obj.pk]),
+        )
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
             path("<int:pk>/next-digest/", wrap(self.next_digest), name="newsletters_newsletter_next"),
+            path("<int:pk>/templates/", wrap(self.gallery), name="newsletters_newsletter_gallery"),
             *super().get_urls(),
         ]
+
+    def gallery(self, request, pk):
+        """Every template on disk, drawn on the newsletter's latest issue with its branding."""
+        newsletter = get_object_or_404(Newsletter, pk=pk)
+        if not self.has_view_permission(request, newsletter):
+            raise PermissionDenied
+        chosen = request.GET.get("newsletter", "")
+        if chosen.isdigit() and int(chosen) != newsletter.pk:
+            return redirect("admin:newsletters_newsletter_gallery", int(chosen))
+        issue = gallery_issue(newsletter)
+        name = request.user.get_full_name() or request.user.get_username()
+        drawings = (
+            gallery_draw(
+                newsletter=newsletter,
+                issue=issue,
+                personalize=lambda rendered: preview_personalize(rendered, name=name),
+                now=timezone.now(),
+            )
+            if issue
+            else []
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Templates of {newsletter.name}",
+            "opts": self.model._meta,
+            "newsletter": newsletter,
+            "newsletters": Newsletter.objects.order_by("name"),
+            "issue": issue,
+            "drawings": drawings,
+            "change_url": reverse("admin:newsletters_newsletter_change", args=[pk]),
+        }
+        return TemplateResponse(request, "admin/digest/gallery.html", context)
 
     def next_digest(self, request, pk):
         newsletter = get_object_or_404(Newsletter, pk=pk)

@@ -1,7 +1,8 @@
 """How a digest looks: rendered once per group, personalised per recipient by substitution.
 
 Per group, once (digest.rendering.groups shares it across runs and processes): issues' Markdown → safe HTML (newsletters.markup) → Django templates
-(emails/digest_subject.txt, digest.txt, digest.html) → premailer inlines the CSS
+(digest_subject.txt, digest.txt, digest.html, looked up per newsletter by newsletters.emails,
+with its branding) → premailer inlines the CSS
 (newsletters.emails, the layout every reader mail shares), later issues shortened if the
 HTML would pass Gmail's clip (digest.rendering.clip). The
 templates carry placeholder markers where personal values go; `personalize()` swaps
@@ -18,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.template.loader import render_to_string
 
 from digest.conf import digest_settings
 from digest.exceptions import RenderError
 from digest.rendering.clip import clip_fit
 from digest.rendering.links import links_counted
+from newsletters.branding import brand_for
 from newsletters.conf import site_url
-from newsletters.emails import PREHEADER_LENGTH, email_html
+from newsletters.emails import PREHEADER_LENGTH, email_html, email_text
 from newsletters.exceptions import MarkupError
 from newsletters.markup import html_excerpt, html_for_email, markdown_to_html
 from newsletters.models import Issue, Newsletter
@@ -143,6 +144,12 @@ def digest_render(
             }
         )
     files, linked = _attachments(issues)
+    try:
+        brand = brand_for(newsletter)
+    except MarkupError as error:  # saved before its text was checked: the group is held
+        raise RenderError(
+            f"the newsletter's header or footer cannot be rendered: {error}", newsletter=newsletter.pk
+        ) from None
     context = {
         "newsletter": newsletter,
         "entries": entries,
@@ -158,17 +165,18 @@ def digest_render(
         "preferences_url": PREFERENCES_URL,
         "linked_files": linked,
         "attached_files": files,
+        "brand": brand,
     }
-    subject = render_to_string("emails/digest_subject.txt", context).strip()
+    subject = email_text("digest_subject.txt", context, newsletter=newsletter).strip()
     try:
         validate_single_line(subject)
     except ValidationError:
         raise RenderError(f"The subject {subject!r} contains a line break.", newsletter=newsletter.pk) from None
-    document, uncut_bytes = clip_fit(lambda: email_html("emails/digest.html", context), entries)
+    document, uncut_bytes = clip_fit(lambda: email_html("digest.html", context, newsletter=newsletter), entries)
     for entry in entries:  # the text says what the HTML says (rspamd scores parts that differ: R_PARTS_DIFFER)
         if entry.get("cut"):
             entry["text"] = html_to_text(entry["html"], base_url=site_url())
-    text = render_to_string("emails/digest.txt", context)
+    text = email_text("digest.txt", context, newsletter=newsletter)
     return RenderedDigest(
         newsletter=newsletter,
         subject=subject,

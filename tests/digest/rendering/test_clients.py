@@ -4,6 +4,7 @@
 Screenshots go to test-output/screenshots/digest-375.png and digest-800.png.
 """
 
+import io
 import json
 import os
 import re
@@ -14,7 +15,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
+from PIL import Image, ImageDraw, ImageFont
 
+from newsletters.emails import email_themes
 from newsletters.models import Newsletter
 from tests.digest.conftest import at, body
 
@@ -358,3 +362,73 @@ def test_a_right_to_left_digest_at_375_px(world, request):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "digest-rtl-375.png"), full_page=True)
     assert align == "rtl" and page.evaluate("() => document.documentElement.scrollWidth") == 375
+
+
+# ------------------------------------------------------------- every template, branded
+
+THEMES = email_themes()
+
+
+def wordmark() -> bytes:
+    """A 400 × 96 logo: the newsletter's name in white on its accent."""
+    image = Image.new("RGB", (400, 96), "#8a3ffc")
+    ImageDraw.Draw(image).text(
+        (200, 48), "Weekly Notes", fill="white", font=ImageFont.load_default(size=44), anchor="mm"
+    )
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+LOGO = wordmark()
+BRAND_HEADER = "This week's digest is brought to you by **our readers**: [support us](https://example.com/support)."
+BRAND_FOOTER = "Written in Berlin by the editors of [Example Press](https://example.com/about)."
+
+
+def branded(newsletter: Newsletter, theme: str) -> None:
+    """Give the newsletter a logo, an accent, a header and a footer, and choose a template."""
+    newsletter.template = theme
+    newsletter.accent_color = "#8a3ffc"
+    newsletter.header_text, newsletter.footer_text = BRAND_HEADER, BRAND_FOOTER
+    newsletter.postal_address = "Example Press GmbH, Torstraße 1, 10119 Berlin"
+    newsletter.logo.save("logo.png", ContentFile(LOGO), save=False)
+    newsletter.save()
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_every_template_branded_passes_doiuse_email(world, tmp_path, theme):
+    branded(world.newsletter, theme)
+    html = digest_html(world, PROSE, "A second issue.\n\n### Smaller heading\n\n1. first\n2. second\n")
+    assert 'class="logo"' in html and "our readers" in html
+    report = {family: doiuse(html, family, tmp_path) for family in FAMILIES}
+    print(f"\nTemplate {theme or 'default'}, branded:", json.dumps(report, indent=1))
+    assert report == LAYOUT_FINDINGS
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [375, 800])
+@pytest.mark.parametrize("theme", THEMES)
+def test_every_template_branded_fits_the_screen(world, request, theme, width):
+    branded(world.newsletter, theme)
+    html = digest_html(
+        world,
+        "A wide table, a long line of code and a 2000 px image.\n\n" + WIDE + "\n" + LONG_CODE + "\n" + LARGE_IMAGE,
+        PROSE,
+    )
+    page = request.getfixturevalue("chromium").new_page(viewport={"width": width, "height": 900})
+    image = png(2000, 800)
+    page.route("https://img.example.com/**", lambda route: route.fulfill(body=image, content_type="image/png"))
+    page.route("**/media/logos/**", lambda route: route.fulfill(body=LOGO, content_type="image/png"))
+    page.set_content(html, wait_until="load")
+    figures = page.evaluate(MEASURE)
+    logo = page.evaluate(
+        "() => { const i = document.querySelector('img.logo'); return [i.naturalWidth, i.getBoundingClientRect().width]; }"
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"template-{theme or 'default'}-{width}.png"), full_page=True)
+    assert figures["mode"] == "CSS1Compat"
+    assert figures["page"] <= figures["viewport"], figures
+    for part in ("preRight", "scrollerRight", "imageRight"):
+        assert figures[part] <= figures["cardRight"], (part, figures)
+    assert not figures["tableWider"], figures
+    assert logo == [400, 200]  # loaded, drawn at its width attribute

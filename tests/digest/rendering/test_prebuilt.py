@@ -62,7 +62,15 @@ def test_fast_path_matches_django_for_every_recipient(settings, with_files):
     settings.SITE_URL = "https://newsletters.a-rather-long-domain-name-for-testing.example.com"
     settings.DIGEST_UNSUBSCRIBE_MAILTO = "unsubscribe@example.com"
     newsletter = NewsletterFactory(
-        name="Grüße & Nachrichten", reply_to="editors@example.com", list_id="gruesse.example.com"
+        name="Grüße & Nachrichten",
+        reply_to="editors@example.com",
+        list_id="gruesse.example.com",
+        # Branded, in another template: what the branding adds goes through both paths alike.
+        template="magazine",
+        accent_color="#8a3ffc",
+        header_text="Präsentiert von **Lesern**.",
+        footer_text="Geschrieben in [Köln](https://example.com/über).",
+        postal_address="Straße 1, 50667 Köln",
     )
     issue = IssueFactory(
         newsletter=newsletter,
