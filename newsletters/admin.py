@@ -28,6 +28,7 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
+from newsletters.image_admin import ImageAdmin  # noqa: F401 (imported to register the media library's admin)
 from newsletters.selectors import audience_counted
 from newsletters.services import issue_publish
 from project.clock import db_now
