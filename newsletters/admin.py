@@ -16,6 +16,7 @@ from newsletters.datetimes import EXAMPLE, LocalDateTimeField, zone_named
 from newsletters.embed import embed_snippet
 from newsletters.exceptions import MarkupError
 from newsletters.exports import csv_export_action
+from newsletters.image_admin import ImageAdmin  # noqa: F401 (imported to register the media library's admin)
 from newsletters.markup import markdown_to_html
 from newsletters.models import (
     Attachment,
@@ -28,7 +29,6 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
-from newsletters.image_admin import ImageAdmin  # noqa: F401 (imported to register the media library's admin)
 from newsletters.selectors import audience_counted
 from newsletters.services import issue_publish
 from project.clock import db_now

@@ -40,7 +40,10 @@ _JPEG_QUALITIES = (82, 74, 66, 58)
 _FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 _CONTENT_TYPES = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif")}
 # What Pillow raises on a truncated or corrupt file, depending on the format's plugin.
-_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError, Pillow.DecompressionBombError)
+_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError)
+
+
+_SMALLER = "Nothing was stored; 1200 px wide is plenty for email."
 
 
 class ImageRefused(NewslettersError):
@@ -89,6 +92,10 @@ def image_prepare(data: bytes, *, name: str) -> Prepared:
             if image.format == "GIF" and getattr(image, "is_animated", False):
                 return _animated_gif(image, data, name=name)
             return _drawn(image)
+    except Pillow.DecompressionBombError as error:  # Pillow's own limit, past ours, refused on opening
+        raise ImageRefused(
+            f"{name} declares more pixels than any image may have: a decompression bomb. {_SMALLER}"
+        ) from error
     except _UNREADABLE as error:
         raise ImageRefused(
             f"{name} is not an image that can be read (JPEG, PNG, GIF or WebP): {error or type(error).__name__}."
@@ -103,7 +110,7 @@ def _check_header(image: Pillow.Image, *, name: str) -> None:
     if width < 1 or height < 1 or width * height > most:
         raise ImageRefused(
             f"{name} declares {width} × {height} pixels, more than the {most:,} an image may have "
-            "(NEWSLETTERS_IMAGE_MAX_PIXELS). Export it smaller, at most 1200 px wide is plenty for email."
+            f"(NEWSLETTERS_IMAGE_MAX_PIXELS): a decompression bomb, or a file to export smaller. {_SMALLER}"
         )
 
 
