@@ -40,7 +40,7 @@ _JPEG_QUALITIES = (82, 74, 66, 58)
 _FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 _CONTENT_TYPES = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif")}
 # What Pillow raises on a truncated or corrupt file, depending on the format's plugin.
-_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError)
+_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError)
 
 
 _SMALLER = "Nothing was stored; 1200 px wide is plenty for email."
@@ -96,6 +96,8 @@ def image_prepare(data: bytes, *, name: str) -> Prepared:
         raise ImageRefused(
             f"{name} declares more pixels than any image may have: a decompression bomb. {_SMALLER}"
         ) from error
+    except UnidentifiedImageError as error:
+        raise ImageRefused(f"{name} is not an image that can be read: upload a JPEG, PNG, GIF or WebP.") from error
     except _UNREADABLE as error:
         raise ImageRefused(
             f"{name} is not an image that can be read (JPEG, PNG, GIF or WebP): {error or type(error).__name__}."

@@ -71,7 +71,9 @@ def heading_top(page, name: str) -> float:
 def caret_to(page, text: str) -> None:
     """Put the cursor just after `text` in the Body, as an arrow key press would leave it."""
     body = page.get_by_label("Body")
-    body.evaluate("(el, text) => { const at = el.value.indexOf(text) + text.length; el.setSelectionRange(at, at); }", text)
+    body.evaluate(
+        "(el, text) => { const at = el.value.indexOf(text) + text.length; el.setSelectionRange(at, at); }", text
+    )
     body.press("ArrowRight")
 
 
@@ -161,6 +163,7 @@ def test_tabs_at_375_by_keyboard_and_axe_finds_nothing_serious(browser_page, liv
     assert not page.get_by_label("Body").is_visible()
     page.frame_locator(FRAME).get_by_role("heading", name="What changed").wait_for()
     page.locator(".lp-warnings li", has_text="has no alt text").wait_for()  # warnings stay in the pane
+    assert page.get_by_role("button", name="Phone").get_attribute("aria-pressed") == "true"  # a phone's width first
     assert page.locator("#desk-tab-preview").evaluate("(e) => getComputedStyle(e).outlineStyle") != "none"
     page.locator("#desk").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "21-desk-tabs-375.png"))

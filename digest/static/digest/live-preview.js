@@ -200,6 +200,8 @@
   form.addEventListener("change", function (event) {
     if ((event.target.type === "file" && event.target.name) || event.target.name === "newsletter") soon();
   });
+  // On a phone, the phone's width first.
+  if (window.matchMedia("(max-width: 700px)").matches) widthButtons[0].click();
   fit();
   refresh();
 })();
