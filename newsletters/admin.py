@@ -16,6 +16,7 @@ from newsletters.datetimes import EXAMPLE, LocalDateTimeField, zone_named
 from newsletters.embed import embed_snippet
 from newsletters.exceptions import MarkupError
 from newsletters.exports import csv_export_action
+from newsletters.image_admin import ImageAdmin  # noqa: F401 (imported to register the media library's admin)
 from newsletters.markup import markdown_to_html
 from newsletters.models import (
     Attachment,
@@ -96,6 +97,11 @@ class NewsletterAdmin(admin.ModelAdmin):
 class AttachmentInline(admin.TabularInline):
     model = Attachment
     extra = 1
+    # A tabular row's column heading labels nothing for a screen reader: each field names itself.
+    formfield_overrides = {
+        models.FileField: {"widget": forms.ClearableFileInput(attrs={"aria-label": "File"})},
+        models.CharField: {"widget": forms.TextInput(attrs={"aria-label": "Name readers see"})},
+    }
 
 
 class ScheduleForm(forms.Form):

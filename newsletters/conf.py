@@ -21,6 +21,10 @@ newsletters_settings = AppSettings(
         "NEWSLETTERS_RATE_PERIOD": Setting(3600, int, 1),
         # Largest single attachment an editor may upload, in bytes.
         "NEWSLETTERS_MAX_ATTACHMENT_BYTES": Setting(10 * 1024 * 1024, int, 0),
+        # The media library (newsletters.images): largest image file an editor may upload, in
+        # bytes, and most pixels its header may declare (more is a decompression bomb).
+        "NEWSLETTERS_IMAGE_MAX_BYTES": Setting(20 * 1024 * 1024, int, 1),
+        "NEWSLETTERS_IMAGE_MAX_PIXELS": Setting(40_000_000, int, 1),
         # Proxies whose X-Forwarded-For the rate limits believe (newsletters.proxies): addresses
         # or networks, comma-separated, e.g. 127.0.0.1,::1 for nginx on the same machine.
         "NEWSLETTERS_TRUSTED_PROXIES": Setting("", str),

@@ -182,11 +182,13 @@ def _rendered(source: str) -> tuple[str, str]:
         return "", "The text is nested too deeply to be rendered (lists, quotes or HTML elements)."
 
 
+@lru_cache(maxsize=64)
 def markdown_unsanitized(source: str) -> str:
     """Return Python-Markdown's own output, unsafe (for seeing what the sanitizer drops), at bounded cost.
 
     Raises MarkupError for text markup_check refuses, or once NEWSLETTERS_MARKDOWN_BUDGET_MS
-    has passed.
+    has passed (refusals are not cached). Cached by source: the live preview's render and
+    its warnings read the same text.
     """
     markup_check(source)
     budget = newsletters_settings.MARKDOWN_BUDGET_MS

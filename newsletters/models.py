@@ -284,6 +284,32 @@ class Attachment(models.Model):
         return self.display_name or PurePath(self.file.name).name
 
 
+class Image(models.Model):
+    """An image of a newsletter's media library: resized for email, served by the site (newsletters.images)."""
+
+    newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="images")
+    # images/<newsletter slug>/<content hash>.<ext>: a name that changes with the bytes, so it is cached for ever.
+    file = models.FileField(max_length=255, unique=True)
+    alt = models.CharField(
+        max_length=300,
+        validators=[validate_single_line],
+        help_text="What the image shows, for readers whose mail client blocks images and for screen readers.",
+    )
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField(help_text="Bytes as stored.")
+    content_type = models.CharField(max_length=40)
+    original_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [_not_empty("alt", "image_alt_not_empty"), _no_newline("alt", "image_alt_single_line")]
+
+    def __str__(self) -> str:
+        return self.alt
+
+
 class SubscriberStatus(models.TextChoices):
     PENDING = "pending", "Pending confirmation"
     ACTIVE = "active", "Active"

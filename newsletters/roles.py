@@ -19,6 +19,10 @@ _EDITOR_PERMISSIONS = [
     "newsletters.change_attachment",
     "newsletters.delete_attachment",
     "newsletters.view_attachment",
+    # The media library: upload images and insert them (deleting one could break sent issues).
+    "newsletters.add_image",
+    "newsletters.change_image",
+    "newsletters.view_image",
     "newsletters.view_newsletter",
     # The audience of an issue and the dashboard's reader counts.
     "newsletters.view_subscriber",
@@ -34,6 +38,7 @@ _OWNER_PERMISSIONS = [
     "newsletters.add_newsletter",
     "newsletters.change_newsletter",
     "newsletters.delete_issue",
+    "newsletters.delete_image",
     "newsletters.add_subscriber",
     "newsletters.change_subscriber",
     "newsletters.delete_subscriber",

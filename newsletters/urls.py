@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from newsletters import embed, privacy_views, undo, views
+from newsletters import embed, image_views, privacy_views, undo, views
 
 
 class UnicodeSlugConverter:
@@ -33,6 +33,7 @@ urlpatterns = [
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("undo/<str:token>/", undo.undo, name="undo"),
     path("u/<str:token>/weekly/", views.unsubscribe_to_weekly, name="unsubscribe_weekly"),
+    path("images/<uslug:slug>/<str:name>", image_views.image, name="image"),
     path("n/<uslug:slug>/", views.archive, name="archive"),
     path("n/<uslug:slug>/feed/", views.NewsletterFeed(), name="feed"),
     path("n/<uslug:slug>/<uslug:issue_slug>/", views.issue_detail, name="issue"),

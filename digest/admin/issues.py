@@ -113,6 +113,9 @@ class IssueDigestAdmin(IssueAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["live_preview_url"] = reverse("admin:newsletters_issue_live_preview")
         context["attachment_limit"] = newsletters_settings.MAX_ATTACHMENT_BYTES
+        if request.user.has_perm("newsletters.add_image"):
+            context["image_upload_url"] = reverse("admin:newsletters_image_upload")
+            context["image_library_url"] = reverse("admin:newsletters_image_library")
         if obj is not None:
             context["report_url"] = reverse("admin:newsletters_issue_report", args=[obj.pk])
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)

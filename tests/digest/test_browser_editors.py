@@ -150,6 +150,7 @@ def test_live_preview_while_writing(browser_page, live_server):
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     log_in(page, live_server)
+    page.set_viewport_size({"width": 1280, "height": 900})  # side by side (tabs below 1100 px: test_browser_desk)
     page.goto(f"{live_server.url}/admin/newsletters/issue/add/")
     page.get_by_label("Newsletter").select_option(label="Django Weekly Notes")
     page.get_by_label("Title").fill("Mailers in Django 6.1")
@@ -176,8 +177,9 @@ def test_live_preview_while_writing(browser_page, live_server):
     assert "javascript:" not in page.locator("#live-preview iframe").get_attribute("srcdoc")
     assert dialogs == []
     screenshots(page, "10-live-preview")
-    page.locator("#live-preview").scroll_into_view_if_needed()
     page.set_viewport_size({"width": 800, "height": 900})
+    page.get_by_role("tab", name="Preview").click()
+    page.locator("#live-preview").scroll_into_view_if_needed()
     page.locator("#live-preview").screenshot(path=str(test_browser.SHOTS / "10-live-preview-panel-800.png"))
 
 

@@ -68,6 +68,7 @@ def test_the_live_preview_works_under_it_in_chromium(browser_page, live_server):
     refused = _refusals(page)
     NewsletterFactory(name="Weekly Notes", slug="weekly")
     log_in(page, live_server)
+    page.set_viewport_size({"width": 1280, "height": 900})  # the preview beside the text (tabs below 1100 px)
     page.goto(f"{live_server.url}/admin/newsletters/issue/add/")
     page.get_by_label("Newsletter").select_option(label="Weekly Notes")
     page.get_by_label("Title").fill("Under a policy")
