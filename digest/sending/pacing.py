@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from digest.conf import digest_settings
 from digest.models import Delivery, DeliveryStatus
-from digest.sending.outcomes import Outcome
 from digest.providers import provider_of
+from digest.sending.outcomes import Outcome
 
 # Messages in flight a provider always may have: one connection's pipelined chain.
 LEAST = 2

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from digest.models import Delivery, DeliveryStatus
-from digest.sending.outcomes import provider_throttled, throttled
 from digest.providers import provider_of
+from digest.sending.outcomes import provider_throttled, throttled
 from tests.digest.conftest import World, at
 from tests.smtp import RecordingHandler, SMTPServer
 
