@@ -115,7 +115,7 @@ def test_dashboard_and_issue_report(browser_page, live_server):
     page.get_by_role("button", name="Show").click()
     page.get_by_role("heading", name="Dashboard: Django Weekly Notes").wait_for()
     assert page.locator('rect[data-series="failed"]').count() >= 3
-    assert page.locator("table.runs-table tbody tr").count() == 3  # the last runs
+    assert page.locator("table[aria-labelledby=runs-heading] tbody tr").count() == 3  # the last runs
     screenshots(page, "7-dashboard")
     for width in (*WIDTHS, 1280):
         page.set_viewport_size({"width": width, "height": 900})
