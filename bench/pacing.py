@@ -189,7 +189,7 @@ def measure(args, *, url: str, log: Path, flag: Path, port: int) -> int:
     say(f"  sent {summary.sent:,}, deferred {summary.deferred:,}")
     moment, later = day2, 0
     waiting = Delivery.objects.filter(window_end__gt=DAY1).exclude(status=DeliveryStatus.SENT)
-    while waiting.exists() and later < 40:
+    while waiting.exists() and later < 500:
         later += 1
         # Past the latest deferred digest's next attempt: the cron job's next run after it.
         moment = max(moment, *waiting.exclude(next_attempt_at=None).values_list("next_attempt_at", flat=True))
