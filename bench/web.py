@@ -12,12 +12,14 @@ newsletters of 30 ~5 KB issues each and --one-click readers, then:
                clients: /healthz first (the baseline: one query, no template), then home,
                subscribe page, subscribe POST (one client address, so the rate limit answers
                429 after NEWSLETTERS_RATE_PER_CLIENT requests: counted apart, not as errors),
-               --one-click distinct one-click unsubscribe POSTs, archive, issue and feed;
+               --one-click distinct one-click unsubscribe POSTs, archive, issue, feed and
+               the counting link redirect /l/<token>/ (300 links of 30 issues, in turn);
 
 and prints requests/s, the ratio to the baseline, p50/p99 latency, 5xx and other errors,
-then checks that every one of the one-click readers is unsubscribed. Each run is bounded by
+then checks that every one of the one-click readers is unsubscribed and that every redirect
+was counted. Each run is bounded by
 --duration seconds and by a count. Exits non-zero if a check fails: a 5xx, a socket
-error, or a one-click reader still subscribed.
+error, a one-click reader still subscribed, or a redirect not counted.
 """
 
 import argparse
@@ -42,6 +44,9 @@ WRK = shutil.which("wrk")
 LUA = Path(__file__).with_name("web.lua")
 NOW = datetime.datetime.now(datetime.UTC)
 TARGETS = {"home": 5.0, "subscribe page": 5.0}  # server ms; every other page: 10 ms
+# Issue 29's target for the counting redirect under this load.
+REDIRECT_RPS, REDIRECT_P99_MS = 1000, 50
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 
 
 def seed(*, readers: int) -> None:
@@ -77,12 +82,35 @@ def seed(*, readers: int) -> None:
     )
 
 
-def server_times(urls: dict[str, str], one_click: list[str]) -> dict[str, float]:
+def link_paths(*, links_per_issue: int = 10) -> list[str]:
+    """The counting redirect's paths for the first newsletter's issues, `links_per_issue` links each."""
+    from digest.link_tokens import link_token
+    from newsletters.models import Issue
+
+    issues = Issue.objects.filter(newsletter__slug="bench-weekly").order_by("pk").values_list("pk", flat=True)
+    return [
+        f"/l/{link_token(issue_id=pk, url=f'https://example.org/read/{pk}/{n}')}/"
+        for n in range(links_per_issue)
+        for pk in issues
+    ]
+
+
+def links_counted() -> int:
+    """Every follow the redirect has counted so far, people's and scanners'."""
+    from django.db.models import Sum
+
+    from digest.models import LinkCount
+
+    totals = LinkCount.objects.aggregate(people=Sum("clicks"), scanners=Sum("scanner_clicks"))
+    return (totals["people"] or 0) + (totals["scanners"] or 0)
+
+
+def server_times(urls: dict[str, str], one_click: list[str], links: list[str]) -> dict[str, float]:
     """CPU ms per request of each page in this process, median of 5 rounds of 40."""
     from django.core.cache import cache
     from django.test import Client
 
-    client = Client()
+    client = Client(headers={"User-Agent": BROWSER})
     times = {}
     for name, url in urls.items():
         client.get(url)
@@ -101,6 +129,13 @@ def server_times(urls: dict[str, str], one_click: list[str]) -> dict[str, float]
             assert response.status_code == 200
         rounds.append((time.process_time() - start) / 40 * 1000)
     times["one-click POST"] = statistics.median(rounds)
+    rounds = []
+    for chunk in range(5):
+        start = time.process_time()
+        for path in links[chunk * 40 : chunk * 40 + 40]:
+            assert client.get(path).status_code == 302, path
+        rounds.append((time.process_time() - start) / 40 * 1000)
+    times["link redirect"] = statistics.median(rounds)
     cache.clear()
     return times
 
@@ -260,9 +295,12 @@ def main() -> int:
         "unsubscribe page": one_click[-1],
     }
     # The in-process measurement unsubscribes the last 200 readers; the load run takes the rest.
-    times = server_times(pages, one_click[-200:])
+    links = link_paths()
+    times = server_times(pages, one_click[-200:], links)
     paths = workdir / "one-click.txt"
     paths.write_text("\n".join(one_click[: args.one_click]) + "\n")
+    link_file = workdir / "links.txt"
+    link_file.write_text("\n".join(links) + "\n")
 
     say(f"Starting `make serve` on {base} with {args.workers} workers…")
     sink.__enter__()
@@ -303,6 +341,8 @@ def main() -> int:
             ("archive", pages["archive"], {}),
             ("issue", pages["issue"], {}),
             ("feed", pages["feed"], {}),
+            # A reader's browser: a person's follow, not a scanner's (both are counted, apart).
+            ("link redirect", "/", {"paths": link_file, "headers": {"User-Agent": BROWSER}}),
         ]
         if args.runs:
             wanted = {"healthz (baseline)", *(name.strip() for name in args.runs.split(","))}
@@ -317,10 +357,21 @@ def main() -> int:
             )
             if request.get("method", "GET") == "GET":
                 # Unmeasured: each worker imports, compiles templates and fills its caches once.
-                wrk(base, "warm-up", path=path, args=args, workdir=workdir, limit=50 * args.workers, duration=30)
+                wrk(
+                    base,
+                    "warm-up",
+                    path=path,
+                    args=args,
+                    workdir=workdir,
+                    limit=50 * args.workers,
+                    duration=30,
+                    **request,
+                )
+            counted = links_counted()
             before = tree_cpu_seconds(server.pid)
             results.append(wrk(base, name, path=path, args=args, workdir=workdir, **bounds, **request))
             results[-1]["cpu_ms"] = (tree_cpu_seconds(server.pid) - before) * 1000 / max(results[-1]["requests"], 1)
+            results[-1]["counted"] = links_counted() - counted
             say(f"  {name}: {results[-1]['rps']:,.0f} requests/s")
     finally:
         if server.poll() is None:
@@ -371,6 +422,13 @@ def report(results: list[dict], times: dict[str, float], *, args, unsubscribed: 
         )
         if server_errors or broken or other:
             failed.append(f"{r['name']}: {server_errors} 5xx, {broken} broken connections, {other} other answers")
+        if r["name"] == "link redirect":
+            say(
+                f"\nLink redirect: {r['rps']:,.0f} requests/s (target ≥ {REDIRECT_RPS:,}), p99 {r['p99_us'] / 1000:.1f} ms "
+                f"(target < {REDIRECT_P99_MS} ms); {r['counted']:,} follows counted for {ok:,} redirects."
+            )
+            if r["counted"] != ok:
+                failed.append(f"link redirect: {ok - r['counted']} redirects not counted")
     if unsubscribed is not None:
         say(f"\nOne-click readers unsubscribed afterwards: {unsubscribed:,} of {args.one_click:,}.")
         if unsubscribed != args.one_click:

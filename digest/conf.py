@@ -30,7 +30,7 @@ _SETTINGS = {
     "DIGEST_PROVIDER_START": Setting(8, int, 1),
     # Throttling replies from one provider in a send task before the rest of its readers wait for a later run.
     "DIGEST_PROVIDER_BACKOFF": Setting(3, int, 1),
-    # Messages a second per provider, e.g. "google=20,microsoft=10" (provider names: digest.sending.providers;
+    # Messages a second per provider, e.g. "google=20,microsoft=10" (provider names: digest.providers;
     # any other domain is its own provider, e.g. "example.org=5"). "": no per-provider rate.
     "DIGEST_PROVIDER_RATES": Setting("", str),
     # Deliveries claimed at once and sent over the pool; outcomes are recorded per batch.

@@ -12,6 +12,7 @@ from digest.breaker import breaker_paused, newsletter_resume
 from digest.deliverability.report import deliverability_check
 from digest.desk import dashboard as board
 from digest.desk.charts import Series, bar_chart, line_chart
+from digest.desk.providers import deliveries_by_provider
 from newsletters.models import Newsletter
 from project.clock import db_now
 
@@ -83,6 +84,7 @@ def dashboard(request):
         "due": due,
         "per": per,
         "runs": board.runs_recent(),
+        "providers": deliveries_by_provider(days=days, now=now, newsletter_id=newsletter_id),
         "paused": breaker_paused(now=db_now(), newsletter_ids=[newsletter_id] if chosen else None),
         "can_resume": request.user.has_perm("newsletters.change_newsletter"),
     }

@@ -103,7 +103,11 @@ def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant
     for outcome in outcomes:
         if outcome.held:
             continue  # never given up on: it waits for the fault to be fixed
-        if outcome.status == DeliveryStatus.DEFERRED and outcome.delivery.attempts >= digest_settings.MAX_ATTEMPTS:
+        if (
+            outcome.status == DeliveryStatus.DEFERRED
+            and not outcome.unwritten
+            and outcome.delivery.attempts >= digest_settings.MAX_ATTEMPTS
+        ):
             outcome.status = DeliveryStatus.FAILED
             outcome.error = f"gave up after {outcome.delivery.attempts} attempts: {outcome.error}"
     with transaction.atomic():
@@ -125,8 +129,8 @@ def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant
             if outcome.status == DeliveryStatus.SENT:
                 continue
             fields = {"status": outcome.status, "last_error": outcome.error}
-            if outcome.held:
-                # The claim counted an attempt; a held delivery's wait grows with how long it has been held.
+            if outcome.held or outcome.unwritten:
+                # The claim counted an attempt that was not one; the wait grows with how long it has waited.
                 fields["attempts"] = F("attempts") - 1
                 fields["next_attempt_at"] = now + hold_wait(outcome.delivery, now=now)
             elif outcome.status == DeliveryStatus.DEFERRED:

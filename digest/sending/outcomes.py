@@ -21,6 +21,9 @@ class Outcome:
     permanent: bool = False
     # Deferred for a fault of the group (newsletter settings, rendering, our sender): not the reader's.
     held: bool = False
+    # Deferred before its message was written (its provider is throttling us): not an attempt,
+    # so a long throttle never makes a reader fail; its wait grows with how long it has waited.
+    unwritten: bool = False
 
 
 def backoff(attempts: int) -> datetime.timedelta:

@@ -10,8 +10,8 @@ a provider at its limit of messages in flight (or its DIGEST_PROVIDER_RATES rate
 until one of its messages is settled, so one provider's throttling never holds up the
 others. The pool reports each outcome (`settled`) and each throttling reply (`throttled`).
 After DIGEST_PROVIDER_BACKOFF throttling replies in a send task, the provider's remaining
-deliveries are deferred (the ledger's backoff grows with each attempt) and the task sends
-no more to it. Postfix does the same per destination.
+deliveries are deferred without counting an attempt (their wait grows with how long they have
+waited, so a long throttle delays readers but never fails them) and the task sends no more to it. Postfix does the same per destination.
 """
 
 import threading
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from digest.conf import digest_settings
 from digest.models import Delivery, DeliveryStatus
+from digest.providers import provider_of
 from digest.sending.outcomes import Outcome
-from digest.sending.providers import provider_of
 
 # Messages in flight a provider always may have: one connection's pipelined chain.
 LEAST = 2
@@ -85,7 +85,7 @@ class Pacing:
             name, delivery = chosen
             provider = self.providers[name]
             if provider.backed_off:
-                yield delivery, Outcome(delivery, DeliveryStatus.DEFERRED, provider.backed_off)
+                yield delivery, Outcome(delivery, DeliveryStatus.DEFERRED, provider.backed_off, unwritten=True)
                 continue
             yield delivery, None
 

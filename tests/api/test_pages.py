@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from api.pagination import cursor_make
 from digest.models import BounceAction, BounceEvent, BounceKind
 from tests.api.conftest import assert_problem
-from tests.factories import IssueFactory, NewsletterFactory, SubscriptionFactory
+from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 
 def test_cursors_walk_every_row_once(api):
@@ -71,3 +71,41 @@ def test_list_queries_do_not_grow_with_the_page(api, path):
     few = queries()
     add(20)
     assert queries() == few <= 3
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/subscribers", {}),
+        ("/subscribers", {"status": "active", "created_after": "2000-01-01T00:00:00Z"}),
+        ("/subscribers", {"email": "reader@example.com"}),
+        ("/subscriptions", {"status": "active", "newsletter": "NEWSLETTER"}),
+        ("/bounces", {}),
+        ("/issues", {"status": "published"}),
+        ("/newsletters", {}),
+    ],
+)
+def test_a_full_page_of_100_takes_at_most_three_queries(api, path, query, django_assert_max_num_queries):
+    """Issue 28: no N+1 on a page of 100, filtered or not (the token, the page, the subscribers' subscriptions)."""
+    newsletter = NewsletterFactory()
+    for n in range(101):
+        reader = {"subscriber": SubscriberFactory(email="Reader@Example.com")} if n == 50 else {}
+        subscription = SubscriptionFactory(newsletter=newsletter, **reader)
+        IssueFactory(newsletter=newsletter)
+        BounceEvent.objects.create(
+            subscriber=subscription.subscriber,
+            kind=BounceKind.SOFT,
+            action=BounceAction.COUNTED,
+            source="test",
+            occurred_at=subscription.created_at,
+            fingerprint=f"bounce-{subscription.pk}",
+        )
+    query = {k: newsletter.pk if v == "NEWSLETTER" else v for k, v in query.items()}
+    api.call("get", path, {"limit": 100, **query})  # the token's last_used stamp, once a minute
+    with django_assert_max_num_queries(3):
+        response = api.call("get", path, {"limit": 100, **query})
+    assert response.status_code == 200
+    page = response.json()
+    expected = 1 if "email" in query else 100
+    if path != "/newsletters":
+        assert len(page["items"]) == expected

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 from PIL import Image as Pillow
 
 from digest.desk.previews import preview_draft, preview_warnings
@@ -97,7 +98,9 @@ def test_the_markdown_of_an_image_keeps_its_width_and_height_through_the_sanitiz
     assert 'width="592"' in safe and 'height="444"' in safe
     email = html_for_email(safe)
     assert 'width="592"' in email and 'height="444"' in email
-    rendered = preview_draft(newsletter=newsletter, title="Noon", slug="noon", body=markdown, issue_pk=None)
+    rendered = preview_draft(
+        newsletter=newsletter, title="Noon", slug="noon", body=markdown, issue_pk=None, now=timezone.now()
+    )
     assert 'alt="The beach at noon"' in rendered.html and 'width="592"' in rendered.html
     assert 'height="444"' in rendered.html
     # Without its alt text the preview warns.

@@ -31,6 +31,7 @@ LAYER_OF = {
     "digest.crontab": "floor",
     "digest.breaker": "floor",
     "digest.link_tokens": "floor",
+    "digest.providers": "floor",
     "digest.planning": "planning",
     "digest.rendering": "rendering",
     "digest.sending": "sending",

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from digest.models import Delivery, DeliveryStatus
+from digest.providers import provider_of
 from digest.sending.outcomes import provider_throttled, throttled
-from digest.sending.providers import provider_of
 from tests.digest.conftest import World, at
 from tests.smtp import RecordingHandler, SMTPServer
 
@@ -71,6 +71,58 @@ def test_a_throttling_provider_waits_while_the_others_go_on(settings, monkeypatc
     assert per_reader == dict.fromkeys([email for emails in readers.values() for email in emails], 1)
     assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 60
     assert handler.refused >= 1
+
+
+@dataclass
+class DownProvider(RecordingHandler):
+    """A relay passing back a provider that throttles every recipient at `domain` while `down`."""
+
+    domain: str = "throttled.example"
+    down: bool = True
+    refused: collections.Counter = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.down and address.endswith("@" + self.domain):
+            with self.lock:
+                self.refused[address] += 1
+            return "421 4.7.0 Try again later, closing connection."
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def test_a_long_throttle_delays_readers_but_fails_only_those_it_refused_max_attempts_times(settings, monkeypatch):
+    """A deferral of a provider that backed off was never written: it is not an attempt."""
+    monkeypatch.setattr("digest.sending.pool.THROTTLE_WAITS", (0.01, 0.01))
+    settings.DIGEST_CONNECTIONS = 2
+    settings.DIGEST_MAX_ATTEMPTS = 3
+    handler = DownProvider(refused=collections.Counter())
+    with SMTPServer(handler) as smtp:
+        settings.MAILERS = {"default": smtp.mailer(), "digest": smtp.mailer()}
+        world = World(smtp)
+        throttled_readers = [f"reader{n:02}@throttled.example" for n in range(20)]
+        for email in [*throttled_readers, "ok@gmail.com"]:
+            world.subscribe(email, since=at(2026, 6, 1))
+        world.publish("Issue a", at(2026, 6, 1, 12, 0))
+        moment = at(2026, 6, 2, 8, 5)
+        for _ in range(5):  # down for five runs: more than DIGEST_MAX_ATTEMPTS
+            world.run(moment)
+            moment += datetime.timedelta(hours=7)
+        unwritten = Delivery.objects.filter(status=DeliveryStatus.DEFERRED, last_error__contains="to a later run")
+        assert unwritten.count() >= 10
+        assert set(unwritten.values_list("attempts", flat=True)) == {0}
+        handler.down = False
+        for _ in range(6):
+            world.run(moment)
+            moment += datetime.timedelta(hours=7)
+        per_reader = collections.Counter(r.recipients[0] for r in smtp.received)
+    failed = set(
+        Delivery.objects.filter(status=DeliveryStatus.FAILED).values_list("subscription__subscriber__email", flat=True)
+    )
+    # Only a reader refused (written, then throttled) as often as DIGEST_MAX_ATTEMPTS is given up on.
+    assert all(handler.refused[email] >= 3 for email in failed), (failed, handler.refused)
+    assert len(failed) <= 2 * settings.DIGEST_CONNECTIONS  # the provider's first messages in flight, written each run
+    assert per_reader == dict.fromkeys(
+        [email for email in [*throttled_readers, "ok@gmail.com"] if email not in failed], 1
+    )
 
 
 @pytest.mark.parametrize(
