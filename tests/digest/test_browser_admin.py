@@ -149,7 +149,9 @@ def test_admin_pages_pass_axe_and_lists_fit_1280(browser_page, live_server, edit
     seed = seed_admin()
     page.set_viewport_size({"width": 1280, "height": 900})
     log_in(page, live_server, editor=editor)
-    urls = editor_pages(seed) + ([] if editor else OTHER_PAGES)
+    urls = editor_pages(seed)
+    if not editor:  # lists with their checkboxes, forms whose inline rows can be changed, the owner's pages
+        urls = [url for url in urls if url.endswith("/") and url.count("/") == 4 or "/change/" in url] + OTHER_PAGES
     problems = [problem for url in urls for problem in check_page(page, live_server.url + url)]
     assert problems == []
 
