@@ -26,7 +26,8 @@ from tests.newsletters.test_browser_signup import serious
 
 browser_page = test_browser.browser_page  # the reader journey's Chromium fixture
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: the role groups, made by a migration, are back after each test flushes the tables.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 SMTP_ERROR = (
     "550 5.1.1 <ada.lovelace.long.address@mail.example.org>: Recipient address rejected: "
@@ -178,7 +179,7 @@ CONTRAST = """(selector) => {
     const background = rgb(getComputedStyle(document.body).backgroundColor);
     return [...document.querySelectorAll(selector)].map((el) => {
         const style = getComputedStyle(el);
-        const colour = el.tagName === 'polyline' ? style.stroke : (el.classList.contains('swatch') ? style.backgroundColor : style.fill);
+        const colour = ['polyline', 'line'].includes(el.tagName) ? style.stroke : (el.classList.contains('swatch') ? style.backgroundColor : style.fill);
         return [el.getAttribute('data-series') || el.parentElement.textContent.trim(), Math.round(ratio(rgb(colour), background) * 100) / 100];
     });
 }"""
