@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.signals import request_started
 
 
 class DigestConfig(AppConfig):
@@ -10,6 +11,7 @@ class DigestConfig(AppConfig):
         from digest.desk.previews import issue_published_warnings
         from digest.privacy import subscriber_data, subscriber_erase
         from digest.rendering.dkim import message_sign
+        from digest.rendering.warm import WARM_UID, rendering_warm_on_first_request
         from digest.returns.webhooks import tracking_connect
         from newsletters.messages import signer_install
         from newsletters.signals import issue_saved_from_file, subscriber_data_export, subscriber_erasing
@@ -19,3 +21,4 @@ class DigestConfig(AppConfig):
         issue_saved_from_file.connect(issue_published_warnings, dispatch_uid="digest.rendering.clip")
         subscriber_data_export.connect(subscriber_data, dispatch_uid="digest.privacy")
         subscriber_erasing.connect(subscriber_erase, dispatch_uid="digest.privacy")
+        request_started.connect(rendering_warm_on_first_request, dispatch_uid=WARM_UID)

@@ -11,12 +11,15 @@ from math import ceil, log10
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-# Colours that stay distinct for the common kinds of colour blindness (Okabe–Ito).
+# Colours that stay distinct for the common kinds of colour blindness (Okabe–Ito), and read on
+# the admin's light and dark themes alike. Okabe–Ito's black is the page's text colour instead
+# (currentColor): black on the light theme, near white on the dark one, never black on black.
+INK = "currentColor"
 PALETTE = {
     "active": "#009E73",
     "pending": "#56B4E9",
     "paused": "#E69F00",
-    "suppressed": "#000000",
+    "suppressed": INK,
     "sent": "#009E73",
     "deferred": "#E69F00",
     "failed": "#D55E00",
@@ -43,7 +46,7 @@ class Series:
 
     @property
     def colour(self) -> str:
-        return PALETTE.get(self.name, "#444444")
+        return PALETTE.get(self.name, INK)
 
 
 def nice_ceiling(value: int) -> int:
@@ -66,7 +69,7 @@ def _axes(top_value: int, labels: list[str], *, label_every: int) -> list[str]:
         y = TOP + plot_h - plot_h * i / 4
         text = f"{value:,.0f}"
         parts.append(
-            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd" stroke-width="1"/>'
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd" stroke-width="1" class="grid"/>'
             f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{text}</text>'
         )
     plot_w = WIDTH - LEFT - RIGHT
@@ -78,8 +81,8 @@ def _axes(top_value: int, labels: list[str], *, label_every: int) -> list[str]:
                 f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle" class="tick">{escape(label)}</text>'
             )
     parts.append(
-        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{HEIGHT - BOTTOM}" y2="{HEIGHT - BOTTOM}" stroke="#666"/>'
-        f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{HEIGHT - BOTTOM}" stroke="#666"/>'
+        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{HEIGHT - BOTTOM}" y2="{HEIGHT - BOTTOM}" stroke="#666" class="axis"/>'
+        f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{HEIGHT - BOTTOM}" stroke="#666" class="axis"/>'
     )
     return parts
 
