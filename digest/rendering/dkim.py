@@ -118,18 +118,25 @@ class Signer:
         t= is `timestamp` (seconds since the epoch), else now: receivers may judge a
         signature's age by it, and a replayed message shows when it was signed.
         """
-        fields = header_fields(header)
-        present: dict[bytes, list[bytes]] = {}
-        for name, value in fields:
-            present.setdefault(name.strip().lower(), []).append(value)
-        if b"from" not in present:
-            raise SigningError("the message has no From header field")
-        names, signed = [], []
-        for name in SIGNED_HEADERS:
-            instances = present.get(name.encode(), [])
-            # The last instance first (RFC 6376, 5.4.2); one name more than instances: oversigned.
-            names += [name] * (len(instances) + (name in OVERSIGNED_HEADERS))
-            signed += [header_canonical(name.encode(), value) for value in reversed(instances)]
+        names, signed = _signed_fields(header_fields(header))
+        return self._field(names, [header_canonical(name, value) for name, value in signed], body_hash, timestamp)
+
+    def plan(self, header: list) -> "HeaderPlan":
+        """Canonicalize a group's header once: `header` is its pieces, bytes and hole names (str).
+
+        The fields without a hole are canonicalized here; HeaderPlan.field() does the rest per
+        message, and gives field_for()'s bytes for the header with the holes filled.
+        """
+        holes = {piece: f"\x00{piece}\x00".encode() for piece in header if isinstance(piece, str)}
+        block = b"".join(holes[piece] if isinstance(piece, str) else piece for piece in header)
+        names, signed = _signed_fields(header_fields(block))
+        steps = []
+        for name, value in signed:
+            filled = [hole for hole, marker in holes.items() if marker in value]
+            steps.append((name, value, filled) if filled else header_canonical(name, value))
+        return HeaderPlan(self, names, steps, holes)
+
+    def _field(self, names: list[str], signed: list[bytes], body_hash: bytes, timestamp: int | None) -> bytes:
         signed_at = int(time.time()) if timestamp is None else timestamp
         words = ["v=1;", "a=rsa-sha256;", "c=relaxed/relaxed;", f"d={self.domain};", f"s={self.selector};"]
         words.append(f"t={signed_at};")
@@ -137,9 +144,51 @@ class Signer:
         words += [f"bh={base64.b64encode(body_hash).decode('ascii')};", "b="]
         unsigned = _fold(words)
         data = b"\r\n".join(signed) + b"\r\n" + header_canonical(b"dkim-signature", unsigned.encode("ascii"))
-        signature = base64.b64encode(self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())).decode("ascii")
+        signature = base64.b64encode(self.key.sign(data, _PADDING, _SHA256)).decode("ascii")
         lines = [signature[start : start + 72] for start in range(0, len(signature), 72)]
         return ("DKIM-Signature: " + unsigned + "".join(f"\r\n\t{line}" for line in lines) + "\r\n").encode("ascii")
+
+
+@dataclass(frozen=True)
+class HeaderPlan:
+    """A group's signed header fields, canonicalized but for the personal ones (Signer.plan)."""
+
+    signer: Signer
+    names: list[str]
+    steps: list  # canonical bytes, or (name, raw value with hole markers, the holes in it)
+    holes: dict[str, bytes]
+
+    def field(self, values: dict[str, bytes], body_hash: bytes, *, timestamp: int | None = None) -> bytes:
+        """The DKIM-Signature field of the header with each hole filled by `values` (hole name: bytes)."""
+        signed = []
+        for step in self.steps:
+            if isinstance(step, bytes):
+                signed.append(step)
+                continue
+            name, value, filled = step
+            for hole in filled:
+                value = value.replace(self.holes[hole], values[hole])
+            signed.append(header_canonical(name, value))
+        return self.signer._field(self.names, signed, body_hash, timestamp)
+
+
+_PADDING, _SHA256 = padding.PKCS1v15(), hashes.SHA256()
+
+
+def _signed_fields(fields: list[tuple[bytes, bytes]]) -> tuple[list[str], list[tuple[bytes, bytes]]]:
+    """The h= names (oversigned) and the (name, raw value) pairs to sign, in signing order."""
+    present: dict[bytes, list[bytes]] = {}
+    for name, value in fields:
+        present.setdefault(name.strip().lower(), []).append(value)
+    if b"from" not in present:
+        raise SigningError("the message has no From header field")
+    names, signed = [], []
+    for name in SIGNED_HEADERS:
+        instances = present.get(name.encode(), [])
+        # The last instance first (RFC 6376, 5.4.2); one name more than instances: oversigned.
+        names += [name] * (len(instances) + (name in OVERSIGNED_HEADERS))
+        signed += [(name.encode(), value) for value in reversed(instances)]
+    return names, signed
 
 
 def _fold(words: list[str], width: int = 76) -> str:

@@ -55,6 +55,7 @@ class GroupMessage:
         self.text = _body_pieces(rendered.text)
         self.html = _body_pieces(rendered.html)
         if signer:
+            self._header_plan = signer.plan(_header_pieces(self.segments))
             self._body_plan = _body_plan(self.segments)
             self._text_canonical = [lines_canonical(p) if isinstance(p, bytes) else None for p in self.text]
             self._html_canonical = [lines_canonical(p) if isinstance(p, bytes) else None for p in self.html]
@@ -111,8 +112,7 @@ class GroupMessage:
         data = b"".join(piece if isinstance(piece, bytes) else holes[piece] for piece in self.segments)
         if not self.signer:
             return data
-        header = data[: data.index(b"\r\n\r\n") + 2]
-        return self.signer.field_for(header, self._body_hash(text, body)) + data
+        return self._header_plan.field(holes, self._body_hash(text, body)) + data
 
     def _body_hash(self, text: list[bytes], body: list[bytes]) -> bytes:
         """The DKIM body hash of one reader's message, from pieces canonicalized once per group.
@@ -161,6 +161,13 @@ def _body_encode(pieces: list, personal: dict[str, str], *, escape: bool) -> lis
             value = personal[piece]
             encoded.append(_qp(html.escape(value) if escape else value))
     return encoded
+
+
+def _header_pieces(segments: list) -> list:
+    """The message header's segments, up to its closing CRLF: static bytes and the header holes by name."""
+    end = next(i for i, piece in enumerate(segments) if isinstance(piece, bytes) and b"\r\n\r\n" in piece)
+    last = segments[end]
+    return [*segments[:end], last[: last.index(b"\r\n\r\n") + 2]]
 
 
 def _body_plan(segments: list) -> list:

@@ -6,6 +6,7 @@ took long. A fault on any connection stops the send; what was written is recorde
 one reconnect to the database), the rest handed back or deferred (digest.sending.pool)."""
 
 import datetime
+import gc
 import logging
 import smtplib
 import time
@@ -82,10 +83,16 @@ def deliveries_send(
     if digest_settings.PACING:
         sending.pacing = Pacing(connections=digest_settings.CONNECTIONS)
     recorded = False
+    # The objects alive now (Django, the settings, the URLconf: hundreds of thousands) stay for
+    # the whole send; frozen, the collector stops walking them each time the send's per-message
+    # garbage triggers it (several percent of its CPU). unfreeze() hands them back afterwards.
+    gc.collect()
+    gc.freeze()
     try:
         _send_batches(sending, now=now, newsletter_ids=newsletter_ids, say=say, on_batch=on_batch)
         recorded = True
     finally:
+        gc.unfreeze()
         pool.close()
         # Marks are deleted only once every outcome is in the ledger; otherwise they are
         # what a later sender recovers this one's accepted messages from.

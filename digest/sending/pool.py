@@ -293,8 +293,8 @@ class Pool:
                 self.limiter.wait()
                 self._fence()  # before this write, which also ends the previous message
                 message = current[1]
-                content = dot_stuffed(previous[1].data) if previous is not None else b""
-                smtp.send(content + message.envelope(smtp))
+                envelope = message.envelope(smtp)
+                smtp.send(dot_stuffed(previous[1].data, envelope) if previous is not None else envelope)
                 if previous is not None:
                     self._settle(previous, smtp.getreply(), retry)
                     previous = None

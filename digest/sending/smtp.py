@@ -10,18 +10,17 @@ import socket
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 
 
-def dot_stuffed(data: bytes) -> bytes:
-    """Return a message as DATA carries it: dot-stuffed (RFC 5321, 4.5.2) and terminated.
+def dot_stuffed(data: bytes, then: bytes = b"") -> bytes:
+    """Return a message as DATA carries it: dot-stuffed (RFC 5321, 4.5.2) and terminated, then `then`.
 
     The same bytes as smtplib's data() writes, which stuffs with a per-line regular
-    expression (a third of its time for a 35 KB digest); bytes.replace does it in C.
+    expression (a third of its time for a 35 KB digest); bytes.replace does it in C, and
+    returns the message itself when no line starts with a dot. `then` (the next message's
+    commands, pipelined) joins in the same single copy.
     """
-    if data.startswith(b"."):
-        data = b"." + data
+    head = b"." if data.startswith(b".") else b""
     data = data.replace(b"\n.", b"\n..")
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
+    return b"".join((head, data, b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n", then))
 
 
 class FastMessage:

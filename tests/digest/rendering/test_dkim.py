@@ -22,11 +22,15 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.utils import timezone
+from freezegun import freeze_time
 
 from digest.checks import check_dkim_key_file
 from digest.models import Delivery, DeliveryStatus
+from digest.rendering.content import EMAIL, GREETING, PREFERENCES_URL, UNSUBSCRIBE_URL, Personal, RenderedDigest
 from digest.rendering.dkim import Signer, body_canonical, dkim_signer, dns_record, header_canonical
-from newsletters.models import Attachment
+from digest.rendering.prebuilt import GroupMessage
+from newsletters.messages import Verbatim
+from newsletters.models import Attachment, Newsletter
 from newsletters.services import subscription_request, welcome_send
 from tests.digest.conftest import at
 from tests.digest.sending.test_senders import SENDERS
@@ -375,3 +379,40 @@ def test_dkim_keygen_runs_with_the_settings_exported_before_the_key_exists(tmp_p
         [sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["Ada Lovelace", "Zoë Ñandú-Øresund, the reader whose name is long enough to fold its To line twice", ""]
+)
+def test_a_group_signs_each_reader_as_the_whole_message_would_be_signed(key, name, settings):
+    """The header canonicalized once per group and the body hashed from canonical pieces give
+    the signature of the assembled message, signed whole; dkimpy verifies it."""
+    settings.DIGEST_UNSUBSCRIBE_MAILTO = "leave@news.example.com"
+    signer = Signer(DOMAIN, SELECTOR, key)
+    body = f"{GREETING}\n\n  Spaced   text\t\there  \n{EMAIL} {UNSUBSCRIBE_URL}\n. a dot line\n{PREFERENCES_URL}\n"
+    rendered = RenderedDigest(
+        newsletter=Newsletter(name="Weekly"),
+        subject="Weekly: três   issues",
+        text=body,
+        html=f'<p>{GREETING}</p>\n<p>  <a href="{UNSUBSCRIBE_URL}">leave</a></p>\n',
+        issue_ids=[1],
+    )
+    headers = {"List-Id": Verbatim("List-Id", '"Weekly" <weekly.news.example.com>')}
+    signed = GroupMessage(
+        rendered,
+        headers=headers,
+        from_email="Weekly <w@news.example.com>",
+        envelope_from="b@news.example.com",
+        reply_to="r@x.org",
+        signer=signer,
+    )
+    for n in range(3):
+        unsubscribe = f"https://x.org/u/{n}:a~b/"
+        listed = f"<{unsubscribe}>, <mailto:leave@news.example.com?subject=unsubscribe%20x{n}>"
+        reader = Personal(name, f"r{n}@example.com", unsubscribe, f"https://x.org/p/{n}/", listed)
+        with freeze_time("2026-06-08 09:00:00"):
+            data = signed.message_bytes(reader, address=reader.email, message_id=f"<{n}@x>", date="Mon, 08 Jun 2026")
+            field_end = re.search(rb"\r\n(?![ \t])", data).end()
+            assert data.startswith(b"DKIM-Signature:")
+            assert data == signer.sign(data[field_end:])
+        assert verify(data, key)
