@@ -98,11 +98,6 @@ class NewsletterAdmin(admin.ModelAdmin):
 class AttachmentInline(LabelledTabularInline):
     model = Attachment
     extra = 1
-    # A tabular row's column heading labels nothing for a screen reader: each field names itself.
-    formfield_overrides = {
-        models.FileField: {"widget": forms.ClearableFileInput(attrs={"aria-label": "File"})},
-        models.CharField: {"widget": forms.TextInput(attrs={"aria-label": "Name readers see"})},
-    }
 
 
 class ScheduleForm(forms.Form):
