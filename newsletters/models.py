@@ -1,8 +1,6 @@
 """What is sent and to whom. Models hold data and constraints; services do the writes."""
 
 import datetime
-import uuid
-from pathlib import PurePath
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, ProhibitNullCharactersValidator
@@ -13,8 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from newsletters.emails import theme_choices
+
+# Models of this app kept in a module of their own; imported here, where Django looks for them.
+from newsletters.media import Attachment, Image, attachment_upload_to  # noqa: F401
 from newsletters.validators import (
-    validate_attachment_size,
+    check_not_empty,
+    check_single_line,
     validate_hex_colour,
     validate_language,
     validate_logo,
@@ -23,19 +25,6 @@ from newsletters.validators import (
     validate_single_line,
     validate_timezone,
 )
-
-
-def _not_empty(field: str, name: str) -> models.CheckConstraint:
-    """Refuse an empty value in the database itself (an empty slug has no URL)."""
-    return models.CheckConstraint(condition=~Q(**{field: ""}), name=name)
-
-
-def _no_newline(field: str, name: str) -> models.CheckConstraint:
-    """Refuse CR and LF in a field that ends up in a mail header, in the database itself."""
-    return models.CheckConstraint(
-        condition=~Q(**{f"{field}__contains": "\n"}) & ~Q(**{f"{field}__contains": "\r"}),
-        name=name,
-    )
 
 
 def default_language() -> str:
@@ -172,8 +161,8 @@ class Newsletter(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            _no_newline("name", "newsletter_name_single_line"),
-            _not_empty("slug", "newsletter_slug_not_empty"),
+            check_single_line("name", "newsletter_name_single_line"),
+            check_not_empty("slug", "newsletter_slug_not_empty"),
         ]
 
     def __str__(self) -> str:
@@ -231,8 +220,8 @@ class Issue(models.Model):
                 condition=Q(status=IssueStatus.DRAFT) | Q(publish_at__isnull=False),
                 name="issue_published_has_publish_at",
             ),
-            _no_newline("title", "issue_title_single_line"),
-            _not_empty("slug", "issue_slug_not_empty"),
+            check_single_line("title", "issue_title_single_line"),
+            check_not_empty("slug", "issue_slug_not_empty"),
         ]
         indexes = [models.Index(fields=["newsletter", "status", "publish_at"], name="issue_visible_idx")]
 
@@ -255,59 +244,6 @@ class Issue(models.Model):
         Code that decides something takes its `now` from the caller: `state_at(now)`.
         """
         return self.state_at(timezone.now())
-
-
-def attachment_upload_to(instance: "Attachment", filename: str) -> str:
-    """Store each file in a directory of its own, so it keeps its name (mail uses the name)."""
-    return f"attachments/{uuid.uuid4().hex}/{filename}"
-
-
-class Attachment(models.Model):
-    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="attachments")
-    file = models.FileField(upload_to=attachment_upload_to, max_length=255, validators=[validate_attachment_size])
-    display_name = models.CharField(
-        max_length=200,
-        blank=True,
-        validators=[validate_single_line],
-        help_text="File name readers see. Empty: the file's name.",
-    )
-
-    class Meta:
-        ordering = ["id"]
-        constraints = [_no_newline("display_name", "attachment_name_single_line")]
-
-    def __str__(self) -> str:
-        return self.filename
-
-    @property
-    def filename(self) -> str:
-        return self.display_name or PurePath(self.file.name).name
-
-
-class Image(models.Model):
-    """An image of a newsletter's media library: resized for email, served by the site (newsletters.images)."""
-
-    newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="images")
-    # images/<newsletter slug>/<content hash>.<ext>: a name that changes with the bytes, so it is cached for ever.
-    file = models.FileField(max_length=255, unique=True)
-    alt = models.CharField(
-        max_length=300,
-        validators=[validate_single_line],
-        help_text="What the image shows, for readers whose mail client blocks images and for screen readers.",
-    )
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    size = models.PositiveIntegerField(help_text="Bytes as stored.")
-    content_type = models.CharField(max_length=40)
-    original_name = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [_not_empty("alt", "image_alt_not_empty"), _no_newline("alt", "image_alt_single_line")]
-
-    def __str__(self) -> str:
-        return self.alt
 
 
 class SubscriberStatus(models.TextChoices):
@@ -333,7 +269,7 @@ class Subscriber(models.Model):
         ordering = ["email"]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique"),
-            _no_newline("name", "subscriber_name_single_line"),
+            check_single_line("name", "subscriber_name_single_line"),
         ]
 
     def __str__(self) -> str:

@@ -10,6 +10,8 @@ from zoneinfo import available_timezones
 import idna
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import models
+from django.db.models import Q
 
 from newsletters.conf import newsletters_settings
 
@@ -185,3 +187,19 @@ def validate_logo(file) -> None:
             code="logo_pixels",
             params={"width": width, "height": height, "pixels": LOGO_MAX_PIXELS // 1_000_000},
         )
+
+
+# The rules the database itself keeps, as check constraints the models declare.
+
+
+def check_not_empty(field: str, name: str) -> models.CheckConstraint:
+    """Refuse an empty value in the database itself (an empty slug has no URL)."""
+    return models.CheckConstraint(condition=~Q(**{field: ""}), name=name)
+
+
+def check_single_line(field: str, name: str) -> models.CheckConstraint:
+    """Refuse CR and LF in a field that ends up in a mail header, in the database itself."""
+    return models.CheckConstraint(
+        condition=~Q(**{f"{field}__contains": "\n"}) & ~Q(**{f"{field}__contains": "\r"}),
+        name=name,
+    )
