@@ -6,6 +6,8 @@ import json
 import statistics
 
 import pytest
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission, User
 
 from newsletters.roles import EDITOR, ROLES
@@ -36,7 +38,9 @@ def ten_kb_issue() -> str:
 def editor_logs_in(page, live_server) -> None:
     """An editor (the Editor group, not a superuser) signs in."""
     user = User.objects.create_user("writer", password="writer-password", is_staff=True)
-    # A transactional test's flush drops the group the migration made: made again from the table.
+    # A transactional test's flush drops the permissions and the group the migrations made: made again.
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
     group, _ = Group.objects.get_or_create(name=EDITOR)
     for permission in ROLES[EDITOR]:
         app_label, codename = permission.split(".")
