@@ -6,19 +6,19 @@ Reading issues from Markdown files and subscribers from CSV is newsletters.impor
 import datetime
 import hashlib
 import logging
-import smtplib
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext
 
-from newsletters.conf import newsletters_settings, site_url
-from newsletters.emails import PREHEADER_LENGTH, email_html
-from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited
-from newsletters.markup import html_excerpt, html_for_email, markdown_to_html
-from newsletters.messages import ReaderEmail, Verbatim, list_id_header
+from newsletters.conf import newsletters_settings
+from newsletters.exceptions import ConfirmationReplayed, RateLimited
+from newsletters.languages import mail_language, validate_shipped_language
+from newsletters.letters import confirmation_send, welcome_send
 from newsletters.models import (
     Frequency,
     Issue,
@@ -29,10 +29,8 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
-from newsletters.plaintext import html_to_text
-from newsletters.selectors import issues_visible
 from newsletters.signals import subscriber_confirmed, subscription_changed, subscriptions_unsubscribed
-from newsletters.tokens import TokenInvalid, confirm_url, preferences_url, token_read, unsubscribe_url
+from newsletters.tokens import TokenInvalid, token_read
 from newsletters.validators import email_normalize
 
 logger = logging.getLogger(__name__)
@@ -62,13 +60,21 @@ def rate_hit(key: str, *, limit: int, period: int) -> bool:
 
 
 def subscription_request(
-    *, email: str, name: str, tz: str, choices: dict[int, str], client: str, now: datetime.datetime
+    *,
+    email: str,
+    name: str,
+    tz: str,
+    choices: dict[int, str],
+    client: str,
+    now: datetime.datetime,
+    language: str = "",
 ) -> bool:
     """Mail a confirmation link for a subscription request; return whether a mail was sent.
 
     Nothing is stored until the link is followed: the request travels inside the signed
     token, so the form cannot change an existing reader's settings, and the answer is the
-    same whether or not the address is known. Raises RateLimited when one client asks too
+    same whether or not the address is known. The mail is in `language` (the reader's, from
+    their browser), else the first chosen newsletter's. Raises RateLimited when one client asks too
     often; silently sends nothing when one address was asked for too often.
     """
     if not rate_hit(
@@ -76,7 +82,7 @@ def subscription_request(
         limit=newsletters_settings.RATE_PER_CLIENT,
         period=newsletters_settings.RATE_PERIOD,
     ):
-        raise RateLimited("Too many subscription requests from this client; try again later.")
+        raise RateLimited(gettext("Too many subscription requests from this client; try again later."))
     address_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
     if not rate_hit(
         f"subscribe:address:{address_key}",
@@ -91,29 +97,13 @@ def subscription_request(
         "c": {str(k): v for k, v in choices.items()},
         "iat": int(now.timestamp()),
     }
+    if language:
+        payload["l"] = language
     newsletters = list(Newsletter.objects.filter(pk__in=choices).order_by("name"))
-    context = {
-        "name": name,
-        "newsletters": [(n, Frequency(choices[n.pk]).label) for n in newsletters],
-        "confirm_url": confirm_url(payload),
-        "max_age_days": newsletters_settings.CONFIRM_MAX_AGE_DAYS,
-        "site_url": site_url(),
-        "preheader": "One click confirms it; until then nothing is sent.",
-        # The sender's identity at the foot, as in their digests; several newsletters may share one.
-        "postal_addresses": list(
-            dict.fromkeys(n.postal_address.strip() for n in newsletters if n.postal_address.strip())
-        ),
-    }
-    subject = " ".join(render_to_string("emails/confirm_subject.txt", context).split())
-    message = ReaderEmail(
-        subject=subject,
-        body=render_to_string("emails/confirm.txt", context),
-        to=[email],
-        # RFC 3834: a machine's answer to a request; auto-responders do not answer it.
-        headers={"Auto-Submitted": "auto-generated"},
-    )
-    message.attach_alternative(email_html("emails/confirm.html", context), "text/html")
-    return message.send() == 1
+    with translation.override(
+        mail_language(reader=language, newsletter=newsletters[0].language if newsletters else "")
+    ):
+        return confirmation_send(email=email, name=name, payload=payload, choices=choices, newsletters=newsletters)
 
 
 def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
@@ -140,6 +130,8 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
         # cursors. Coming back, they start from now, not with everything since the bounces.
         returning = subscriber.status == SubscriberStatus.SUPPRESSED
         subscriber.name, subscriber.timezone = name, tz
+        if payload.get("l") in dict(settings.LANGUAGES):
+            subscriber.language = payload["l"]
         subscriber.status = SubscriberStatus.ACTIVE
         subscriber.confirmed_at = now
         subscriber.consecutive_failures = 0
@@ -167,63 +159,6 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
     for newsletter in welcomed:
         welcome_send(subscriber=subscriber, newsletter=newsletter, now=now)
     return subscriber
-
-
-def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetime.datetime) -> bool:
-    """Mail a reader who just joined the newsletter's welcome text, with its latest issue linked.
-
-    Sends nothing when the newsletter has no welcome text. Goes through the default mailer;
-    a mail server that refuses it, or a text that cannot be rendered, is logged, and the
-    subscription stands.
-    """
-    if not newsletter.welcome_text.strip():
-        return False
-    try:
-        body_html = markdown_to_html(newsletter.welcome_text)
-    except MarkupError as error:
-        logger.error("Cannot render the welcome text of %s: %s", newsletter.slug, error)
-        return False
-    latest = issues_visible(newsletter=newsletter, now=now).first()
-    context = {
-        "newsletter": newsletter,
-        "name": subscriber.name,
-        "email": subscriber.email,
-        "body_html": html_for_email(body_html),
-        "body_text": html_to_text(body_html, base_url=site_url()),
-        "preheader": html_excerpt(body_html, length=PREHEADER_LENGTH),
-        "latest": latest,
-        "latest_url": site_url(latest.get_absolute_url()) if latest else "",
-        "archive_url": site_url(newsletter.get_absolute_url()),
-        "preferences_url": preferences_url(subscriber.pk),
-    }
-    message = ReaderEmail(
-        subject=" ".join(render_to_string("emails/welcome_subject.txt", context).split()),
-        body=render_to_string("emails/welcome.txt", context),
-        from_email=newsletter.from_email or None,
-        to=[subscriber.email],
-        reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
-        headers=_welcome_headers(subscriber, newsletter),
-    )
-    message.attach_alternative(email_html("emails/welcome.html", context), "text/html")
-    try:
-        return message.send() == 1
-    except (smtplib.SMTPException, OSError) as error:
-        logger.error("Cannot send the welcome mail of %s to subscriber %s: %s", newsletter.slug, subscriber.pk, error)
-        return False
-
-
-def _welcome_headers(subscriber: Subscriber, newsletter: Newsletter) -> dict[str, Verbatim]:
-    """The welcome mail's list headers: the newsletter's List-Id and the reader's one-click unsubscribe."""
-    headers = {}
-    subscription = subscriber.subscriptions.filter(newsletter=newsletter).first()
-    if subscription is not None:
-        headers["List-Unsubscribe"] = Verbatim("List-Unsubscribe", f"<{unsubscribe_url(subscription.pk)}>")
-        headers["List-Unsubscribe-Post"] = Verbatim("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
-    try:
-        headers["List-Id"] = Verbatim("List-Id", list_id_header(newsletter))
-    except ValueError as error:  # an editor's List-Id the digests refuse too (digest.sending.delivery holds them)
-        logger.warning("The welcome mail of %s goes without a List-Id: %s", newsletter.slug, error)
-    return headers
 
 
 def confirmation_used(*, payload: dict) -> bool:
@@ -277,9 +212,15 @@ class PreferenceChange:
 
 
 def preferences_update(
-    *, subscriber: Subscriber, name: str, tz: str, changes: list[PreferenceChange], now: datetime.datetime
+    *,
+    subscriber: Subscriber,
+    name: str,
+    tz: str,
+    changes: list[PreferenceChange],
+    now: datetime.datetime,
+    language: str | None = None,
 ) -> None:
-    """Apply a reader's preferences: name, time zone, and each subscription's frequency and status.
+    """Apply a reader's preferences: name, time zone, language, and each subscription's frequency and status.
 
     Turning a newsletter back on after "unsubscribe from everything" makes the reader active
     again: the signed link proves the address is theirs. A suppressed reader (mail to the
@@ -288,11 +229,14 @@ def preferences_update(
     with transaction.atomic():
         moved = tz != subscriber.timezone
         subscriber.name, subscriber.timezone = name, tz
+        if language is not None:
+            validate_shipped_language(language)
+            subscriber.language = language
         if subscriber.status == SubscriberStatus.UNSUBSCRIBED and any(
             change.status == SubscriptionStatus.ACTIVE for change in changes
         ):
             subscriber.status = SubscriberStatus.ACTIVE
-        subscriber.save(update_fields=["name", "timezone", "status"])
+        subscriber.save(update_fields=["name", "timezone", "language", "status"])
         subscriptions = {s.pk: s for s in subscriber.subscriptions.select_for_update()}
         for change in changes:
             subscription = subscriptions[change.subscription_id]

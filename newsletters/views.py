@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -21,6 +22,7 @@ from newsletters.conf import newsletters_settings, site_domain, site_url
 from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited, SignupRefused
 from newsletters.firewall import signup_submit
 from newsletters.forms import PreferencesForm, SubscribeForm
+from newsletters.languages import reader_activate, request_language
 from newsletters.markup import html_excerpt, markdown_to_html
 from newsletters.models import (
     Frequency,
@@ -76,7 +78,7 @@ def archive(request, slug):
     path = newsletter.get_absolute_url() + (f"?page={page.number}" if page.number > 1 else "")
     share = _share(
         title=newsletter.name,
-        description=newsletter.description or f"The archive of {newsletter.name}.",
+        description=newsletter.description or gettext("The archive of %(name)s.") % {"name": newsletter.name},
         path=path,
         kind="website",
     )
@@ -201,6 +203,7 @@ def subscribe(request):
                 data=request.POST,
                 client=client_address(request.META),
                 now=timezone.now(),
+                language=request_language(request),
             )
         except RateLimited:
             return render(request, "newsletters/rate_limited.html", status=429)
@@ -265,6 +268,7 @@ def preferences(request, token):
         subscriber = get_object_or_404(Subscriber, pk=token_read(token, purpose="preferences", kind=int))
     except TokenInvalid as error:
         return _link_error(request, error)
+    reader_activate(reader=subscriber.language, newsletter=_newsletters_language(subscriber))
     form = PreferencesForm(request.POST or None, subscriber=subscriber)
     saved = False
     if request.method == "POST":
@@ -285,8 +289,10 @@ def preferences(request, token):
             tz=form.cleaned_data["timezone"],
             changes=changes,
             now=timezone.now(),
+            language=form.cleaned_data["language"],
         )
         subscriber.refresh_from_db()
+        reader_activate(reader=subscriber.language, newsletter=_newsletters_language(subscriber))
         form = PreferencesForm(subscriber=subscriber)
         saved = True
     context = {
@@ -300,6 +306,14 @@ def preferences(request, token):
         "stopped": subscriber.status == SubscriberStatus.UNSUBSCRIBED,
     }
     return render(request, "newsletters/preferences.html", context)
+
+
+def _newsletters_language(subscriber: Subscriber) -> str:
+    """The language of a reader's first newsletter: their pages' language when they chose none."""
+    return (
+        subscriber.subscriptions.order_by("newsletter__name").values_list("newsletter__language", flat=True).first()
+        or ""
+    )
 
 
 def _subscription_for(token) -> Subscription:
@@ -329,6 +343,7 @@ def unsubscribe(request, token):
     subscription = get_object_or_404(
         Subscription.objects.select_related("newsletter", "subscriber"), pk=subscription_id
     )
+    reader_activate(reader=subscription.subscriber.language, newsletter=subscription.newsletter.language)
     if request.method == "POST":
         context = {"subscription": subscription} | unsubscribed_context(
             subscriber=subscription.subscriber, subscription_ids=[subscription.pk]
@@ -349,6 +364,7 @@ def unsubscribe_to_weekly(request, token):
         subscription = _subscription_for(token)
     except TokenInvalid as error:
         return _link_error(request, error)
+    reader_activate(reader=subscription.subscriber.language, newsletter=subscription.newsletter.language)
     if subscription.status == SubscriptionStatus.ACTIVE:
         subscription_set_frequency(subscription=subscription, frequency=Frequency.WEEKLY, now=timezone.now())
     return render(request, "newsletters/unsubscribed.html", {"subscription": subscription, "weekly": True})
