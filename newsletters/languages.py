@@ -59,5 +59,9 @@ def request_language(request: HttpRequest) -> str:
 
 
 def reader_activate(*, reader: str, newsletter: str = "") -> None:
-    """Show the rest of this request in a reader's language (pages reached by their own link)."""
-    translation.activate(mail_language(reader=reader, newsletter=newsletter))
+    """Show the rest of this request in a reader's language (pages reached by their own link).
+
+    Knowing neither, the page stays in the browser's language (LocaleMiddleware's choice).
+    """
+    if reader or newsletter:
+        translation.activate(mail_language(reader=reader, newsletter=newsletter))

@@ -10,6 +10,7 @@ import logging
 
 from django.contrib.syndication.views import Feed
 from django.core.paginator import InvalidPage, Paginator
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -230,6 +231,7 @@ def confirm(request, token):
             return _link_error(request, ConfirmationReplayed())
     except TokenInvalid as error:
         return _link_error(request, error)
+    reader_activate(reader=str(payload.get("l", "")))
     if request.method == "GET":
         return render(request, "newsletters/confirm.html", {"email": payload["e"]})
     try:
@@ -265,10 +267,12 @@ def _schedule_rows(subscriber: Subscriber, subscriptions: list[Subscription], *,
 def preferences(request, token):
     """Change frequencies, pause, unsubscribe, time zone and name; no account needed."""
     try:
-        subscriber = get_object_or_404(Subscriber, pk=token_read(token, purpose="preferences", kind=int))
+        subscriber = get_object_or_404(
+            _with_newsletters_language(), pk=token_read(token, purpose="preferences", kind=int)
+        )
     except TokenInvalid as error:
         return _link_error(request, error)
-    reader_activate(reader=subscriber.language, newsletter=_newsletters_language(subscriber))
+    reader_activate(reader=subscriber.language, newsletter=subscriber.newsletters_language or "")
     form = PreferencesForm(request.POST or None, subscriber=subscriber)
     saved = False
     if request.method == "POST":
@@ -292,7 +296,7 @@ def preferences(request, token):
             language=form.cleaned_data["language"],
         )
         subscriber.refresh_from_db()
-        reader_activate(reader=subscriber.language, newsletter=_newsletters_language(subscriber))
+        reader_activate(reader=subscriber.language, newsletter=subscriber.newsletters_language or "")
         form = PreferencesForm(subscriber=subscriber)
         saved = True
     context = {
@@ -308,12 +312,10 @@ def preferences(request, token):
     return render(request, "newsletters/preferences.html", context)
 
 
-def _newsletters_language(subscriber: Subscriber) -> str:
-    """The language of a reader's first newsletter: their pages' language when they chose none."""
-    return (
-        subscriber.subscriptions.order_by("newsletter__name").values_list("newsletter__language", flat=True).first()
-        or ""
-    )
+def _with_newsletters_language():
+    """Readers with the language of their first newsletter: their pages' language when they chose none."""
+    first = Subscription.objects.filter(subscriber=OuterRef("pk")).order_by("newsletter__name")
+    return Subscriber.objects.annotate(newsletters_language=Subquery(first.values("newsletter__language")[:1]))
 
 
 def _subscription_for(token) -> Subscription:
