@@ -45,6 +45,7 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
             "email": subscriber.email,
             "name": subscriber.name,
             "timezone": subscriber.timezone,
+            "language": subscriber.language,
             "status": subscriber.status,
             "confirmed_at": subscriber.confirmed_at,
             "created_at": subscriber.created_at,
