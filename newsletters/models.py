@@ -11,8 +11,10 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from newsletters.emails import theme_choices
+from newsletters.languages import validate_shipped_language
 from newsletters.validators import (
     validate_attachment_size,
     validate_hex_colour,
@@ -321,6 +323,12 @@ class Subscriber(models.Model):
     email = models.EmailField(max_length=254)
     name = models.CharField(max_length=200, blank=True, validators=[validate_single_line])
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    language = models.CharField(
+        max_length=35,
+        blank=True,
+        validators=[validate_shipped_language],
+        help_text="The reader's language (one of LANGUAGES), for pages and mails. Empty: the newsletter's.",
+    )
     status = models.CharField(max_length=20, choices=SubscriberStatus, default=SubscriberStatus.PENDING)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(
@@ -340,19 +348,20 @@ class Subscriber(models.Model):
         return self.email
 
 
+# Readers choose these on their pages: the labels are translated.
 class Frequency(models.TextChoices):
-    IMMEDIATE = "immediate", "Immediately"
-    DAILY = "daily", "Daily"
-    WEEKLY = "weekly", "Weekly"
-    FORTNIGHTLY = "fortnightly", "Every two weeks"
-    MONTHLY = "monthly", "Monthly"
+    IMMEDIATE = "immediate", _("Immediately")
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly")
+    FORTNIGHTLY = "fortnightly", _("Every two weeks")
+    MONTHLY = "monthly", _("Monthly")
 
 
 class SubscriptionStatus(models.TextChoices):
-    PENDING = "pending", "Pending confirmation"
-    ACTIVE = "active", "Active"
-    PAUSED = "paused", "Paused"
-    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    PENDING = "pending", _("Pending confirmation")
+    ACTIVE = "active", _("Active")
+    PAUSED = "paused", _("Paused")
+    UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
 
 class Subscription(models.Model):
