@@ -11,8 +11,15 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
+from newsletters.choices import (
+    Frequency,
+    IssueStatus,
+    SignupRefusalReason,
+    SubscriberStatus,
+    SubscriptionStatus,
+    Weekday,
+)
 from newsletters.emails import theme_choices
 from newsletters.languages import validate_shipped_language
 from newsletters.validators import (
@@ -43,16 +50,6 @@ def _no_newline(field: str, name: str) -> models.CheckConstraint:
 def default_language() -> str:
     """A new newsletter's language: the site's LANGUAGE_CODE."""
     return settings.LANGUAGE_CODE
-
-
-class Weekday(models.IntegerChoices):
-    MONDAY = 0, "Monday"
-    TUESDAY = 1, "Tuesday"
-    WEDNESDAY = 2, "Wednesday"
-    THURSDAY = 3, "Thursday"
-    FRIDAY = 4, "Friday"
-    SATURDAY = 5, "Saturday"
-    SUNDAY = 6, "Sunday"
 
 
 def sender_of(from_email: str) -> str:
@@ -190,11 +187,6 @@ class Newsletter(models.Model):
         return sender_of(self.from_email)
 
 
-class IssueStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    PUBLISHED = "published", "Published"
-
-
 class IssueQuerySet(models.QuerySet):
     def visible(self, *, now: datetime.datetime) -> "IssueQuerySet":
         """Issues readers may see at `now`: published, with a publish time that has passed."""
@@ -312,13 +304,6 @@ class Image(models.Model):
         return self.alt
 
 
-class SubscriberStatus(models.TextChoices):
-    PENDING = "pending", "Pending confirmation"
-    ACTIVE = "active", "Active"
-    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
-    SUPPRESSED = "suppressed", "Suppressed (bounces)"
-
-
 class Subscriber(models.Model):
     email = models.EmailField(max_length=254)
     name = models.CharField(max_length=200, blank=True, validators=[validate_single_line])
@@ -346,22 +331,6 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return self.email
-
-
-# Readers choose these on their pages: the labels are translated.
-class Frequency(models.TextChoices):
-    IMMEDIATE = "immediate", _("Immediately")
-    DAILY = "daily", _("Daily")
-    WEEKLY = "weekly", _("Weekly")
-    FORTNIGHTLY = "fortnightly", _("Every two weeks")
-    MONTHLY = "monthly", _("Monthly")
-
-
-class SubscriptionStatus(models.TextChoices):
-    PENDING = "pending", _("Pending confirmation")
-    ACTIVE = "active", _("Active")
-    PAUSED = "paused", _("Paused")
-    UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
 
 class Subscription(models.Model):
@@ -392,16 +361,6 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber} → {self.newsletter} ({self.frequency})"
-
-
-class SignupRefusalReason(models.TextChoices):
-    HONEYPOT = "honeypot", "Honeypot field filled"
-    CHALLENGE = "challenge", "Challenge missing or wrong"
-    CLIENT = "client", "Too many from one IP"
-    NETWORK = "network", "Too many from one network"
-    DOMAIN = "domain", "Too many for one domain"
-    DISPOSABLE = "disposable", "Disposable domain"
-    NO_MAIL = "no_mail", "Domain receives no mail"
 
 
 class SignupRefusal(models.Model):
