@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from newsletters.languages import mail_language
+from newsletters.letters import confirm_render, welcome_render
 from newsletters.models import Subscriber
 from newsletters.tokens import preferences_url
 from tests.factories import NewsletterFactory, SubscriberFactory, SubscriptionFactory
@@ -124,3 +125,33 @@ def test_an_arabic_reader_gets_right_to_left_pages():
 )
 def test_a_mails_language_is_the_readers_else_the_newsletters_else_language_code(reader, newsletter, expected):
     assert mail_language(reader=reader, newsletter=newsletter) == expected
+
+
+def test_the_welcome_and_confirmation_wear_the_newsletters_template_in_the_readers_language():
+    newsletter = NewsletterFactory(template="plain", welcome_text="Welcome!", header_text="A **header**.")
+    welcome = welcome_render(
+        newsletter=newsletter,
+        name="Ada",
+        email="a@example.com",
+        latest=None,
+        preferences_url="https://x.example/p",
+        language="de",
+    )
+    assert welcome.text.startswith("Hallo Ada,\n\nA *header*.\n")
+    assert "Georgia" in welcome.html and "A <strong>header</strong>." in welcome.html  # the plain theme, the brand
+    page = lxml.html.fromstring(welcome.html)
+    assert (page.get("lang"), page.get("dir")) == ("de", "ltr")
+    assert page.find_class("greeting")[0].text_content().strip() == "Hallo Ada,"
+    confirm = confirm_render(
+        name="Ada",
+        newsletters=[(newsletter, "Daily")],
+        confirm_url="https://x.example/c",
+        max_age_days=7,
+        language="ar",
+    )
+    page = lxml.html.fromstring(confirm.html)
+    assert (page.get("lang"), page.get("dir")) == ("ar", "rtl") and "Georgia" in confirm.html
+    assert "أكّد اشتراكك" in confirm.subject + page.find_class("masthead")[0].text_content()
+    # Without a reader's language: the newsletter's own.
+    english = confirm_render(name="Ada", newsletters=[(newsletter, "Daily")], confirm_url="x", max_age_days=7)
+    assert lxml.html.fromstring(english.html).get("lang") == mail_language(reader="", newsletter=newsletter.language)

@@ -76,3 +76,27 @@ def test_an_arabic_digest_is_right_to_left_and_its_greeting_sits_on_the_right(wo
     assert card_right - line["right"] < 40  # the cell's padding (24 px) and no more
     assert line["left"] - card["x"] > 100
     page.close()
+
+
+def test_a_magazine_newsletters_branded_digest_is_in_each_readers_language(world):
+    world.newsletter.template = "magazine"
+    world.newsletter.header_text = "Brought to you by **Acme**."
+    world.newsletter.footer_text = "Written in Berlin."
+    world.newsletter.save()
+    world.subscribe("ada@example.com", since=at(2026, 6, 1))
+    _speaks(world.subscribe("marie@example.com", since=at(2026, 6, 1)), "fr")
+    world.publish("Issue one", at(2026, 6, 1, 12, 0))
+    world.publish("Issue two", at(2026, 6, 1, 13, 0))
+    world.run(at(2026, 6, 2, 8, 5))
+    [english], [french] = world.inbox("ada@example.com"), world.inbox("marie@example.com")
+    page = lxml.html.fromstring(body(french, "html"))
+    # The theme's contents box and the newsletter's own header and footer, around French words.
+    assert page.find_class("contents")[0].text_content().split()[:3] == ["Dans", "ce", "récapitulatif"]
+    assert "In this digest" in lxml.html.fromstring(body(english, "html")).find_class("contents")[0].text_content()
+    [header] = page.find_class("brand-header")
+    assert header.text_content().strip() == "Brought to you by Acme." and header.get("lang") == "en-us"
+    assert "Written in Berlin." in page.find_class("footer")[0].text_content()
+    assert "Se désabonner" in page.find_class("footer")[0].text_content()
+    text = body(french, "plain")
+    assert text.startswith("Bonjour Marie,\n\nBrought to you by *Acme*.\n\n2 nouveaux numéros de Weekly Notes :")
+    assert "Se désabonner :" in text and "Written in Berlin." in text
