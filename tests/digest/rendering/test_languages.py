@@ -82,6 +82,7 @@ def test_a_magazine_newsletters_branded_digest_is_in_each_readers_language(world
     world.newsletter.template = "magazine"
     world.newsletter.header_text = "Brought to you by **Acme**."
     world.newsletter.footer_text = "Written in Berlin."
+    world.newsletter.accent_color = "#b03060"  # dark enough for text on white: the band's colour too
     world.newsletter.save()
     world.subscribe("ada@example.com", since=at(2026, 6, 1))
     _speaks(world.subscribe("marie@example.com", since=at(2026, 6, 1)), "fr")
@@ -93,6 +94,10 @@ def test_a_magazine_newsletters_branded_digest_is_in_each_readers_language(world
     # The theme's contents box and the newsletter's own header and footer, around French words.
     assert page.find_class("contents")[0].text_content().split()[:3] == ["Dans", "ce", "récapitulatif"]
     assert "In this digest" in lxml.html.fromstring(body(english, "html")).find_class("contents")[0].text_content()
+    [masthead] = page.find_class("masthead")
+    assert masthead.text_content().strip() == "Weekly Notes"
+    style = dict(rule.split(":", 1) for rule in masthead.get("style").split(";") if rule)
+    assert (style["background-color"], style["color"]) == ("#b03060", "#fff")  # white on the accent, readable
     [header] = page.find_class("brand-header")
     assert header.text_content().strip() == "Brought to you by Acme." and header.get("lang") == "en-us"
     assert "Written in Berlin." in page.find_class("footer")[0].text_content()
