@@ -114,6 +114,9 @@ class SubscriberOut(Schema):
     email: str
     name: str
     timezone: str
+    language: str = Field(
+        description="The reader's language for pages and mails (one of LANGUAGES); empty: the newsletter's."
+    )
     status: Literal["pending", "active", "unsubscribed", "suppressed"]
     confirmed_at: datetime.datetime | None
     created_at: datetime.datetime
@@ -135,6 +138,7 @@ class SubscriberIn(Schema):
     email: str = Field(min_length=1, max_length=254)
     name: str = Field("", max_length=200)
     timezone: str = "UTC"
+    language: str = Field("", description="The reader's language (one of LANGUAGES); empty: the newsletter's.")
     subscriptions: list[Choice] = Field(min_length=1)
     confirmation: Literal["double_opt_in", "consent_recorded"] = Field(
         "double_opt_in",
@@ -156,6 +160,7 @@ class Accepted(Schema):
 class SubscriberPatch(Schema):
     name: str | None = Field(None, max_length=200)
     timezone: str | None = None
+    language: str | None = Field(None, description="One of LANGUAGES; empty: the newsletter's.")
 
 
 class SubscriptionPatch(Schema):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.db import models
 from django.db.models import Q
 
+from newsletters.languages import mail_language
 from newsletters.models import Issue, Newsletter, Subscriber, Subscription
 
 
@@ -97,8 +98,13 @@ class Delivery(models.Model):
 
     @property
     def window(self) -> "Window":
-        """The group this delivery belongs to."""
-        return Window(self.newsletter_id, self.window_start, self.window_end)
+        """The group this delivery belongs to: its window, in its reader's language.
+
+        Reads the subscription's subscriber and newsletter: claimed batches select them with it.
+        """
+        subscription = self.subscription
+        language = mail_language(reader=subscription.subscriber.language, newsletter=subscription.newsletter.language)
+        return Window(self.newsletter_id, self.window_start, self.window_end, language)
 
 
 class Rendering(models.Model):
@@ -114,6 +120,7 @@ class Rendering(models.Model):
     newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="renderings")
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
+    language = models.CharField(max_length=35, default="", help_text="The language of its words around the issues.")
     signature = models.CharField(max_length=64, blank=True)
     rendered_at = models.DateTimeField()
     subject = models.TextField(blank=True)
@@ -125,7 +132,7 @@ class Rendering(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["newsletter", "window_start", "window_end"], name="rendering_unique_window"
+                fields=["newsletter", "window_start", "window_end", "language"], name="rendering_unique_window_language"
             ),
         ]
 
@@ -297,8 +304,13 @@ class LinkCount(models.Model):
 
 @dataclass(frozen=True)
 class Window:
-    """A group key: digests with the same newsletter and window have the same content."""
+    """A group key: digests with the same newsletter, window and language have the same content.
+
+    The planners leave the language empty (which issues a window holds does not depend on
+    it); a claimed delivery's window carries its reader's (newsletters.languages).
+    """
 
     newsletter_id: int
     start: datetime.datetime
     end: datetime.datetime
+    language: str = ""

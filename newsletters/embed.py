@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
@@ -23,12 +24,13 @@ from newsletters.conf import site_url
 from newsletters.exceptions import RateLimited, SignupRefused
 from newsletters.firewall import CHALLENGE_FIELD, HONEYPOT_FIELD, challenge_make, challenge_required, signup_submit
 from newsletters.forms import EmbedForm
+from newsletters.languages import request_language
 from newsletters.models import Newsletter, SignupRefusalReason
 from newsletters.proxies import client_address
 from newsletters.selectors import newsletters_public
 from newsletters.validators import origins_parse
 
-SENT_MESSAGE = "Almost done: we sent you a link to confirm. Nothing is sent until you follow it."
+SENT_MESSAGE = gettext_lazy("Almost done: we sent you a link to confirm. Nothing is sent until you follow it.")
 
 
 def _origin(url: str) -> str:
@@ -106,7 +108,7 @@ def embed_subscribe(request):
     slug = request.POST.get("newsletter", "")
     newsletter = newsletters_public().filter(slug=slug).first() if slug else None
     if newsletter is None:
-        return _answer(request, newsletter=None, status=400, message="This newsletter does not exist.")
+        return _answer(request, newsletter=None, status=400, message=gettext("This newsletter does not exist."))
     if not form.is_valid():
         message = " ".join(error for errors in form.errors.values() for error in errors)
         return _answer(request, newsletter=newsletter, status=400, message=message, extra={"errors": form.errors})
@@ -120,6 +122,7 @@ def embed_subscribe(request):
             data=request.POST,
             client=client_address(request.META),
             now=timezone.now(),
+            language=request_language(request),
         )
     except RateLimited as error:
         return _answer(request, newsletter=newsletter, status=429, message=str(error))
@@ -150,7 +153,7 @@ def _wants_json(request) -> bool:
 
 def _sent(request, newsletter):
     if _wants_json(request):
-        return _answer(request, newsletter=newsletter, status=200, message=SENT_MESSAGE, ok=True)
+        return _answer(request, newsletter=newsletter, status=200, message=str(SENT_MESSAGE), ok=True)
     back = request.POST.get("next", "")
     if back and _origin(back) in embed_origins(newsletter):
         return redirect(back)

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F
+from django.utils.translation import gettext
 
 from newsletters.conf import newsletters_settings
 from newsletters.exceptions import RateLimited, SignupRefused
@@ -208,7 +209,15 @@ def _mail_domain_check() -> bool:
 
 
 def signup_submit(
-    *, email: str, name: str, tz: str, choices: dict[int, str], data, client: str, now: datetime.datetime
+    *,
+    email: str,
+    name: str,
+    tz: str,
+    choices: dict[int, str],
+    data,
+    client: str,
+    now: datetime.datetime,
+    language: str = "",
 ) -> bool:
     """Screen a subscribe request, then mail its confirmation link; return whether a mail went out.
 
@@ -216,7 +225,9 @@ def signup_submit(
     """
     signup_screen(email=email, data=data, client=client, now=now)
     try:
-        return subscription_request(email=email, name=name, tz=tz, choices=choices, client=client, now=now)
+        return subscription_request(
+            email=email, name=name, tz=tz, choices=choices, client=client, now=now, language=language
+        )
     except RateLimited:
         refusal_count(reason=SignupRefusalReason.CLIENT, now=now)
         raise
@@ -230,11 +241,13 @@ def signup_screen(*, email: str, data, client: str, now: datetime.datetime) -> N
     """
     burst_note()
     if data.get(HONEYPOT_FIELD):
-        raise _refuse(SignupRefusalReason.HONEYPOT, "Thanks.", now=now)
+        raise _refuse(SignupRefusalReason.HONEYPOT, gettext("Thanks."), now=now)
     if challenge_required() and not _challenge_passed(data.get(CHALLENGE_FIELD, "")):
         raise _refuse(
             SignupRefusalReason.CHALLENGE,
-            "Many sign-ups are arriving: your browser needs a second to show it is not a robot, then send the form again.",
+            gettext(
+                "Many sign-ups are arriving: your browser needs a second to show it is not a robot, then send the form again."
+            ),
             now=now,
         )
     if not rate_hit(
@@ -242,19 +255,29 @@ def signup_screen(*, email: str, data, client: str, now: datetime.datetime) -> N
         limit=newsletters_settings.RATE_PER_NETWORK,
         period=newsletters_settings.RATE_PERIOD,
     ):
-        raise _refuse(SignupRefusalReason.NETWORK, "Too many requests from your network; try again later.", now=now)
+        raise _refuse(
+            SignupRefusalReason.NETWORK, gettext("Too many requests from your network; try again later."), now=now
+        )
     domain = email.rpartition("@")[2].lower()
     if domain_disposable(domain):
         raise _refuse(
-            SignupRefusalReason.DISPOSABLE, "Addresses at this domain are disposable; use one you keep.", now=now
+            SignupRefusalReason.DISPOSABLE,
+            gettext("Addresses at this domain are disposable; use one you keep."),
+            now=now,
         )
     if _mail_domain_check() and not domain_receives_mail(domain):
-        raise _refuse(SignupRefusalReason.NO_MAIL, f"{domain} does not receive mail; check the address.", now=now)
+        raise _refuse(
+            SignupRefusalReason.NO_MAIL,
+            gettext("%(domain)s does not receive mail; check the address.") % {"domain": domain},
+            now=now,
+        )
     if not rate_hit(
         f"subscribe:domain:{domain}",
         limit=newsletters_settings.RATE_PER_DOMAIN,
         period=newsletters_settings.RATE_PERIOD,
     ):
         raise _refuse(
-            SignupRefusalReason.DOMAIN, "Too many requests for addresses at this domain; try again later.", now=now
+            SignupRefusalReason.DOMAIN,
+            gettext("Too many requests for addresses at this domain; try again later."),
+            now=now,
         )

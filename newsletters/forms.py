@@ -6,7 +6,10 @@ from django import forms
 from django.forms.utils import flatatt
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
+from newsletters.languages import shipped_languages
 from newsletters.models import Frequency, Newsletter, Subscriber, SubscriptionStatus
 from newsletters.validators import email_normalize, timezone_names, validate_single_line
 
@@ -73,9 +76,11 @@ class TimezoneField(forms.ChoiceField):
 class SubscribeForm(forms.Form):
     """Email, name, time zone, and for each newsletter whether to follow it and how often."""
 
-    email = forms.EmailField(max_length=254, label="Email address")
-    name = forms.CharField(max_length=200, required=False, validators=[validate_single_line], label="Name (optional)")
-    timezone = TimezoneField(initial="UTC", label="Time zone")
+    email = forms.EmailField(max_length=254, label=_("Email address"))
+    name = forms.CharField(
+        max_length=200, required=False, validators=[validate_single_line], label=_("Name (optional)")
+    )
+    timezone = TimezoneField(initial="UTC", label=_("Time zone"))
 
     def clean_email(self) -> str:
         # One reader however the domain is written: Bücher.example, bücher.example, xn--bcher-kva.example.
@@ -90,7 +95,7 @@ class SubscribeForm(forms.Form):
                 choices=Frequency.choices,
                 widget=PlainSelect,
                 initial=Frequency.WEEKLY,
-                label=f"How often for {newsletter.name}",
+                label=_("How often for %(newsletter)s") % {"newsletter": newsletter.name},
             )
 
     def rows(self):
@@ -101,9 +106,9 @@ class SubscribeForm(forms.Form):
         cleaned = super().clean()
         known = {f"nl_{n.pk}" for n in self.newsletters}
         if any(key.startswith("nl_") and key not in known for key in self.data):
-            raise forms.ValidationError("One of the chosen newsletters does not exist.", code="unknown_newsletter")
+            raise forms.ValidationError(_("One of the chosen newsletters does not exist."), code="unknown_newsletter")
         if not self.choices():
-            raise forms.ValidationError("Choose at least one newsletter.", code="none_chosen")
+            raise forms.ValidationError(_("Choose at least one newsletter."), code="none_chosen")
         return cleaned
 
     def choices(self) -> dict[int, str]:
@@ -115,33 +120,43 @@ class SubscribeForm(forms.Form):
 
 
 STATUS_CHOICES = [
-    (SubscriptionStatus.ACTIVE, "Active"),
-    (SubscriptionStatus.PAUSED, "Paused"),
-    (SubscriptionStatus.UNSUBSCRIBED, "Unsubscribed"),
+    (SubscriptionStatus.ACTIVE, SubscriptionStatus.ACTIVE.label),
+    (SubscriptionStatus.PAUSED, SubscriptionStatus.PAUSED.label),
+    (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.UNSUBSCRIBED.label),
 ]
 
 
-class PreferencesForm(forms.Form):
-    """A reader's name, time zone, and each subscription's frequency and status."""
+def language_choices() -> list[tuple[str, str]]:
+    """The shipped languages, each named in itself, after "the newsletter's"."""
+    return [("", pgettext_lazy("language", "The newsletter's")), *shipped_languages()]
 
-    name = forms.CharField(max_length=200, required=False, validators=[validate_single_line])
-    timezone = TimezoneField(label="Time zone")
+
+class PreferencesForm(forms.Form):
+    """A reader's name, time zone, language, and each subscription's frequency and status."""
+
+    name = forms.CharField(max_length=200, required=False, validators=[validate_single_line], label=_("Name"))
+    timezone = TimezoneField(label=_("Time zone"))
+    language = forms.ChoiceField(choices=language_choices, required=False, widget=PlainSelect, label=_("Language"))
 
     def __init__(self, *args, subscriber: Subscriber, **kwargs):
         super().__init__(*args, **kwargs)
         self.subscriptions = list(subscriber.subscriptions.select_related("newsletter").order_by("newsletter__name"))
         self.fields["name"].initial = subscriber.name
         self.fields["timezone"].initial = subscriber.timezone
+        self.fields["language"].initial = subscriber.language
         for s in self.subscriptions:
             self.fields[f"freq_{s.pk}"] = forms.ChoiceField(
                 choices=Frequency.choices,
                 widget=PlainSelect,
                 initial=s.frequency,
-                label=f"How often for {s.newsletter.name}",
+                label=_("How often for %(newsletter)s") % {"newsletter": s.newsletter.name},
             )
             current = s.status if s.status != SubscriptionStatus.PENDING else SubscriptionStatus.ACTIVE
             self.fields[f"status_{s.pk}"] = forms.ChoiceField(
-                choices=STATUS_CHOICES, widget=PlainSelect, initial=current, label=f"Status of {s.newsletter.name}"
+                choices=STATUS_CHOICES,
+                widget=PlainSelect,
+                initial=current,
+                label=_("Status of %(newsletter)s") % {"newsletter": s.newsletter.name},
             )
 
     def rows(self):
@@ -151,7 +166,7 @@ class PreferencesForm(forms.Form):
 class EmbedForm(forms.Form):
     """The embeddable form: an address for one newsletter, posted from any page."""
 
-    email = forms.EmailField(max_length=254, label="Email address")
+    email = forms.EmailField(max_length=254, label=_("Email address"))
     name = forms.CharField(max_length=200, required=False, validators=[validate_single_line])
     newsletter = forms.SlugField(max_length=100, allow_unicode=True)
     frequency = forms.ChoiceField(choices=Frequency.choices, required=False)

@@ -3,13 +3,19 @@
 Each is rendered here, with its newsletter's templates and branding (newsletters.emails,
 newsletters.branding), into subject, text and HTML; newsletters.services sends them, and the
 layout check (check_email_templates) and the gallery render them on sample content.
+Each is in its reader's language (newsletters.languages.mail_language): the language given,
+else the newsletter's, else LANGUAGE_CODE's.
 """
 
 from dataclasses import dataclass
 
+from django.utils import translation
+from django.utils.translation import gettext
+
 from newsletters.branding import brand_for
 from newsletters.conf import site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html, email_text
+from newsletters.languages import mail_language
 from newsletters.markup import html_excerpt, html_for_email, markdown_to_html
 from newsletters.models import Issue, Newsletter
 from newsletters.plaintext import html_to_text
@@ -33,9 +39,25 @@ def letter_render(name: str, context: dict, *, newsletter: Newsletter | None) ->
 
 
 def confirm_render(
+    *,
+    name: str,
+    newsletters: list[tuple[Newsletter, str]],
+    confirm_url: str,
+    max_age_days: int,
+    language: str = "",
+) -> Letter:
+    """The confirmation request: in the one newsletter's templates, or the default ones for several.
+
+    Its words are in `language`, else the (first) newsletter's language.
+    """
+    first = newsletters[0][0].language if newsletters else ""
+    with translation.override(mail_language(reader=language, newsletter=first)):
+        return _confirm_render(name=name, newsletters=newsletters, confirm_url=confirm_url, max_age_days=max_age_days)
+
+
+def _confirm_render(
     *, name: str, newsletters: list[tuple[Newsletter, str]], confirm_url: str, max_age_days: int
 ) -> Letter:
-    """The confirmation request: in the one newsletter's templates, or the default ones for several."""
     only = newsletters[0][0] if len(newsletters) == 1 else None
     context = {
         "name": name,
@@ -44,7 +66,7 @@ def confirm_render(
         "confirm_url": confirm_url,
         "max_age_days": max_age_days,
         "site_url": site_url(),
-        "preheader": "One click confirms it; until then nothing is sent.",
+        "preheader": gettext("One click confirms it; until then nothing is sent."),
         # The sender's identity at the foot, as in their digests; several newsletters may share one.
         "postal_addresses": list(
             dict.fromkeys(n.postal_address.strip() for n, _ in newsletters if n.postal_address.strip())
@@ -54,9 +76,27 @@ def confirm_render(
 
 
 def welcome_render(
+    *,
+    newsletter: Newsletter,
+    name: str,
+    email: str,
+    latest: Issue | None,
+    preferences_url: str,
+    language: str = "",
+) -> Letter:
+    """The welcome: the newsletter's welcome text, its latest issue linked. Raises MarkupError for a bad text.
+
+    Its own words are in `language` (the reader's), else the newsletter's language.
+    """
+    with translation.override(mail_language(reader=language, newsletter=newsletter.language)):
+        return _welcome_render(
+            newsletter=newsletter, name=name, email=email, latest=latest, preferences_url=preferences_url
+        )
+
+
+def _welcome_render(
     *, newsletter: Newsletter, name: str, email: str, latest: Issue | None, preferences_url: str
 ) -> Letter:
-    """The welcome: the newsletter's welcome text, its latest issue linked. Raises MarkupError for a bad text."""
     body_html = markdown_to_html(newsletter.welcome_text)
     context = {
         "newsletter": newsletter,

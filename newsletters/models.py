@@ -10,7 +10,16 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from newsletters.choices import (
+    Frequency,
+    IssueStatus,
+    SignupRefusalReason,
+    SubscriberStatus,
+    SubscriptionStatus,
+    Weekday,
+)
 from newsletters.emails import theme_choices
+from newsletters.languages import validate_shipped_language
 
 # Models of this app kept in a module of their own; imported here, where Django looks for them.
 from newsletters.media import Attachment, Image, attachment_upload_to  # noqa: F401
@@ -30,16 +39,6 @@ from newsletters.validators import (
 def default_language() -> str:
     """A new newsletter's language: the site's LANGUAGE_CODE."""
     return settings.LANGUAGE_CODE
-
-
-class Weekday(models.IntegerChoices):
-    MONDAY = 0, "Monday"
-    TUESDAY = 1, "Tuesday"
-    WEDNESDAY = 2, "Wednesday"
-    THURSDAY = 3, "Thursday"
-    FRIDAY = 4, "Friday"
-    SATURDAY = 5, "Saturday"
-    SUNDAY = 6, "Sunday"
 
 
 def sender_of(from_email: str) -> str:
@@ -177,11 +176,6 @@ class Newsletter(models.Model):
         return sender_of(self.from_email)
 
 
-class IssueStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    PUBLISHED = "published", "Published"
-
-
 class IssueQuerySet(models.QuerySet):
     def visible(self, *, now: datetime.datetime) -> "IssueQuerySet":
         """Issues readers may see at `now`: published, with a publish time that has passed."""
@@ -246,17 +240,16 @@ class Issue(models.Model):
         return self.state_at(timezone.now())
 
 
-class SubscriberStatus(models.TextChoices):
-    PENDING = "pending", "Pending confirmation"
-    ACTIVE = "active", "Active"
-    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
-    SUPPRESSED = "suppressed", "Suppressed (bounces)"
-
-
 class Subscriber(models.Model):
     email = models.EmailField(max_length=254)
     name = models.CharField(max_length=200, blank=True, validators=[validate_single_line])
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    language = models.CharField(
+        max_length=35,
+        blank=True,
+        validators=[validate_shipped_language],
+        help_text="The reader's language (one of LANGUAGES), for pages and mails. Empty: the newsletter's.",
+    )
     status = models.CharField(max_length=20, choices=SubscriberStatus, default=SubscriberStatus.PENDING)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(
@@ -274,21 +267,6 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return self.email
-
-
-class Frequency(models.TextChoices):
-    IMMEDIATE = "immediate", "Immediately"
-    DAILY = "daily", "Daily"
-    WEEKLY = "weekly", "Weekly"
-    FORTNIGHTLY = "fortnightly", "Every two weeks"
-    MONTHLY = "monthly", "Monthly"
-
-
-class SubscriptionStatus(models.TextChoices):
-    PENDING = "pending", "Pending confirmation"
-    ACTIVE = "active", "Active"
-    PAUSED = "paused", "Paused"
-    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
 
 
 class Subscription(models.Model):
@@ -319,16 +297,6 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber} → {self.newsletter} ({self.frequency})"
-
-
-class SignupRefusalReason(models.TextChoices):
-    HONEYPOT = "honeypot", "Honeypot field filled"
-    CHALLENGE = "challenge", "Challenge missing or wrong"
-    CLIENT = "client", "Too many from one IP"
-    NETWORK = "network", "Too many from one network"
-    DOMAIN = "domain", "Too many for one domain"
-    DISPOSABLE = "disposable", "Disposable domain"
-    NO_MAIL = "no_mail", "Domain receives no mail"
 
 
 class SignupRefusal(models.Model):

@@ -16,9 +16,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext
 
 from newsletters.conf import site_url
 from newsletters.emails import email_html
+from newsletters.languages import mail_language
 from newsletters.messages import ReaderEmail
 from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
 from newsletters.signals import subscriber_data_export, subscriber_erasing
@@ -42,6 +45,7 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
             "email": subscriber.email,
             "name": subscriber.name,
             "timezone": subscriber.timezone,
+            "language": subscriber.language,
             "status": subscriber.status,
             "confirmed_at": subscriber.confirmed_at,
             "created_at": subscriber.created_at,
@@ -74,12 +78,17 @@ def subscriber_erase_request(*, subscriber: Subscriber, now: datetime.datetime) 
     cache.add(key, 0, timeout=86400)
     if cache.incr(key) > ERASE_MAILS_PER_DAY:
         return False
+    with translation.override(mail_language(reader=subscriber.language, newsletter="")):
+        return _erase_mail_send(subscriber)
+
+
+def _erase_mail_send(subscriber: Subscriber) -> bool:
     context = {
         "erase_url": erase_url(subscriber.pk, address_hash(subscriber.email)),
         "days": ERASE_LINK_DAYS,
         "name": subscriber.name,
         "site_url": site_url(),
-        "preheader": "One click deletes your address and everything we hold about you.",
+        "preheader": gettext("One click deletes your address and everything we hold about you."),
         "postal_addresses": [],
     }
     message = ReaderEmail(

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from newsletters.languages import reader_activate
 from newsletters.models import Subscriber
 from newsletters.privacy import (
     ERASE_LINK_DAYS,
@@ -27,8 +28,10 @@ def _link_error(request, error: TokenInvalid):
 
 
 def _reader(token: str) -> Subscriber:
-    """The reader of a preferences link; raise TokenInvalid or Http404."""
-    return get_object_or_404(Subscriber, pk=token_read(token, purpose="preferences", kind=int))
+    """The reader of a preferences link, whose language the page is in; raise TokenInvalid or Http404."""
+    subscriber = get_object_or_404(Subscriber, pk=token_read(token, purpose="preferences", kind=int))
+    reader_activate(reader=subscriber.language)
+    return subscriber
 
 
 @require_GET

@@ -9,12 +9,15 @@ import logging
 import smtplib
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from newsletters.conf import newsletters_settings
 from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited
+from newsletters.languages import validate_shipped_language
 from newsletters.letters import confirm_render, welcome_render
 from newsletters.messages import ReaderEmail, Verbatim, list_id_header
 from newsletters.models import (
@@ -59,13 +62,21 @@ def rate_hit(key: str, *, limit: int, period: int) -> bool:
 
 
 def subscription_request(
-    *, email: str, name: str, tz: str, choices: dict[int, str], client: str, now: datetime.datetime
+    *,
+    email: str,
+    name: str,
+    tz: str,
+    choices: dict[int, str],
+    client: str,
+    now: datetime.datetime,
+    language: str = "",
 ) -> bool:
     """Mail a confirmation link for a subscription request; return whether a mail was sent.
 
     Nothing is stored until the link is followed: the request travels inside the signed
     token, so the form cannot change an existing reader's settings, and the answer is the
-    same whether or not the address is known. Raises RateLimited when one client asks too
+    same whether or not the address is known. The mail is in `language` (the reader's, from
+    their browser), else the first chosen newsletter's. Raises RateLimited when one client asks too
     often; silently sends nothing when one address was asked for too often.
     """
     if not rate_hit(
@@ -73,7 +84,7 @@ def subscription_request(
         limit=newsletters_settings.RATE_PER_CLIENT,
         period=newsletters_settings.RATE_PERIOD,
     ):
-        raise RateLimited("Too many subscription requests from this client; try again later.")
+        raise RateLimited(gettext("Too many subscription requests from this client; try again later."))
     address_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
     if not rate_hit(
         f"subscribe:address:{address_key}",
@@ -88,12 +99,15 @@ def subscription_request(
         "c": {str(k): v for k, v in choices.items()},
         "iat": int(now.timestamp()),
     }
+    if language:
+        payload["l"] = language
     newsletters = list(Newsletter.objects.filter(pk__in=choices).order_by("name"))
     letter = confirm_render(
         name=name,
         newsletters=[(n, Frequency(choices[n.pk]).label) for n in newsletters],
         confirm_url=confirm_url(payload),
         max_age_days=newsletters_settings.CONFIRM_MAX_AGE_DAYS,
+        language=language,
     )
     message = ReaderEmail(
         subject=letter.subject,
@@ -130,6 +144,8 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
         # cursors. Coming back, they start from now, not with everything since the bounces.
         returning = subscriber.status == SubscriberStatus.SUPPRESSED
         subscriber.name, subscriber.timezone = name, tz
+        if payload.get("l") in dict(settings.LANGUAGES):
+            subscriber.language = payload["l"]
         subscriber.status = SubscriberStatus.ACTIVE
         subscriber.confirmed_at = now
         subscriber.consecutive_failures = 0
@@ -164,7 +180,7 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
 
     Sends nothing when the newsletter has no welcome text. Goes through the default mailer;
     a mail server that refuses it, or a text that cannot be rendered, is logged, and the
-    subscription stands.
+    subscription stands. The mail's own words are in the reader's language.
     """
     if not newsletter.welcome_text.strip():
         return False
@@ -176,6 +192,7 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
             email=subscriber.email,
             latest=latest,
             preferences_url=preferences_url(subscriber.pk),
+            language=subscriber.language,
         )
     except MarkupError as error:
         logger.error("Cannot render the welcome text of %s: %s", newsletter.slug, error)
@@ -261,9 +278,15 @@ class PreferenceChange:
 
 
 def preferences_update(
-    *, subscriber: Subscriber, name: str, tz: str, changes: list[PreferenceChange], now: datetime.datetime
+    *,
+    subscriber: Subscriber,
+    name: str,
+    tz: str,
+    changes: list[PreferenceChange],
+    now: datetime.datetime,
+    language: str | None = None,
 ) -> None:
-    """Apply a reader's preferences: name, time zone, and each subscription's frequency and status.
+    """Apply a reader's preferences: name, time zone, language, and each subscription's frequency and status.
 
     Turning a newsletter back on after "unsubscribe from everything" makes the reader active
     again: the signed link proves the address is theirs. A suppressed reader (mail to the
@@ -272,11 +295,14 @@ def preferences_update(
     with transaction.atomic():
         moved = tz != subscriber.timezone
         subscriber.name, subscriber.timezone = name, tz
+        if language is not None:
+            validate_shipped_language(language)
+            subscriber.language = language
         if subscriber.status == SubscriberStatus.UNSUBSCRIBED and any(
             change.status == SubscriptionStatus.ACTIVE for change in changes
         ):
             subscriber.status = SubscriberStatus.ACTIVE
-        subscriber.save(update_fields=["name", "timezone", "status"])
+        subscriber.save(update_fields=["name", "timezone", "language", "status"])
         subscriptions = {s.pk: s for s in subscriber.subscriptions.select_for_update()}
         for change in changes:
             subscription = subscriptions[change.subscription_id]

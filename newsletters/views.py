@@ -10,10 +10,12 @@ import logging
 
 from django.contrib.syndication.views import Feed
 from django.core.paginator import InvalidPage, Paginator
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -21,6 +23,7 @@ from newsletters.conf import newsletters_settings, site_domain, site_url
 from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited, SignupRefused
 from newsletters.firewall import signup_submit
 from newsletters.forms import PreferencesForm, SubscribeForm
+from newsletters.languages import reader_activate, request_language
 from newsletters.markup import html_excerpt, markdown_to_html
 from newsletters.models import (
     Frequency,
@@ -76,7 +79,7 @@ def archive(request, slug):
     path = newsletter.get_absolute_url() + (f"?page={page.number}" if page.number > 1 else "")
     share = _share(
         title=newsletter.name,
-        description=newsletter.description or f"The archive of {newsletter.name}.",
+        description=newsletter.description or gettext("The archive of %(name)s.") % {"name": newsletter.name},
         path=path,
         kind="website",
     )
@@ -201,6 +204,7 @@ def subscribe(request):
                 data=request.POST,
                 client=client_address(request.META),
                 now=timezone.now(),
+                language=request_language(request),
             )
         except RateLimited:
             return render(request, "newsletters/rate_limited.html", status=429)
@@ -227,6 +231,7 @@ def confirm(request, token):
             return _link_error(request, ConfirmationReplayed())
     except TokenInvalid as error:
         return _link_error(request, error)
+    reader_activate(reader=str(payload.get("l", "")))
     if request.method == "GET":
         return render(request, "newsletters/confirm.html", {"email": payload["e"]})
     try:
@@ -262,9 +267,12 @@ def _schedule_rows(subscriber: Subscriber, subscriptions: list[Subscription], *,
 def preferences(request, token):
     """Change frequencies, pause, unsubscribe, time zone and name; no account needed."""
     try:
-        subscriber = get_object_or_404(Subscriber, pk=token_read(token, purpose="preferences", kind=int))
+        subscriber = get_object_or_404(
+            _with_newsletters_language(), pk=token_read(token, purpose="preferences", kind=int)
+        )
     except TokenInvalid as error:
         return _link_error(request, error)
+    reader_activate(reader=subscriber.language, newsletter=subscriber.newsletters_language or "")
     form = PreferencesForm(request.POST or None, subscriber=subscriber)
     saved = False
     if request.method == "POST":
@@ -285,8 +293,10 @@ def preferences(request, token):
             tz=form.cleaned_data["timezone"],
             changes=changes,
             now=timezone.now(),
+            language=form.cleaned_data["language"],
         )
         subscriber.refresh_from_db()
+        reader_activate(reader=subscriber.language, newsletter=subscriber.newsletters_language or "")
         form = PreferencesForm(subscriber=subscriber)
         saved = True
     context = {
@@ -300,6 +310,12 @@ def preferences(request, token):
         "stopped": subscriber.status == SubscriberStatus.UNSUBSCRIBED,
     }
     return render(request, "newsletters/preferences.html", context)
+
+
+def _with_newsletters_language():
+    """Readers with the language of their first newsletter: their pages' language when they chose none."""
+    first = Subscription.objects.filter(subscriber=OuterRef("pk")).order_by("newsletter__name")
+    return Subscriber.objects.annotate(newsletters_language=Subquery(first.values("newsletter__language")[:1]))
 
 
 def _subscription_for(token) -> Subscription:
@@ -329,6 +345,7 @@ def unsubscribe(request, token):
     subscription = get_object_or_404(
         Subscription.objects.select_related("newsletter", "subscriber"), pk=subscription_id
     )
+    reader_activate(reader=subscription.subscriber.language, newsletter=subscription.newsletter.language)
     if request.method == "POST":
         context = {"subscription": subscription} | unsubscribed_context(
             subscriber=subscription.subscriber, subscription_ids=[subscription.pk]
@@ -349,6 +366,7 @@ def unsubscribe_to_weekly(request, token):
         subscription = _subscription_for(token)
     except TokenInvalid as error:
         return _link_error(request, error)
+    reader_activate(reader=subscription.subscriber.language, newsletter=subscription.newsletter.language)
     if subscription.status == SubscriptionStatus.ACTIVE:
         subscription_set_frequency(subscription=subscription, frequency=Frequency.WEEKLY, now=timezone.now())
     return render(request, "newsletters/unsubscribed.html", {"subscription": subscription, "weekly": True})

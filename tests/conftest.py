@@ -2,6 +2,7 @@ import os
 import shutil
 
 import pytest
+from django.utils import translation
 
 from tests.smtp import SMTPServer
 
@@ -15,6 +16,10 @@ def _test_settings(settings, tmp_path):
     # The signup firewall's DNS check and burst challenge off: tests/newsletters/test_firewall.py turns them on.
     settings.NEWSLETTERS_MAIL_DOMAIN_CHECK = "off"
     settings.NEWSLETTERS_CHALLENGE = "never"
+    yield
+    # A view that shows a reader's page in their language activates it for the thread
+    # (newsletters.languages.reader_activate); the next test starts in LANGUAGE_CODE's.
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from api.services import consent_record, invalid_from
 from newsletters.conf import newsletters_settings
 from newsletters.exceptions import RateLimited
 from newsletters.forms import SubscribeForm
+from newsletters.languages import validate_shipped_language
 from newsletters.models import Frequency, Subscriber, Subscription, SubscriptionStatus
 from newsletters.selectors import newsletters_public
 from newsletters.services import (
@@ -52,7 +53,7 @@ CONFIRMATION_SENT = (
 )
 
 
-SUBSCRIBER_FIELDS = ("id", "email", "name", "timezone", "status", "confirmed_at", "created_at")
+SUBSCRIBER_FIELDS = ("id", "email", "name", "timezone", "language", "status", "confirmed_at", "created_at")
 SUBSCRIPTION_FIELDS = ("id", "subscriber_id", "newsletter_id", "frequency", "status", "created_at", "unsubscribed_at")
 
 
@@ -121,6 +122,7 @@ def subscriber_create(request, payload: SubscriberIn):
     form = SubscribeForm(data, newsletters=newsletters)
     if not form.is_valid():
         raise _form_errors(form)
+    _language_check(payload.language)
     request_kwargs = {
         "email": form.cleaned_data["email"],
         "name": form.cleaned_data["name"],
@@ -129,7 +131,9 @@ def subscriber_create(request, payload: SubscriberIn):
         "now": timezone.now(),
     }
     if payload.confirmation == "double_opt_in":
-        _double_opt_in(request_kwargs, client=_client(payload.client_ip, token=request.auth))
+        _double_opt_in(
+            request_kwargs | {"language": payload.language}, client=_client(payload.client_ip, token=request.auth)
+        )
         return Status(202, {"detail": CONFIRMATION_SENT})
     if payload.consent is None:
         raise Invalid(
@@ -142,7 +146,17 @@ def subscriber_create(request, payload: SubscriberIn):
         newsletters=[n for n in newsletters if n.pk in request_kwargs["choices"]],
         token=request.auth,
     )
+    if payload.language:
+        Subscriber.objects.filter(pk=subscriber.pk).update(language=payload.language)
     return Status(201, _subscriber(subscriber.pk))
+
+
+def _language_check(language: str) -> None:
+    """Refuse a language that is not shipped, as the preferences page does."""
+    try:
+        validate_shipped_language(language)
+    except ValidationError as error:
+        raise invalid_from(ValidationError({"language": error.messages})) from None
 
 
 def _client(client_ip: str | None, *, token) -> str:
@@ -200,29 +214,37 @@ def subscriber_read(request, subscriber_id: Id):
     summary="Change a subscriber",
 )
 def subscriber_update(request, subscriber_id: Id, payload: SubscriberPatch):
-    """Change the name or time zone, as the reader's preferences page does."""
+    """Change the name, time zone or language, as the reader's preferences page does."""
     subscriber = get_object_or_404(Subscriber, pk=subscriber_id)
     name = subscriber.name if payload.name is None else payload.name.strip()
     tz = subscriber.timezone if payload.timezone is None else payload.timezone
+    language = subscriber.language if payload.language is None else payload.language
     refused = {}
-    for field, validator, value in (("name", validate_single_line, name), ("timezone", validate_timezone, tz)):
+    checks = (
+        ("name", validate_single_line, name),
+        ("timezone", validate_timezone, tz),
+        ("language", validate_shipped_language, language),
+    )
+    for field, validator, value in checks:
         try:
             validator(value)  # the preferences form's own validators
         except ValidationError as error:
             refused[field] = error.messages
     if refused:
         raise invalid_from(ValidationError(refused))
-    _preferences_apply(subscriber, name=name, tz=tz)
+    _preferences_apply(subscriber, name=name, tz=tz, language=language)
     return _subscriber(subscriber_id)
 
 
-def _preferences_apply(subscriber: Subscriber, *, name: str, tz: str, change: PreferenceChange | None = None) -> None:
+def _preferences_apply(
+    subscriber: Subscriber, *, name: str, tz: str, change: PreferenceChange | None = None, language: str | None = None
+) -> None:
     """Save through the preferences page's service: each subscription as it is, but `change`."""
     changes = [
         change if change and change.subscription_id == s.pk else PreferenceChange(s.pk, s.frequency, s.status)
         for s in subscriber.subscriptions.all()
     ]
-    preferences_update(subscriber=subscriber, name=name, tz=tz, changes=changes, now=timezone.now())
+    preferences_update(subscriber=subscriber, name=name, tz=tz, changes=changes, now=timezone.now(), language=language)
 
 
 @router.delete(

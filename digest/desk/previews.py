@@ -54,7 +54,13 @@ def preview_next(
 def preview_personalize(rendered: RenderedDigest, *, name: str) -> tuple[str, str]:
     """Return (text, html) as a reader named `name` would see them, with inert personal links."""
     return rendered.personalize(
-        Personal(name=name, email=SAMPLE_EMAIL, unsubscribe_url=SAMPLE_UNSUBSCRIBE, preferences_url=SAMPLE_PREFERENCES)
+        Personal(
+            name=name,
+            email=SAMPLE_EMAIL,
+            unsubscribe_url=SAMPLE_UNSUBSCRIBE,
+            preferences_url=SAMPLE_PREFERENCES,
+            language=rendered.language,
+        )
     )
 
 

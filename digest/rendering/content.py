@@ -10,6 +10,7 @@ them in per recipient, which is string replacement, never a render.
 """
 
 import datetime
+import functools
 import html
 import logging
 import mimetypes
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
+from django.utils import translation
+from django.utils.translation import gettext
 
 from digest.conf import digest_settings
 from digest.exceptions import RenderError
@@ -28,6 +31,7 @@ from newsletters.branding import brand_for
 from newsletters.conf import site_url
 from newsletters.emails import PREHEADER_LENGTH, email_html, email_text
 from newsletters.exceptions import MarkupError
+from newsletters.languages import mail_language
 from newsletters.markup import html_excerpt, html_for_email, markdown_to_html
 from newsletters.models import Issue, Newsletter
 from newsletters.plaintext import html_to_text
@@ -53,18 +57,27 @@ class Personal:
     unsubscribe_url: str
     preferences_url: str
     list_unsubscribe: str = ""
+    # The language of the reader's group (digest.models.Window): their greeting's.
+    language: str = ""
 
 
-def greeting_for(name: str) -> str:
-    """The first line of a digest."""
-    return f"Hi {name}," if name else "Hello,"
+@functools.cache
+def _greetings(language: str) -> tuple[str, str]:
+    with translation.override(language or None):
+        return gettext("Hi %(name)s,"), gettext("Hello,")
+
+
+def greeting_for(name: str, language: str = "") -> str:
+    """The first line of a digest, in the reader's language."""
+    named, plain = _greetings(language)
+    return named % {"name": name} if name else plain
 
 
 # The one table of personal values in a digest's bodies: marker → its value for a reader.
 # A new placeholder is a row here and a context entry in digest_render; both senders
 # (personalize() and digest.rendering.prebuilt) read this table.
 PERSONAL_FIELDS: dict[str, Callable[[Personal], str]] = {
-    GREETING: lambda personal: greeting_for(personal.name),
+    GREETING: lambda personal: greeting_for(personal.name, personal.language),
     EMAIL: lambda personal: personal.email,
     UNSUBSCRIBE_URL: lambda personal: personal.unsubscribe_url,
     PREFERENCES_URL: lambda personal: personal.preferences_url,
@@ -93,6 +106,8 @@ class RenderedDigest:
     text: str
     html: str
     issue_ids: list[int]
+    # The language its own words are in (newsletters.languages.mail_language).
+    language: str = ""
     attachments: list[FileToSend] = field(default_factory=list)
     # True when another run rendered it (digest.models.Rendering) and this one reused it.
     reused: bool = False
@@ -122,11 +137,27 @@ def preheader_for(entries: list[dict]) -> str:
 
 
 def digest_render(
-    *, newsletter: Newsletter, issues: list[Issue], window_start: datetime.datetime, window_end: datetime.datetime
+    *,
+    newsletter: Newsletter,
+    issues: list[Issue],
+    window_start: datetime.datetime,
+    window_end: datetime.datetime,
+    language: str = "",
 ) -> RenderedDigest:
-    """Render one group's digest: subject, text and CSS-inlined HTML, with personal markers."""
+    """Render one group's digest: subject, text and CSS-inlined HTML, with personal markers.
+
+    Its own words and dates are in `language` (default: the newsletter's, else LANGUAGE_CODE's).
+    """
     if not issues:
         raise RenderError("A digest needs at least one issue.", newsletter=newsletter.pk)
+    language = language or mail_language(reader="", newsletter=newsletter.language)
+    with translation.override(language):
+        rendered = _digest_render(newsletter, issues, window_start=window_start, window_end=window_end)
+    rendered.language = language
+    return rendered
+
+
+def _digest_render(newsletter, issues, *, window_start, window_end) -> RenderedDigest:
     entries = []
     for issue in issues:
         try:

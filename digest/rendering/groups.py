@@ -1,6 +1,7 @@
 """One rendering per group, shared by every run and process that sends it (the Rendering row is the lock).
 
-A group is the subscriptions whose digests hold the same window of a newsletter; a stored
+A group is the subscriptions whose digests hold the same window of a newsletter, in the same
+language (the words around the issues are translated: newsletters.languages); a stored
 rendering is reused while its issues, files, newsletter and site are unchanged and it is
 younger than REUSE_SECONDS."""
 
@@ -17,6 +18,7 @@ from digest.exceptions import RenderError
 from digest.models import Rendering, Window
 from digest.rendering.content import FileToSend, RenderedDigest, digest_render
 from newsletters.conf import site_url
+from newsletters.languages import mail_language
 from newsletters.models import Attachment, Issue
 from newsletters.selectors import issues_published_between
 
@@ -44,7 +46,8 @@ def group_render(window: Window, *, now: datetime.datetime) -> RenderedDigest | 
         return None
     newsletter = issues[0].newsletter
     signature = _signature(newsletter, issues)
-    key = {"newsletter": newsletter, "window_start": window.start, "window_end": window.end}
+    language = window.language or mail_language(reader="", newsletter=newsletter.language)
+    key = {"newsletter": newsletter, "window_start": window.start, "window_end": window.end, "language": language}
     try:
         return _render_stored(newsletter, issues, window, key=key, signature=signature, now=now)
     except RenderError as error:
@@ -67,8 +70,14 @@ def _render_stored(newsletter, issues, window: Window, *, key: dict, signature: 
         stored = Rendering.objects.select_for_update().get(**key)
         fresh = now - datetime.timedelta(seconds=REUSE_SECONDS) <= stored.rendered_at <= now
         if stored.signature == signature and fresh:
-            return _from_stored(stored, newsletter)
-        rendered = digest_render(newsletter=newsletter, issues=issues, window_start=window.start, window_end=window.end)
+            return _from_stored(stored, newsletter, language=key["language"])
+        rendered = digest_render(
+            newsletter=newsletter,
+            issues=issues,
+            window_start=window.start,
+            window_end=window.end,
+            language=key["language"],
+        )
         stored.signature, stored.rendered_at = signature, now
         stored.subject, stored.text, stored.html = rendered.subject, rendered.text, rendered.html
         stored.issue_ids = rendered.issue_ids
@@ -88,9 +97,10 @@ def _signature(newsletter, issues: list[Issue]) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _from_stored(stored: Rendering, newsletter) -> RenderedDigest:
+def _from_stored(stored: Rendering, newsletter, *, language: str) -> RenderedDigest:
     return RenderedDigest(
         newsletter=newsletter,
+        language=language,
         subject=stored.subject,
         text=stored.text,
         html=stored.html,

@@ -73,4 +73,6 @@ def personal_for(delivery: Delivery) -> Personal:
     token = unsubscribe_token(subscription.pk)
     unsubscribe = unsubscribe_url(subscription.pk, token=token)
     header = list_unsubscribe(url=unsubscribe, token=token)
-    return Personal(name, subscriber.email, unsubscribe, preferences_url(subscriber.pk), header)
+    return Personal(
+        name, subscriber.email, unsubscribe, preferences_url(subscriber.pk), header, language=delivery.window.language
+    )

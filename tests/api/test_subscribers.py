@@ -185,3 +185,23 @@ def test_lists_filter_by_status_newsletter_and_date(api):
     assert paused.subscriber_id not in ids("/subscribers", created_after=yesterday)
     assert ids("/subscribers", created_before=yesterday) == [paused.subscriber_id]
     assert ids("/subscribers", email=active.subscriber.email.upper()) == [active.subscriber_id]
+
+
+def test_a_subscribers_language_is_read_given_and_changed_within_the_shipped_ones(api, smtp_server):
+    newsletter = NewsletterFactory()
+    payload = {"email": "eva@example.com", "language": "es", "subscriptions": [{"newsletter": newsletter.pk}]}
+    assert api.call("post", "/subscribers", payload).status_code == 202
+    (mail,) = smtp_server.received
+    assert str(mail.message["Subject"]) == "Confirma tu suscripción"  # the confirmation in that language
+    link = next(line for line in mail.message.get_body(("plain",)).get_content().split() if "/confirm/" in line)
+    subscriber = subscription_confirm(token=link.rstrip("/").rsplit("/", 1)[-1], now=timezone.now())
+    assert api.call("get", f"/subscribers/{subscriber.pk}").json()["language"] == "es"
+
+    response = api.call("patch", f"/subscribers/{subscriber.pk}", {"language": "ar"})
+    assert response.status_code == 200 and response.json()["language"] == "ar"
+    assert_problem(api.call("patch", f"/subscribers/{subscriber.pk}", {"language": "klingon"}), 422)
+    refused = {**payload, "email": "kim@example.com", "language": "xx"}
+    assert_problem(api.call("post", "/subscribers", refused), 422)
+    assert Subscriber.objects.get().language == "ar" and len(smtp_server.received) == 1
+    consented = {**payload, "email": "lea@example.com", "language": "fr", "confirmation": "consent_recorded"}
+    assert api.call("post", "/subscribers", consented | {"consent": CONSENT}).json()["language"] == "fr"

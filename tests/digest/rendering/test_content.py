@@ -150,7 +150,8 @@ def test_the_html_keeps_its_doctype_and_starts_with_the_preheader(world):
     (message,) = world.inbox("ada@example.com")
     assert body(message, "html").startswith("<!doctype html>")
     tree = _html_tree(message)
-    assert tree.get("lang") == "en-us"  # LANGUAGE_CODE, the newsletter's default
+    assert tree.get("lang") == "en"  # the shipped language of LANGUAGE_CODE (en-us), the newsletter's default
+    assert tree.get("dir") == "ltr"
     preheader = tree.body[0]
     assert preheader.get("class") == "preheader"
     assert preheader.text_content().split("\u200c")[0] == "Section The first words of the issue, then more."
@@ -235,7 +236,9 @@ def test_the_html_carries_the_newsletters_language(world):
         newsletter=world.newsletter, issues=[issue], window_start=at(2026, 6, 1), window_end=at(2026, 6, 2)
     )
     tree = lxml.html.fromstring(rendered.html)
-    assert tree.get("lang") == "he"
+    # Hebrew is not shipped: the mail's own words are in LANGUAGE_CODE's language, the issue in Hebrew.
+    assert tree.get("lang") == "en"
+    assert {cell.get("lang") for cell in tree.find_class("content")} == {"he"}
     # The layout's own blocks holding the editors' words take their direction from them too.
     assert tree.find_class("issue-title")[0].get("dir") == tree.find_class("masthead")[0].get("dir") == "auto"
     assert [p.get("dir") for p in tree.find_class("content")[0].iter("p") if "שלום" in p.text_content()] == ["auto"]
