@@ -29,6 +29,7 @@ from digest.checks import settings_check_all
 from digest.exceptions import DigestError
 from digest.models import Rendering, Run
 from digest.planning.due import newsletters_selected, subscriptions_schedule
+from digest.planning.letters import onboarding_plan, reconfirm_pause, reconfirm_plan
 from digest.planning.plan import deliveries_plan
 from digest.processes import processes_resolve, senders_run
 from digest.returns.policy import rates_warn
@@ -186,8 +187,11 @@ def _plan(*, now: datetime.datetime, newsletter_ids: list[int] | None, dry_run: 
     exactly what a run would do, and nothing is changed.
     """
     with transaction.atomic() if dry_run else nullcontext():
+        reconfirm_pause(now=now)  # before planning: a paused reader gets no digest
         subscriptions_schedule(now=now, newsletter_ids=newsletter_ids)
         plan = deliveries_plan(now=now, newsletter_ids=newsletter_ids, progress=say)
+        onboarding_plan(now=now, newsletter_ids=newsletter_ids)
+        reconfirm_plan(now=now, newsletter_ids=newsletter_ids)
         if dry_run:
             transaction.set_rollback(True)
     summary = RunSummary(due=plan["due"], planned=plan["planned"], empty=plan["empty"], dry_run=dry_run)

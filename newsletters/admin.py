@@ -36,7 +36,7 @@ from project.clock import db_now
 EDITOR_ZONE_KEY = "newsletters_editor_time_zone"
 
 
-def _markdown_clean(source: str) -> str:
+def markdown_clean(source: str) -> str:
     """Refuse Markdown that cannot be rendered at bounded cost, with the reason, in the form."""
     try:
         markdown_to_html(source)
@@ -45,14 +45,8 @@ def _markdown_clean(source: str) -> str:
     return source
 
 
-class NewsletterForm(forms.ModelForm):
-    def clean_welcome_text(self):
-        return _markdown_clean(self.cleaned_data["welcome_text"])
-
-
 @admin.register(Newsletter)
 class NewsletterAdmin(admin.ModelAdmin):
-    form = NewsletterForm
     list_display = ["name", "slug", "active", "send_time", "weekly_day", "subscriber_count"]
     list_filter = ["active"]
     search_fields = ["name", "slug"]
@@ -114,7 +108,7 @@ class IssueForm(forms.ModelForm):
         fields = ["newsletter", "title", "slug", "body", "preheader", "status", "publish_at"]
 
     def clean_body(self):
-        return _markdown_clean(self.cleaned_data["body"])
+        return markdown_clean(self.cleaned_data["body"])
 
     def clean_publish_at(self):
         value = self.cleaned_data["publish_at"]

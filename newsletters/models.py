@@ -88,11 +88,6 @@ class Newsletter(models.Model):
         help_text="Day of the month of monthly digests, 1 to 28 (every month has it); 0: the first weekly "
         "day of the month instead (the first Monday, say).",
     )
-    welcome_text = models.TextField(
-        blank=True,
-        validators=[ProhibitNullCharactersValidator()],
-        help_text="Markdown mailed to each reader when they confirm, with a link to the latest issue. Empty: no welcome mail.",
-    )
     language = models.CharField(
         max_length=35,
         default=default_language,
@@ -252,6 +247,12 @@ class Subscriber(models.Model):
         default=0,
         help_text="Permanent delivery failures in a row; the subscriber is suppressed at DIGEST_SUPPRESS_AFTER.",
     )
+    last_link_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the reader last used a signed link (confirm, preferences, archive, keep-me): "
+        "re-confirmation asks those quiet for DIGEST_RECONFIRM_MONTHS whether they still want mail.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -294,6 +295,12 @@ class Subscription(models.Model):
         blank=True,
         help_text="When the reader last unsubscribed (the dashboard and issue reports count these).",
     )
+    paused_quiet = models.BooleanField(
+        default=False, help_text="Paused by re-confirmation: the reader did not answer “still want this?”."
+    )
+    joined_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader last confirmed joining: onboarding steps count from it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -308,6 +315,55 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber} → {self.newsletter} ({self.frequency})"
+
+
+class OnboardingStep(models.Model):
+    """One mail of a newsletter's onboarding sequence: Markdown, or an issue sent back, some time after joining.
+
+    digest.planning.letters plans each step as a Letter once its time comes for a reader who
+    joined (Subscription.joined_at) no earlier than the step existed, so adding a step never
+    mails readers who joined long ago.
+    """
+
+    newsletter = models.ForeignKey(Newsletter, on_delete=models.CASCADE, related_name="onboarding_steps")
+    position = models.PositiveIntegerField(default=0, help_text="Steps go out in this order.")
+    delay_days = models.PositiveIntegerField(default=0, help_text="Days after the reader confirms.")
+    delay_hours = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(23)], help_text="…and hours.")
+    subject = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_single_line],
+        help_text="Empty: “Welcome to <newsletter>” for a text, the issue's title for an issue.",
+    )
+    body = models.TextField(
+        blank=True,
+        validators=[ProhibitNullCharactersValidator()],
+        help_text="Markdown. The latest issue is linked below it.",
+    )
+    issue = models.ForeignKey(
+        "Issue",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Or send back this issue (a published one).",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["newsletter", "position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(body="") | Q(issue__isnull=False), name="onboarding_step_body_or_issue"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.newsletter}: step {self.position}"
+
+    @property
+    def delay(self) -> datetime.timedelta:
+        return datetime.timedelta(days=self.delay_days, hours=self.delay_hours)
 
 
 class SignupRefusalReason(models.TextChoices):
