@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from digest.models import DeliveryStatus, Letter, LetterKind
 from newsletters.models import OnboardingStep, Subscriber, Subscription, SubscriptionStatus
@@ -102,7 +103,7 @@ def test_a_quiet_reader_is_asked_and_keeping_it_answers(world, settings, client)
     assert Subscription.objects.get().status == SubscriptionStatus.ACTIVE
 
 
-def test_no_answer_pauses_the_subscription_and_resuming_answers(world, settings, client):
+def test_no_answer_pauses_the_subscription_and_resuming_answers(world, settings, client, admin_client):
     settings.DIGEST_RECONFIRM_MONTHS = 6
     settings.DIGEST_RECONFIRM_DAYS = 14
     bob = join(world, "bob@example.com")
@@ -117,6 +118,9 @@ def test_no_answer_pauses_the_subscription_and_resuming_answers(world, settings,
     world.run(asked_at + 17 * DAY)
     assert "Issue after the pause" not in subjects(world, "bob@example.com")
     assert not [m for m in world.inbox("bob@example.com") if m["Subject"] == "Issue after the pause"]
+    Letter.objects.update(sent_at=timezone.now())  # the card counts the last 30 days of the real clock
+    page = admin_client.get(reverse("dashboard")).content.decode()
+    assert "<strong>1</strong> asked, <strong>0</strong> kept it, <strong>1</strong> paused for no answer" in page
     # The keep-me link still works after the pause: the newsletter resumes from now.
     client.post(reverse("newsletters:keep", args=[keep_url(bob.pk).rstrip("/").rsplit("/", 1)[-1]]))
     assert Subscription.objects.get().status == SubscriptionStatus.ACTIVE
