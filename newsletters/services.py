@@ -180,8 +180,14 @@ def _confirmation_applied(subscriber: Subscriber | None, *, issued: int) -> bool
     return bool(subscriber and subscriber.confirmed_at and subscriber.confirmed_at.timestamp() >= issued)
 
 
-def link_used(*, subscriber_id: int, now: datetime.datetime) -> None:
-    """Note that a reader used a signed link: they read us, so re-confirmation leaves them be for a while."""
+def link_used(*, subscriber_id: int, now: datetime.datetime, last: datetime.datetime | None = None) -> None:
+    """Note that a reader used a signed link: they read us, so re-confirmation leaves them be for a while.
+
+    With `last` (the stamp already read), a use within the hour writes nothing: a page
+    opened again costs no UPDATE, and months of quiet are not a matter of minutes.
+    """
+    if last is not None and now - last < datetime.timedelta(hours=1):
+        return
     Subscriber.objects.filter(pk=subscriber_id).update(last_link_at=now)
 
 

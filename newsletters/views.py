@@ -267,7 +267,7 @@ def preferences(request, token):
         subscriber = get_object_or_404(Subscriber, pk=token_read(token, purpose="preferences", kind=int))
     except TokenInvalid as error:
         return _link_error(request, error)
-    link_used(subscriber_id=subscriber.pk, now=timezone.now())
+    link_used(subscriber_id=subscriber.pk, now=timezone.now(), last=subscriber.last_link_at)
     form = PreferencesForm(request.POST or None, subscriber=subscriber)
     saved = False
     if request.method == "POST":
