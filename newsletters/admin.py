@@ -37,7 +37,7 @@ from project.clock import db_now
 EDITOR_ZONE_KEY = "newsletters_editor_time_zone"
 
 
-def _markdown_clean(source: str) -> str:
+def markdown_clean(source: str) -> str:
     """Refuse Markdown that cannot be rendered at bounded cost, with the reason, in the form."""
     try:
         markdown_to_html(source)
@@ -47,14 +47,11 @@ def _markdown_clean(source: str) -> str:
 
 
 class NewsletterForm(forms.ModelForm):
-    def clean_welcome_text(self):
-        return _markdown_clean(self.cleaned_data["welcome_text"])
-
     def clean_header_text(self):
-        return _markdown_clean(self.cleaned_data["header_text"])
+        return markdown_clean(self.cleaned_data["header_text"])
 
     def clean_footer_text(self):
-        return _markdown_clean(self.cleaned_data["footer_text"])
+        return markdown_clean(self.cleaned_data["footer_text"])
 
 
 @admin.register(Newsletter)
@@ -126,7 +123,7 @@ class IssueForm(forms.ModelForm):
         fields = ["newsletter", "title", "slug", "body", "preheader", "status", "publish_at"]
 
     def clean_body(self):
-        return _markdown_clean(self.cleaned_data["body"])
+        return markdown_clean(self.cleaned_data["body"])
 
     def clean_publish_at(self):
         value = self.cleaned_data["publish_at"]

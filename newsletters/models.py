@@ -13,6 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from newsletters.emails import theme_choices
+from newsletters.models_onboarding import OnboardingStep  # noqa: F401 (defined apart to keep this module short)
+from newsletters.models_signup import SignupRefusal, SignupRefusalReason  # noqa: F401 (the same)
 from newsletters.validators import (
     validate_attachment_size,
     validate_hex_colour,
@@ -90,11 +92,6 @@ class Newsletter(models.Model):
         validators=[MaxValueValidator(28)],
         help_text="Day of the month of monthly digests, 1 to 28 (every month has it); 0: the first weekly "
         "day of the month instead (the first Monday, say).",
-    )
-    welcome_text = models.TextField(
-        blank=True,
-        validators=[ProhibitNullCharactersValidator()],
-        help_text="Markdown mailed to each reader when they confirm, with a link to the latest issue. Empty: no welcome mail.",
     )
     language = models.CharField(
         max_length=35,
@@ -327,6 +324,12 @@ class Subscriber(models.Model):
         default=0,
         help_text="Permanent delivery failures in a row; the subscriber is suppressed at DIGEST_SUPPRESS_AFTER.",
     )
+    last_link_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the reader last used a signed link (confirm, preferences, archive, keep-me): "
+        "re-confirmation asks those quiet for DIGEST_RECONFIRM_MONTHS whether they still want mail.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -369,6 +372,12 @@ class Subscription(models.Model):
         blank=True,
         help_text="When the reader last unsubscribed (the dashboard and issue reports count these).",
     )
+    paused_quiet = models.BooleanField(
+        default=False, help_text="Paused by re-confirmation: the reader did not answer “still want this?”."
+    )
+    joined_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader last confirmed joining: onboarding steps count from it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -383,28 +392,3 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber} → {self.newsletter} ({self.frequency})"
-
-
-class SignupRefusalReason(models.TextChoices):
-    HONEYPOT = "honeypot", "Honeypot field filled"
-    CHALLENGE = "challenge", "Challenge missing or wrong"
-    CLIENT = "client", "Too many from one IP"
-    NETWORK = "network", "Too many from one network"
-    DOMAIN = "domain", "Too many for one domain"
-    DISPOSABLE = "disposable", "Disposable domain"
-    NO_MAIL = "no_mail", "Domain receives no mail"
-
-
-class SignupRefusal(models.Model):
-    """Subscribe requests the signup firewall refused, counted per day and reason."""
-
-    day = models.DateField()
-    reason = models.CharField(max_length=20, choices=SignupRefusalReason)
-    count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-day", "reason"]
-        constraints = [models.UniqueConstraint(fields=["day", "reason"], name="signup_refusal_unique_day_reason")]
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.reason}: {self.count}"

@@ -121,11 +121,14 @@ def test_templates_are_looked_up_for_the_newsletter_first_then_its_theme_then_th
 
 
 def test_welcome_and_a_single_newsletters_confirmation_wear_its_template_and_branding(settings, tmp_path):
-    newsletter = NewsletterFactory(
-        template="plain", welcome_text="Welcome!", header_text="A **header**.", postal_address="1 Main St"
-    )
+    newsletter = NewsletterFactory(template="plain", header_text="A **header**.", postal_address="1 Main St")
     welcome = welcome_render(
-        newsletter=newsletter, name="Ada", email="a@example.com", latest=None, preferences_url="https://x.example/p"
+        newsletter=newsletter,
+        name="Ada",
+        email="a@example.com",
+        body="Welcome!",
+        latest=None,
+        preferences_url="https://x.example/p",
     )
     confirm = confirm_render(
         name="Ada", newsletters=[(newsletter, "Daily")], confirm_url="https://x.example/c", max_age_days=7
