@@ -202,7 +202,7 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
         from_email=newsletter.from_email or None,
         to=[subscriber.email],
         reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
-        headers=_welcome_headers(subscriber, newsletter),
+        headers=list_headers(subscriber, newsletter),
     )
     message.attach_alternative(email_html("emails/welcome.html", context), "text/html")
     try:
@@ -212,8 +212,8 @@ def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetim
         return False
 
 
-def _welcome_headers(subscriber: Subscriber, newsletter: Newsletter) -> dict[str, Verbatim]:
-    """The welcome mail's list headers: the newsletter's List-Id and the reader's one-click unsubscribe."""
+def list_headers(subscriber: Subscriber, newsletter: Newsletter) -> dict[str, Verbatim]:
+    """A reader mail's list headers (welcome, invitation): the newsletter's List-Id and the one-click unsubscribe."""
     headers = {}
     subscription = subscriber.subscriptions.filter(newsletter=newsletter).first()
     if subscription is not None:
