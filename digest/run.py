@@ -69,6 +69,12 @@ class RunSummary:
     dry_run: bool = False
     # Send tasks enqueued for workers and not finished when the run returned (without --wait).
     tasks_pending: int = 0
+    # One-off letters (digest.sending.letters): onboarding steps, re-confirmations, invitations.
+    letters_sent: int = 0
+    letters_deferred: int = 0
+    letters_failed: int = 0
+    letters_skipped: int = 0
+    letters_held: int = 0
 
     def add(self, counts: dict) -> None:
         """Add a send task's counts."""
@@ -94,7 +100,12 @@ class RunSummary:
             + (f"; stopped early: {self.released} handed back to the next run" if self.released else "")
             + (f"; {self.groups_reused} groups reused from another run" if self.groups_reused else "")
             + (f"; WARNING: {self.warning}" if self.warning else "")
+            + (f"; letters: {self._letters()}" if self._letters() else "")
         )
+
+    def _letters(self) -> str:
+        counts = {key: getattr(self, f"letters_{key}") for key in ("sent", "deferred", "failed", "skipped", "held")}
+        return ", ".join(f"{count} {key}" for key, count in counts.items() if count)
 
 
 def digest_run(
