@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from django.core.mail import EmailMessage
 
 from digest.exceptions import RenderError
-from digest.models import Letter
+from digest.models import Letter, LetterKind
+from newsletters.invitations import invitation_message, invitation_unwanted
 from newsletters.models import SubscriberStatus, SubscriptionStatus
 
 
@@ -36,6 +37,13 @@ class LetterType:
 
 
 LETTER_TYPES: dict[str, LetterType] = {}
+
+# An admin import's invitation to confirm (digest.planning.invitations plans them): it goes
+# only to a reader still pending, the opposite of the other kinds.
+LETTER_TYPES[LetterKind.INVITATION] = LetterType(
+    render=lambda letter, *, now: invitation_message(letter.subscription, now=now),
+    unwanted=lambda letter: invitation_unwanted(letter.subscription),
+)
 
 
 def letter_render(letter: Letter, *, now: datetime.datetime) -> EmailMessage | str:
