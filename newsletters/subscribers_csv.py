@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Lower
 
 from newsletters.exceptions import NewslettersError
@@ -268,7 +268,7 @@ def _rows_apply(
         {"created": created, "updated": updated}.get(outcome, []).append(subscriber)
         live.append((values, subscriber, outcome))
     Subscriber.objects.bulk_create(created)
-    Subscriber.objects.bulk_update(updated, ["name", "timezone", "status", "confirmed_at"])
+    _rows_update(Subscriber, updated, ["name", "timezone", "status", "confirmed_at"])
 
     subscriptions = {
         (subscription.subscriber_id, subscription.newsletter_id): subscription
@@ -313,7 +313,44 @@ def _rows_apply(
             counts[f"subscribers_{subscriber_outcome}"] += 1
             counts[f"subscriptions_{subscription_outcome}"] += 1
     Subscription.objects.bulk_create(created)
-    Subscription.objects.bulk_update(updated, ["frequency", "status", "created_at", "subscriber_import", "updated_at"])
+    _rows_update(Subscription, updated, ["frequency", "status", "created_at", "subscriber_import", "updated_at"])
+
+
+def _rows_update(model, objects: list, names: list[str]) -> None:
+    """Write these fields of these rows with one UPDATE … FROM a VALUES list a chunk (PostgreSQL, SQLite 3.33+).
+
+    Django's bulk_update builds a CASE of one WHEN per row and field, which costs more than
+    the rest of an import together; a join against a VALUES list costs one row each.
+    """
+    if not objects:
+        return
+    fields = [model._meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    # PostgreSQL types a VALUES list from its parameters: cast each column to its field's type.
+    cast = "::{}" if connection.vendor == "postgresql" else ""
+    assignments = ", ".join(
+        f"{quote(field.column)} = v.{quote(field.column)}{cast.format(field.db_type(connection)) if cast else ''}"
+        for field in fields
+    )
+    row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+    table = quote(model._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(objects), CHUNK):
+            batch = objects[start : start + CHUNK]
+            params = [
+                value
+                for obj in batch
+                for value in [
+                    obj.pk,
+                    *(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields),
+                ]
+            ]
+            cursor.execute(
+                f"WITH v(id, {columns}) AS (VALUES {', '.join([row] * len(batch))}) "
+                f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{quote('id')} = v.id",
+                params,
+            )
 
 
 def _outcome(before: tuple, after: tuple) -> str:
