@@ -4,10 +4,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connections
+from django.utils import timezone
 
-from newsletters.models import ImportStatus, Subscriber, SubscriberImport, SubscriberStatus
+from newsletters.invitations import invitation_message
+from newsletters.models import ImportStatus, Subscriber, SubscriberImport, SubscriberStatus, SubscriptionStatus
 from newsletters.roles import OWNER
-from tests.factories import NewsletterFactory
+from tests.factories import NewsletterFactory, SubscriptionFactory
 from tests.newsletters.test_browser import SHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -75,3 +77,25 @@ def test_an_owner_previews_a_file_and_imports_it_with_consent(page, live_server)
     page.get_by_role("status").get_by_text("1 of 3 rows written").wait_for()
     assert page.locator('meta[http-equiv="refresh"]').count() == 1
     shots(page, "import-progress")
+
+
+def test_the_invitation_reads_well_in_a_mail_client_width(page):
+    newsletter = NewsletterFactory(
+        name="Field Notes",
+        description="Notes from the field, every week.",
+        postal_address="Field Notes, 1 Quay Street, Dublin",
+    )
+    subscription = SubscriptionFactory(
+        newsletter=newsletter,
+        subscriber__email="ada@example.com",
+        subscriber__name="Ada Lovelace",
+        subscriber__status=SubscriberStatus.PENDING,
+        status=SubscriptionStatus.PENDING,
+    )
+    message = invitation_message(subscription, now=timezone.now())
+    [(html, _)] = message.alternatives
+    for width in (800, 375):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.set_content(html)
+        page.get_by_role("link", name="Yes, keep sending it").wait_for()
+        page.screenshot(path=str(SHOTS / f"24-invitation-{width}.png"), full_page=True)
