@@ -20,6 +20,7 @@ from newsletters.subscribers_csv import MAX_CSV_BYTES, ImportReport, subscribers
 
 # How many refused rows an import keeps to show (the count says how many there were).
 ERRORS_KEPT = 1000
+PREVIEW_KEPT = datetime.timedelta(days=1)
 
 
 def upload_read(*, data: bytes, file_name: str) -> str:
@@ -42,6 +43,8 @@ def subscriber_import_preview(
     NewslettersError and nothing is kept.
     """
     valid, report = subscribers_check(text=text, newsletter=newsletter)
+    # Previews never started hold a whole list of addresses and record no consent: keep them a day.
+    SubscriberImport.objects.filter(status=ImportStatus.PREVIEW, created_at__lt=now - PREVIEW_KEPT).delete()
     record = SubscriberImport.objects.create(
         newsletter=newsletter,
         file_name=file_name[:255],
@@ -101,7 +104,7 @@ def subscriber_import_run(*, import_id: int, now: datetime.datetime) -> dict:
             subscriber_import=record,
         )
     except NewslettersError as error:
-        records.update(status=ImportStatus.FAILED, failure=str(error), finished_at=timezone.now())
+        records.update(status=ImportStatus.FAILED, failure=str(error), text="", finished_at=timezone.now())
         return {}
     counts = dict(report.counts)
     if record.mode == ImportMode.INVITE:

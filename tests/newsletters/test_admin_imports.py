@@ -1,9 +1,12 @@
 """The admin's subscriber import: upload, preview with refused rows, invite or consent, the task and its progress."""
 
+import datetime
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import F
 from django.urls import reverse
 
 from newsletters.models import (
@@ -162,3 +165,10 @@ def test_editors_may_not_import(client, newsletter):
     assert client.get(reverse("admin:newsletters_subscriberimport_add")).status_code == 403
     assert upload(client, newsletter, HEADER + "ada@example.com,Ada,,\n").status_code == 403
     assert not Subscriber.objects.exists() and not SubscriberImport.objects.exists()
+
+
+def test_previews_never_started_are_dropped_after_a_day(client, owner, newsletter):
+    upload(client, newsletter, HEADER + "ada@example.com,Ada,,\n")
+    SubscriberImport.objects.update(created_at=F("created_at") - datetime.timedelta(days=2))
+    upload(client, newsletter, HEADER + "grace@example.com,Grace,,\n")
+    assert list(SubscriberImport.objects.values_list("text", flat=True)) == [HEADER + "grace@example.com,Grace,,\n"]
