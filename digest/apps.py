@@ -8,6 +8,7 @@ class DigestConfig(AppConfig):
     def ready(self):
         from digest import checks  # noqa: F401  (registers the system checks)
         from digest.desk.previews import issue_published_warnings
+        from digest.planning.invitations import invitations_on_import
         from digest.planning.letters import onboarding_restart
         from digest.privacy import subscriber_data, subscriber_erase
         from digest.rendering.dkim import message_sign
@@ -18,6 +19,7 @@ class DigestConfig(AppConfig):
             subscriber_confirmed,
             subscriber_data_export,
             subscriber_erasing,
+            subscribers_imported,
         )
 
         tracking_connect()
@@ -30,3 +32,4 @@ class DigestConfig(AppConfig):
             dispatch_uid="digest.onboarding",
             weak=False,
         )
+        subscribers_imported.connect(invitations_on_import, dispatch_uid="digest.planning.invitations")

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import escape, format_html
 
+from newsletters import admin_imports  # noqa: F401 (registers the subscriber imports' admin)
 from newsletters.datetimes import EXAMPLE, LocalDateTimeField, zone_named
 from newsletters.embed import embed_snippet
 from newsletters.exceptions import MarkupError

@@ -12,8 +12,10 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from newsletters.constraints import no_newline, not_empty
 from newsletters.emails import theme_choices
-from newsletters.models_onboarding import OnboardingStep  # noqa: F401 (defined apart to keep this module short)
+from newsletters.models_imports import ImportMode, ImportStatus, SubscriberImport  # noqa: F401 (defined apart to keep this module short)
+from newsletters.models_onboarding import OnboardingStep  # noqa: F401 (the same)
 from newsletters.models_signup import SignupRefusal, SignupRefusalReason  # noqa: F401 (the same)
 from newsletters.validators import (
     validate_attachment_size,
@@ -25,19 +27,6 @@ from newsletters.validators import (
     validate_single_line,
     validate_timezone,
 )
-
-
-def _not_empty(field: str, name: str) -> models.CheckConstraint:
-    """Refuse an empty value in the database itself (an empty slug has no URL)."""
-    return models.CheckConstraint(condition=~Q(**{field: ""}), name=name)
-
-
-def _no_newline(field: str, name: str) -> models.CheckConstraint:
-    """Refuse CR and LF in a field that ends up in a mail header, in the database itself."""
-    return models.CheckConstraint(
-        condition=~Q(**{f"{field}__contains": "\n"}) & ~Q(**{f"{field}__contains": "\r"}),
-        name=name,
-    )
 
 
 def default_language() -> str:
@@ -169,8 +158,8 @@ class Newsletter(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            _no_newline("name", "newsletter_name_single_line"),
-            _not_empty("slug", "newsletter_slug_not_empty"),
+            no_newline("name", "newsletter_name_single_line"),
+            not_empty("slug", "newsletter_slug_not_empty"),
         ]
 
     def __str__(self) -> str:
@@ -228,8 +217,8 @@ class Issue(models.Model):
                 condition=Q(status=IssueStatus.DRAFT) | Q(publish_at__isnull=False),
                 name="issue_published_has_publish_at",
             ),
-            _no_newline("title", "issue_title_single_line"),
-            _not_empty("slug", "issue_slug_not_empty"),
+            no_newline("title", "issue_title_single_line"),
+            not_empty("slug", "issue_slug_not_empty"),
         ]
         indexes = [models.Index(fields=["newsletter", "status", "publish_at"], name="issue_visible_idx")]
 
@@ -271,7 +260,7 @@ class Attachment(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [_no_newline("display_name", "attachment_name_single_line")]
+        constraints = [no_newline("display_name", "attachment_name_single_line")]
 
     def __str__(self) -> str:
         return self.filename
@@ -301,7 +290,7 @@ class Image(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [_not_empty("alt", "image_alt_not_empty"), _no_newline("alt", "image_alt_single_line")]
+        constraints = [not_empty("alt", "image_alt_not_empty"), no_newline("alt", "image_alt_single_line")]
 
     def __str__(self) -> str:
         return self.alt
@@ -336,7 +325,7 @@ class Subscriber(models.Model):
         ordering = ["email"]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique"),
-            _no_newline("name", "subscriber_name_single_line"),
+            no_newline("name", "subscriber_name_single_line"),
         ]
 
     def __str__(self) -> str:
@@ -380,6 +369,14 @@ class Subscription(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    subscriber_import = models.ForeignKey(
+        "SubscriberImport",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="subscriptions",
+        help_text="The admin import that created or activated it (its consent record).",
+    )
 
     class Meta:
         ordering = ["id"]

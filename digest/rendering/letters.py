@@ -18,6 +18,7 @@ from digest.conf import digest_settings
 from digest.exceptions import RenderError
 from digest.models import Letter, LetterKind
 from newsletters.exceptions import MarkupError
+from newsletters.invitations import invitation_message, invitation_unwanted
 from newsletters.models import OnboardingStep, SubscriberStatus, SubscriptionStatus
 from newsletters.onboarding import onboarding_message, reconfirm_message
 
@@ -62,6 +63,13 @@ LETTER_TYPES: dict[str, LetterType] = {
     LetterKind.ONBOARDING: LetterType(render=onboarding_render),
     LetterKind.RECONFIRM: LetterType(render=reconfirm_render),
 }
+
+# An admin import's invitation to confirm (digest.planning.invitations plans them): it goes
+# only to a reader still pending, the opposite of the other kinds.
+LETTER_TYPES[LetterKind.INVITATION] = LetterType(
+    render=lambda letter, *, now: invitation_message(letter.subscription, now=now),
+    unwanted=lambda letter: invitation_unwanted(letter.subscription),
+)
 
 
 def letter_render(letter: Letter, *, now: datetime.datetime) -> EmailMessage | str:

@@ -90,7 +90,8 @@ def test_a_letter_to_a_reader_who_left_is_skipped(world, notes):
     assert Letter.objects.get().last_error == "the subscription is unsubscribed"
 
 
-def test_a_kind_without_a_renderer_is_held_not_lost(world):
+def test_a_kind_without_a_renderer_is_held_not_lost(world, monkeypatch):
+    monkeypatch.delitem(LETTER_TYPES, LetterKind.INVITATION)  # as if its renderer were not deployed yet
     ada = world.subscribe("ada@example.com", since=at(2026, 6, 1))
     letter_to(ada)
     summary = world.run(NOW)
