@@ -49,6 +49,12 @@ _SETTINGS = {
     "DIGEST_SETTLE_SECONDS": Setting(60, int, 0),
     # Transient failures (4xx, dropped connection) are retried this many times in all.
     "DIGEST_MAX_ATTEMPTS": Setting(8, int, 1),
+    # Re-confirmation (digest.planning.letters): a reader who used no signed link for this many
+    # months is asked "still want this?" (0: never ask); no answer in DAYS pauses the subscription.
+    "DIGEST_RECONFIRM_MONTHS": Setting(0, int, 0),
+    "DIGEST_RECONFIRM_DAYS": Setting(14, int, 1),
+    # Onboarding steps that fell due longer ago than this (cron stopped for weeks) are not sent late.
+    "DIGEST_ONBOARDING_LATE_DAYS": Setting(7, int, 1),
     # First retry after this many seconds, doubling each time, at most DIGEST_RETRY_MAX.
     "DIGEST_RETRY_BACKOFF": Setting(60, int, 1),
     "DIGEST_RETRY_MAX": Setting(6 * 3600, int, 1),

@@ -1,6 +1,7 @@
 """The Delivery ledger: one row per (subscription, window end), the record of every outcome."""
 
 import datetime
+import secrets
 from dataclasses import dataclass
 
 from django.db import models
@@ -258,6 +259,64 @@ class Installation(models.Model):
 
     def __str__(self) -> str:
         return f"installation {self.key}"
+
+
+def installation_key() -> str:
+    """Return this database's installation id: read once per planning run, for every Message-ID it mints.
+
+    The migration that made the table made the row; it is made here only if the row is gone
+    (a flushed test database), and then it is new, as a new installation's would be.
+    """
+    key = Installation.objects.order_by("pk").values_list("key", flat=True).first()
+    if key is None:
+        key = Installation.objects.get_or_create(pk=1, defaults={"key": secrets.token_hex(6)})[0].key
+    return key
+
+
+class LetterKind(models.TextChoices):
+    ONBOARDING = "onboarding", "Onboarding step"
+    RECONFIRM = "reconfirm", "Still want this?"
+    INVITATION = "invitation", "Invitation to confirm"
+
+
+class Letter(models.Model):
+    """A one-off mail to one subscription (an onboarding step, a re-confirmation, an invitation), sent once.
+
+    The ledger of everything that is not a digest: planned once per (subscription, kind,
+    step), claimed, sent and recorded by digest.sending.letters with the digests' lease,
+    journal and pool, so a crash resends at most the letters in flight. `step` is the
+    onboarding step's id, the re-confirmation's round, 0 for an invitation.
+    """
+
+    kind = models.CharField(max_length=12, choices=LetterKind)
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="letters")
+    step = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=DeliveryStatus, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    message_id = models.CharField(max_length=255, blank=True, help_text="Given at the first claim; kept on retries.")
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(help_text="Not sent before this time; after a deferral, when it is retried.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "kind", "step"], name="letter_unique_step"),
+        ]
+        indexes = [
+            # What a sender claims: open letters that are due.
+            models.Index(
+                fields=["status", "due_at"],
+                condition=Q(status__in=["pending", "sending", "deferred"]),
+                name="letter_claimable_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.step} to {self.subscription_id}: {self.status}"
 
 
 class Run(models.Model):

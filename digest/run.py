@@ -29,6 +29,7 @@ from digest.checks import settings_check_all
 from digest.exceptions import DigestError
 from digest.models import Rendering, Run
 from digest.planning.due import newsletters_selected, subscriptions_schedule
+from digest.planning.letters import onboarding_plan, reconfirm_pause, reconfirm_plan
 from digest.planning.plan import deliveries_plan
 from digest.processes import processes_resolve, senders_run
 from digest.returns.policy import rates_warn
@@ -69,6 +70,12 @@ class RunSummary:
     dry_run: bool = False
     # Send tasks enqueued for workers and not finished when the run returned (without --wait).
     tasks_pending: int = 0
+    # One-off letters (digest.sending.letters): onboarding steps, re-confirmations, invitations.
+    letters_sent: int = 0
+    letters_deferred: int = 0
+    letters_failed: int = 0
+    letters_skipped: int = 0
+    letters_held: int = 0
 
     def add(self, counts: dict) -> None:
         """Add a send task's counts."""
@@ -94,7 +101,12 @@ class RunSummary:
             + (f"; stopped early: {self.released} handed back to the next run" if self.released else "")
             + (f"; {self.groups_reused} groups reused from another run" if self.groups_reused else "")
             + (f"; WARNING: {self.warning}" if self.warning else "")
+            + (f"; letters: {self._letters()}" if self._letters() else "")
         )
+
+    def _letters(self) -> str:
+        counts = {key: getattr(self, f"letters_{key}") for key in ("sent", "deferred", "failed", "skipped", "held")}
+        return ", ".join(f"{count} {key}" for key, count in counts.items() if count)
 
 
 def digest_run(
@@ -175,8 +187,11 @@ def _plan(*, now: datetime.datetime, newsletter_ids: list[int] | None, dry_run: 
     exactly what a run would do, and nothing is changed.
     """
     with transaction.atomic() if dry_run else nullcontext():
+        reconfirm_pause(now=now)  # before planning: a paused reader gets no digest
         subscriptions_schedule(now=now, newsletter_ids=newsletter_ids)
         plan = deliveries_plan(now=now, newsletter_ids=newsletter_ids, progress=say)
+        onboarding_plan(now=now, newsletter_ids=newsletter_ids)
+        reconfirm_plan(now=now, newsletter_ids=newsletter_ids)
         if dry_run:
             transaction.set_rollback(True)
     summary = RunSummary(due=plan["due"], planned=plan["planned"], empty=plan["empty"], dry_run=dry_run)

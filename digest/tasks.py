@@ -33,22 +33,22 @@ from digest.models import Delivery, DeliveryStatus
 from digest.sending.batches import deliveries_send
 from digest.sending.lease import stop_on_signals
 from digest.sending.ledger import deliveries_waiting
+from digest.sending.letters import letters_send
 from project.clock import db_now
 
 
 @task(takes_context=True)
 def digest_send(context: TaskContext, *, now: str, newsletter_ids: list[int] | None, begun: str = "") -> dict:
-    """Send every claimable digest of the run at `now`; return the counts (digest.sending.batches.deliveries_send).
+    """Send every claimable digest of the run at `now`, then every due letter; return the counts.
 
+    digest.sending.batches.deliveries_send sends the digests, digest.sending.letters.letters_send the letters.
     The task result's id is the claimant: a delivery's "claimed by" names the task that sent it.
     (`begun` is accepted and ignored: tasks enqueued before claims became leases carry it.)
     """
+    claimant, moment = str(context.task_result.id), datetime.datetime.fromisoformat(now)
     with stop_on_signals():
-        counts, dead = deliveries_send(
-            claimant=str(context.task_result.id),
-            now=datetime.datetime.fromisoformat(now),
-            newsletter_ids=newsletter_ids,
-        )
+        counts, dead = deliveries_send(claimant=claimant, now=moment, newsletter_ids=newsletter_ids)
+        counts |= letters_send(claimant=claimant, now=moment, newsletter_ids=newsletter_ids)
     if isinstance(digest_send.get_backend(), DatabaseBackend):
         tasks_dead_record(dead, taken_over_by=str(context.task_result.id))
     return counts

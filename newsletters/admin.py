@@ -12,7 +12,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import escape, format_html
 
-from newsletters.admin_parts import LabelledTabularInline, list_time
+from newsletters import admin_imports  # noqa: F401 (registers the subscriber imports' admin)
+from newsletters.admin_parts import LabelledFileWidget, LabelledTabularInline, list_time
 from newsletters.datetimes import EXAMPLE, LocalDateTimeField, zone_named
 from newsletters.embed import embed_snippet
 from newsletters.exceptions import MarkupError
@@ -38,7 +39,7 @@ from project.clock import db_now
 EDITOR_ZONE_KEY = "newsletters_editor_time_zone"
 
 
-def _markdown_clean(source: str) -> str:
+def markdown_clean(source: str) -> str:
     """Refuse Markdown that cannot be rendered at bounded cost, with the reason, in the form."""
     try:
         markdown_to_html(source)
@@ -48,18 +49,16 @@ def _markdown_clean(source: str) -> str:
 
 
 class NewsletterForm(forms.ModelForm):
-    def clean_welcome_text(self):
-        return _markdown_clean(self.cleaned_data["welcome_text"])
-
     def clean_header_text(self):
-        return _markdown_clean(self.cleaned_data["header_text"])
+        return markdown_clean(self.cleaned_data["header_text"])
 
     def clean_footer_text(self):
-        return _markdown_clean(self.cleaned_data["footer_text"])
+        return markdown_clean(self.cleaned_data["footer_text"])
 
 
 @admin.register(Newsletter)
 class NewsletterAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.ImageField: {"widget": LabelledFileWidget}}
     form = NewsletterForm
     list_display = ["name", "slug", "active", "send_time", "weekly_day", "subscriber_count"]
     list_filter = ["active"]
@@ -122,7 +121,7 @@ class IssueForm(forms.ModelForm):
         fields = ["newsletter", "title", "slug", "body", "preheader", "status", "publish_at"]
 
     def clean_body(self):
-        return _markdown_clean(self.cleaned_data["body"])
+        return markdown_clean(self.cleaned_data["body"])
 
     def clean_publish_at(self):
         value = self.cleaned_data["publish_at"]

@@ -6,6 +6,7 @@ critical): each one is given its column's name and its row, "Frequency, row 2".
 """
 
 from django.contrib import admin
+from django.contrib.admin.widgets import AdminFileWidget
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -31,3 +32,10 @@ class LabelledTabularInline(admin.TabularInline):
 def list_time(moment) -> str:
     """A time as a list shows it, short: "1 Dec 2026, 16:41" (Django's "Dec. 1, 2026, 4:41 p.m." is a third wider)."""
     return date_format(timezone.localtime(moment), "j M Y, H:i") if moment else "–"
+
+
+class LabelledFileWidget(AdminFileWidget):
+    """A file input its row's <label for> names: Django draws file inputs in a fieldset whose
+    legend names no input (axe-core: "Form elements must have labels", critical)."""
+
+    use_fieldset = False

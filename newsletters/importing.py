@@ -226,11 +226,16 @@ def utf8_file_read(path: Path, *, limit: int, too_big: str, advice: str) -> str:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise NewslettersError(f"{path} is larger than {limit // 1024} KB; {too_big}.")
+    return utf8_decode(data, name=str(path), advice=advice)
+
+
+def utf8_decode(data: bytes, *, name: str, advice: str) -> str:
+    """Decode a file's bytes as UTF-8 (with or without BOM); a byte that is not UTF-8 is named with its line."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise NewslettersError(f"{path}: line {line} is not UTF-8 (byte {data[error.start]:#04x}); {advice}.") from None
+        raise NewslettersError(f"{name}: line {line} is not UTF-8 (byte {data[error.start]:#04x}); {advice}.") from None
 
 
 def _regular_file_open(path: Path, *, what: str):

@@ -23,6 +23,8 @@ from newsletters.languages import validate_shipped_language
 
 # Models of this app kept in a module of their own; imported here, where Django looks for them.
 from newsletters.media import Attachment, Image, attachment_upload_to  # noqa: F401
+from newsletters.models_imports import ImportMode, ImportStatus, SubscriberImport  # noqa: F401 (defined apart to keep this module short)
+from newsletters.models_onboarding import OnboardingStep  # noqa: F401 (the same)
 from newsletters.validators import (
     check_not_empty,
     check_single_line,
@@ -78,11 +80,6 @@ class Newsletter(models.Model):
         validators=[MaxValueValidator(28)],
         help_text="Day of the month of monthly digests, 1 to 28 (every month has it); 0: the first weekly "
         "day of the month instead (the first Monday, say).",
-    )
-    welcome_text = models.TextField(
-        blank=True,
-        validators=[ProhibitNullCharactersValidator()],
-        help_text="Markdown mailed to each reader when they confirm, with a link to the latest issue. Empty: no welcome mail.",
     )
     language = models.CharField(
         max_length=35,
@@ -256,6 +253,12 @@ class Subscriber(models.Model):
         default=0,
         help_text="Permanent delivery failures in a row; the subscriber is suppressed at DIGEST_SUPPRESS_AFTER.",
     )
+    last_link_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the reader last used a signed link (confirm, preferences, archive, keep-me): "
+        "re-confirmation asks those quiet for DIGEST_RECONFIRM_MONTHS whether they still want mail.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -283,8 +286,22 @@ class Subscription(models.Model):
         blank=True,
         help_text="When the reader last unsubscribed (the dashboard and issue reports count these).",
     )
+    paused_quiet = models.BooleanField(
+        default=False, help_text="Paused by re-confirmation: the reader did not answer “still want this?”."
+    )
+    joined_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader last confirmed joining: onboarding steps count from it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    subscriber_import = models.ForeignKey(
+        "SubscriberImport",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="subscriptions",
+        help_text="The admin import that created or activated it (its consent record).",
+    )
 
     class Meta:
         ordering = ["id"]

@@ -23,7 +23,7 @@ from newsletters.conf import site_url
 from newsletters.emails import email_html
 from newsletters.languages import mail_language
 from newsletters.messages import ReaderEmail
-from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
+from newsletters.models import Subscriber, SubscriberImport, SubscriberStatus, SubscriptionStatus
 from newsletters.signals import subscriber_data_export, subscriber_erasing
 from newsletters.tokens import erase_url
 
@@ -61,13 +61,28 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
                 "unsubscribed_at": s.unsubscribed_at,
                 "last_digest_covered_until": s.cursor,
                 "next_digest_at": s.next_due_at,
+                "imported": _import_record(s.subscriber_import),
             }
-            for s in subscriber.subscriptions.select_related("newsletter").order_by("newsletter__name")
+            for s in subscriber.subscriptions.select_related("newsletter", "subscriber_import").order_by(
+                "newsletter__name"
+            )
         ],
     }
     for _receiver, extra in subscriber_data_export.send(sender=Subscriber, subscriber=subscriber):
         data |= extra or {}
     return data
+
+
+def _import_record(record: SubscriberImport | None) -> dict | None:
+    """The admin import that brought a subscription in: the file, who, when, and on what grounds."""
+    if record is None:
+        return None
+    return {
+        "file": record.file_name,
+        "by": record.imported_by_name,
+        "at": record.created_at,
+        "grounds": record.get_mode_display(),
+    }
 
 
 def subscriber_erase_request(*, subscriber: Subscriber, now: datetime.datetime) -> bool:

@@ -45,6 +45,9 @@ _OWNER_PERMISSIONS = [
     "newsletters.add_subscription",
     "newsletters.change_subscription",
     "newsletters.delete_subscription",
+    # Bringing readers in from a file is a matter of consent: owners, not editors.
+    "newsletters.add_subscriberimport",
+    "newsletters.view_subscriberimport",
     "digest.change_delivery",
     "feeds.add_feed",
     "feeds.change_feed",

@@ -6,7 +6,6 @@ Reading issues from Markdown files and subscribers from CSV is newsletters.impor
 import datetime
 import hashlib
 import logging
-import smtplib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -16,10 +15,10 @@ from django.db import transaction
 from django.utils.translation import gettext
 
 from newsletters.conf import newsletters_settings
-from newsletters.exceptions import ConfirmationReplayed, MarkupError, RateLimited
+from newsletters.exceptions import ConfirmationReplayed, RateLimited
 from newsletters.languages import validate_shipped_language
-from newsletters.letters import confirm_render, welcome_render
-from newsletters.messages import ReaderEmail, Verbatim, list_id_header
+from newsletters.letters import confirm_render
+from newsletters.messages import ReaderEmail
 from newsletters.models import (
     Frequency,
     Issue,
@@ -30,9 +29,8 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
-from newsletters.selectors import issues_visible
 from newsletters.signals import subscriber_confirmed, subscription_changed, subscriptions_unsubscribed
-from newsletters.tokens import TokenInvalid, confirm_url, preferences_url, token_read, unsubscribe_url
+from newsletters.tokens import TokenInvalid, confirm_url, token_read
 from newsletters.validators import email_normalize
 
 logger = logging.getLogger(__name__)
@@ -134,7 +132,7 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
         email = email_normalize(email)  # tokens made before addresses were normalised
     except (KeyError, ValueError, TypeError, AttributeError, ValidationError):
         raise TokenInvalid("confirm") from None
-    welcomed, confirmed = [], []
+    confirmed = []
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().filter(email__iexact=email).first()
         if _confirmation_applied(subscriber, issued=issued):
@@ -149,6 +147,7 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
         subscriber.status = SubscriberStatus.ACTIVE
         subscriber.confirmed_at = now
         subscriber.consecutive_failures = 0
+        subscriber.last_link_at = now  # a signed link used: not dormant (re-confirmation)
         subscriber.save()
         if returning:
             subscriber.subscriptions.filter(status=SubscriptionStatus.ACTIVE).update(cursor=now, next_due_at=None)
@@ -163,68 +162,14 @@ def subscription_confirm(*, token: str, now: datetime.datetime) -> Subscriber:
                 # now (one period), not to the import.
                 subscription.created_at = now
             if created or subscription.status != SubscriptionStatus.ACTIVE:
-                welcomed.append(newsletter)
+                subscription.joined_at = now  # its onboarding sequence counts from here (digest.planning.letters)
             subscription.frequency = choices[newsletter.pk]
             subscription.status = SubscriptionStatus.ACTIVE
             subscription.next_due_at = None  # the next run schedules it from its cursor
             subscription.save()
             confirmed.append(subscription)
         subscriber_confirmed.send(sender=Subscriber, subscriber=subscriber, subscriptions=confirmed, now=now)
-    for newsletter in welcomed:
-        welcome_send(subscriber=subscriber, newsletter=newsletter, now=now)
     return subscriber
-
-
-def welcome_send(*, subscriber: Subscriber, newsletter: Newsletter, now: datetime.datetime) -> bool:
-    """Mail a reader who just joined the newsletter's welcome text, with its latest issue linked.
-
-    Sends nothing when the newsletter has no welcome text. Goes through the default mailer;
-    a mail server that refuses it, or a text that cannot be rendered, is logged, and the
-    subscription stands. The mail's own words are in the reader's language.
-    """
-    if not newsletter.welcome_text.strip():
-        return False
-    latest = issues_visible(newsletter=newsletter, now=now).first()
-    try:
-        letter = welcome_render(
-            newsletter=newsletter,
-            name=subscriber.name,
-            email=subscriber.email,
-            latest=latest,
-            preferences_url=preferences_url(subscriber.pk),
-            language=subscriber.language,
-        )
-    except MarkupError as error:
-        logger.error("Cannot render the welcome text of %s: %s", newsletter.slug, error)
-        return False
-    message = ReaderEmail(
-        subject=letter.subject,
-        body=letter.text,
-        from_email=newsletter.from_email or None,
-        to=[subscriber.email],
-        reply_to=[newsletter.reply_to] if newsletter.reply_to else None,
-        headers=_welcome_headers(subscriber, newsletter),
-    )
-    message.attach_alternative(letter.html, "text/html")
-    try:
-        return message.send() == 1
-    except (smtplib.SMTPException, OSError) as error:
-        logger.error("Cannot send the welcome mail of %s to subscriber %s: %s", newsletter.slug, subscriber.pk, error)
-        return False
-
-
-def _welcome_headers(subscriber: Subscriber, newsletter: Newsletter) -> dict[str, Verbatim]:
-    """The welcome mail's list headers: the newsletter's List-Id and the reader's one-click unsubscribe."""
-    headers = {}
-    subscription = subscriber.subscriptions.filter(newsletter=newsletter).first()
-    if subscription is not None:
-        headers["List-Unsubscribe"] = Verbatim("List-Unsubscribe", f"<{unsubscribe_url(subscription.pk)}>")
-        headers["List-Unsubscribe-Post"] = Verbatim("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
-    try:
-        headers["List-Id"] = Verbatim("List-Id", list_id_header(newsletter))
-    except ValueError as error:  # an editor's List-Id the digests refuse too (digest.sending.delivery holds them)
-        logger.warning("The welcome mail of %s goes without a List-Id: %s", newsletter.slug, error)
-    return headers
 
 
 def confirmation_used(*, payload: dict) -> bool:
@@ -241,6 +186,34 @@ def confirmation_used(*, payload: dict) -> bool:
 
 def _confirmation_applied(subscriber: Subscriber | None, *, issued: int) -> bool:
     return bool(subscriber and subscriber.confirmed_at and subscriber.confirmed_at.timestamp() >= issued)
+
+
+def link_used(*, subscriber_id: int, now: datetime.datetime, last: datetime.datetime | None = None) -> None:
+    """Note that a reader used a signed link: they read us, so re-confirmation leaves them be for a while.
+
+    With `last` (the stamp already read), a use within the hour writes nothing: a page
+    opened again costs no UPDATE, and months of quiet are not a matter of minutes.
+    """
+    if last is not None and now - last < datetime.timedelta(hours=1):
+        return
+    Subscriber.objects.filter(pk=subscriber_id).update(last_link_at=now)
+
+
+def subscription_keep(*, subscription_id: int, now: datetime.datetime) -> bool:
+    """Answer "still want this?" with yes: the reader counts as reading; a subscription paused for silence resumes.
+
+    Only a subscription paused by re-confirmation resumes (from now, not with everything
+    since); one the reader paused or left stays as it is. False if there is no such subscription.
+    """
+    subscription = Subscription.objects.select_related("subscriber").filter(pk=subscription_id).first()
+    if subscription is None:
+        return False
+    with transaction.atomic():
+        link_used(subscriber_id=subscription.subscriber_id, now=now)
+        Subscription.objects.filter(pk=subscription_id, status=SubscriptionStatus.PAUSED, paused_quiet=True).update(
+            status=SubscriptionStatus.ACTIVE, paused_quiet=False, cursor=now, next_due_at=None, updated_at=now
+        )
+    return True
 
 
 def subscription_unsubscribe(*, subscription_id: int, now: datetime.datetime) -> bool:

@@ -24,3 +24,8 @@ subscriber_data_export = Signal()
 # theirs (digest: the bounce events' raw messages and diagnostics, deliveries' last errors) and
 # keep only what the sending ledger needs.
 subscriber_erasing = Signal()
+
+# Sent by subscriber_imports.subscriber_import_run once an admin import in "invite" mode has
+# written its rows (each chunk committed), with subscriber_import= and now=. The digest app
+# plans one invitation letter per subscription the import named that waits for confirmation.
+subscribers_imported = Signal()

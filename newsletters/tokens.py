@@ -16,7 +16,7 @@ from django.utils.encoding import force_bytes
 
 from newsletters.conf import site_url
 
-PURPOSES = ("unsubscribe", "preferences", "confirm", "undo", "erase")
+PURPOSES = ("unsubscribe", "preferences", "confirm", "undo", "erase", "keep")
 
 
 class TokenInvalid(Exception):
@@ -102,6 +102,11 @@ def unsubscribe_url(subscription_id: int, *, token: str | None = None) -> str:
 def preferences_url(subscriber_id: int) -> str:
     """Absolute URL of a subscriber's preferences page."""
     return _link("newsletters:preferences", purpose="preferences", value=subscriber_id)
+
+
+def keep_url(subscription_id: int) -> str:
+    """The signed "keep it coming" link of a re-confirmation mail."""
+    return _link("newsletters:keep", purpose="keep", value=subscription_id)
 
 
 def confirm_url(request: dict) -> str:

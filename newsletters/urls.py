@@ -31,6 +31,7 @@ urlpatterns = [
     path("p/<str:token>/delete/", privacy_views.erase_request, name="erase_request"),
     path("delete/<str:token>/", privacy_views.erase, name="erase"),
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("keep/<str:token>/", views.keep, name="keep"),
     path("undo/<str:token>/", undo.undo, name="undo"),
     path("u/<str:token>/weekly/", views.unsubscribe_to_weekly, name="unsubscribe_weekly"),
     path("images/<uslug:slug>/<str:name>", image_views.image, name="image"),

@@ -39,9 +39,11 @@ from newsletters.selectors import issues_visible, newsletters_public
 from newsletters.services import (
     PreferenceChange,
     confirmation_used,
+    link_used,
     preferences_update,
     subscriber_unsubscribe_all,
     subscription_confirm,
+    subscription_keep,
     subscription_set_frequency,
     subscription_unsubscribe,
 )
@@ -273,6 +275,7 @@ def preferences(request, token):
     except TokenInvalid as error:
         return _link_error(request, error)
     reader_activate(reader=subscriber.language, newsletter=subscriber.newsletters_language or "")
+    link_used(subscriber_id=subscriber.pk, now=timezone.now(), last=subscriber.last_link_at)
     form = PreferencesForm(request.POST or None, subscriber=subscriber)
     saved = False
     if request.method == "POST":
@@ -357,6 +360,27 @@ def unsubscribe(request, token):
         "can_go_weekly": subscription.frequency != Frequency.WEEKLY,
     }
     return render(request, "newsletters/unsubscribe.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def keep(request, token):
+    """Answer "still want this?": GET asks (scanners follow links), POST keeps the newsletter coming."""
+    try:
+        subscription_id = token_read(token, purpose="keep", kind=int)
+    except TokenInvalid as error:
+        return _link_error(request, error)
+    subscription = get_object_or_404(
+        Subscription.objects.select_related("newsletter", "subscriber"), pk=subscription_id
+    )
+    kept = request.method == "POST" and subscription_keep(subscription_id=subscription_id, now=timezone.now())
+    if kept:
+        subscription.refresh_from_db()
+    context = {
+        "subscription": subscription,
+        "kept": kept,
+        "preferences_url": preferences_url(subscription.subscriber_id),
+    }
+    return render(request, "newsletters/keep.html", context)
 
 
 @require_POST

@@ -11,6 +11,7 @@ from newsletters.models import (
     Issue,
     IssueStatus,
     Newsletter,
+    OnboardingStep,
     Subscriber,
     SubscriberStatus,
     Subscription,
@@ -21,11 +22,23 @@ from newsletters.models import (
 class NewsletterFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Newsletter
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Newsletter {n}")
     slug = factory.Sequence(lambda n: f"newsletter-{n}")
     from_email = "News <news@example.com>"
     send_time = datetime.time(8, 0)
+
+    @factory.post_generation
+    def welcome_text(newsletter, create, text, **kwargs):
+        """A welcome text: the newsletter's onboarding step one, sent at once (as the old welcome_text field was)."""
+        if create and text and text.strip():
+            OnboardingStep.objects.create(
+                newsletter=newsletter,
+                position=1,
+                body=text,
+                created_at=dj_timezone.now() - datetime.timedelta(days=3650),
+            )
 
 
 class IssueFactory(factory.django.DjangoModelFactory):

@@ -19,6 +19,7 @@ from digest.admin.deliveries import (
     BOUNCES,
     COMPLAINTS,
 )
+from digest.admin.onboarding import OnboardingStepInline
 from digest.desk import dashboard as board
 from digest.desk import reports
 from digest.desk.charts import Series, bar_chart
@@ -249,6 +250,7 @@ class NewsletterDigestAdmin(NewsletterAdmin):
     """The newsletter admin, plus a preview of its next daily or weekly digest."""
 
     list_display = [*NewsletterAdmin.list_display, "next_digest_link"]
+    inlines = [*NewsletterAdmin.inlines, OnboardingStepInline]
 
     @admin.display(description="Next digest")
     def next_digest_link(self, obj):

@@ -1,24 +1,13 @@
 """Message-IDs of digests: the same on every retry of a window, unique per installation, signed."""
 
 import datetime
-import secrets
 
 from django.utils.crypto import salted_hmac
 
-from digest.models import Installation
+from digest.models import installation_key
 from newsletters.conf import site_domain
 
-
-def installation_key() -> str:
-    """Return this database's installation id: read once per planning run, for every Message-ID it mints.
-
-    The migration that made the table made the row; it is made here only if the row is gone
-    (a flushed test database), and then it is new, as a new installation's would be.
-    """
-    key = Installation.objects.order_by("pk").values_list("key", flat=True).first()
-    if key is None:
-        key = Installation.objects.get_or_create(pk=1, defaults={"key": secrets.token_hex(6)})[0].key
-    return key
+__all__ = ["installation_key", "message_id_for"]
 
 
 def message_id_for(subscription_id: int, end: datetime.datetime, *, installation: str) -> str:

@@ -2,7 +2,8 @@
 
 Every template a newsletter can choose (emails/themes/<name>/, and the default emails/) and
 every newsletter's own templates (emails/<slug>/) are rendered: a digest of two issues, the
-welcome and the confirmation request. What is checked is what a mail client, a law or a
+welcome (onboarding step one: the newsletter's first written step, else a sample) and the
+confirmation request. What is checked is what a mail client, a law or a
 mailbox provider depends on, and what can be checked mechanically:
 
 - the doctype (standards mode), the viewport and the dark-mode metas (color-scheme and
@@ -26,12 +27,14 @@ from django.db import transaction
 
 from digest.rendering.content import UNSUBSCRIBE_URL, digest_render
 from newsletters.emails import email_themes, template_dirs
-from newsletters.letters import Letter, confirm_render, welcome_render
-from newsletters.models import Issue, IssueStatus, Newsletter
+from newsletters.letters import Letter, confirm_render
+from newsletters.models import Issue, IssueStatus, Newsletter, OnboardingStep
+from newsletters.onboarding import step_render
 
 SAMPLE_ADDRESS = "Sample Press Ltd, 1 Layout Street, 10115 Checktown"
 SAMPLE_PREFERENCES = "https://layout-check.invalid/preferences"
 SAMPLE_CONFIRM = "https://layout-check.invalid/confirm"
+SAMPLE_WELCOME = "Welcome! This is what we write about."
 SAMPLE_ISSUES = [
     (
         "What changed this week",
@@ -104,12 +107,13 @@ def newsletter_findings(
         newsletter=newsletter, issues=issues, window_start=now - datetime.timedelta(days=7), window_end=now
     )
     digest = Letter(subject=rendered.subject, text=rendered.text, html=rendered.html)
-    welcome = welcome_render(
-        newsletter=newsletter,
+    step = newsletter.onboarding_steps.filter(issue__isnull=True).exclude(body="").order_by("position").first()
+    welcome = step_render(
+        step or OnboardingStep(newsletter=newsletter, position=1, body=SAMPLE_WELCOME),
         name="Ada",
         email="ada@example.com",
-        latest=issues[-1],
         preferences_url=SAMPLE_PREFERENCES,
+        now=now,
     )
     confirm = confirm_render(
         name="Ada", newsletters=[(newsletter, "Daily")], confirm_url=SAMPLE_CONFIRM, max_age_days=7
@@ -153,7 +157,6 @@ def templates_check(*, now: datetime.datetime) -> list[Finding]:
             name="Layout check",
             slug=f"layout-check-{now:%Y%m%d%H%M%S%f}",
             postal_address=SAMPLE_ADDRESS,
-            welcome_text="Welcome! This is what we write about.",
             accent_color="#8a3ffc",
             header_text="Brought to you by **our readers**.",
             footer_text="Written in [Checktown](https://example.com/about).",
@@ -164,7 +167,6 @@ def templates_check(*, now: datetime.datetime) -> list[Finding]:
             findings += newsletter_findings(sample, _sample_issues(sample, now), template=label, now=now)
         for newsletter in Newsletter.objects.filter(slug__in=own_template_slugs()):
             newsletter.postal_address = newsletter.postal_address.strip() or SAMPLE_ADDRESS
-            newsletter.welcome_text = newsletter.welcome_text.strip() or sample.welcome_text
             label = f"the newsletter {newsletter.slug!r}'s own templates (emails/{newsletter.slug}/)"
             findings += newsletter_findings(newsletter, _sample_issues(newsletter, now), template=label, now=now)
         transaction.set_rollback(True)

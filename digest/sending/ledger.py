@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 
 from digest.conf import digest_settings
-from digest.models import Delivery, DeliveryStatus, JournalEntry
+from digest.models import Delivery, DeliveryStatus, JournalEntry, Letter
 from digest.sending.journal import journal_read
 from digest.sending.outcomes import Outcome, backoff, hold_wait
 from newsletters.models import Newsletter, Subscriber, SubscriberStatus, Subscription
@@ -181,34 +181,43 @@ def deliveries_recover(*, now: datetime.datetime) -> tuple[int, set[str]]:
             # Only the marks of the rows taken over: rows of the same claimant that another
             # sender holds locked (SKIP LOCKED passed them) still need theirs.
             JournalEntry.objects.filter(claimant=claimant, delivery_id__in=ids).delete()
-    # Marks prove something only while their claimant's claim is alive: drop those of
-    # claimants with nothing in flight (dead after recording).
-    in_flight = Delivery.objects.filter(status=DeliveryStatus.SENDING).values("claimed_by")
-    JournalEntry.objects.filter(~Q(claimant__in=in_flight)).delete()
+    journal_prune()
     return recovered, set(held)
 
 
-def deliveries_release(*, claimant: str, ids, attempted: bool = False) -> int:
+def journal_prune() -> None:
+    """Drop the journal marks of claimants with nothing in flight in either ledger (dead after recording).
+
+    Marks prove something only while their claimant's claim is alive. Letters' senders
+    (digest.sending.letters) journal under claimants of their own, so a digest sender's
+    recovery must not take their live marks for a dead sender's.
+    """
+    in_flight = Delivery.objects.filter(status=DeliveryStatus.SENDING).values("claimed_by")
+    letters = Letter.objects.filter(status=DeliveryStatus.SENDING).values("claimed_by")
+    JournalEntry.objects.filter(~Q(claimant__in=in_flight) & ~Q(claimant__in=letters)).delete()
+
+
+def deliveries_release(*, claimant: str, ids, attempted: bool = False, model=Delivery) -> int:
     """Hand claimed deliveries back to be claimed again; return how many were still this claimant's.
 
     A delivery whose message was never written (a stop, an interrupted send) does not count
-    the attempt its claim counted; `attempted` ones (their fate unknown) keep it.
+    the attempt its claim counted; `attempted` ones (their fate unknown) keep it. `model`
+    is the ledger: Delivery, or Letter (digest.sending.letters).
     """
     fields = {"status": DeliveryStatus.PENDING, "claimed_by": "", "claimed_at": None}
     if not attempted:
         fields["attempts"] = F("attempts") - 1
-    return Delivery.objects.filter(id__in=list(ids), claimed_by=claimant, status=DeliveryStatus.SENDING).update(
-        **fields
-    )
+    return model.objects.filter(id__in=list(ids), claimed_by=claimant, status=DeliveryStatus.SENDING).update(**fields)
 
 
-def leases_renew(*, claimant: str, connection) -> int:
+def leases_renew(*, claimant: str, connection, model=Delivery) -> int:
     """Stamp a claimant's claims with the database's time again, through `connection`; return how many it holds.
 
     Raw SQL on the given connection: the heartbeat's thread writes through the sender's
     own connection (digest.sending.journal), which is the only one that sees its claims in a test.
+    `model` is the ledger: Delivery, or Letter.
     """
-    table, sending = Delivery._meta.db_table, DeliveryStatus.SENDING.value
+    table, sending = model._meta.db_table, DeliveryStatus.SENDING.value
     stamp = connection.ops.adapt_datetimefield_value(db_now(connection=connection))
     with connection.cursor() as cursor:
         cursor.execute(

@@ -11,6 +11,7 @@ from django.utils import timezone
 from digest.models import Delivery, DeliveryStatus, Run
 from newsletters.models import Frequency, Subscription
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
+from tests.letters import letters_deliver
 from tests.newsletters import test_browser
 from tests.newsletters.test_browser import SHOTS, shot
 
@@ -190,9 +191,24 @@ def test_welcome_mail_written_in_the_admin_reaches_a_new_reader(browser_page, li
     IssueFactory(newsletter=newsletter, title="Mailers in Django 6.1", slug="mailers")
     log_in(page, live_server)
     page.goto(f"{live_server.url}/admin/newsletters/newsletter/{newsletter.pk}/change/")
-    page.get_by_label("Welcome text").fill("Thanks for joining **Django Weekly Notes**.\n\nOne email a week, no more.")
-    page.get_by_role("button", name="Save", exact=True).click()
-    page.get_by_text("was changed successfully").wait_for()
+    # The welcome is onboarding step one; a second step three days later.
+    for row, (days, subject, text) in enumerate(
+        [
+            (0, "", "Thanks for joining **Django Weekly Notes**.\n\nOne email a week, no more."),
+            (3, "Three things to try", "1. Browse the archive.\n2. Try one tip.\n3. Reply and tell us."),
+        ]
+    ):
+        page.locator(f'input[name="onboarding_steps-{row}-position"]').fill(str(row + 1))
+        page.locator(f'input[name="onboarding_steps-{row}-delay_days"]').fill(str(days))
+        page.locator(f'input[name="onboarding_steps-{row}-subject"]').fill(subject)
+        page.locator(f'textarea[name="onboarding_steps-{row}-body"]').fill(text)
+        page.get_by_role("button", name="Save and continue editing").click()
+        page.get_by_text("was changed successfully").wait_for()
+    page.locator("#onboarding_steps-group").scroll_into_view_if_needed()
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.locator("#onboarding_steps-group").screenshot(path=str(SHOTS / f"25-onboarding-admin-{width}.png"))
+    assert list(newsletter.onboarding_steps.values_list("position", "delay_days")) == [(1, 0), (2, 3)]
 
     page.goto(f"{live_server.url}/subscribe/")
     page.get_by_label("Email address").fill("reader@example.com")
@@ -206,6 +222,8 @@ def test_welcome_mail_written_in_the_admin_reaches_a_new_reader(browser_page, li
     page.get_by_role("button", name="Yes, confirm my subscription").click()
     page.get_by_text("You're subscribed").wait_for()
 
+    assert len(smtp_server.received) == 1  # the welcome is a letter: the next run sends it
+    letters_deliver()
     welcome = smtp_server.received[-1].message
     assert welcome["Subject"] == "Welcome to Django Weekly Notes"
     page.set_content(welcome.get_body(preferencelist=("html",)).get_content())
@@ -216,3 +234,31 @@ def test_welcome_mail_written_in_the_admin_reaches_a_new_reader(browser_page, li
         .endswith("/n/django-weekly/mailers/")
     )
     screenshots(page, "11-welcome-mail")
+    screenshots(page, "25-onboarding-welcome")
+
+
+def test_still_want_this_mail_and_its_keep_page(browser_page, live_server, smtp_server, settings):
+    page = browser_page
+    settings.SITE_URL = live_server.url
+    settings.DIGEST_RECONFIRM_MONTHS = 12
+    newsletter = NewsletterFactory(name="Django Weekly Notes", slug="django-weekly", postal_address="Notes Ltd")
+    subscription = SubscriptionFactory(
+        newsletter=newsletter, subscriber=SubscriberFactory(email="quiet@example.com", name="Ann", status="active")
+    )
+    subscription.subscriber.last_link_at = timezone.now() - datetime.timedelta(days=400)
+    subscription.subscriber.save()
+    assert letters_deliver()["letters_sent"] == 1
+    [received] = smtp_server.received
+    assert received.message["Subject"] == "Still want Django Weekly Notes?"
+    page.set_content(received.message.get_body(preferencelist=("html",)).get_content())
+    keep = page.get_by_role("link", name="Yes, keep Django Weekly Notes coming")
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        shot(page, f"25-reconfirm-{width}")
+    page.goto(keep.get_attribute("href"))
+    page.get_by_role("heading", name="Still want Django Weekly Notes?").wait_for()
+    page.get_by_role("button", name="Yes, keep it coming").click()
+    page.get_by_role("heading", name="Thanks, Django Weekly Notes keeps coming").wait_for()
+    screenshots(page, "25-keep")
+    subscription.subscriber.refresh_from_db()
+    assert subscription.subscriber.last_link_at > timezone.now() - datetime.timedelta(minutes=5)

@@ -7,18 +7,21 @@ from django.core import checks
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.forms import modelform_factory
+from django.utils import timezone
 
 from digest.rendering.content import digest_render
 from digest.rendering.groups import _signature
 from newsletters.admin import NewsletterForm
 from newsletters.branding import brand_for
 from newsletters.checks import check_templates
+from newsletters.invitations import invitation_message
 from newsletters.letters import confirm_render, welcome_render
-from newsletters.models import Newsletter
+from newsletters.models import Newsletter, OnboardingStep, SubscriberStatus, SubscriptionStatus
+from newsletters.onboarding import onboarding_message, reconfirm_message
 from tests.digest.conftest import at
 from tests.digest.rendering.test_clients import png
 from tests.digest.rendering.test_layout import templates_also_in, write
-from tests.factories import IssueFactory, NewsletterFactory
+from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -121,11 +124,14 @@ def test_templates_are_looked_up_for_the_newsletter_first_then_its_theme_then_th
 
 
 def test_welcome_and_a_single_newsletters_confirmation_wear_its_template_and_branding(settings, tmp_path):
-    newsletter = NewsletterFactory(
-        template="plain", welcome_text="Welcome!", header_text="A **header**.", postal_address="1 Main St"
-    )
+    newsletter = NewsletterFactory(template="plain", header_text="A **header**.", postal_address="1 Main St")
     welcome = welcome_render(
-        newsletter=newsletter, name="Ada", email="a@example.com", latest=None, preferences_url="https://x.example/p"
+        newsletter=newsletter,
+        name="Ada",
+        email="a@example.com",
+        body="Welcome!",
+        latest=None,
+        preferences_url="https://x.example/p",
     )
     confirm = confirm_render(
         name="Ada", newsletters=[(newsletter, "Daily")], confirm_url="https://x.example/c", max_age_days=7
@@ -159,3 +165,46 @@ def test_branding_changes_the_stored_renderings_signature():
     changed = copy.copy(newsletter)
     changed.accent_color = "#123456"
     assert _signature(changed, []) != before
+
+
+def test_onboarding_steps_reconfirmation_and_invitations_wear_the_newsletters_templates_and_branding(
+    settings, tmp_path
+):
+    """Every letter the engine sends besides digests: looked up per newsletter, branded, with the list headers."""
+    settings.SITE_URL = "https://news.example.org"
+    write(tmp_path, "emails/own-look/invitation_subject.txt", "Own: still with {{ newsletter.name }}?")
+    templates_also_in(settings, tmp_path)
+    newsletter = NewsletterFactory(
+        name="Notes",
+        slug="own-look",
+        template="plain",
+        header_text="A **header**.",
+        footer_text="A **footer**.",
+        postal_address="1 Main St",
+    )
+    reader = SubscriptionFactory(newsletter=newsletter, subscriber=SubscriberFactory(name="Ada"))
+    step = OnboardingStep.objects.create(newsletter=newsletter, position=2, delay_days=3, subject="Day 3", body="Tips.")
+    invited = SubscriptionFactory(
+        newsletter=newsletter,
+        status=SubscriptionStatus.PENDING,
+        subscriber=SubscriberFactory(status=SubscriberStatus.PENDING),
+    )
+    now = timezone.now()
+    messages = {
+        "step": onboarding_message(subscription=reader, step=step, now=now),
+        "reconfirm": reconfirm_message(subscription=reader, pause_at=now),
+        "invitation": invitation_message(invited, now=now),
+    }
+    assert messages["step"].subject == "Day 3"
+    assert messages["invitation"].subject == "Own: still with Notes?"  # the newsletter's own template first
+    for name, message in messages.items():
+        [(html, _)] = message.alternatives
+        assert "Georgia" in html, name  # the plain template's serif
+        assert "A <strong>header</strong>." in html and "A <strong>footer</strong>." in html and "1 Main St" in html, (
+            name
+        )
+        assert "A *header*." in message.body and "A *footer*." in message.body and "1 Main St" in message.body, name
+        parsed = message.message()
+        assert parsed["List-Id"] == "Notes <own-look.news.example.org>", name
+        assert parsed["List-Unsubscribe"].startswith("<https://news.example.org/u/"), name
+        assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click", name

@@ -11,11 +11,12 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from newsletters.services import subscription_request, welcome_send
+from newsletters.services import subscription_request
 from newsletters.tokens import token_read
 from tests.digest.conftest import style_block_rules
 from tests.digest.rendering.test_clients import FAMILIES, LAYOUT_FINDINGS, doiuse
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
+from tests.letters import welcome_deliver
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
@@ -40,7 +41,7 @@ def confirmation_mail(smtp_server, *newsletters) -> tuple[str, str]:
 
 
 def welcome_mail(smtp_server, newsletter) -> tuple[str, str]:
-    assert welcome_send(subscriber=SubscriberFactory(name="Ann"), newsletter=newsletter, now=timezone.now())
+    assert welcome_deliver(subscriber=SubscriberFactory(name="Ann"), newsletter=newsletter, now=timezone.now())
     [received] = smtp_server.received
     return parts(received)
 
@@ -139,7 +140,7 @@ def test_the_welcome_mail_has_list_headers_and_the_postal_address_in_both_parts(
     settings.SITE_URL = "https://news.example.org"
     newsletter = NewsletterFactory(name="Weekly Notes", slug="weekly", postal_address="Notes Ltd", welcome_text="Hi.")
     subscription = SubscriptionFactory(newsletter=newsletter, subscriber=SubscriberFactory(name="Ann"))
-    assert welcome_send(subscriber=subscription.subscriber, newsletter=newsletter, now=timezone.now())
+    assert welcome_deliver(subscriber=subscription.subscriber, newsletter=newsletter, now=timezone.now())
     [received] = smtp_server.received
     # The token is timestamped: read it back rather than signing a second one, which may fall in another second.
     unsubscribe = re.fullmatch(

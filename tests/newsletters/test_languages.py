@@ -133,6 +133,7 @@ def test_the_welcome_and_confirmation_wear_the_newsletters_template_in_the_reade
         newsletter=newsletter,
         name="Ada",
         email="a@example.com",
+        body="Welcome!",
         latest=None,
         preferences_url="https://x.example/p",
         language="de",

@@ -65,13 +65,13 @@ def test_the_editor_keeps_one_password_across_runs(settings, tmp_path):
 def test_the_demo_newsletters_welcome_their_readers(smtp_server):
     from django.utils import timezone
 
-    from newsletters.services import welcome_send
+    from tests.letters import welcome_deliver
 
     call_command("load_demo", "--no-editor", stdout=io.StringIO())
     for newsletter in Newsletter.objects.all():
-        assert newsletter.welcome_text.strip(), newsletter.slug
+        assert newsletter.onboarding_steps.get(position=1).body.strip(), newsletter.slug
         subscriber = Subscriber.objects.filter(subscriptions__newsletter=newsletter).first()
-        assert welcome_send(subscriber=subscriber, newsletter=newsletter, now=timezone.now())
+        assert welcome_deliver(subscriber=subscriber, newsletter=newsletter, now=timezone.now())
     assert {received.message["Subject"] for received in smtp_server.received} == {
         f"Welcome to {name}" for name in Newsletter.objects.values_list("name", flat=True)
     }

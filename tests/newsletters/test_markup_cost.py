@@ -12,11 +12,12 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from digest.models import DeliveryStatus, Letter
 from newsletters.exceptions import MarkupError
 from newsletters.markup import markdown_to_html, markup_check
-from newsletters.models import Issue
-from newsletters.services import welcome_send
+from newsletters.models import Issue, OnboardingStep
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory
+from tests.letters import welcome_deliver
 
 # (name, Markdown, what the error says). Each took seconds to minutes, or broke the page, before.
 BOMBS = [
@@ -117,22 +118,28 @@ def test_the_admin_form_refuses_the_bomb_and_saves_nothing(client):
     assert not Issue.objects.exists()
 
     change = reverse("admin:newsletters_newsletter_change", args=[newsletter.pk])
-    form = client.get(change).context["adminform"].form
-    # Posted as a browser would: no value for an empty field, no file for the (empty) logo.
-    posted = {key: value for key, value in form.initial.items() if value is not None and key != "logo"}
-    posted |= {"welcome_text": "\n".join("    " * level + "- x" for level in range(40)), "send_time": "08:00"}
+    page = client.get(change)
+    # An empty field (the logo: a FieldFile without a file compares equal to None) is not posted.
+    posted = {key: value for key, value in page.context["adminform"].form.initial.items() if value not in (None, "")}
+    for inline in page.context["inline_admin_formsets"]:
+        prefix = inline.formset.prefix
+        posted |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    posted |= {"send_time": "08:00", "onboarding_steps-TOTAL_FORMS": "1", "onboarding_steps-0-position": "1"}
+    posted |= {"onboarding_steps-0-delay_days": "0", "onboarding_steps-0-delay_hours": "0"}
+    posted["onboarding_steps-0-body"] = "\n".join("    " * level + "- x" for level in range(40))
     response = client.post(change, posted)
     assert "nested at most 16 deep" in response.content.decode()
-    newsletter.refresh_from_db()
-    assert newsletter.welcome_text == ""
+    assert not OnboardingStep.objects.exists()
 
 
 @pytest.mark.django_db
 def test_a_welcome_text_bomb_sends_nothing_and_costs_nothing(caplog):
     newsletter = NewsletterFactory(welcome_text="[" * 16_000)
-    sent = welcome_send(subscriber=SubscriberFactory(), newsletter=newsletter, now=timezone.now())
+    sent = welcome_deliver(subscriber=SubscriberFactory(), newsletter=newsletter, now=timezone.now())
     assert sent is False and mail.outbox == []
-    assert "Cannot render the welcome text" in caplog.text
+    letter = Letter.objects.get()  # held: the text's fault, not the reader's; sent once it is fixed
+    assert letter.status == DeliveryStatus.DEFERRED and letter.attempts == 0
+    assert "onboarding step 1" in letter.last_error and "without their closing pair" in letter.last_error
 
 
 @pytest.mark.django_db

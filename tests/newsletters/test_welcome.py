@@ -1,4 +1,7 @@
-"""The welcome mail: on confirming, each newly joined newsletter's Markdown welcome text, with the latest issue linked."""
+"""The welcome mail: on confirming, each newly joined newsletter's welcome text (its onboarding step one), with the latest issue linked.
+
+It is a letter (digest.sending.letters): the next run sends it, recorded in the ledger.
+"""
 
 import datetime
 
@@ -9,21 +12,24 @@ from newsletters.models import IssueStatus, SubscriptionStatus
 from newsletters.services import subscription_confirm
 from newsletters.tokens import token_make
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
+from tests.letters import letters_deliver
 
 pytestmark = pytest.mark.django_db
 
 
 def confirm(email: str, choices: dict, *, now=None):
+    """Confirm, then the run's letters: the welcome goes out with the next run."""
     now = now or timezone.now()
     payload = {"e": email, "n": "Ann", "tz": "UTC", "c": {str(pk): f for pk, f in choices.items()}}
     payload["iat"] = int(now.timestamp()) - 1
-    return subscription_confirm(token=token_make(purpose="confirm", value=payload), now=now)
+    subscriber = subscription_confirm(token=token_make(purpose="confirm", value=payload), now=now)
+    letters_deliver(now)
+    return subscriber
 
 
 @pytest.fixture
-def default_only(smtp_server, settings):
-    """The real SMTP server is the default mailer only; digests would go elsewhere."""
-    settings.MAILERS = {**settings.MAILERS, "digest": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+def default_only(smtp_server):
+    """The real SMTP server as every mailer (welcome letters go through the digest mailer, as digests do)."""
     return smtp_server
 
 

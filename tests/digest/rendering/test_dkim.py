@@ -31,10 +31,11 @@ from digest.rendering.dkim import Signer, body_canonical, dkim_signer, dns_recor
 from digest.rendering.prebuilt import GroupMessage
 from newsletters.messages import Verbatim
 from newsletters.models import Attachment, Newsletter
-from newsletters.services import subscription_request, welcome_send
+from newsletters.services import subscription_request
 from tests.digest.conftest import at
 from tests.digest.sending.test_senders import SENDERS
 from tests.factories import NewsletterFactory, SubscriberFactory, SubscriptionFactory
+from tests.letters import welcome_deliver
 
 DOMAIN, SELECTOR = "news.example.com", "digest2026"
 ANYMAIL = "anymail.backends.test.EmailBackend"
@@ -314,7 +315,7 @@ def test_confirmation_and_welcome_mails_are_signed_too(db, smtp_server, signing,
         now=timezone.now(),
     )
     subscription = SubscriptionFactory(newsletter=newsletter, subscriber=SubscriberFactory(name="Zoë"))
-    assert sent and welcome_send(subscriber=subscription.subscriber, newsletter=newsletter, now=timezone.now())
+    assert sent and welcome_deliver(subscriber=subscription.subscriber, newsletter=newsletter, now=timezone.now())
     confirmation, welcome = smtp_server.received
     for received in (confirmation, welcome):
         assert received.data.isascii()

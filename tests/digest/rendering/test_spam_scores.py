@@ -21,13 +21,14 @@ from django.utils import timezone
 from digest.rendering.dkim import dns_record
 from digest.run import digest_run
 from newsletters.models import Newsletter, Subscriber, Subscription
-from newsletters.services import subscription_request, welcome_send
+from newsletters.services import subscription_request
 from tests.digest.rendering.test_clients import HEBREW, LARGE_IMAGE, LONG_CODE, LONG_URL, WIDE
 from tests.digest.rendering.test_clip import long_issue
 from tests.digest.rendering.test_dkim import pem
 from tests.digest.sending.test_senders import SENDERS
 from tests.dnsserver import DnsServer
 from tests.factories import IssueFactory, NewsletterFactory, SubscriberFactory, SubscriptionFactory
+from tests.letters import welcome_deliver
 from tests.spamfilters import Rspamd, require, spamassassin
 
 pytestmark = pytest.mark.django_db
@@ -154,7 +155,7 @@ def mails(request, smtp_server, settings, tmp_path, key) -> dict[str, tuple[byte
         email="new.reader@example.org", name="Zoë", tz="UTC", choices={demo.pk: "daily"}, client="203.0.113.7", now=now
     )
     found["confirmation"] = smtp_server.received[count]
-    assert welcome_send(subscriber=Subscriber.objects.get(email="ada@example.com"), newsletter=demo, now=now)
+    assert welcome_deliver(subscriber=Subscriber.objects.get(email="ada@example.com"), newsletter=demo, now=now)
     found["welcome"] = smtp_server.received[count + 1]
     return {name: (r.data, r.sender, r.recipients[0]) for name, r in found.items()}
 
