@@ -8,7 +8,11 @@ following it activates the subscription through newsletters.services.subscriptio
 
 import datetime
 
+from django.utils import translation
+from django.utils.translation import gettext
+
 from newsletters.conf import newsletters_settings, site_url
+from newsletters.languages import mail_language
 from newsletters.letters import letter_render, reader_message
 from newsletters.messages import ReaderEmail
 from newsletters.models import Frequency, SubscriberStatus, Subscription, SubscriptionStatus
@@ -27,9 +31,16 @@ def invitation_unwanted(subscription: Subscription) -> str:
 def invitation_message(subscription: Subscription, *, now: datetime.datetime) -> ReaderEmail:
     """Build the invitation to confirm one pending subscription (the caller sets the Message-ID and sends it).
 
-    In the newsletter's templates and branding, with its list headers (newsletters.letters).
+    In the newsletter's templates and branding, with its list headers (newsletters.letters), and in
+    the reader's language (else the newsletter's: newsletters.languages.mail_language).
     Raises ValueError for a List-Id that cannot be written, as every reader letter does.
     """
+    subscriber, newsletter = subscription.subscriber, subscription.newsletter
+    with translation.override(mail_language(reader=subscriber.language, newsletter=newsletter.language)):
+        return _invitation_message(subscription, now=now)
+
+
+def _invitation_message(subscription: Subscription, *, now: datetime.datetime) -> ReaderEmail:
     subscriber, newsletter = subscription.subscriber, subscription.newsletter
     payload = {
         "e": subscriber.email,
@@ -46,7 +57,7 @@ def invitation_message(subscription: Subscription, *, now: datetime.datetime) ->
         "max_age_days": newsletters_settings.CONFIRM_MAX_AGE_DAYS,
         "archive_url": site_url(newsletter.get_absolute_url()),
         "site_url": site_url(),
-        "preheader": "One click confirms it; without it you receive nothing more.",
+        "preheader": gettext("One click confirms it; without it you receive nothing more."),
         "postal_addresses": [newsletter.postal_address.strip()] if newsletter.postal_address.strip() else [],
     }
     return reader_message(subscription, letter_render("invitation", context, newsletter=newsletter))

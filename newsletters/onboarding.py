@@ -8,7 +8,10 @@ ledger: this module never sends.
 
 import datetime
 
+from django.utils import translation
+
 from newsletters.conf import site_url
+from newsletters.languages import mail_language
 from newsletters.letters import Letter, letter_render, reader_message, welcome_render
 from newsletters.messages import ReaderEmail
 from newsletters.models import IssueStatus, OnboardingStep, Subscription
@@ -67,7 +70,16 @@ def onboarding_message(*, subscription: Subscription, step: OnboardingStep, now:
 
 
 def reconfirm_message(*, subscription: Subscription, pause_at: datetime.datetime) -> ReaderEmail:
-    """Build the "still want this?" mail: one link keeps the newsletter coming, silence pauses it at `pause_at`."""
+    """Build the "still want this?" mail: one link keeps the newsletter coming, silence pauses it at `pause_at`.
+
+    In the reader's language, else the newsletter's (newsletters.languages.mail_language).
+    """
+    newsletter, subscriber = subscription.newsletter, subscription.subscriber
+    with translation.override(mail_language(reader=subscriber.language, newsletter=newsletter.language)):
+        return _reconfirm_message(subscription=subscription, pause_at=pause_at)
+
+
+def _reconfirm_message(*, subscription: Subscription, pause_at: datetime.datetime) -> ReaderEmail:
     newsletter, subscriber = subscription.newsletter, subscription.subscriber
     context = {
         "newsletter": newsletter,

@@ -372,6 +372,7 @@ def keep(request, token):
     subscription = get_object_or_404(
         Subscription.objects.select_related("newsletter", "subscriber"), pk=subscription_id
     )
+    reader_activate(reader=subscription.subscriber.language, newsletter=subscription.newsletter.language)
     kept = request.method == "POST" and subscription_keep(subscription_id=subscription_id, now=timezone.now())
     if kept:
         subscription.refresh_from_db()

@@ -1,5 +1,6 @@
 """A reader's language: chosen from Accept-Language at subscribe, kept, changed on the preferences page."""
 
+import datetime
 import re
 
 import lxml.html
@@ -8,10 +9,12 @@ from django.core import mail
 from django.core.cache import cache
 from django.test import Client
 
+from newsletters.invitations import invitation_message
 from newsletters.languages import mail_language
 from newsletters.letters import confirm_render, welcome_render
-from newsletters.models import Subscriber
-from newsletters.tokens import preferences_url
+from newsletters.models import Subscriber, SubscriberStatus, SubscriptionStatus
+from newsletters.onboarding import reconfirm_message
+from newsletters.tokens import keep_url, preferences_url
 from tests.factories import NewsletterFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -156,3 +159,59 @@ def test_the_welcome_and_confirmation_wear_the_newsletters_template_in_the_reade
     # Without a reader's language: the newsletter's own.
     english = confirm_render(name="Ada", newsletters=[(newsletter, "Daily")], confirm_url="x", max_age_days=7)
     assert lxml.html.fromstring(english.html).get("lang") == mail_language(reader="", newsletter=newsletter.language)
+
+
+def _invitation_and_reconfirmation(language: str) -> list:
+    """A pending reader's invitation and an active reader's "still want this?" mail, both of an English newsletter."""
+    newsletter = NewsletterFactory(name="Weekly Notes", slug="weekly", language="en")
+    pending = SubscriptionFactory(
+        newsletter=newsletter,
+        status=SubscriptionStatus.PENDING,
+        frequency="weekly",
+        subscriber=SubscriberFactory(name="Ada", language=language, status=SubscriberStatus.PENDING),
+    )
+    active = SubscriptionFactory(newsletter=newsletter, subscriber=SubscriberFactory(name="Ada", language=language))
+    now = datetime.datetime(2026, 6, 2, 8, 5, tzinfo=datetime.UTC)
+    return [
+        invitation_message(pending, now=now),
+        reconfirm_message(subscription=active, pause_at=now + datetime.timedelta(days=14)),
+    ]
+
+
+def test_a_german_readers_invitation_and_reconfirmation_are_german():
+    invitation, reconfirmation = _invitation_and_reconfirmation("de")
+    assert invitation.subject == "Möchten Sie Weekly Notes erhalten?"
+    assert invitation.body.startswith("Hallo Ada,\n")
+    assert "Weekly Notes zieht um, und Ihre Adresse steht auf der Liste." in invitation.body
+    assert "(wöchentlich), bestätigen Sie mit diesem Link (er gilt 7 Tage):" in invitation.body
+    html = lxml.html.fromstring(invitation.alternatives[0].content)
+    assert (html.get("lang"), html.get("dir")) == ("de", "ltr")
+    assert html.xpath("string(//td[@bgcolor]/a)") == "Ja, weiter zusenden"
+    assert "Ein Klick bestätigt es; ohne ihn erhalten Sie nichts mehr." in html.text_content()  # the preheader
+
+    assert reconfirmation.subject == "Möchten Sie Weekly Notes weiterhin?"
+    assert "Wenn wir bis zum 16 Juni 2026 nichts von Ihnen hören, pausieren wir ihn" in reconfirmation.body
+    html = lxml.html.fromstring(reconfirmation.alternatives[0].content)
+    assert (html.get("lang"), html.get("dir")) == ("de", "ltr")
+    assert html.xpath("string(//a/strong)") == "Ja, Weekly Notes weiter zusenden"
+
+
+def test_an_arabic_readers_invitation_and_reconfirmation_are_arabic_and_right_to_left():
+    invitation, reconfirmation = _invitation_and_reconfirmation("ar")
+    for message in (invitation, reconfirmation):
+        html = lxml.html.fromstring(message.alternatives[0].content)
+        assert (html.get("lang"), html.get("dir")) == ("ar", "rtl")
+        assert html.xpath("string(//td[contains(@class, 'letter')]/@align)") == "right"
+        assert message.body.startswith("مرحبًا Ada،\n")
+    assert invitation.subject == "هل تود تلقي Weekly Notes؟"
+    assert reconfirmation.subject == "هل ما زلت تريد Weekly Notes؟"
+
+
+def test_the_keep_page_speaks_the_readers_language():
+    subscription = SubscriptionFactory(subscriber=SubscriberFactory(language="de"))
+    client = Client(headers={"accept-language": "en"})
+    url = _path(keep_url(subscription.pk))
+    page = _tree(client.get(url))
+    assert (page.get("lang"), page.findtext(".//button")) == ("de", "Ja, weiter zusenden")
+    page = _tree(client.post(url))
+    assert page.findtext(".//h1") == f"Danke, {subscription.newsletter.name} kommt weiterhin"
