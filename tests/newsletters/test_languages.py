@@ -190,7 +190,7 @@ def test_a_german_readers_invitation_and_reconfirmation_are_german():
     assert "Ein Klick bestätigt es; ohne ihn erhalten Sie nichts mehr." in html.text_content()  # the preheader
 
     assert reconfirmation.subject == "Möchten Sie Weekly Notes weiterhin?"
-    assert "Wenn wir bis zum 16 Juni 2026 nichts von Ihnen hören, pausieren wir ihn" in reconfirmation.body
+    assert "Wenn wir bis zum 16. Juni 2026 nichts von Ihnen hören, pausieren wir ihn" in reconfirmation.body
     html = lxml.html.fromstring(reconfirmation.alternatives[0].content)
     assert (html.get("lang"), html.get("dir")) == ("de", "ltr")
     assert html.xpath("string(//a/strong)") == "Ja, Weekly Notes weiter zusenden"
