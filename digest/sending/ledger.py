@@ -25,8 +25,9 @@ they are until an owner resumes it.
 
 import datetime
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q, QuerySet
 
 from digest.conf import digest_settings
@@ -147,16 +148,33 @@ def outcomes_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant
 
 
 def deliveries_recover(*, now: datetime.datetime) -> tuple[int, set[str]]:
-    """Take over expired claims: record as sent what their claimants' journals prove, hand back the rest.
+    """Take over expired claims on digests (claims_recover); record as sent what the journals prove.
 
-    Returns how many deliveries this call recorded as sent, and the claimants whose claims
-    it took over. Expiry is judged on the database's clock. The expired rows are locked
-    (SKIP LOCKED) for the whole take-over, so two senders recovering at once never both
-    record (or count) the same delivery, and no row is handed back before its claimant's
-    journal was read. Only the messages whose fate is unknown are sent again, with the same
-    Message-ID: at most the one each of the dead sender's connections had in flight.
+    Returns how many deliveries this call recorded as sent, and the claimants whose claims it took over.
     """
-    expired = Delivery.objects.filter(
+
+    def record(claimant: str, accepted: set[int]) -> int:
+        deliveries = Delivery.objects.filter(id__in=accepted).select_related(
+            "subscription__subscriber", "subscription__newsletter"
+        )
+        outcomes = [Outcome(delivery, DeliveryStatus.SENT) for delivery in deliveries]
+        return outcomes_record(outcomes=outcomes, now=now, claimant=claimant)[DeliveryStatus.SENT]
+
+    return claims_recover(Delivery, record=record)
+
+
+def claims_recover(model: type[models.Model], *, record: Callable[[str, set[int]], int]) -> tuple[int, set[str]]:
+    """Take over expired claims of a ledger (Delivery, or digest.sending.letters' Letter).
+
+    What a claimant's journal proves accepted is recorded as sent by `record(claimant, ids)`,
+    which returns how many it recorded; the rest is handed back. Returns the count recorded and
+    the claimants taken over. Expiry is judged on the database's clock. The expired rows are
+    locked (SKIP LOCKED) for the whole take-over, so two senders recovering at once never both
+    record (or count) the same row, and no row is handed back before its claimant's journal was
+    read. Only the messages whose fate is unknown are sent again, with the same Message-ID: at
+    most the one each of the dead sender's connections had in flight.
+    """
+    expired = model.objects.filter(
         status=DeliveryStatus.SENDING,
         claimed_at__lt=db_now() - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT),
     )
@@ -167,17 +185,13 @@ def deliveries_recover(*, now: datetime.datetime) -> tuple[int, set[str]]:
         if connection.features.has_select_for_update_skip_locked:
             expired = expired.select_for_update(skip_locked=True)
         held: dict[str, set[int]] = defaultdict(set)
-        for delivery_id, claimant in expired.values_list("id", "claimed_by"):
-            held[claimant].add(delivery_id)
+        for row_id, claimant in expired.values_list("id", "claimed_by"):
+            held[claimant].add(row_id)
         for claimant, ids in held.items():
             accepted = journal_read(claimant) & ids
             if accepted:
-                deliveries = Delivery.objects.filter(id__in=accepted).select_related(
-                    "subscription__subscriber", "subscription__newsletter"
-                )
-                outcomes = [Outcome(delivery, DeliveryStatus.SENT) for delivery in deliveries]
-                recovered += outcomes_record(outcomes=outcomes, now=now, claimant=claimant)[DeliveryStatus.SENT]
-            deliveries_release(claimant=claimant, ids=ids - accepted, attempted=True)
+                recovered += record(claimant, accepted)
+            deliveries_release(claimant=claimant, ids=ids - accepted, attempted=True, model=model)
             # Only the marks of the rows taken over: rows of the same claimant that another
             # sender holds locked (SKIP LOCKED passed them) still need theirs.
             JournalEntry.objects.filter(claimant=claimant, delivery_id__in=ids).delete()

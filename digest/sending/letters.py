@@ -14,7 +14,7 @@ cron run (send_digests) sends them too.
 """
 
 import datetime
-from collections import Counter, defaultdict
+from collections import Counter
 
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
@@ -23,11 +23,11 @@ from django.utils.crypto import salted_hmac
 
 from digest.conf import digest_settings
 from digest.exceptions import DeliveryError, RenderError
-from digest.models import DeliveryStatus, JournalEntry, Letter, installation_key
+from digest.models import DeliveryStatus, Letter, installation_key
 from digest.rendering.letters import letter_render
-from digest.sending.journal import Journal, journal_read
+from digest.sending.journal import Journal
 from digest.sending.lease import Lease, LeaseLost, stop_requested
-from digest.sending.ledger import deliveries_release, journal_prune, leases_renew
+from digest.sending.ledger import claims_recover, deliveries_release, leases_renew
 from digest.sending.outcomes import Outcome, backoff, hold_wait
 from digest.sending.pool import Pool
 from newsletters.conf import site_domain
@@ -105,32 +105,13 @@ def letters_record(*, outcomes: list[Outcome], now: datetime.datetime, claimant:
 
 
 def letters_recover(*, now: datetime.datetime) -> int:
-    """Take over expired claims on letters: record what their claimants' journals prove sent, hand back the rest.
+    """Take over expired claims on letters (digest.sending.ledger.claims_recover); returns how many were recorded sent."""
 
-    Returns how many letters it recorded as sent. As digest.sending.ledger.deliveries_recover.
-    """
-    expired = Letter.objects.filter(
-        status=DeliveryStatus.SENDING,
-        claimed_at__lt=db_now() - datetime.timedelta(seconds=digest_settings.CLAIM_TIMEOUT),
-    )
-    if not expired.exists():
-        return 0
-    recovered = 0
-    with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            expired = expired.select_for_update(skip_locked=True)
-        held: dict[str, set[int]] = defaultdict(set)
-        for letter_id, claimant in expired.values_list("id", "claimed_by"):
-            held[claimant].add(letter_id)
-        for claimant, ids in held.items():
-            accepted = journal_read(claimant) & ids
-            if accepted:
-                outcomes = [Outcome(letter, DeliveryStatus.SENT) for letter in Letter.objects.filter(id__in=accepted)]
-                recovered += letters_record(outcomes=outcomes, now=now, claimant=claimant)["sent"]
-            deliveries_release(claimant=claimant, ids=ids - accepted, attempted=True, model=Letter)
-            JournalEntry.objects.filter(claimant=claimant, delivery_id__in=ids).delete()
-    journal_prune()
-    return recovered
+    def record(claimant: str, accepted: set[int]) -> int:
+        outcomes = [Outcome(letter, DeliveryStatus.SENT) for letter in Letter.objects.filter(id__in=accepted)]
+        return letters_record(outcomes=outcomes, now=now, claimant=claimant)["sent"]
+
+    return claims_recover(Letter, record=record)[0]
 
 
 def letters_send(*, claimant: str, now: datetime.datetime, newsletter_ids: list[int] | None = None) -> dict:
