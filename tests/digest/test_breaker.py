@@ -216,9 +216,13 @@ def test_resuming_needs_staff_with_the_right_to_change_newsletters(world, client
 def test_the_newsletter_form_cannot_clear_a_pause(world, admin_client):
     Newsletter.objects.filter(pk=world.newsletter.pk).update(paused_at=NOW, pause_reason="complaints 1.0% of 200 sent")
     change = reverse("admin:newsletters_newsletter_change", args=[world.newsletter.pk])
-    form = admin_client.get(change).context["adminform"].form
+    page = admin_client.get(change)
+    form = page.context["adminform"].form
     assert "paused_at" not in form.fields and "resumed_by" not in form.fields
-    posted = {key: value for key, value in form.initial.items() if value is not None}
+    # Posted as a browser would: no empty fields (the logo), the inline rows' counts.
+    posted = {key: value for key, value in form.initial.items() if value not in (None, "")}
+    for inline in page.context["inline_admin_formsets"]:
+        posted |= {f"{inline.formset.prefix}-TOTAL_FORMS": "0", f"{inline.formset.prefix}-INITIAL_FORMS": "0"}
     posted |= {"send_time": "08:00", "paused_at": "", "pause_reason": ""}
     assert admin_client.post(change, posted).status_code == 302
     assert _paused(world.newsletter).paused_at == NOW
