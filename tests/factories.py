@@ -4,6 +4,9 @@ import datetime
 import uuid
 
 import factory
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
 from django.utils import timezone as dj_timezone
 
 from newsletters.models import (
@@ -17,6 +20,7 @@ from newsletters.models import (
     Subscription,
     SubscriptionStatus,
 )
+from newsletters.roles import ROLES
 
 
 class NewsletterFactory(factory.django.DjangoModelFactory):
@@ -77,3 +81,20 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
 def claimant_new() -> str:
     """A sender's claimant id, as a send task's result id would be."""
     return uuid.uuid4().hex
+
+
+def roles_make() -> None:
+    """The role groups with their permissions, as the migrations made them.
+
+    A transactional test (a browser test's live server) flushes every table, the groups and
+    permissions the migrations wrote with them: a test that signs in an Editor or an Owner
+    makes them again first.
+    """
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    for name, permissions in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        codes = [permission.split(".") for permission in permissions]
+        group.permissions.set(
+            [Permission.objects.get(content_type__app_label=app_label, codename=code) for app_label, code in codes]
+        )

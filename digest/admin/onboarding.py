@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 
 from digest.models import DeliveryStatus, Letter, LetterKind
 from newsletters.admin import markdown_clean
+from newsletters.admin_parts import LabelledTabularInline
 from newsletters.models import IssueStatus, OnboardingStep
 
 
@@ -31,7 +32,7 @@ class OnboardingStepForm(forms.ModelForm):
         return cleaned
 
 
-class OnboardingStepInline(admin.TabularInline):
+class OnboardingStepInline(LabelledTabularInline):
     model = OnboardingStep
     form = OnboardingStepForm
     extra = 1  # a blank step to fill in, with or without the admin's script

@@ -20,14 +20,14 @@ from hooks.models import Endpoint
 from newsletters.models import Attachment, Subscriber
 from newsletters.roles import EDITOR
 from tests.digest.test_browser_editors import seed_desk
+from tests.factories import roles_make
 from tests.newsletters import test_browser
 from tests.newsletters.test_browser import SHOTS
 from tests.newsletters.test_browser_signup import serious
 
 browser_page = test_browser.browser_page  # the reader journey's Chromium fixture
 
-# serialized_rollback: the role groups, made by a migration, are back after each test flushes the tables.
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SMTP_ERROR = (
     "550 5.1.1 <ada.lovelace.long.address@mail.example.org>: Recipient address rejected: "
@@ -81,6 +81,7 @@ def log_in(page, live_server, *, editor: bool) -> None:
     users = get_user_model().objects
     if editor:
         user = users.create_user("editor", "editor@example.com", "editor-password", is_staff=True)
+        roles_make()  # the group the migration made: a transactional test's flush dropped it
         user.groups.add(Group.objects.get(name=EDITOR))
     else:
         users.create_superuser("editor", "editor@example.com", "editor-password")

@@ -6,12 +6,10 @@ import json
 import statistics
 
 import pytest
-from django.apps import apps
-from django.contrib.auth.management import create_permissions
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group, User
 
-from newsletters.roles import EDITOR, ROLES
-from tests.factories import NewsletterFactory
+from newsletters.roles import EDITOR
+from tests.factories import NewsletterFactory, roles_make
 from tests.newsletters import test_browser
 from tests.newsletters.imagefiles import diagram_png, photo_jpeg
 from tests.newsletters.test_browser import SHOTS
@@ -38,14 +36,8 @@ def ten_kb_issue() -> str:
 def editor_logs_in(page, live_server) -> None:
     """An editor (the Editor group, not a superuser) signs in."""
     user = User.objects.create_user("writer", password="writer-password", is_staff=True)
-    # A transactional test's flush drops the permissions and the group the migrations made: made again.
-    for app_config in apps.get_app_configs():
-        create_permissions(app_config, verbosity=0)
-    group, _ = Group.objects.get_or_create(name=EDITOR)
-    for permission in ROLES[EDITOR]:
-        app_label, codename = permission.split(".")
-        group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    user.groups.add(group)
+    roles_make()  # a transactional test's flush dropped them
+    user.groups.add(Group.objects.get(name=EDITOR))
     page.goto(f"{live_server.url}/admin/login/")
     page.get_by_label("Username").fill("writer")
     page.get_by_label("Password").fill("writer-password")

@@ -9,7 +9,7 @@ from django.utils import timezone
 from newsletters.invitations import invitation_message
 from newsletters.models import ImportStatus, Subscriber, SubscriberImport, SubscriberStatus, SubscriptionStatus
 from newsletters.roles import OWNER
-from tests.factories import NewsletterFactory, SubscriptionFactory
+from tests.factories import NewsletterFactory, SubscriptionFactory, roles_make
 from tests.newsletters.test_browser import SHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,6 +44,7 @@ def shots(page, name: str) -> None:
 def test_an_owner_previews_a_file_and_imports_it_with_consent(page, live_server):
     NewsletterFactory(name="Field Notes")
     user = get_user_model().objects.create_user("owner", "owner@example.com", "owner-password", is_staff=True)
+    roles_make()  # the group the migration made: a transactional test's flush dropped it
     user.groups.add(Group.objects.get(name=OWNER))
     page.goto(f"{live_server.url}/admin/login/")
     page.get_by_label("Username").fill("owner")
